@@ -1,11 +1,48 @@
-"""`onestep bench` (not built yet)."""
+"""``onestep bench``: engine vs naive implementation vs the machine's matmul peak."""
 
-HELP = "bench (not built yet)"
+from __future__ import annotations
+
+import argparse
+
+from experiments.args import emit_json, nonnegative_float, positive_int
+
+HELP = "time the engine against a naive implementation and the float64 matmul peak"
 
 
-def add_arguments(parser):
-    pass
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--n", type=positive_int, default=1000)
+    parser.add_argument("--k", type=positive_int, default=1000)
+    parser.add_argument("--m", type=positive_int, default=1000)
+    parser.add_argument("--trials", type=positive_int, default=3, help="engine trials to average")
+    parser.add_argument("--wide", type=nonnegative_float, default=5.0,
+                        help="also time k = WIDE·m (dual solve); 0 to skip")
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive implementation")
+    parser.add_argument("--no-theory", action="store_true", help="skip the theory-curve timing")
+    parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
 
 
-def run(args):
-    raise NotImplementedError("onestep bench is not built yet")
+def run(args: argparse.Namespace) -> int:
+    from benchmarks.bench import run_benchmark
+
+    res = run_benchmark(args.n, args.k, args.m, args.trials, args.wide, not args.no_naive,
+                        not args.no_theory)
+    if args.json:
+        emit_json(res)
+        return 0
+    print(f"n = {res['n']}, k = {res['k']}, m = {res['m']}; activations {', '.join(res['activations'])} × nn, hermite")
+    print(f"float64 matmul peak: {res['matmul_peak_gflops_float64']:.1f} GFLOP/s; one trial = {res['trial_gflop']:.1f} GFLOP")
+    for dtype in ("float64", "float32"):
+        print(f"engine ({dtype} products): {res[f'engine_seconds_{dtype}']:.3f} s/trial, "
+              f"{res[f'engine_gflops_{dtype}']:.1f} GFLOP/s = {100 * res[f'engine_fraction_of_peak_{dtype}']:.0f}% of the float64 peak")
+    if "naive_seconds" in res:
+        print(f"naive: {res['naive_seconds']:.3f} s/trial -> speed-up {res['speedup_float64']:.1f}x (float64), "
+              f"{res['speedup_float32']:.1f}x (float32)")
+    if "wide" in res:
+        w = res["wide"]
+        line = f"k/m = {w['k'] / res['m']:.1f}: engine {w['engine_seconds_float64']:.3f} s/trial"
+        if "naive_seconds" in w:
+            line += f", naive {w['naive_seconds']:.3f} s -> speed-up {w['speedup_float64']:.1f}x"
+        print(line)
+    if "theory_seconds" in res:
+        print(f"theory point (deterministic equivalent), seconds per activation: {res['theory_seconds']}")
+    return 0

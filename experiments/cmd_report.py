@@ -1,11 +1,26 @@
-"""`onestep report` (not built yet)."""
+"""``onestep report``: gather every figure's agreement report into the docs page."""
 
-HELP = "report (not built yet)"
+from __future__ import annotations
+
+import argparse
+
+HELP = "gather <out>/<name>.md reports and pictures into docs/results.md"
 
 
-def add_arguments(parser):
-    pass
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out", default="out", help="folder written by `onestep figure` (default out/)"
+    )
+    parser.add_argument(
+        "--docs",
+        default="docs/results.md",
+        help="page to write (default docs/results.md; pictures go to its figures/)",
+    )
 
 
-def run(args):
-    raise NotImplementedError("onestep report is not built yet")
+def run(args: argparse.Namespace) -> int:
+    from experiments.report import gather
+
+    page = gather(args.out, args.docs)
+    print(f"wrote {page} (pictures in {page.parent / 'figures'})")
+    return 0

@@ -138,7 +138,10 @@ def _relu(u: sp.Expr) -> sp.Expr:
     return sp.Max(0, u)
 
 
-def _leaky_relu(u: sp.Expr, slope: sp.Expr = sp.Rational(1, 100)) -> sp.Expr:
+_LEAKY_SLOPE = sp.Rational(1, 100)
+
+
+def _leaky_relu(u: sp.Expr, slope: sp.Expr = _LEAKY_SLOPE) -> sp.Expr:
     return sp.Max(slope * u, u)
 
 
@@ -195,8 +198,12 @@ def _build(node: ast.AST) -> sp.Expr:
         raise ActivationError(f"unknown name {node.id!r}: an expression may only use the variable x")
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         left, right = _build(node.left), _build(node.right)
-        if isinstance(node.op, ast.Pow) and right.is_number and abs(float(right)) > 64:
-            raise ActivationError("exponents larger than 64 are not allowed")
+        if isinstance(node.op, ast.Pow) and right.is_number:
+            if bool(abs(right) > 64):
+                raise ActivationError("exponents larger than 64 are not allowed")
+            # Nested numeric powers such as ((9**64)**64)**64 would take forever to expand.
+            if left.is_Rational and max(abs(left.p), left.q).bit_length() * abs(right) > 4096:
+                raise ActivationError("numeric powers larger than 2**4096 are not allowed")
         return _BINARY[type(node.op)](left, right)
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         value = _build(node.operand)
@@ -231,7 +238,13 @@ def parse_expression(text: str) -> sp.Expr:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise ActivationError(f"cannot parse activation expression {text!r}: {exc.msg}") from None
-    expr = _build(tree)
+    try:
+        expr = _build(tree)
+    except ActivationError:
+        raise
+    except (TypeError, ValueError, ArithmeticError, RecursionError) as exc:
+        # SymPy's own complaints (wrong arity, inf/nan literals) are bad input too.
+        raise ActivationError(f"cannot use activation expression {text!r}: {exc}") from None
     if not isinstance(expr, sp.Expr) or not expr.has(X):
         raise ActivationError(f"{text!r} is not a function of x")
     if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan, sp.I):

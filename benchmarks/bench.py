@@ -1,0 +1,121 @@
+"""Timings behind ``onestep bench``: engine vs the naive implementation vs the matmul peak.
+
+Measured in one process:
+(i)  seconds per trial of the engine (3 activations × {nn, hermite}) at the given size,
+     float64 and float32 products, after one compile (jit once per shape);
+(ii) the same trial the straightforward way (:mod:`benchmarks.naive`);
+(iii) achieved GFLOP/s of the engine, from an operation count of its products, against
+     the machine's measured float64 matmul peak (a 2000×2000 ``jnp.dot``);
+(iv) optionally one deterministic-equivalent (theory) point per activation.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
+
+
+def matmul_peak(size: int = 2000, repeats: int = 5, dtype=jnp.float64) -> float:
+    """Best-of-``repeats`` GFLOP/s of a square ``jnp.dot`` (the machine's practical peak)."""
+    a = jax.random.normal(jax.random.PRNGKey(0), (size, size), dtype)
+    dot = jax.jit(jnp.dot)
+    dot(a, a).block_until_ready()
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        dot(a, a).block_until_ready()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * size**3 / best / 1e9
+
+
+def engine_flops(n: int, k: int, m: int, test_factor: int, activations: int, models: int) -> float:
+    """Floating-point operations of the products of one engine trial (elementwise work excluded)."""
+    M = (1 + test_factor) * m
+    shared = 2 * k * m * n  # F X̃ᵀ
+    per_activation = 2 * k * m * n + 2 * k * n * M  # gradient A X̃, F̂ [X; X_test]ᵀ
+    side = min(k, m)
+    per_model = 2 * side * side * max(k, m) + side**3 / 3 + 2 * k * M  # Gram, Cholesky, predictions
+    return shared + activations * (per_activation + models * per_model)
+
+
+def _time_engine(n, k, m, trials, dtype, test_factor=5):
+    from numerics.data import MixtureSpec
+    from numerics.sweep import SimulationConfig, simulate
+
+    config = SimulationConfig(
+        data=MixtureSpec(n=n, beta=0.74, alpha=0.5), k=k, m=m, activations=ACTIVATIONS,
+        models=("nn", "hermite"), trials=1, dtype=dtype, test_factor=test_factor,
+    )  # fmt: skip
+    simulate(config)  # compile once
+    result = simulate(SimulationConfig(**{**config.__dict__, "trials": trials, "seed": 1}))
+    return result.seconds / trials
+
+
+def _time_naive(n, k, m, test_factor=5):
+    from benchmarks.naive import naive_trial
+
+    theta = n ** (0.74 * 0.5)
+    eta = n ** (0.74 * 0.5)
+    t0 = time.perf_counter()
+    naive_trial(np.random.default_rng(0), n, k, m, theta, eta, 1e-4, 4, ACTIVATIONS, test_factor)
+    return time.perf_counter() - t0
+
+
+def _time_theory(n, k, m):
+    from numerics.curves import predict
+    from numerics.data import MixtureSpec, make_mixture, sample_mixture
+    from numerics.network import init_network, one_step
+
+    from theory.activations import get_activation
+    from theory.codegen import jax_activation
+
+    mixture = make_mixture(MixtureSpec(n=n, beta=0.74, alpha=0.5), jax.random.PRNGKey(0))
+    X, y, _ = sample_mixture(mixture, jax.random.PRNGKey(1), m)
+    from numerics.data import covariance_trace
+
+    F, w = init_network(jax.random.PRNGKey(2), n, k, float(covariance_trace(mixture)))
+    out = {}
+    for act in ACTIVATIONS:
+        sigma, dsigma = jax_activation(act)
+        F_hat = one_step(F, w, X, y, n ** 0.37, sigma, dsigma)
+        predict(F_hat, mixture, get_activation(act), 1e-4, m)  # compile
+        t0 = time.perf_counter()
+        predict(F_hat, mixture, get_activation(act), 1e-4, m)
+        out[act] = time.perf_counter() - t0
+    return out
+
+
+def run_benchmark(n: int = 1000, k: int = 1000, m: int = 1000, trials: int = 3,
+                  wide_ratio: float = 5.0, naive: bool = True, theory: bool = True) -> dict:
+    """All measurements as one JSON-able dict (seconds, GFLOP/s and ratios)."""
+    peak = matmul_peak()
+    flops = engine_flops(n, k, m, 5, len(ACTIVATIONS), 2)
+    res: dict = {"n": n, "k": k, "m": m, "activations": list(ACTIVATIONS), "models": ["nn", "hermite"],
+                 "matmul_peak_gflops_float64": peak, "trial_gflop": flops / 1e9}
+    for dtype in ("float64", "float32"):
+        sec = _time_engine(n, k, m, trials, dtype)
+        res[f"engine_seconds_{dtype}"] = sec
+        res[f"engine_gflops_{dtype}"] = flops / sec / 1e9
+        res[f"engine_fraction_of_peak_{dtype}"] = flops / sec / 1e9 / peak
+    if naive:
+        res["naive_seconds"] = _time_naive(n, k, m)
+        for dtype in ("float64", "float32"):
+            res[f"speedup_{dtype}"] = res["naive_seconds"] / res[f"engine_seconds_{dtype}"]
+    if wide_ratio:
+        k_wide = int(round(wide_ratio * m))
+        res["wide"] = {"k": k_wide, "engine_seconds_float64": _time_engine(n, k_wide, m, 1, "float64")}
+        if naive:
+            res["wide"]["naive_seconds"] = _time_naive(n, k_wide, m)
+            res["wide"]["speedup_float64"] = res["wide"]["naive_seconds"] / res["wide"]["engine_seconds_float64"]
+    if theory:
+        try:
+            res["theory_seconds"] = _time_theory(n, k, m)
+        except ImportError as exc:  # the theory-curve module is optional for the benchmark
+            res["theory_seconds"] = f"unavailable: {exc}"
+    return res

@@ -1,0 +1,521 @@
+r"""Every figure of the paper as one declarative spec, and the one runner that draws them all.
+
+A :class:`FigureSpec` is a base :class:`~numerics.sweep.SimulationConfig`, the field it
+varies and the grid of values (Demir & Dogan, ICLR 2025, Figs 1–8; grids of the paper's
+code, see DESIGN.md "Figures").  :func:`point_config` maps (spec, grid point) to the
+config of that point with :func:`dataclasses.replace`; :func:`run_figure` simulates every
+point; :func:`write_outputs` writes ``<name>.{png,pdf,json,csv,md}`` atomically, only
+once the whole figure has run.
+
+Quick mode keeps a few grid points, :math:`n \approx 300`, smaller :math:`m` (and
+:math:`k` at the same ratio :math:`k/m`) and 3–5 trials: each figure runs in well under a
+minute on two cores.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import importlib.metadata as md
+import io
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from numerics.data import FashionSpec, MixtureSpec
+from numerics.sweep import SimulationConfig
+
+Coords = dict[str, float]
+SimulateFn = Callable[..., Any]
+
+VARIABLES = ("k_over_m", "alpha", "beta", "alignment", "rho", "spikes", "log_eta")
+METRICS = ("gen", "train", "gap")
+KINDS = ("line", "heatmap")
+FASHION_N = 784
+
+ORDER_AT_BETA_ONE = 6
+r"""Hermite order used where :math:`\beta \ge 1`: the theorem gives no finite order there."""
+
+GEN_LABEL = "Generalization error"
+TRAIN_LABEL = "Training error"
+K_OVER_M = (0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
+K_OVER_M_QUICK = (0.25, 0.5, 1.0, 2.0, 4.0)
+BETA_LABEL = r"strength $\beta$"
+
+
+@dataclass(frozen=True)
+class Quick:
+    """Sizes of the quick version of a figure (``n`` only applies to Gaussian mixtures)."""
+
+    n: int | None = 300
+    m: int = 300
+    trials: int = 3
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One paper figure: a base config, the varied field(s), the grids and how to draw it.
+
+    ``vary`` is one of :data:`VARIABLES`; heatmaps also vary ``vary_y`` over ``grid_y``
+    (rows).  ``metric`` is the plotted error: ``"gen"``, ``"train"`` or ``"gap"``
+    (relative gap :math:`|E_{NN} - E_{Herm}|/E_{NN}` of the generalisation errors).
+    """
+
+    name: str
+    title: str
+    xlabel: str
+    ylabel: str
+    vary: str
+    grid: tuple[float, ...]
+    quick_grid: tuple[float, ...]
+    base: SimulationConfig
+    kind: str = "line"
+    metric: str = "gen"
+    vary_y: str | None = None
+    grid_y: tuple[float, ...] = ()
+    quick_grid_y: tuple[float, ...] = ()
+    quick: Quick = field(default_factory=Quick)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def trials(self) -> int:
+        return self.base.trials
+
+    @property
+    def is_fashion(self) -> bool:
+        return isinstance(self.base.data, FashionSpec)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Options of ``onestep figure`` that change every point of a figure (``None``: keep)."""
+
+    activations: tuple[str, ...] | None = None
+    models: tuple[str, ...] | None = None
+    components: int | None = None
+    order: int | None = None
+    trials: int | None = None
+    seed: int | None = None
+    data_dir: str | None = None
+
+
+def _linspace(lo: float, hi: float, num: int) -> tuple[float, ...]:
+    return tuple(float(v) for v in np.linspace(lo, hi, num))
+
+
+def _mixture(**kw: Any) -> MixtureSpec:
+    return MixtureSpec(**kw)
+
+
+def _fashion(classes: tuple[int, int], **kw: Any) -> FashionSpec:
+    return FashionSpec(classes=classes, **kw)
+
+
+def _fashion_config(classes: tuple[int, int], **kw: Any) -> SimulationConfig:
+    """Figs 3, 7, 8: n = 784, β = 1, α = 0, m = k = 500, the order fixed (no finite order at β=1)."""
+    keep_means = kw.pop("keep_means", False)
+    return SimulationConfig(
+        data=_fashion(classes, keep_means=keep_means), k=500, m=500, order=kw.pop("order", 5), **kw
+    )
+
+
+_FASHION_QUICK = Quick(n=None, m=200, trials=3)
+_FASHION_NOTE = (
+    "Fashion-MNIST: real images (not the paper's GAN samples), n = 784, beta = 1, alpha = 0, "
+    "m = 500; beta = 1 has no finite Hermite order, so the order is fixed"
+)
+_BETA_ONE_NOTE = (
+    f"beta = 1 has no finite Hermite order: the Hermite model uses order {ORDER_AT_BETA_ONE} "
+    "there; at a boundary beta = (l-1)/l the engine uses the higher neighbour"
+)
+
+_BETA_GRID = _linspace(0.0, 1.0, 10)
+_BETA_QUICK = (_BETA_GRID[0], _BETA_GRID[2], _BETA_GRID[4], _BETA_GRID[7], _BETA_GRID[9])
+
+
+def _beta_sweep(name: str, alpha: float, title: str) -> FigureSpec:
+    return FigureSpec(
+        name=name, title=title, xlabel=BETA_LABEL, ylabel=GEN_LABEL, vary="beta",
+        grid=_BETA_GRID, quick_grid=_BETA_QUICK,
+        base=SimulationConfig(data=_mixture(alpha=alpha)), notes=(_BETA_ONE_NOTE,),
+    )  # fmt: skip
+
+
+def _k_over_m_fashion(name: str, classes: tuple[int, int], title: str, **kw: Any) -> FigureSpec:
+    metric = kw.pop("metric", "gen")
+    notes = (_FASHION_NOTE,) + kw.pop("notes", ())
+    return FigureSpec(
+        name=name, title=title, xlabel=r"$k/m$", ylabel=TRAIN_LABEL if metric == "train" else GEN_LABEL,
+        vary="k_over_m", grid=K_OVER_M, quick_grid=K_OVER_M_QUICK, metric=metric,
+        base=_fashion_config(classes, **kw), quick=_FASHION_QUICK, notes=notes,
+    )  # fmt: skip
+
+
+_RHO_GRID = tuple(min(max(v, 0.05), 0.95) for v in _linspace(0.0, 1.0, 10))
+_HEAT_ALPHA = _linspace(0.0, 1.0, 30)
+_HEAT_BETA = _linspace(0.0, 1.0, 30)
+_HEAT_QUICK = tuple(_HEAT_ALPHA[i] for i in (0, 7, 14, 22, 29))
+_HEAT_BASE = SimulationConfig(
+    data=_mixture(n=400, teacher="spikes"), k=500, m=500, activations=("relu",), order=2
+)
+_HEAT_NOTE = (
+    "teacher xi along gamma_11 + gamma_21, ReLU; the Hermite model is the linear one "
+    "(order l = 2) at every point, so the gap measures how far the network is from linear"
+)
+
+FIGURES: dict[str, FigureSpec] = {
+    s.name: s
+    for s in [
+        FigureSpec(
+            name="fig1a", title=r"Impact of $k/m$ ($\beta = 3/4^-$, $\alpha = 1/2$)",
+            xlabel=r"$k/m$", ylabel=GEN_LABEL, vary="k_over_m", grid=K_OVER_M,
+            quick_grid=K_OVER_M_QUICK, base=SimulationConfig(data=_mixture(beta=0.74, alpha=0.5)),
+        ),
+        FigureSpec(
+            name="fig1b", title=r"Impact of $\alpha$ ($\beta = 3/4^-$, $k/m = 1$)",
+            xlabel=r"weight $\alpha$", ylabel=GEN_LABEL, vary="alpha", grid=_linspace(0, 1, 20),
+            quick_grid=_linspace(0, 1, 20)[::4] + (1.0,), base=SimulationConfig(data=_mixture()),
+        ),
+        _beta_sweep("fig1c", 0.5, r"Impact of $\beta$ ($\alpha = 1/2$, $k/m = 1$)"),
+        FigureSpec(
+            name="fig2a", title=r"Impact of mixture alignment (regression)",
+            xlabel=r"alignment $a$", ylabel=GEN_LABEL, vary="alignment",
+            grid=_linspace(-1, 1, 20), quick_grid=_linspace(-1, 1, 20)[::4] + (1.0,),
+            base=SimulationConfig(data=_mixture()),
+        ),
+        FigureSpec(
+            name="fig2b", title=r"Impact of mixture ratio (classification)",
+            xlabel=r"mixture ratio $\rho$", ylabel=GEN_LABEL, vary="rho", grid=_RHO_GRID,
+            quick_grid=_RHO_GRID[::3], base=SimulationConfig(data=_mixture(task="classification")),
+            notes=("rho = 0 and rho = 1 leave one class only: the end points are clipped to "
+                   "0.05 and 0.95",),
+        ),
+        FigureSpec(
+            name="fig2c", title=r"Impact of covariance rank (regression)",
+            xlabel=r"number of spikes $d$", ylabel=GEN_LABEL, vary="spikes",
+            grid=tuple(float(d) for d in range(1, 11)), quick_grid=(1.0, 4.0, 7.0, 10.0),
+            base=SimulationConfig(data=_mixture(spike_sizes="uniform"), trials=100),
+            quick=Quick(trials=5),
+            notes=("spike sizes theta_{c,i} = theta * U(0,1)",),
+        ),
+        _k_over_m_fashion("fig3a", (0, 1), "Fashion-MNIST: T-shirt/top vs. Trouser"),
+        _k_over_m_fashion("fig3b", (5, 9), "Fashion-MNIST: Sandal vs. Ankle boot"),
+        FigureSpec(
+            name="fig4a", title=r"ReLU network generalization error over $(\alpha, \beta)$",
+            xlabel=r"weight $\alpha$", ylabel=BETA_LABEL, vary="alpha", grid=_HEAT_ALPHA,
+            quick_grid=_HEAT_QUICK, vary_y="beta", grid_y=_HEAT_BETA, quick_grid_y=_HEAT_QUICK,
+            base=_HEAT_BASE, kind="heatmap", metric="gen", quick=Quick(n=160, m=200, trials=2),
+            notes=(_HEAT_NOTE,),
+        ),
+        FigureSpec(
+            name="fig4b",
+            title=r"Relative gap $|E_{\mathrm{NN}} - E_{\mathrm{lin}}|/E_{\mathrm{NN}}$",
+            xlabel=r"weight $\alpha$", ylabel=BETA_LABEL, vary="alpha", grid=_HEAT_ALPHA,
+            quick_grid=_HEAT_QUICK, vary_y="beta", grid_y=_HEAT_BETA, quick_grid_y=_HEAT_QUICK,
+            base=_HEAT_BASE, kind="heatmap", metric="gap", quick=Quick(n=160, m=200, trials=2),
+            notes=(_HEAT_NOTE,),
+        ),
+        _beta_sweep("fig5a", 0.0, r"Impact of $\beta$ ($\alpha = 0$, $k/m = 1$)"),
+        _beta_sweep("fig5b", 0.5, r"Impact of $\beta$ ($\alpha = 1/2$, $k/m = 1$)"),
+        _beta_sweep("fig5c", 1.0, r"Impact of $\beta$ ($\alpha = 1$, $k/m = 1$)"),
+        FigureSpec(
+            name="fig6", title=r"Training error vs. $k/m$ ($\beta = 3/4^-$, $\alpha = 1/2$)",
+            xlabel=r"$k/m$", ylabel=TRAIN_LABEL, vary="k_over_m", grid=K_OVER_M,
+            quick_grid=K_OVER_M_QUICK, metric="train",
+            base=SimulationConfig(data=_mixture(beta=0.74, alpha=0.5)),
+        ),
+        _k_over_m_fashion(
+            "fig7a", (0, 1), "Fashion-MNIST 0 vs. 1: training error", metric="train"
+        ),
+        FigureSpec(
+            name="fig7b", title=r"Fashion-MNIST 0 vs. 1: impact of the learning rate",
+            xlabel=r"$\log \eta / \log n$", ylabel=GEN_LABEL, vary="log_eta",
+            grid=_linspace(0, 1, 10), quick_grid=_linspace(0, 1, 10)[::3],
+            base=_fashion_config((0, 1), order=7), quick=_FASHION_QUICK,
+            notes=(_FASHION_NOTE, "eta = n**x with the data spread fixed; order 7 (degree 6)"),
+        ),
+        _k_over_m_fashion(
+            "fig8a", (0, 1), "Fashion-MNIST 0 vs. 1 with class means", keep_means=True,
+            lam=1e-5, trials=50, notes=("class means kept (only the common mean removed)",),
+        ),
+        _k_over_m_fashion(
+            "fig8b", (5, 9), "Fashion-MNIST 5 vs. 9 with class means", keep_means=True,
+            lam=1e-5, trials=50, notes=("class means kept (only the common mean removed)",),
+        ),
+    ]
+}  # fmt: skip
+
+
+def get_figure(name: str) -> FigureSpec:
+    """The spec called ``name``; a ``ValueError`` listing the valid names otherwise."""
+    if name not in FIGURES:
+        raise ValueError(f"unknown figure {name!r}; choose from {', '.join(FIGURES)} or all")
+    return FIGURES[name]
+
+
+def point_grid(spec: FigureSpec, quick: bool = False) -> list[Coords]:
+    """The points of a figure in drawing order (heatmaps: rows of ``vary_y``, then ``vary``)."""
+    xs = spec.quick_grid if quick else spec.grid
+    if spec.kind != "heatmap":
+        return [{spec.vary: x} for x in xs]
+    ys = spec.quick_grid_y if quick else spec.grid_y
+    return [{spec.vary: x, spec.vary_y: y} for y, x in itertools.product(ys, xs)]
+
+
+def _data_n(config: SimulationConfig) -> int:
+    return FASHION_N if isinstance(config.data, FashionSpec) else config.data.n
+
+
+def _set(config: SimulationConfig, variable: str, value: float) -> SimulationConfig:
+    r"""``config`` with one figure variable set; ``k_over_m`` sets :math:`k = \mathrm{round}(xm)`."""
+    data = config.data
+    if variable == "k_over_m":
+        return dataclasses.replace(config, k=max(1, round(value * config.m)))
+    if variable == "log_eta":
+        return dataclasses.replace(config, eta=float(_data_n(config) ** value))
+    if variable in ("alpha", "beta", "alignment"):
+        return dataclasses.replace(config, data=dataclasses.replace(data, **{variable: value}))
+    if variable == "rho":
+        return dataclasses.replace(
+            config, data=dataclasses.replace(data, weights=(value, round(1.0 - value, 12)))
+        )
+    if variable == "spikes":
+        return dataclasses.replace(config, data=dataclasses.replace(data, spikes=int(value)))
+    raise ValueError(f"unknown figure variable {variable!r}; choose from {', '.join(VARIABLES)}")
+
+
+def _apply_quick(spec: FigureSpec, config: SimulationConfig) -> SimulationConfig:
+    ratio = config.k / config.m
+    data = config.data
+    if spec.quick.n is not None and isinstance(data, MixtureSpec):
+        data = dataclasses.replace(data, n=spec.quick.n)
+    return dataclasses.replace(
+        config, data=data, m=spec.quick.m, k=max(1, round(ratio * spec.quick.m)),
+        trials=spec.quick.trials,
+    )  # fmt: skip
+
+
+def _apply_overrides(spec: FigureSpec, config: SimulationConfig, ov: Overrides) -> SimulationConfig:
+    changes: dict[str, Any] = {}
+    data = config.data
+    if ov.activations is not None:
+        changes["activations"] = tuple(ov.activations)
+    if ov.models is not None:
+        changes["models"] = tuple(ov.models)
+    if ov.order is not None:
+        changes["order"] = ov.order
+    if ov.trials is not None:
+        changes["trials"] = ov.trials
+    if ov.seed is not None:
+        changes["seed"] = ov.seed
+    if ov.components is not None and isinstance(data, MixtureSpec) and spec.vary != "rho":
+        data = dataclasses.replace(data, weights=(1.0 / ov.components,) * ov.components)
+    if ov.data_dir is not None and isinstance(data, FashionSpec):
+        data = dataclasses.replace(data, data_dir=ov.data_dir)
+    return dataclasses.replace(config, data=data, **changes)
+
+
+def point_config(
+    spec: FigureSpec, coords: Mapping[str, float], quick: bool = False,
+    overrides: Overrides = Overrides(),
+) -> SimulationConfig:  # fmt: skip
+    """The config of one grid point: base → quick sizes → CLI overrides → varied fields.
+
+    Where :math:`\\beta \\ge 1` and no order is fixed, the Hermite order is set to
+    :data:`ORDER_AT_BETA_ONE` (the theorem has no finite order there).
+    """
+    config = spec.base
+    if quick:
+        config = _apply_quick(spec, config)
+    config = _apply_overrides(spec, config, overrides)
+    for variable, value in coords.items():
+        config = _set(config, variable, value)
+    if config.order is None and config.data.beta >= 1.0:
+        config = dataclasses.replace(config, order=ORDER_AT_BETA_ONE)
+    return config
+
+
+def figure_notes(spec: FigureSpec, overrides: Overrides = Overrides()) -> list[str]:
+    """What the reader must know about a figure's run, including ignored options."""
+    notes = list(spec.notes)
+    if overrides.components is not None:
+        if spec.is_fashion:
+            notes.append("--components does not apply to Fashion-MNIST and was ignored")
+        elif spec.vary == "rho":
+            notes.append("--components ignored: this figure varies the ratio of two components")
+        else:
+            notes.append(f"{overrides.components} components with weights 1/{overrides.components}")
+    if overrides.order is not None:
+        notes.append(f"Hermite order fixed to {overrides.order} by --order")
+    return notes
+
+
+@dataclass(frozen=True)
+class FigureRun:
+    """All simulated points of one figure, in :func:`point_grid` order."""
+
+    spec: FigureSpec
+    quick: bool
+    overrides: Overrides
+    coords: list[Coords]
+    configs: list[SimulationConfig]
+    results: list[Any]  # SimulationResult
+    seconds: float
+    notes: list[str]
+
+
+def run_figure(
+    spec: FigureSpec,
+    *,
+    quick: bool = False,
+    overrides: Overrides = Overrides(),
+    simulate_fn: SimulateFn | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = False,
+) -> FigureRun:
+    """Simulate every point of ``spec`` (cached per point under ``cache_dir``: re-runs resume).
+
+    ``simulate_fn(config, progress=..., cache_dir=...)`` defaults to
+    :func:`numerics.sweep.simulate`; tests inject a fake.
+    """
+    if simulate_fn is None:
+        from numerics.sweep import simulate as simulate_fn
+    coords = point_grid(spec, quick)
+    configs = [point_config(spec, c, quick, overrides) for c in coords]
+    start = time.perf_counter()
+    iterator: Sequence[SimulationConfig] = configs
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(configs, desc=spec.name, unit="point", dynamic_ncols=True)
+    results = [simulate_fn(config, progress=False, cache_dir=cache_dir) for config in iterator]
+    return FigureRun(
+        spec=spec, quick=quick, overrides=overrides, coords=coords, configs=configs,
+        results=results, seconds=time.perf_counter() - start, notes=figure_notes(spec, overrides),
+    )  # fmt: skip
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions of every package that shaped the numbers and the pictures."""
+    out: dict[str, str | None] = {}
+    for pkg in ("onestep-gm", "numpy", "scipy", "jax", "jaxlib", "sympy", "mpmath", "matplotlib",
+                "scienceplots"):  # fmt: skip
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def _jsonable(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return str(obj)
+    return obj
+
+
+def _pairs(result: Any) -> list[tuple[str, str]]:
+    return list(result.gen.keys())
+
+
+def figure_data(run: FigureRun) -> dict:
+    """Everything of a run as one JSON-able dict: every point, every trial, all parameters."""
+    spec = run.spec
+    points = []
+    for coords, config, result in zip(run.coords, run.configs, run.results, strict=True):
+        points.append({
+            "coords": coords,
+            "config": _jsonable(config),
+            "train": {f"{a}|{mdl}": _jsonable(result.train[(a, mdl)]) for a, mdl in _pairs(result)},
+            "gen": {f"{a}|{mdl}": _jsonable(result.gen[(a, mdl)]) for a, mdl in _pairs(result)},
+            "seconds": result.seconds,
+            "info": _jsonable(result.info),
+        })  # fmt: skip
+    convention = next(
+        (r.info.get("convention") for r in run.results if "convention" in r.info), None
+    )
+    return {
+        "figure": spec.name,
+        "title": spec.title,
+        "kind": spec.kind,
+        "metric": spec.metric,
+        "vary": spec.vary,
+        "vary_y": spec.vary_y,
+        "xlabel": spec.xlabel,
+        "ylabel": spec.ylabel,
+        "quick": run.quick,
+        "overrides": _jsonable(run.overrides),
+        "notes": run.notes,
+        "convention": convention,
+        "versions": package_versions(),
+        "seconds": run.seconds,
+        "points": points,
+    }
+
+
+def figure_csv(data: Mapping[str, Any]) -> str:
+    """One row per point × activation × model × trial."""
+    variables = [data["vary"]] + ([data["vary_y"]] if data["vary_y"] else [])
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["figure", "point", *variables, "activation", "model", "trial",
+                     "train_error", "gen_error", "n", "k", "m", "lambda", "seed"])  # fmt: skip
+    for i, point in enumerate(data["points"]):
+        info = point["info"]
+        for key, gens in point["gen"].items():
+            act, model = key.split("|", 1)
+            for t, (tr, ge) in enumerate(zip(point["train"][key], gens, strict=True)):
+                writer.writerow([
+                    data["figure"], i, *(point["coords"][v] for v in variables), act, model, t,
+                    repr(float(tr)), repr(float(ge)), info.get("n"), point["config"]["k"],
+                    point["config"]["m"], point["config"]["lam"], point["config"]["seed"],
+                ])  # fmt: skip
+    return buf.getvalue()
+
+
+def write_outputs(run: FigureRun, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``<name>.{json,csv,md,png,pdf}`` under ``out_dir``; all or nothing.
+
+    Every file is first rendered to a temporary name in ``out_dir`` and only moved into
+    place (``os.replace``) once all five exist, so no partial result is ever left behind.
+    """
+    from experiments import plots, report
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name = run.spec.name
+    data = figure_data(run)
+    final = {ext: out / f"{name}.{ext}" for ext in ("json", "csv", "md", "png", "pdf")}
+    tmp = {ext: out / f".{name}.{ext}.tmp" for ext in final}
+    try:
+        tmp["json"].write_text(json.dumps(data, indent=1) + "\n")
+        tmp["csv"].write_text(figure_csv(data))
+        tmp["md"].write_text(report.figure_report(data, image=f"{name}.png"))
+        fig = plots.draw(data)
+        try:
+            for ext in ("png", "pdf"):
+                plots.save(fig, tmp[ext], fmt=ext)
+        finally:
+            plots.close(fig)
+        for ext in final:
+            os.replace(tmp[ext], final[ext])
+    finally:
+        for path in tmp.values():
+            path.unlink(missing_ok=True)
+    return final

@@ -1,0 +1,111 @@
+r"""Equivalent feature maps: the Hermite model and the conditional Gaussian model.
+
+Both act on the network's own pre-activations :math:`U = \hat F X^\top` (shared with the
+network's features: one product serves every model) and replace only :math:`\sigma`.
+
+Hermite model (Theorem, DESIGN.md):
+:math:`\hat\sigma_l(u) = \sum_{j<l} \frac{h_j}{j!}\mathrm{He}_j(u/b) + h_l^\ast g`, with
+:math:`g\sim\mathcal N(0,1)` fresh per entry.
+
+Conditional Gaussian model (Theorem): with :math:`P` the projector onto
+:math:`S = \mathrm{span}(\text{means},\text{spikes},\text{top singular directions of } G)`,
+:math:`a = \hat F P x`, :math:`s_i = \|(\hat F(I-P))_{i}\|`,
+
+.. math::
+    \hat\phi(x) = \nu + \Psi z^\perp + \Phi^{1/2} g,\quad
+    \nu = M_0(a,s),\ \Psi z^\perp = M_1(a,s)\odot \hat F(I-P)x,\
+    \Phi = \mathrm{diag}(M_2 - M_0^2 - M_1^2 s^2).
+
+Only the diagonal of :math:`\Phi` is kept: the off-diagonal covariance of the
+remainder between two neurons (of order :math:`\langle \hat F_i, \hat F_j\rangle^2`)
+is dropped, as in the theorem's construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+def hermite_series(t: Array, coefficients: Array) -> Array:
+    r""":math:`\sum_{j<L} \frac{h_j}{j!}\mathrm{He}_j(t)` by the normalised three-term recurrence.
+
+    With :math:`p_j = \mathrm{He}_j/\sqrt{j!}`, :math:`p_{j+1} = (t\,p_j - \sqrt{j}\,p_{j-1})/\sqrt{j+1}`
+    and the series is :math:`\sum_j (h_j/\sqrt{j!})\,p_j`; no factorial is ever formed, so
+    orders up to 12 (and beyond) neither overflow nor cancel catastrophically for
+    :math:`|t| \lesssim 10^{20}`.  ``coefficients`` holds :math:`h_0,\dots,h_{L-1}` (not divided by
+    :math:`j!`).
+    """
+    L = coefficients.shape[0]
+    scaled = [coefficients[j] / jnp.sqrt(jnp.asarray(_factorial(j), t.dtype)) for j in range(L)]
+    p_prev, p = jnp.ones_like(t), t
+    total = scaled[0] * p_prev
+    if L > 1:
+        total = total + scaled[1] * p
+    for j in range(1, L - 1):
+        p_prev, p = p, (t * p - jnp.sqrt(float(j)) * p_prev) / jnp.sqrt(float(j + 1))
+        total = total + scaled[j + 1] * p
+    return total
+
+
+def _factorial(j: int) -> float:
+    out = 1.0
+    for i in range(2, j + 1):
+        out *= i
+    return out
+
+
+def hermite_features(pre: Array, h: Array, h_star: Array, b: Array, key: Array) -> Array:
+    r""":math:`\hat\sigma_l(U)` for pre-activations ``pre``; ``h`` = :math:`(h_0..h_{l-1})`."""
+    noise = jax.random.normal(key, pre.shape, pre.dtype)
+    return hermite_series(pre / b, h.astype(pre.dtype)) + h_star.astype(pre.dtype) * noise
+
+
+def top_right_singular_vectors(G: Array, rank: int, key: Array, iterations: int = 12) -> Array:
+    r"""Orthonormal :math:`n\times r` basis of the top-``rank`` right singular space of ``G``.
+
+    Block subspace iteration on :math:`G^\top G` with ``rank + 4`` vectors: :math:`O(knr)` per
+    iteration instead of a full SVD.
+    """
+    n = G.shape[1]
+    width = min(rank + 4, n)
+    V = jax.random.normal(key, (n, width), G.dtype)
+    for _ in range(iterations):
+        V, _ = jnp.linalg.qr(G.T @ (G @ V))
+    _, _, Wt = jnp.linalg.svd(G @ V, full_matrices=False)
+    return V @ Wt.T[:, :rank]
+
+
+def structure_basis(directions: Sequence[Array]) -> Array:
+    """Orthonormal basis (n × r) of the span of the given direction blocks (each (r_i, n))."""
+    stacked = jnp.concatenate([jnp.atleast_2d(d) for d in directions], axis=0)
+    Q, _ = jnp.linalg.qr(stacked.T)
+    return Q
+
+
+def conditional_features(
+    pre: Array,
+    F_hat: Array,
+    X: Array,
+    basis: Array,
+    moments: Callable[[Array, Array], tuple[Array, Array, Array]],
+    key: Array,
+) -> Array:
+    r"""Conditional Gaussian features :math:`\nu + \Psi z^\perp + \Phi^{1/2} g` (diagonal :math:`\Phi`).
+
+    ``pre`` is :math:`\hat F X^\top` (k × M), ``basis`` an orthonormal n × r basis of :math:`S`,
+    ``moments(a, s) -> (M0, M1, M2)`` the conditional moments of :math:`\sigma(a + s g)`.
+    """
+    FQ = F_hat @ basis
+    a = FQ @ (basis.T @ X.T).astype(pre.dtype)
+    outside = pre - a
+    s2 = jnp.sum(F_hat**2, axis=1) - jnp.sum(FQ**2, axis=1)
+    s = jnp.sqrt(jnp.maximum(s2, 0.0))[:, None].astype(pre.dtype)
+    M0, M1, M2 = moments(a, s)
+    remainder = jnp.maximum(M2 - M0**2 - (M1 * s) ** 2, 0.0)
+    noise = jax.random.normal(key, pre.shape, pre.dtype)
+    return M0 + M1 * outside + jnp.sqrt(remainder) * noise

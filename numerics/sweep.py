@@ -1,0 +1,481 @@
+r"""Simulated points: batched trials of the network and its equivalent models.
+
+One :class:`SimulationConfig` is one point of a figure.  :func:`simulate` runs its
+trials through a single jitted trial function (compiled once per shape: sweeps over
+:math:`\alpha`, :math:`\beta`, alignment, :math:`\rho`, :math:`\lambda` or :math:`\eta` reuse it,
+because those enter as traced arguments), and inside a trial every product is
+shared: one :math:`F\tilde X^\top` for the gradients of all activations, and one
+:math:`\hat F [X; X_{test}]^\top` per activation for all of its models (network,
+Hermite, conditional Gaussian).
+
+Precision: the ridge solve, the gradient's elementwise part and every error are
+float64.  ``dtype="float32"`` computes the three large products
+(:math:`F\tilde X^\top`, :math:`A\tilde X`, :math:`\hat F X^\top`) in float32, which changes
+errors by ~1e-6 relative, far below the spread over trials; ``"float64"`` (default)
+does everything in float64.
+
+Seeds: trial ``t`` of seed ``s`` uses ``fold_in(PRNGKey(s), t)``, so the same seed gives the
+same numbers, and a point can be extended with more trials without changing the first ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from numerics import data as data_mod
+from numerics.data import MixtureSpec
+from numerics.equivalents import (
+    conditional_features,
+    hermite_features,
+    structure_basis,
+    top_right_singular_vectors,
+)
+from numerics.network import CONVENTION, gradient_from_preactivations, init_network, readout_errors
+
+MODELS = ("nn", "hermite", "conditional", "theory")
+_SIMULATED = ("nn", "hermite", "conditional")
+_MAX_STRUCTURE_DIRECTIONS = 32
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """One simulated point: data model, network sizes, readout, models and trials.
+
+    ``n``, ``beta`` and ``alpha`` live in ``data``; ``eta`` defaults to ``n**(beta*alpha)``;
+    ``order`` defaults to the theorem's order for ``beta`` (the higher neighbour at a boundary).
+    """
+
+    data: Any = field(default_factory=MixtureSpec)  # MixtureSpec | FashionSpec
+    k: int = 1000
+    m: int = 1000
+    lam: float = 1e-4
+    activations: tuple[str, ...] = ("relu", "tanh", "sigmoid")
+    models: tuple[str, ...] = ("nn", "hermite")
+    order: int | None = None
+    trials: int = 20
+    seed: int = 0
+    test_factor: int = 5
+    dtype: str = "float64"
+    eta: float | None = None
+    conditional_rank: int = 2
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Per-trial errors of every (activation, model) pair, with everything that produced them."""
+
+    config: SimulationConfig
+    train: dict[tuple[str, str], np.ndarray]
+    gen: dict[tuple[str, str], np.ndarray]
+    seconds: float
+    info: dict
+
+    def summary(self) -> dict:
+        """JSON-able: per activation and model, mean and std over trials of both errors."""
+        out: dict[str, Any] = {}
+        for (act, model), gen in self.gen.items():
+            train = self.train[(act, model)]
+            out.setdefault(act, {})[model] = {
+                "train_error": {"mean": float(np.mean(train)), "std": float(np.std(train))},
+                "gen_error": {"mean": float(np.mean(gen)), "std": float(np.std(gen))},
+            }
+        return {
+            "activations": out,
+            "convention": self.info["convention"],
+            "parameters": self.info,
+            "seconds": self.seconds,
+        }
+
+
+def validate(config: SimulationConfig) -> None:
+    """Raise ``ValueError`` with one clear sentence for any unusable parameter."""
+    if config.k <= 0 or config.m <= 0:
+        raise ValueError(f"k and m must be positive integers (got k={config.k}, m={config.m})")
+    if not (config.lam >= 0 and math.isfinite(config.lam)):
+        raise ValueError(f"lambda must be a finite number >= 0 (got {config.lam})")
+    if config.trials <= 0:
+        raise ValueError(f"trials must be positive (got {config.trials})")
+    if config.test_factor <= 0:
+        raise ValueError(f"test_factor must be positive (got {config.test_factor})")
+    if config.dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be float32 or float64 (got {config.dtype!r})")
+    if not config.activations:
+        raise ValueError("at least one activation is needed")
+    unknown = [mdl for mdl in config.models if mdl not in MODELS]
+    if unknown or not config.models:
+        raise ValueError(f"unknown model(s) {unknown}; choose from {', '.join(MODELS)}")
+    if config.order is not None and not 1 <= config.order <= 40:
+        raise ValueError(f"order must be between 1 and 40 (got {config.order})")
+    if config.eta is not None and not math.isfinite(config.eta):
+        raise ValueError(f"eta must be finite (got {config.eta})")
+    if config.conditional_rank < 0:
+        raise ValueError("conditional_rank must be >= 0")
+
+
+def _is_fashion(spec: Any) -> bool:
+    return type(spec).__name__ == "FashionSpec"
+
+
+def resolve(config: SimulationConfig) -> dict:
+    """Derived quantities of a point: θ, η, τ, b, the Hermite order and coefficients."""
+    from theory.activations import get_activation
+    from theory.hermite import hermite_coefficients
+    from theory.order import hermite_order, scalings, simulation_order
+
+    validate(config)
+    spec = config.data
+    notes: list[str] = []
+    if _is_fashion(spec):
+        n = 784
+        sc = scalings(n, spec.beta, spec.alpha)
+        tau, b = n + sc.theta, 1.0
+    else:
+        n = spec.n
+        sc = scalings(n, spec.beta, spec.alpha)
+        theta = spec.theta if spec.theta is not None else sc.theta
+        tau = None  # from the realised mixture (depends on the spike draw only through sizes)
+        b = None
+        sc = dataclasses.replace(sc, theta=theta)
+    order = config.order
+    if order is None and "hermite" in config.models:
+        info = hermite_order(spec.beta)
+        order = simulation_order(spec.beta)
+        if info.boundary:
+            msg = (
+                f"beta = {spec.beta} is a boundary of the Hermite theorem (neighbours "
+                f"{list(info.neighbours)}); using the higher order {order}"
+            )
+            warnings.warn(msg, stacklevel=2)
+            notes.append(msg)
+    eta = config.eta if config.eta is not None else sc.eta
+    activations = tuple(get_activation(a).name for a in config.activations)
+    return {
+        "n": n,
+        "beta": spec.beta,
+        "alpha": spec.alpha,
+        "theta": sc.theta,
+        "eta": eta,
+        "tau": tau,
+        "b": b,
+        "order": order,
+        "activations": activations,
+        "notes": notes,
+        "_hermite": hermite_coefficients,
+    }
+
+
+def _realise_data(config: SimulationConfig, key: jax.Array):
+    spec = config.data
+    if _is_fashion(spec):
+        return _fashion_pools(spec)
+    return data_mod.make_mixture(spec, key)
+
+
+_FASHION_CACHE: dict = {}
+
+
+def _fashion_pools(spec):
+    if spec not in _FASHION_CACHE:
+        _FASHION_CACHE.clear()
+        _FASHION_CACHE[spec] = data_mod.make_fashion(spec)
+    return _FASHION_CACHE[spec]
+
+
+def _mixture_of(data: Any):
+    return data.mixture if hasattr(data, "pools") else data
+
+
+def _sample(data: Any, key: jax.Array, m: int):
+    if hasattr(data, "pools"):
+        return data_mod.sample_fashion(data, key, m)
+    return data_mod.sample_mixture(data, key, m)
+
+
+def _structure_directions(mixture, n: int) -> jax.Array:
+    """Means and spikes (the largest ones, at most 32) as rows: the data part of S."""
+    spikes = mixture.spikes.reshape(-1, n)
+    if spikes.shape[0] > _MAX_STRUCTURE_DIRECTIONS:
+        _, idx = jax.lax.top_k(mixture.sizes.reshape(-1), _MAX_STRUCTURE_DIRECTIONS)
+        spikes = spikes[idx]
+    return jnp.concatenate([mixture.means, spikes], axis=0)
+
+
+_TRIAL_CACHE: dict = {}
+
+
+@dataclass(frozen=True)
+class TrialShape:
+    """The static part of a trial: everything that fixes array shapes or code paths."""
+
+    n: int
+    k: int
+    m: int
+    test_factor: int
+    activations: tuple[str, ...]
+    models: tuple[str, ...]
+    order: int | None
+    dtype: str = "float64"
+    rank: int = 2
+    return_F_hat: bool = False
+
+
+def draw_trial(key: jax.Array, data: Any, shape: TrialShape, tau: jax.Array) -> dict:
+    """All random draws of one trial except the per-model noise (derived from ``model_key``).
+
+    Batches: ``(X_tilde, y_tilde)`` for the gradient step, ``(X, y)`` for the readout,
+    ``(X_test, y_test)`` with ``test_factor * m`` fresh samples; ``F, w`` the initial network.
+    """
+    k_tilde, k_train, k_test, k_net, k_model = jax.random.split(key, 5)
+    X_tilde, y_tilde, _ = _sample(data, k_tilde, shape.m)
+    X, y, _ = _sample(data, k_train, shape.m)
+    X_test, y_test, _ = _sample(data, k_test, shape.test_factor * shape.m)
+    F, w = init_network(k_net, shape.n, shape.k, tau)
+    return {
+        "X_tilde": X_tilde, "y_tilde": y_tilde, "X": X, "y": y, "X_test": X_test,
+        "y_test": y_test, "F": F, "w": w, "model_key": k_model,
+    }  # fmt: skip
+
+
+def model_keys(model_key: jax.Array, i: int) -> jax.Array:
+    """Keys of activation ``i``: [Hermite noise, subspace iteration, conditional noise]."""
+    return jax.random.split(jax.random.fold_in(model_key, i), 3)
+
+
+def evaluate_trial(draws: dict, data: Any, params: dict, shape: TrialShape) -> dict:
+    """Train and generalisation errors of every (activation, model) of one trial.
+
+    Shared work: one :math:`F\\tilde X^\\top` for all activations' gradients, one
+    :math:`\\hat F[X; X_{test}]^\\top` per activation for all of its models.
+    """
+    from theory.codegen import jax_activation, jax_moments
+
+    compute = jnp.float32 if shape.dtype == "float32" else jnp.float64
+    models = shape.models
+    m, n, root_k = shape.m, shape.n, math.sqrt(shape.k)
+    X_tilde, F, w = draws["X_tilde"], draws["F"], draws["w"]
+    X_all = jnp.concatenate([draws["X"], draws["X_test"]], axis=0).astype(compute)
+    pre_tilde = (F.astype(compute) @ X_tilde.T.astype(compute)).astype(jnp.float64)
+    if "conditional" in models:
+        data_dirs = _structure_directions(_mixture_of(data), n)
+    out: dict[str, Any] = {}
+    F_hats = []
+    for i, act in enumerate(shape.activations):
+        sigma, dsigma = jax_activation(act)
+        G = gradient_from_preactivations(
+            pre_tilde, w, X_tilde.astype(compute), draws["y_tilde"], sigma, dsigma
+        ).astype(jnp.float64)
+        F_hat = F + params["eta"] * G
+        F_hats.append(F_hat)
+        pre = F_hat.astype(compute) @ X_all.T
+        keys = model_keys(draws["model_key"], i)
+        for model in models:
+            if model == "nn":
+                feats = sigma(pre)
+            elif model == "hermite":
+                feats = hermite_features(pre, params["h"][i], params["h_star"][i], params["b"], keys[0])
+            else:  # conditional
+                dirs = [data_dirs]
+                if shape.rank > 0:
+                    dirs.append(top_right_singular_vectors(G, shape.rank, keys[1]).T)
+                basis = structure_basis(dirs)
+                feats = conditional_features(pre, F_hat, X_all, basis, jax_moments(act), keys[2])
+            Phi = feats.astype(jnp.float64) / root_k
+            out[f"{act}|{model}"] = readout_errors(
+                Phi[:, :m], draws["y"], Phi[:, m:], draws["y_test"], params["lam"]
+            )
+    if shape.return_F_hat:
+        out["F_hat"] = jnp.stack(F_hats)
+    return out
+
+
+def make_trial(shape: TrialShape):
+    """The jitted trial ``(key, data, params) -> errors`` for one shape, compiled once and reused.
+
+    ``params`` holds the traced scalars ``eta, lam, tau, b`` and the per-activation Hermite
+    coefficients ``h`` (A × order) and ``h_star`` (A,), so sweeps over them never recompile.
+    """
+    if shape not in _TRIAL_CACHE:
+
+        def trial(key, data, params):
+            draws = draw_trial(key, data, shape, params["tau"])
+            return evaluate_trial(draws, data, params, shape)
+
+        _TRIAL_CACHE[shape] = jax.jit(trial)
+    return _TRIAL_CACHE[shape]
+
+
+def _cache_path(cache_dir: str | Path | None, config: SimulationConfig) -> Path | None:
+    if cache_dir is None:
+        return None
+    digest = hashlib.sha256(repr(config).encode()).hexdigest()[:20]
+    return Path(cache_dir) / f"point-{digest}.json"
+
+
+def _versions() -> dict:
+    import importlib.metadata as md
+
+    out = {}
+    for pkg in ("onestep-gm", "jax", "numpy", "scipy", "sympy", "mpmath"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:  # pragma: no cover
+            out[pkg] = None
+    return out
+
+
+def simulate(
+    config: SimulationConfig,
+    *,
+    progress: bool = False,
+    cache_dir: str | Path | None = None,
+) -> SimulationResult:
+    """Run ``config.trials`` trials of one point; cached on disk under ``cache_dir`` if given."""
+    path = _cache_path(cache_dir, config)
+    if path is not None and path.exists():
+        cached = json.loads(path.read_text())
+        if cached.get("config") == repr(config):
+            return _from_json(config, cached)
+    resolved = resolve(config)
+    from theory.activations import get_activation
+
+    n, order = resolved["n"], resolved["order"]
+    activations = resolved["activations"]
+    simulated = tuple(mdl for mdl in config.models if mdl in _SIMULATED)
+    want_theory = "theory" in config.models
+    shape = TrialShape(
+        n=n, k=config.k, m=config.m, test_factor=config.test_factor, activations=activations,
+        models=simulated, order=order if "hermite" in simulated else None, dtype=config.dtype,
+        rank=config.conditional_rank, return_F_hat=want_theory,
+    )  # fmt: skip
+    trial_fn = make_trial(shape)
+    base = jax.random.PRNGKey(config.seed)
+    train = {(a, mdl): [] for a in activations for mdl in config.models}
+    gen = {(a, mdl): [] for a in activations for mdl in config.models}
+    hermite_info: dict[str, dict] = {}
+    taus, bs = [], []
+    iterator = range(config.trials)
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(iterator, desc="trials", unit="trial", leave=False)
+    start = time.perf_counter()
+    for t in iterator:
+        key = jax.random.fold_in(base, t)
+        data = _realise_data(config, jax.random.fold_in(key, 1))
+        mixture = _mixture_of(data)
+        tau = resolved["tau"] if resolved["tau"] is not None else float(data_mod.covariance_trace(mixture))
+        b = resolved["b"] if resolved["b"] is not None else math.sqrt(n / tau)
+        taus.append(tau)
+        bs.append(b)
+        params = {"eta": resolved["eta"], "lam": config.lam, "tau": tau, "b": b}
+        if order is not None:
+            coeffs = [resolved["_hermite"](a, _round(b), order) for a in activations]
+            params["h"] = jnp.asarray(np.stack([c.as_floats() for c in coeffs]))
+            params["h_star"] = jnp.asarray([float(c.h_star) for c in coeffs])
+            for a, c in zip(activations, coeffs, strict=True):
+                hermite_info[a] = {"h": [float(v) for v in c.h], "h_star": float(c.h_star), "method": c.method}
+        else:
+            params["h"] = jnp.zeros((len(activations), 1))
+            params["h_star"] = jnp.zeros(len(activations))
+        out = trial_fn(jax.random.fold_in(key, 2), data, params)
+        for a in activations:
+            for mdl in simulated:
+                tr, ge = out[f"{a}|{mdl}"]
+                train[(a, mdl)].append(float(tr))
+                gen[(a, mdl)].append(float(ge))
+        if want_theory:
+            from numerics.curves import predict
+
+            for i, a in enumerate(activations):
+                pred = predict(out["F_hat"][i], mixture, get_activation(a), config.lam, config.m)
+                train[(a, "theory")].append(float(pred["train_error"]))
+                gen[(a, "theory")].append(float(pred["gen_error"]))
+    seconds = time.perf_counter() - start
+    bad = [f"{a}/{mdl}" for (a, mdl), v in gen.items() if not np.all(np.isfinite(v))]
+    if bad:
+        raise ValueError(
+            f"non-finite errors for {', '.join(bad)}: the ridge system is singular or the "
+            f"features overflow (lambda = {config.lam}; use lambda > 0)"
+        )
+    info = {
+        "n": n,
+        "k": config.k,
+        "m": config.m,
+        "lambda": config.lam,
+        "beta": resolved["beta"],
+        "alpha": resolved["alpha"],
+        "theta": resolved["theta"],
+        "eta": resolved["eta"],
+        "tau": float(np.mean(taus)),
+        "b": float(np.mean(bs)),
+        "order": order,
+        "activations": list(activations),
+        "models": list(config.models),
+        "trials": config.trials,
+        "seed": config.seed,
+        "test_samples": config.test_factor * config.m,
+        "dtype": config.dtype,
+        "data": dataclasses.asdict(config.data),
+        "hermite": hermite_info,
+        "notes": resolved["notes"],
+        "convention": CONVENTION,
+        "versions": _versions(),
+    }
+    result = SimulationResult(
+        config=config,
+        train={key: np.asarray(v) for key, v in train.items()},
+        gen={key: np.asarray(v) for key, v in gen.items()},
+        seconds=seconds,
+        info=info,
+    )
+    if path is not None:
+        _write_atomic(path, _to_json(result))
+    return result
+
+
+def _round(b: float) -> str:
+    """``b`` as a 15-digit decimal string: equal draws share cached coefficients."""
+    return f"{b:.15g}"
+
+
+def _to_json(result: SimulationResult) -> dict:
+    return {
+        "config": repr(result.config),
+        "train": {f"{a}|{mdl}": v.tolist() for (a, mdl), v in result.train.items()},
+        "gen": {f"{a}|{mdl}": v.tolist() for (a, mdl), v in result.gen.items()},
+        "seconds": result.seconds,
+        "info": result.info,
+    }
+
+
+def _from_json(config: SimulationConfig, obj: dict) -> SimulationResult:
+    def unpack(d):
+        return {tuple(key.split("|", 1)): np.asarray(v) for key, v in d.items()}
+
+    return SimulationResult(
+        config=config,
+        train=unpack(obj["train"]),
+        gen=unpack(obj["gen"]),
+        seconds=obj["seconds"],
+        info=obj["info"],
+    )
+
+
+def _write_atomic(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, default=str))
+    os.replace(tmp, path)

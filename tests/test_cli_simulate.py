@@ -1,0 +1,54 @@
+"""`onestep simulate` and `onestep bench` through the CLI: JSON contract and bad input."""
+
+import json
+
+import pytest
+
+from experiments.cli import main
+
+SMALL = ["--n", "40", "--k", "30", "--m", "30", "--trials", "2", "--activation", "relu,tanh"]
+
+
+def test_simulate_json_contract(capsys):
+    assert main(["simulate", *SMALL, "--model", "nn,hermite,conditional", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["activations"]) == {"relu", "tanh"}
+    for models in out["activations"].values():
+        assert set(models) == {"nn", "hermite", "conditional"}
+        for err in models.values():
+            assert err["gen_error"]["mean"] > 0 and err["train_error"]["std"] >= 0
+    params = out["parameters"]
+    assert params["n"] == 40 and params["k"] == 30 and params["seed"] == 0 and params["order"] == 4
+    assert "1/2" in out["convention"] and out["seconds"] > 0
+
+
+def test_simulate_accepts_an_expression_and_explicit_order(capsys):
+    assert main(["simulate", *SMALL[:-2], "--activation", "x**2 - tanh(x)", "--order", "7", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["parameters"]["order"] == 7 and "x**2 - tanh(x)" in out["activations"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [["--k", "0"], ["--beta", "1.5"], ["--lambda", "-1"], ["--activation", "foo"],
+     ["--activation", "__import__('os')"], ["--model", "nn,bogus"], ["--alignment", "2"]],
+)
+def test_simulate_bad_input_one_line_exit_2(bad, capsys):
+    with pytest.raises(SystemExit) as exc:
+        code = main(["simulate", *SMALL, *bad])
+        raise SystemExit(code)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_beta_one_without_order_is_a_clear_error(capsys):
+    assert main(["simulate", *SMALL, "--beta", "1"]) == 2
+    assert "order" in capsys.readouterr().err
+
+
+def test_bench_runs_at_tiny_size(capsys):
+    assert main(["bench", "--n", "60", "--k", "40", "--m", "40", "--trials", "1", "--wide", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["naive_seconds"] > 0 and out["engine_seconds_float64"] > 0
+    assert out["matmul_peak_gflops_float64"] > 0 and out["wide"]["k"] == 80

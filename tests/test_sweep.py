@@ -1,0 +1,129 @@
+"""The engine against the naive implementation, reproducibility, caching and input checks."""
+
+import dataclasses
+import math
+
+import jax
+import numpy as np
+import pytest
+
+import numerics  # noqa: F401  (float64)
+from benchmarks import naive
+from numerics.data import MixtureSpec, covariance_trace, make_mixture
+from numerics.sweep import (
+    SimulationConfig,
+    TrialShape,
+    _TRIAL_CACHE,
+    draw_trial,
+    evaluate_trial,
+    model_keys,
+    simulate,
+)
+from theory.hermite import hermite_coefficients
+
+ACTS = ("relu", "tanh", "sigmoid")
+
+
+@pytest.mark.parametrize("k,m", [(30, 25), (45, 20)])  # primal and dual readout
+def test_engine_equals_naive_given_the_same_draws(k, m):
+    n, T, order = 40, 2, 5
+    spec = MixtureSpec(n=n, beta=0.74, alpha=0.5)
+    mixture = make_mixture(spec, jax.random.PRNGKey(11))
+    tau = float(covariance_trace(mixture))
+    b = math.sqrt(n / tau)
+    coeffs = [hermite_coefficients(a, f"{b:.15g}", order) for a in ACTS]
+    params = {
+        "eta": n ** 0.37, "lam": 1e-3, "tau": tau, "b": b,
+        "h": np.stack([c.as_floats() for c in coeffs]), "h_star": np.array([float(c.h_star) for c in coeffs]),
+    }  # fmt: skip
+    shape = TrialShape(n=n, k=k, m=m, test_factor=T, activations=ACTS, models=("nn", "hermite"), order=order)
+    draws = draw_trial(jax.random.PRNGKey(5), mixture, shape, tau)
+    out = evaluate_trial(draws, mixture, params, shape)
+    d = {key: np.asarray(v) for key, v in draws.items() if key != "model_key"}
+    for i, act in enumerate(ACTS):
+        noise = np.asarray(jax.random.normal(model_keys(draws["model_key"], i)[0], (k, (1 + T) * m)))
+        for model in ("nn", "hermite"):
+            herm = (params["h"][i], params["h_star"][i], b, noise[:, :m], noise[:, m:])
+            want = naive.one_model(
+                act, model, d["F"], d["w"], d["X_tilde"], d["y_tilde"], d["X"], d["y"],
+                d["X_test"], d["y_test"], params["eta"], params["lam"], herm if model == "hermite" else None,
+            )  # fmt: skip
+            got = [float(v) for v in out[f"{act}|{model}"]]
+            np.testing.assert_allclose(got, want, rtol=1e-10, err_msg=f"{act}/{model}")
+
+
+def test_dense_sampling_equals_structured_sampling():
+    """x = μ + Σ^{1/2} z through a dense n×n root equals the engine's O(mnd) formula."""
+    n = 30
+    mixture = make_mixture(MixtureSpec(n=n, beta=0.9, alpha=0.2, spikes=2), jax.random.PRNGKey(1))
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((50, n))
+    spikes, sizes = np.asarray(mixture.spikes[0]), np.asarray(mixture.sizes[0])
+    root = naive.dense_sqrt_covariance(n, spikes, sizes)
+    structured = z + ((z @ spikes.T) * (np.sqrt(1 + sizes) - 1)) @ spikes
+    np.testing.assert_allclose(z @ root.T, structured, atol=1e-10)
+
+
+SMALL = SimulationConfig(
+    data=MixtureSpec(n=60, beta=0.74, alpha=0.5), k=50, m=40, trials=3, activations=("relu", "tanh"),
+    models=("nn", "hermite", "conditional"),
+)
+
+
+def test_same_seed_same_numbers_and_prefix_property():
+    a = simulate(SMALL)
+    b = simulate(SMALL)
+    more = simulate(dataclasses.replace(SMALL, trials=4))
+    other = simulate(dataclasses.replace(SMALL, seed=1))
+    for key in a.gen:
+        np.testing.assert_array_equal(a.gen[key], b.gen[key])
+        np.testing.assert_array_equal(a.gen[key], more.gen[key][:3])
+        assert not np.array_equal(a.gen[key], other.gen[key])
+        assert np.all(a.gen[key] > 0) and np.all(a.train[key] > 0)
+
+
+def test_no_recompilation_across_a_sweep_of_traced_parameters():
+    simulate(SMALL)
+    n_before = len(_TRIAL_CACHE)
+    fns = set()
+    for alpha in (0.0, 0.3, 0.8):
+        for lam in (1e-3, 1e-2):
+            cfg = dataclasses.replace(SMALL, lam=lam, data=dataclasses.replace(SMALL.data, alpha=alpha))
+            simulate(cfg)
+    assert len(_TRIAL_CACHE) == n_before
+    for fn in _TRIAL_CACHE.values():
+        fns.add(fn._cache_size())
+    assert max(fns) <= 2  # one compilation per distinct data pytree structure
+
+
+def test_cache_resumes(tmp_path):
+    first = simulate(SMALL, cache_dir=tmp_path)
+    files = list(tmp_path.glob("point-*.json"))
+    assert len(files) == 1
+    again = simulate(SMALL, cache_dir=tmp_path)
+    assert again.seconds == first.seconds  # read back, not recomputed
+    for key in first.gen:
+        np.testing.assert_array_equal(first.gen[key], again.gen[key])
+
+
+def test_float32_products_agree_with_float64():
+    a = simulate(dataclasses.replace(SMALL, models=("nn",)))
+    b = simulate(dataclasses.replace(SMALL, models=("nn",), dtype="float32"))
+    for key in a.gen:
+        np.testing.assert_allclose(a.gen[key], b.gen[key], rtol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"k": 0}, {"lam": -1.0}, {"trials": 0}, {"models": ("nn", "bogus")}, {"dtype": "float16"}, {"order": 0}],
+)
+def test_bad_parameters_raise_value_error(change):
+    with pytest.raises(ValueError):
+        simulate(dataclasses.replace(SMALL, **change))
+
+
+def test_singular_solve_is_reported():
+    cfg = dataclasses.replace(SMALL, lam=0.0, k=80, m=10, activations=("linear",), models=("nn",),
+                              data=dataclasses.replace(SMALL.data, n=5))
+    with pytest.raises(ValueError, match="singular"):
+        simulate(cfg)
