@@ -9,10 +9,11 @@ One page per registered activation (``derivations/<name>.md``) with
   (:math:`n = 1000`, :math:`\beta = 0.74`, :math:`\alpha = 1/2`);
 * :math:`\mathbb{E}[\sigma(bz)^2]` and :math:`h_L^\star` for :math:`L = 2..6`;
 * the conditional moments :math:`M_0, M_1, M_2` of :math:`\sigma(a + s g)`;
+* the JAX source that :mod:`theory.codegen` generates for the closed forms;
 
 plus ``orders.md`` (the :math:`\beta \to` order table) and ``index.md``.
 
-Every function here is pure and the output is deterministic (no timestamps;
+The render functions are pure and their output is deterministic (no timestamps;
 numbers printed by :func:`mpmath.nstr` from values computed in mpmath), so
 ``onestep derive --check`` can compare the committed pages byte for byte.
 """
@@ -100,8 +101,10 @@ def _num(value, digits: int) -> str:
         return mp.nstr(x, digits)
 
 
-def _decimal(text: str) -> Fraction:
-    return Fraction(text)
+def _theta(settings: DeriveSettings) -> mp.mpf:
+    exponent = Fraction(settings.beta) * (1 - Fraction(settings.alpha))
+    with mp.workdps(settings.dps):
+        return mp.mpf(settings.n) ** (mp.mpf(exponent.numerator) / exponent.denominator)
 
 
 def default_b(settings: DeriveSettings) -> mp.mpf:
@@ -109,15 +112,7 @@ def default_b(settings: DeriveSettings) -> mp.mpf:
     :math:`\theta = n^{\beta(1-\alpha)}` (one spike of size :math:`\theta` per component,
     equal traces), in mpmath at ``settings.dps`` digits."""
     with mp.workdps(settings.dps):
-        exponent = _decimal(settings.beta) * (1 - _decimal(settings.alpha))
-        theta = mp.mpf(settings.n) ** (mp.mpf(exponent.numerator) / exponent.denominator)
-        return +mp.sqrt(settings.n / (settings.n + theta))
-
-
-def _theta(settings: DeriveSettings) -> mp.mpf:
-    with mp.workdps(settings.dps):
-        b = default_b(settings)
-        return +(settings.n / b**2 - settings.n)
+        return +mp.sqrt(settings.n / (settings.n + _theta(settings)))
 
 
 def _table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> list[str]:
@@ -218,7 +213,7 @@ def _method_text(method: str) -> str:
             "numeric": "numeric (mpmath quadrature)"}.get(method, method)  # fmt: skip
 
 
-def _moments_section(activation, settings: DeriveSettings) -> list[str]:
+def _moments_section(activation) -> list[str]:
     from theory.moments import conditional_moments
 
     moments = conditional_moments(activation)
@@ -298,7 +293,7 @@ def render_activation(name: str, settings: DeriveSettings = DeriveSettings()) ->
         f"$b = \\sqrt{{n/\\tau}} = {_num(b_default, digits)}$.",
         "",
         *_hermite_section(activation, settings, b_default),
-        *_moments_section(activation, settings),
+        *_moments_section(activation),
         *_jax_section(activation),
     ]
     return "\n".join(lines).rstrip("\n") + "\n"

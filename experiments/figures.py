@@ -46,7 +46,7 @@ r"""Hermite order used where :math:`\beta \ge 1`: the theorem gives no finite or
 GEN_LABEL = "Generalization error"
 TRAIN_LABEL = "Training error"
 K_OVER_M = (0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
-K_OVER_M_QUICK = (0.25, 0.5, 1.0, 2.0, 4.0)
+K_OVER_M_QUICK = (0.25, 1.0, 2.0, 4.0)
 BETA_LABEL = r"strength $\beta$"
 
 
@@ -83,6 +83,7 @@ class FigureSpec:
     quick_grid_y: tuple[float, ...] = ()
     quick: Quick = field(default_factory=Quick)
     notes: tuple[str, ...] = ()
+    yscale: str = "linear"
 
     @property
     def trials(self) -> int:
@@ -137,7 +138,7 @@ _BETA_ONE_NOTE = (
 )
 
 _BETA_GRID = _linspace(0.0, 1.0, 10)
-_BETA_QUICK = (_BETA_GRID[0], _BETA_GRID[2], _BETA_GRID[4], _BETA_GRID[7], _BETA_GRID[9])
+_BETA_QUICK = (_BETA_GRID[0], _BETA_GRID[4], _BETA_GRID[7], _BETA_GRID[9])
 
 
 def _beta_sweep(name: str, alpha: float, title: str) -> FigureSpec:
@@ -200,9 +201,9 @@ FIGURES: dict[str, FigureSpec] = {
         FigureSpec(
             name="fig2c", title=r"Impact of covariance rank (regression)",
             xlabel=r"number of spikes $d$", ylabel=GEN_LABEL, vary="spikes",
-            grid=tuple(float(d) for d in range(1, 11)), quick_grid=(1.0, 4.0, 7.0, 10.0),
+            grid=tuple(float(d) for d in range(1, 11)), quick_grid=(1.0, 5.0, 10.0),
             base=SimulationConfig(data=_mixture(spike_sizes="uniform"), trials=100),
-            quick=Quick(trials=5),
+            quick=Quick(trials=4),
             notes=("spike sizes theta_{c,i} = theta * U(0,1)",),
         ),
         _k_over_m_fashion("fig3a", (0, 1), "Fashion-MNIST: T-shirt/top vs. Trouser"),
@@ -238,7 +239,7 @@ FIGURES: dict[str, FigureSpec] = {
             name="fig7b", title=r"Fashion-MNIST 0 vs. 1: impact of the learning rate",
             xlabel=r"$\log \eta / \log n$", ylabel=GEN_LABEL, vary="log_eta",
             grid=_linspace(0, 1, 10), quick_grid=_linspace(0, 1, 10)[::3],
-            base=_fashion_config((0, 1), order=7), quick=_FASHION_QUICK,
+            base=_fashion_config((0, 1), order=7), quick=_FASHION_QUICK, yscale="log",
             notes=(_FASHION_NOTE, "eta = n**x with the data spread fixed; order 7 (degree 6)"),
         ),
         _k_over_m_fashion(
@@ -459,6 +460,7 @@ def figure_data(run: FigureRun) -> dict:
         "vary_y": spec.vary_y,
         "xlabel": spec.xlabel,
         "ylabel": spec.ylabel,
+        "yscale": spec.yscale,
         "quick": run.quick,
         "overrides": _jsonable(run.overrides),
         "notes": run.notes,

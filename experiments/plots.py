@@ -86,6 +86,7 @@ def _draw_lines(ax, data: Mapping[str, Any]) -> None:
             ax.fill_between(x, mean - std, mean + std, color=c, alpha=0.15, lw=0)
     ax.set_xlabel(data["xlabel"])
     ax.set_ylabel(data["ylabel"])
+    ax.set_yscale(data.get("yscale", "linear"))
     ax.legend(fontsize=5, ncol=max(1, len(activations) // 2), frameon=False)
 
 

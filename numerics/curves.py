@@ -343,9 +343,15 @@ def _kernel(activation: Activation, law: ComponentLaw, rule: str) -> Array:
         return numeric_kernel(activation, law.mean, law.cov)
     fn = _closed_function(expr, (kernels.M1, kernels.M2, kernels.Q1, kernels.Q2, kernels.C))
     q = jnp.diag(law.cov)
-    K = fn(law.mean[:, None], law.mean[None, :], q[:, None], q[None, :], law.cov)
-    diag = fn(law.mean, law.mean, q, q, q)
+    K = fn(law.mean[:, None], law.mean[None, :], q[:, None], q[None, :], _clip_cov(law.cov, q, q))
+    diag = fn(law.mean, law.mean, q, q, _clip_cov(q, q, q))
     return _set_diag(K, diag)
+
+
+def _clip_cov(cov: Array, q1: Array, q2: Array) -> Array:
+    """Rounding can push :math:`|c|` past :math:`\sqrt{q_1q_2}` for collinear pairs; clamp it."""
+    bound = jnp.sqrt(q1[..., :, None] * q2[..., None, :]) if cov.ndim == 2 else jnp.sqrt(q1 * q2)
+    return jnp.clip(cov, -bound, bound)
 
 
 def _set_diag(K: Array, diag: Array) -> Array:
@@ -365,7 +371,7 @@ def _cross(activation: Activation, law: ComponentLaw, rule: str) -> Array:
     q = jnp.diag(law.cov)
     if expr is not None:
         fn = _closed_function(expr, (kernels.M1, kernels.M2, kernels.Q1, kernels.Q2, kernels.C))
-        return fn(law.mean, law.t_mean, q, law.t_var, law.t_cov)
+        return fn(law.mean, law.t_mean, q, law.t_var, _clip_cov(law.t_cov, q, law.t_var))
     if rule == "closed":
         raise ValueError(f"no closed-form teacher kernel for {activation.name}; use rule='auto'")
     std, t_std = jnp.sqrt(q), jnp.sqrt(law.t_var)

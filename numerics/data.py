@@ -168,9 +168,9 @@ def validate_spec(spec: MixtureSpec) -> tuple[int, ...]:
             spec.alignment != -1,
             "teacher='spikes' is undefined for alignment -1 (gamma_11 + gamma_21 = 0)",
         )
-    if spec.equal_trace and len(counts) >= 2 and spike_size(spec) > 0 and counts[0] > 0:
+    if spec.equal_trace and spike_size(spec) > 0 and any(counts):
         _require(
-            all(d > 0 for d in counts[1:]),
+            all(d > 0 for d in counts),
             f"equal_trace needs at least one spike in every component, got spikes {counts}",
         )
     directions = sum(counts) + _mean_directions(spec)

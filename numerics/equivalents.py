@@ -30,6 +30,15 @@ import jax.numpy as jnp
 
 Array = jax.Array
 
+_ROW_BLOCK = 16
+CONDITIONAL_NODES = 64
+"""Trapezoid nodes for conditional moments without closed form (tanh, sigmoid, ...).
+
+Measured against the 201-node default of :mod:`theory.codegen` for a in [-5, 5]: max error
+4e-13 at s <= 1 for tanh, sigmoid, softplus, silu, gelu, erf; at s = 2, 1e-6 (tanh), 2e-8
+(erf), <1e-12 (others).  Ample for Monte-Carlo features (s ≈ b <= 1 here) at a third of the cost.
+"""
+
 
 def hermite_series(t: Array, coefficients: Array) -> Array:
     r""":math:`\sum_{j<L} \frac{h_j}{j!}\mathrm{He}_j(t)` by the normalised three-term recurrence.
@@ -87,6 +96,12 @@ def structure_basis(directions: Sequence[Array]) -> Array:
     return Q
 
 
+def _rowwise(moments, a: Array, s: Array):
+    """Apply ``moments`` one block of neurons at a time: quadrature rules add a node axis,
+    and k × M × nodes would not fit in memory at k = M = 1000s."""
+    return jax.lax.map(lambda row: moments(row[0], row[1]), (a, s), batch_size=_ROW_BLOCK)
+
+
 def conditional_features(
     pre: Array,
     F_hat: Array,
@@ -105,7 +120,7 @@ def conditional_features(
     outside = pre - a
     s2 = jnp.sum(F_hat**2, axis=1) - jnp.sum(FQ**2, axis=1)
     s = jnp.sqrt(jnp.maximum(s2, 0.0))[:, None].astype(pre.dtype)
-    M0, M1, M2 = moments(a, s)
+    M0, M1, M2 = _rowwise(moments, a, s)
     remainder = jnp.maximum(M2 - M0**2 - (M1 * s) ** 2, 0.0)
     noise = jax.random.normal(key, pre.shape, pre.dtype)
     return M0 + M1 * outside + jnp.sqrt(remainder) * noise

@@ -38,6 +38,7 @@ import numpy as np
 from numerics import data as data_mod
 from numerics.data import MixtureSpec
 from numerics.equivalents import (
+    CONDITIONAL_NODES,
     conditional_features,
     hermite_features,
     structure_basis,
@@ -235,13 +236,15 @@ class TrialShape:
 def draw_trial(key: jax.Array, data: Any, shape: TrialShape, tau: jax.Array) -> dict:
     """All random draws of one trial except the per-model noise (derived from ``model_key``).
 
-    Batches: ``(X_tilde, y_tilde)`` for the gradient step, ``(X, y)`` for the readout,
-    ``(X_test, y_test)`` with ``test_factor * m`` fresh samples; ``F, w`` the initial network.
+    Batches, drawn in one call so that image pools (Fashion-MNIST) give disjoint batches:
+    ``(X_tilde, y_tilde)`` for the gradient step, ``(X, y)`` for the readout, ``(X_test, y_test)``
+    with ``test_factor * m`` fresh samples; ``F, w`` the initial network.
     """
-    k_tilde, k_train, k_test, k_net, k_model = jax.random.split(key, 5)
-    X_tilde, y_tilde, _ = _sample(data, k_tilde, shape.m)
-    X, y, _ = _sample(data, k_train, shape.m)
-    X_test, y_test, _ = _sample(data, k_test, shape.test_factor * shape.m)
+    k_data, k_net, k_model = jax.random.split(key, 3)
+    m = shape.m
+    X_every, y_every, _ = _sample(data, k_data, (2 + shape.test_factor) * m)
+    X_tilde, X, X_test = X_every[:m], X_every[m : 2 * m], X_every[2 * m :]
+    y_tilde, y, y_test = y_every[:m], y_every[m : 2 * m], y_every[2 * m :]
     F, w = init_network(k_net, shape.n, shape.k, tau)
     return {
         "X_tilde": X_tilde, "y_tilde": y_tilde, "X": X, "y": y, "X_test": X_test,
@@ -291,7 +294,9 @@ def evaluate_trial(draws: dict, data: Any, params: dict, shape: TrialShape) -> d
                 if shape.rank > 0:
                     dirs.append(top_right_singular_vectors(G, shape.rank, keys[1]).T)
                 basis = structure_basis(dirs)
-                feats = conditional_features(pre, F_hat, X_all, basis, jax_moments(act), keys[2])
+                feats = conditional_features(
+                    pre, F_hat, X_all, basis, jax_moments(act, nodes=CONDITIONAL_NODES), keys[2]
+                )
             Phi = feats.astype(jnp.float64) / root_k
             out[f"{act}|{model}"] = readout_errors(
                 Phi[:, :m], draws["y"], Phi[:, m:], draws["y_test"], params["lam"]

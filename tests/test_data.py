@@ -6,6 +6,7 @@ Reference values come from dense numpy matrices built from the realised spikes, 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 
@@ -156,7 +157,7 @@ def test_equal_trace_rescales_later_components():
     assert sizes[0].sum() == pytest.approx(sizes[1].sum(), rel=1e-12)
     traces = [np.trace(dense_covariance(make_mixture(spec, 1), c)) for c in (0, 1)]
     assert traces[0] == pytest.approx(traces[1], rel=1e-12)
-    free = np.asarray(make_mixture(MixtureSpec(**{**spec.__dict__, "equal_trace": False}), 1).sizes)
+    free = np.asarray(make_mixture(dataclasses.replace(spec, equal_trace=False), 1).sizes)
     assert free[0].sum() != pytest.approx(free[1].sum(), rel=1e-6)
 
 
@@ -349,6 +350,7 @@ def test_large_n_small_m_is_fast():
         ({"teacher": "spikes", "weights": (1.0,)}, "teacher='spikes'"),
         ({"teacher": "spikes", "alignment": -1.0}, "alignment -1"),
         ({"spikes": (1, 0)}, "equal_trace"),
+        ({"spikes": (0, 2)}, "equal_trace"),
         ({"n": 1}, "too small"),
         ({"n": 3, "spikes": 1, "mean_norm": 1.0, "weights": (0.25, 0.25, 0.5)}, "too small"),
     ],

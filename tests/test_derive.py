@@ -19,6 +19,7 @@ import sympy as sp
 
 from experiments.cli import main
 from experiments.derive import (
+    GENERATED_NOTE,
     DeriveSettings,
     default_b,
     h_star,
@@ -26,6 +27,7 @@ from experiments.derive import (
     render_all,
     render_index,
     stale_pages,
+    write_pages,
 )
 from theory.activations import REGISTRY, X
 from theory.hermite import B, hermite_coefficients
@@ -94,6 +96,13 @@ def test_check_flags_pages_that_are_not_generated_any_more(pages, tmp_path):
         (tmp_path / name).write_text(text, encoding="utf-8")
     (tmp_path / "old_activation.md").write_text("# old\n", encoding="utf-8")
     assert stale_pages(tmp_path, pages) == [("old_activation.md", "not generated any more")]
+
+
+def test_write_removes_only_generated_pages_that_are_gone(tmp_path):
+    (tmp_path / "gone.md").write_text(GENERATED_NOTE + "\n# gone\n", encoding="utf-8")
+    (tmp_path / "notes.md").write_text("# hand-written\n", encoding="utf-8")
+    write_pages(tmp_path, {"a.md": "# a\n"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.md", "notes.md"]
 
 
 def test_check_on_a_missing_directory_lists_every_page(pages, tmp_path):
@@ -191,13 +200,51 @@ def test_index_lists_pages_in_the_given_order():
     assert text.index("(b_act.md)") < text.index("(a_act.md)")
 
 
+def _docs_module(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / f"docs/hooks/{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_docs_navigation_follows_the_committed_index():
-    spec = importlib.util.spec_from_file_location("onestep_docs", ROOT / "docs/hooks/onestep_docs.py")
-    hook = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hook)
-    nav = hook._derivation_nav()
+    nav = _docs_module("onestep_docs")._derivation_nav()
     index = (ROOT / "derivations/index.md").read_text(encoding="utf-8")
     targets = [next(iter(entry.values())) for entry in nav[1:]]
     assert nav[0] == "derivations/index.md"
     assert targets == [f"derivations/{t}" for t in re.findall(r"\]\(([^)]+\.md)\)", index)]
     assert all((ROOT / t).exists() for t in targets)
+
+
+def test_docstring_rewrite_for_the_docs_site():
+    rewrite = _docs_module("griffe_rst").rewrite
+    text = "\n".join([
+        "Uses :math:`h_j/j!` and :func:`~theory.hermite.hermite_coefficients`.",
+        "",
+        ".. math::",
+        "",
+        "    a = b",
+        "",
+        ">>> f([1])",
+        "['0.5', '1']",
+        "",
+        "```python",
+        ">>> inside_a_fence",
+        "```",
+    ])  # fmt: skip
+    assert rewrite(text).splitlines() == [
+        "Uses $h_j/j!$ and `theory.hermite.hermite_coefficients`.",
+        "",
+        "$$",
+        "a = b",
+        "$$",
+        "",
+        "```pycon",
+        ">>> f([1])",
+        "['0.5', '1']",
+        "```",
+        "",
+        "```python",
+        ">>> inside_a_fence",
+        "```",
+    ]

@@ -209,16 +209,16 @@ def test_outputs_hold_every_trial(tmp_path):
     data = json.loads(paths["json"].read_text())
     assert data["figure"] == "fig2c" and data["quick"] is True
     assert set(data["versions"]) >= {"numpy", "jax", "sympy", "mpmath", "matplotlib", "onestep-gm"}
-    assert len(data["points"]) == 4
+    assert len(data["points"]) == 3
     trials = spec.quick.trials
-    for point, d in zip(data["points"], (1, 4, 7, 10), strict=True):
+    for point, d in zip(data["points"], (1, 5, 10), strict=True):
         assert point["coords"] == {"spikes": d} and point["config"]["data"]["spikes"] == d
         assert len(point["gen"]) == 9  # 3 activations x 3 models
         for key, values in point["gen"].items():
             assert len(values) == trials == len(point["train"][key])
         assert point["gen"]["tanh|conditional"][1] == pytest.approx(0.1 + 0.01 + 0.001)
     rows = list(csv.DictReader(paths["csv"].open()))
-    assert len(rows) == 4 * 9 * trials
+    assert len(rows) == 3 * 9 * trials
     assert {r["model"] for r in rows} == {"nn", "hermite", "conditional"}
     assert float(rows[0]["spikes"]) == 1 and rows[0]["trial"] == "0"
     assert "fake convention" in paths["md"].read_text()
@@ -294,12 +294,12 @@ def test_figure_report_table_and_verdict(tmp_path):
                      overrides=Overrides(activations=("relu",)))  # fmt: skip
     text = report.figure_report(figures.figure_data(run), image="fig1a.png")
     # fake: Hermite = NN + 0.002 with per-trial spread 0.001 (T = 3): z = -0.002/0.000816 = -2.45
-    assert "NN and Hermite agree within 2 s.e. at 0/5 points." in text
-    assert text.count("-2.45 ✗") == 5
+    assert "NN and Hermite agree within 2 s.e. at 0/4 points." in text
+    assert text.count("-2.45 ✗") == 4
     assert "![fig1a](fig1a.png)" in text and "(quick run)" in text
     assert "Parameters: n = 300, k = 75–1200, m = 300, λ = 0.0001, seed = 0, activations relu." in text
     assert len([ln for ln in text.splitlines() if ln.startswith("| 0.") or ln.startswith("| 1")
-                or ln.startswith("| 2") or ln.startswith("| 4")]) == 5  # fmt: skip
+                or ln.startswith("| 2") or ln.startswith("| 4")]) == 4  # fmt: skip
 
 
 def test_heatmap_report_and_gather(tmp_path):

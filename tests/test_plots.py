@@ -82,6 +82,16 @@ def test_conditional_is_dotted_and_theory_turns_simulations_into_markers():
     plots.close(fig)
 
 
+def test_log_scale_when_asked():
+    data = line_data()
+    fig = plots.draw(data)
+    assert fig.axes[0].get_yscale() == "linear"
+    plots.close(fig)
+    fig = plots.draw({**data, "yscale": "log"})
+    assert fig.axes[0].get_yscale() == "log"
+    plots.close(fig)
+
+
 def test_training_error_metric():
     fig = plots.draw(line_data(metric="train"))
     relu = next(ln for ln in fig.axes[0].get_lines() if ln.get_label() == "relu NN")

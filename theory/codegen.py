@@ -52,7 +52,7 @@ import numpy as np
 import sympy as sp
 from sympy.printing.numpy import JaxPrinter
 
-from theory.activations import X, Activation, get_activation
+from theory.activations import Activation, X, get_activation
 from theory.moments import A, S, conditional_moments
 
 __all__ = [
@@ -111,11 +111,7 @@ def stable_form(expr: sp.Expr) -> sp.Expr:
     """
 
     def is_inverse(node):
-        return (
-            isinstance(node, sp.Pow)
-            and node.exp == -1
-            and _one_plus_exp(node.base) is not None
-        )
+        return isinstance(node, sp.Pow) and node.exp == -1 and _one_plus_exp(node.base) is not None
 
     def is_log(node):
         return isinstance(node, sp.log) and _one_plus_exp(node.args[0]) is not None
@@ -157,7 +153,9 @@ def _namespace() -> dict:
 
 @functools.lru_cache(maxsize=512)
 def _lambdified(expr: sp.Expr, symbols: tuple[sp.Symbol, ...]) -> Callable:
-    printer = _Printer({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True})
+    printer = _Printer(
+        {"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True}
+    )
     return sp.lambdify(symbols, stable_form(expr), modules=[_namespace(), "jax"], printer=printer)
 
 
@@ -254,7 +252,9 @@ def _moments_function(activation: Activation, nodes: int, rule: str) -> Callable
     import jax.numpy as jnp
 
     closed = conditional_moments(activation)
-    exact = [None if e is None else jax_function(e, A, S) for e in (closed.M0, closed.M1, closed.M2)]
+    exact = [
+        None if e is None else jax_function(e, A, S) for e in (closed.M0, closed.M1, closed.M2)
+    ]
     sigma, sigma_prime = _activation_pair(activation)
     stein = activation.derivative.has(sp.DiracDelta)
     kinks = tuple(float(k) for k in activation.kinks)

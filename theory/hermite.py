@@ -312,10 +312,11 @@ def _tail_cutoff(order: int, dps: int) -> mpmath.mpf:
 
 
 def _vector_tanh_sinh(values, a, b, size: int, prec: int, eps):
-    """Tanh-sinh of the vector-valued ``values(x)`` on ``[a, b]`` (mpmath's rule, one pass).
+    r"""Tanh-sinh of the vector-valued ``values(x)`` on ``[a, b]`` (mpmath's rule, one pass).
 
-    Stops when mpmath's error estimate of every component is below ``eps``
-    relative to ``max(1, |component|)``.
+    The components are :math:`h_0..h_{L-1}` and :math:`\mathbb{E}[\sigma^2]` (last); it stops
+    when mpmath's error estimate of each :math:`h_j` is below ``eps`` relative to its
+    Cauchy-Schwarz bound :math:`\sqrt{j!\,\mathbb{E}[\sigma^2]}`.
     """
     raw = [mpmath.mpf(0)] * size
     history: list[list] = []
@@ -326,9 +327,11 @@ def _vector_tanh_sinh(values, a, b, size: int, prec: int, eps):
         h = mpmath.ldexp(1, -degree)
         history.append([h * r for r in raw])
         if degree > 1:
+            m2 = max(abs(history[-1][-1]), mpmath.mpf(10) ** (-prec // 3))
+            scales = [mpmath.sqrt(mpmath.factorial(j) * m2) for j in range(size - 1)] + [m2]
+            # mpmath's estimator assumes numbers of size ~1, so feed it scaled ones.
             errors = [
-                _RULE.estimate_error([row[i] for row in history], prec, eps)
-                / max(1, abs(history[-1][i]))
+                _RULE.estimate_error([row[i] / scales[i] for row in history], prec, eps)
                 for i in range(size)
             ]
             if max(errors) <= eps:
@@ -415,9 +418,9 @@ def _hermite_coefficients(
         else []
     )
     if second is not None and all(e is not None for e in symbolic):
-        exact = tuple(_simplify(e.subs(B, b)) for e in symbolic)
-        second_b = _simplify(second.subs(B, b))
-        star_sq = _simplify(second_b - sum(e**2 / sp.factorial(j) for j, e in enumerate(exact)))
+        exact = tuple(e.subs(B, b) for e in symbolic)
+        second_b = second.subs(B, b)
+        star_sq = sp.expand(second_b - sum(e**2 / sp.factorial(j) for j, e in enumerate(exact)))
         with mpmath.workdps(dps):
             h = tuple(mpmath.mpf(sp.N(e, dps + _GUARD_DIGITS)) for e in exact)
             m2 = mpmath.mpf(sp.N(second_b, dps + _GUARD_DIGITS))

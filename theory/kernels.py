@@ -73,10 +73,12 @@ def relu_kernel() -> sp.Expr:
 
     :math:`\frac{\sqrt{q_1q_2}}{2\pi}(\sin\vartheta + (\pi-\vartheta)\cos\vartheta)` with
     :math:`\cos\vartheta = c/\sqrt{q_1q_2}`, written as
-    :math:`\frac1{2\pi}\big(\sqrt{q_1q_2-c^2} + c(\pi-\arccos(c/\sqrt{q_1q_2}))\big)`.
+    :math:`\frac1{2\pi}\big(\sqrt{q_1q_2-c^2} + c(\pi-\arccos(c/\sqrt{q_1q_2}))\big)` (the root and
+    the cosine clamped to their ranges against rounding on the diagonal).
     """
     root = sp.sqrt(Q1 * Q2)
-    return (sp.sqrt(Q1 * Q2 - C**2) + C * (sp.pi - sp.acos(C / root))) / (2 * sp.pi)
+    cos = sp.Min(sp.Max(C / root, -1), 1)
+    return (sp.sqrt(sp.Max(Q1 * Q2 - C**2, 0)) + C * (sp.pi - sp.acos(cos))) / (2 * sp.pi)
 
 
 def erf_kernel() -> sp.Expr:

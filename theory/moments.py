@@ -54,7 +54,7 @@ from dataclasses import dataclass
 import mpmath as mp
 import sympy as sp
 
-from theory.activations import X, Activation, get_activation
+from theory.activations import Activation, X, get_activation
 
 __all__ = [
     "A",
@@ -64,6 +64,7 @@ __all__ = [
     "gaussian_expectation",
     "moments_mpmath",
     "normal_cdf",
+    "normal_notation",
     "normal_pdf",
 ]
 
@@ -201,9 +202,7 @@ def _pieces(activation: Activation) -> list[tuple[sp.Expr, sp.Expr, sp.Expr]] | 
 
 
 def _piecewise_expectation(pieces, power: int) -> sp.Expr:
-    return sum(
-        (_polynomial_expectation(p**power, lo, hi) for lo, hi, p in pieces), sp.Integer(0)
-    )
+    return sum((_polynomial_expectation(p**power, lo, hi) for lo, hi, p in pieces), sp.Integer(0))
 
 
 def _linear_in_x(u: sp.Expr) -> tuple[sp.Expr, sp.Expr] | None:
@@ -305,6 +304,49 @@ def conditional_moments(activation: str | Activation) -> ConditionalMoments:
     return _conditional_moments(get_activation(activation))
 
 
+_PHI = sp.Function("Phi")
+_PDF = sp.Function("phi")
+
+
+def _normal_argument(w: sp.Expr) -> sp.Expr | None:
+    r"""``u`` with :math:`u = \sqrt2\,w` when that removes every :math:`\sqrt 2`, else ``None``."""
+    u = sp.factor(sp.sqrt(2) * w)
+    return None if u.has(sp.sqrt(2)) else u
+
+
+def _square_root(v: sp.Expr) -> sp.Expr | None:
+    r"""``u`` with :math:`v = -u^2/2` when :math:`u` is free of :math:`\sqrt 2` and of roots of :math:`a`."""
+    u = sp.powdenest(sp.sqrt(sp.factor(-2 * v)), force=True)
+    u = u.replace(lambda n: isinstance(n, sp.Abs), lambda n: n.args[0])
+    root_of_a = any(not p.exp.is_Integer and p.base.has(A) for p in u.atoms(sp.Pow))
+    return None if root_of_a or u.has(sp.sqrt(2)) else u
+
+
+def normal_notation(expr: sp.Expr) -> sp.Expr:
+    r"""Display form of a moment in :math:`\Phi` (``Phi``) and :math:`\varphi` (``phi``), as in DESIGN.md.
+
+    :math:`\mathrm{erf}(u/\sqrt2) \to 2\Phi(u) - 1` and :math:`e^{-u^2/2} \to \sqrt{2\pi}\,\varphi(u)`
+    where this removes the :math:`\sqrt 2`; other ``erf``/``exp`` stay.  For reading only:
+    ``Phi`` and ``phi`` are undefined SymPy functions.
+
+    >>> normal_notation(conditional_moments("relu").M0)
+    a*Phi(a/s) + s*phi(a/s)
+    """
+
+    def erf_to_cdf(node):
+        u = _normal_argument(node.args[0])
+        return node if u is None else 2 * _PHI(u) - 1
+
+    def exp_to_pdf(node):
+        u = _square_root(node.args[0])
+        return node if u is None else sp.sqrt(2 * sp.pi) * _PDF(u)
+
+    out = expr.replace(lambda n: isinstance(n, sp.erf), erf_to_cdf)
+    out = sp.expand(out.replace(lambda n: isinstance(n, sp.exp), exp_to_pdf), power_exp=False)
+    atoms = sorted(out.atoms(_PHI, _PDF), key=sp.default_sort_key)
+    return sp.collect(out, atoms, sp.factor) if atoms else out
+
+
 def _mpmath_function(expr: sp.Expr):
     return sp.lambdify(X, expr, modules="mpmath")
 
@@ -347,6 +389,10 @@ def moments_mpmath(activation: str | Activation, a, s, dps: int = 30) -> tuple:
             return mp.quad(lambda z: f(a + s * z) * mp.npdf(z), points, method="gauss-legendre")
 
         m0 = expect(sigma)
-        m1 = expect(sigma_prime) if sigma_prime is not None else expect(lambda x: (x - a) * sigma(x)) / s**2
+        m1 = (
+            expect(sigma_prime)
+            if sigma_prime is not None
+            else expect(lambda x: (x - a) * sigma(x)) / s**2
+        )
         m2 = expect(lambda x: sigma(x) ** 2)
         return +m0, +m1, +m2
