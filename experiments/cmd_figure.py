@@ -1,7 +1,8 @@
 """``onestep figure NAME|all``: simulate, draw and report a figure of the paper.
 
 Writes ``<out>/<name>.{png,pdf,json,csv,md}`` once the whole figure has run; every point is
-cached under ``<out>/.cache`` so an interrupted run resumes where it stopped.
+cached under ``<out>/.cache`` so an interrupted run resumes where it stopped.  ``all`` goes on
+past a figure that fails (its files are not written) and names the failures at the end (exit 2).
 """
 
 from __future__ import annotations
@@ -91,13 +92,22 @@ def run(args: argparse.Namespace) -> int:
         if spec.kind == "heatmap" and overrides.models and "hermite" not in overrides.models:
             raise ValueError(f"{name} needs the hermite model (it compares NN with it)")
     out = Path(args.out)
+    failed: list[str] = []
     for name in names:
-        run_ = run_figure(
-            FIGURES[name], quick=args.quick, overrides=overrides, cache_dir=out / ".cache",
-            progress=not args.no_progress,
-        )  # fmt: skip
+        try:
+            run_ = run_figure(
+                FIGURES[name], quick=args.quick, overrides=overrides, cache_dir=out / ".cache",
+                progress=not args.no_progress,
+            )  # fmt: skip
+        except ValueError as exc:
+            if len(names) == 1:
+                raise
+            failed.append(f"{name} ({' '.join(str(exc).split())})")
+            continue
         paths = write_outputs(run_, out)
         stem = paths["json"].with_suffix("")
         print(f"{name}: {stem}.{{png,pdf,json,csv,md}} ({run_.seconds:.1f} s)")
         sys.stdout.flush()
+    if failed:
+        raise ValueError(f"{len(failed)} of {len(names)} figures failed: {'; '.join(failed)}")
     return 0

@@ -114,7 +114,9 @@ def test_fixed_parameters_match_design():
         assert base.lam == (1e-5 if name.startswith("fig8") else 1e-4)
         assert base.trials == (50 if name.startswith("fig8") else 20)
     for spec in f.values():
-        assert spec.base.activations == (("relu",) if spec.kind == "heatmap" else ("relu", "tanh", "sigmoid"))
+        assert spec.base.activations == (
+            ("relu",) if spec.kind == "heatmap" else ("relu", "tanh", "sigmoid")
+        )
         assert spec.base.models == ("nn", "hermite")
 
 
@@ -297,7 +299,9 @@ def test_figure_report_table_and_verdict(tmp_path):
     assert "NN and Hermite agree within 2 s.e. at 0/4 points." in text
     assert text.count("-2.45 ✗") == 4
     assert "![fig1a](fig1a.png)" in text and "(quick run)" in text
-    assert "Parameters: n = 300, k = 75–1200, m = 300, λ = 0.0001, seed = 0, activations relu." in text
+    assert (
+        "Parameters: n = 300, k = 75–1200, m = 300, λ = 0.0001, seed = 0, activations relu." in text
+    )
     assert len([ln for ln in text.splitlines() if ln.startswith("| 0.") or ln.startswith("| 1")
                 or ln.startswith("| 2") or ln.startswith("| 4")]) == 4  # fmt: skip
 
@@ -337,15 +341,21 @@ def test_cli_unknown_figure(capsys, tmp_path):
 
 
 def test_cli_bad_model_and_activation(capsys, tmp_path):
-    err = _one_line_exit_2(capsys, ["figure", "fig1a", "--models", "nn,magic", "--out", str(tmp_path)])
+    err = _one_line_exit_2(
+        capsys, ["figure", "fig1a", "--models", "nn,magic", "--out", str(tmp_path)]
+    )
     assert "magic" in err
-    _one_line_exit_2(capsys, ["figure", "fig1a", "--activation", "__import__('os')", "--out", str(tmp_path)])
+    _one_line_exit_2(
+        capsys, ["figure", "fig1a", "--activation", "__import__('os')", "--out", str(tmp_path)]
+    )
     _one_line_exit_2(capsys, ["figure", "fig4a", "--models", "nn", "--out", str(tmp_path)])
     assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_report_without_figures(capsys, tmp_path):
-    err = _one_line_exit_2(capsys, ["report", "--out", str(tmp_path), "--docs", str(tmp_path / "r.md")])
+    err = _one_line_exit_2(
+        capsys, ["report", "--out", str(tmp_path), "--docs", str(tmp_path / "r.md")]
+    )
     assert "no figure reports" in err
 
 
@@ -372,6 +382,24 @@ def test_cli_all_with_fake_engine(capsys, tmp_path, monkeypatch):
     assert written == {f"{name}.{e}" for name in PAPER_FIGURES for e in OUTPUTS}
 
 
+def test_cli_all_goes_on_past_a_failing_figure(capsys, tmp_path, monkeypatch):
+    import numerics.sweep
+
+    honest = fake_simulate()
+
+    def simulate(config, **kw):
+        if config.eta is not None:  # only fig7b sets eta
+            raise ValueError("non-finite errors")
+        return honest(config, **kw)
+
+    monkeypatch.setattr(numerics.sweep, "simulate", simulate)
+    err = _one_line_exit_2(
+        capsys, ["figure", "all", "--quick", "--out", str(tmp_path), "--no-progress"]
+    )
+    assert "1 of 18 figures failed: fig7b (non-finite errors)" in err
+    assert not list(tmp_path.glob("fig7b.*")) and (tmp_path / "fig8b.json").exists()
+
+
 # --- the real engine ------------------------------------------------------------------------
 
 
@@ -391,7 +419,7 @@ def test_real_engine_quick_fig1a_relu(tmp_path):
     assert (tmp_path / ".cache").is_dir()
     for point in data["points"]:
         assert len(point["gen"]["relu|nn"]) == 3
-        assert point["info"]["order"] == 5  # beta = 0.74 lies in (2/3, 3/4)
+        assert point["info"]["order"] == 4  # beta = 0.74 lies in (2/3, 3/4): l = 4
     nn = np.array([np.mean(p["gen"]["relu|nn"]) for p in data["points"]])
     herm = np.array([np.mean(p["gen"]["relu|hermite"]) for p in data["points"]])
     assert np.all(np.isfinite(nn)) and np.all(nn > 0)
@@ -412,8 +440,12 @@ def test_real_engine_missing_fashion_mnist(capsys, tmp_path):
 def test_real_engine_nn_matches_hermite(tmp_path, name):
     data = _real_run(name, tmp_path)
     z = np.array(_z_scores(data))
-    nn = np.array([np.mean(v) for p in data["points"] for k, v in p["gen"].items() if k.endswith("|nn")])
-    herm = np.array([np.mean(v) for p in data["points"] for k, v in p["gen"].items() if k.endswith("|hermite")])
+    nn = np.array(
+        [np.mean(v) for p in data["points"] for k, v in p["gen"].items() if k.endswith("|nn")]
+    )
+    herm = np.array(
+        [np.mean(v) for p in data["points"] for k, v in p["gen"].items() if k.endswith("|hermite")]
+    )
     assert np.mean(np.abs(z) <= 3) >= 0.8
     assert np.median(np.abs(nn - herm) / nn) < 0.1
 

@@ -45,8 +45,8 @@ def _he_coefficients(j: int) -> list[int]:
     """Coefficients of :math:`He_j`, highest power first, from the explicit sum."""
     coeffs = [0] * (j + 1)
     for m in range(j // 2 + 1):
-        coeffs[2 * m] = (-1) ** m * math.factorial(j) // (
-            math.factorial(m) * math.factorial(j - 2 * m) * 2**m
+        coeffs[2 * m] = (
+            (-1) ** m * math.factorial(j) // (math.factorial(m) * math.factorial(j - 2 * m) * 2**m)
         )
     return coeffs
 
@@ -268,3 +268,12 @@ def test_odd_activations_have_zero_even_coefficients(text, b):
     for j in range(0, 8, 2):
         assert abs(coeffs.h[j]) <= 1e-30 * scale * math.sqrt(math.factorial(j))
     assert any(abs(coeffs.h[j]) > 1e-6 for j in range(1, 8, 2))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("log(x)", "not real"), ("sqrt(x)", "not real"), ("exp(exp(exp(10)))*x", "grows too fast")],
+)
+def test_activations_without_finite_real_moments_are_refused(text, message):
+    with pytest.raises(ValueError, match=message):
+        hermite_coefficients(text, 1, 4)

@@ -339,6 +339,25 @@ def _vector_tanh_sinh(values, a, b, size: int, prec: int, eps):
     raise ArithmeticError(f"quadrature on [{a}, {b}] did not converge")  # pragma: no cover
 
 
+def _probe_growth(activation: Activation, b: sp.Rational, cutoff: float) -> None:
+    """Refuse, in double precision, activations that overflow on the quadrature range.
+
+    SymPy and mpmath would otherwise try to evaluate numbers like ``exp(exp(exp(10)))``.
+    """
+    fast = sp.lambdify(X, activation.expr, "math")
+    for z in np.linspace(-cutoff, cutoff, 41):
+        try:
+            value = fast(float(b) * float(z))
+        except OverflowError:
+            value = math.inf
+        except (ValueError, TypeError, NameError, ZeroDivisionError):
+            continue  # domain errors are reported by the mpmath pass
+        if isinstance(value, (int, float)) and not abs(value) < 1e150:
+            raise ValueError(
+                f"{activation.name} grows too fast: |σ({float(b) * float(z):.3g})| is about {value:.3g}"
+            )
+
+
 def _numeric(activation: Activation, b: sp.Rational, order: int, dps: int):
     sigma = sp.lambdify(X, activation.expr, "mpmath")
     with mpmath.workdps(dps + _GUARD_DIGITS):
@@ -348,12 +367,19 @@ def _numeric(activation: Activation, b: sp.Rational, order: int, dps: int):
         inv_sqrt_2pi = 1 / mpmath.sqrt(2 * mpmath.pi)
 
         def values(z):
-            s = sigma(bm * z) * mpmath.exp(-z * z / 2) * inv_sqrt_2pi
+            u = sigma(bm * z)
+            if isinstance(u, mpmath.mpc):
+                if u.imag != 0:
+                    raise ValueError(
+                        f"{activation.name} is not real at x = {mpmath.nstr(bm * z, 6)}"
+                    )
+                u = u.real
+            s = u * mpmath.exp(-z * z / 2) * inv_sqrt_2pi
             out, he_prev, he = [], mpmath.mpf(0), mpmath.mpf(1)
             for k in range(order):
                 out.append(s * he)
                 he_prev, he = he, z * he - k * he_prev
-            out.append(s * sigma(bm * z))
+            out.append(s * u)
             return out
 
         cutoff = _tail_cutoff(order, dps)
@@ -411,6 +437,7 @@ def hermite_coefficients(
 def _hermite_coefficients(
     act: Activation, b: sp.Rational, order: int, dps: int
 ) -> HermiteCoefficients:
+    _probe_growth(act, b, float(_tail_cutoff(order, dps)))
     second = _second_moment_symbolic(act.expr, act.kinks)
     symbolic = (
         [_hermite_symbolic(act.expr, act.kinks, j) for j in range(order)]
