@@ -71,7 +71,6 @@ def _time_theory(n, k, m):
     from numerics.curves import predict
     from numerics.data import MixtureSpec, make_mixture, sample_mixture
     from numerics.network import init_network, one_step
-
     from theory.activations import get_activation
     from theory.codegen import jax_activation
 

@@ -1,11 +1,156 @@
-"""`onestep curve` (not built yet)."""
+"""``onestep curve``: theory curves of the ridge readout from exact population moments.
 
-HELP = "curve (not built yet)"
+One trained first layer :math:`\\hat F` per trial (the network of DESIGN.md), then the
+deterministic equivalent of ridge along ``--vary`` (no readout is simulated); the
+eigendecomposition of :math:`\\Omega` is shared by every point of an ``m`` or ``lambda`` curve.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from experiments.args import emit_json, nonnegative_float, positive_int, unit_interval
+
+HELP = "theory curve (deterministic equivalent) of train/gen error along m, k or lambda"
+
+_RANGES = {"m": (0.2, 10.0), "k": (0.1, 2.0), "lambda": (1e-6, 10.0)}
 
 
-def add_arguments(parser):
-    pass
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--vary", choices=["m", "k", "lambda"], required=True,
+                        help="m: readout samples (m/k in [0.2, 10]); k: first k rows of F_hat "
+                             "(k/m in [0.1, 2]); lambda: in [1e-6, 10]; log-spaced")
+    parser.add_argument("--activation", default="relu", help="registry name or expression in x")
+    parser.add_argument("--beta", type=unit_interval, default=0.74, help="strength β (default 0.74)")
+    parser.add_argument("--alpha", type=unit_interval, default=0.5, help="weight α (default 0.5)")
+    parser.add_argument("--n", type=positive_int, default=1000, help="input dimension (default 1000)")
+    parser.add_argument("--k", type=positive_int, default=1000,
+                        help="hidden neurons (default 1000; with --vary k the largest is 2m)")
+    parser.add_argument("--m", type=positive_int, default=1000,
+                        help="samples of the gradient step and of the readout (default 1000)")
+    parser.add_argument("--lambda", dest="lam", type=nonnegative_float, default=1e-4,
+                        help="ridge penalty (default 1e-4)")
+    parser.add_argument("--task", choices=["regression", "classification"], default="regression")
+    parser.add_argument("--points", type=positive_int, default=100, help="points on the curve (default 100)")
+    parser.add_argument("--trials", type=positive_int, default=3, help="trained layers F_hat (default 3)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--out", default=None, help="write curve.csv and curve.png into this folder")
+    parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
 
 
-def run(args):
-    raise NotImplementedError("onestep curve is not built yet")
+def grid(vary: str, points: int, k: int, m: int) -> np.ndarray:
+    """The log-spaced values of the varied quantity (integers for m and k, duplicates removed)."""
+    lo, hi = _RANGES[vary]
+    ratios = np.geomspace(lo, hi, points)
+    if vary == "lambda":
+        return ratios
+    base = k if vary == "m" else m
+    return np.unique(np.maximum(1, np.round(ratios * base))).astype(float)
+
+
+def compute(args: argparse.Namespace) -> dict:
+    import jax
+
+    from numerics.curves import CONVENTION, learning_curve, trained_layer
+    from numerics.data import MixtureSpec, make_mixture
+    from theory.activations import get_activation
+    from theory.order import scalings
+
+    act = get_activation(args.activation)
+    spec = MixtureSpec(n=args.n, beta=args.beta, alpha=args.alpha, task=args.task,
+                       mean_norm=1.0 if args.task == "classification" else 0.0)
+    values = grid(args.vary, args.points, args.k, args.m)
+    k_layer = int(values.max()) if args.vary == "k" else args.k
+    eta = scalings(args.n, args.beta, args.alpha).eta
+    base = jax.random.PRNGKey(args.seed)
+    curves = []
+    start = time.perf_counter()
+    for t in range(args.trials):
+        key = jax.random.fold_in(base, t)
+        mixture = make_mixture(spec, jax.random.fold_in(key, 1))
+        F_hat = trained_layer(mixture, act, k_layer, args.m, eta, jax.random.fold_in(key, 2))
+        curves.append(learning_curve(F_hat, mixture, act, vary=args.vary, values=values,
+                                     lam=args.lam, m=args.m))
+    seconds = time.perf_counter() - start
+    keys = [key for key in curves[0] if key != "values"]
+    stacked = {key: np.stack([c[key] for c in curves]) for key in keys}
+    return {
+        "vary": args.vary,
+        "values": values.tolist(),
+        "mean": {key: v.mean(axis=0).tolist() for key, v in stacked.items()},
+        "std": {key: v.std(axis=0).tolist() for key, v in stacked.items()},
+        "parameters": {
+            "activation": act.name, "beta": args.beta, "alpha": args.alpha, "n": args.n,
+            "k": args.k, "m": args.m, "lambda": args.lam, "eta": eta, "task": args.task,
+            "trials": args.trials, "seed": args.seed, "points": len(values),
+        },
+        "convention": CONVENTION,
+        "seconds": seconds,
+    }
+
+
+def _write(result: dict, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    columns = ["gen_error", "train_error", "kappa", "df1", "sigma_eps2"]
+    with open(out / "curve.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([result["vary"]] + [f"{c}_{s}" for c in columns for s in ("mean", "std")])
+        for i, x in enumerate(result["values"]):
+            writer.writerow([x] + [result[s][c][i] for c in columns for s in ("mean", "std")])
+    fig, ax = plt.subplots(figsize=(4.5, 3.2))
+    xs = np.asarray(result["values"])
+    p = result["parameters"]
+    if result["vary"] != "lambda":
+        xs = xs / (p["k"] if result["vary"] == "m" else p["m"])
+    for name, style in (("gen_error", "-"), ("train_error", "--")):
+        mean, std = np.asarray(result["mean"][name]), np.asarray(result["std"][name])
+        ax.plot(xs, mean, style, label=name.replace("_", " "))
+        ax.fill_between(xs, mean - std, mean + std, alpha=0.25)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel({"m": "m / k", "k": "k / m", "lambda": "λ"}[result["vary"]])
+    ax.set_ylabel("error (½ MSE convention)")
+    ax.set_title(f"{p['activation']}, β={p['beta']}, α={p['alpha']}, n={p['n']} (theory)", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "curve.png", dpi=150)
+    plt.close(fig)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.vary == "k" and 2 * args.m > 20000:
+        raise ValueError("--vary k uses up to 2m neurons; m must be at most 10000")
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
+    result = compute(args)
+    if out is not None:
+        _write(result, out)
+    if args.json:
+        emit_json(result)
+        return 0
+    p = result["parameters"]
+    print(f"theory curve along {result['vary']}: {p['activation']} beta={p['beta']} alpha={p['alpha']} "
+          f"n={p['n']} k={p['k']} m={p['m']} lambda={p['lambda']} trials={p['trials']} "
+          f"({result['seconds']:.1f} s)")
+    print(f"{result['vary']:>12}{'gen_error':>14}{'train_error':>14}{'kappa':>12}")
+    for i, x in enumerate(result["values"]):
+        g, t, kap = (result["mean"][c][i] for c in ("gen_error", "train_error", "kappa"))
+        print(f"{x:>12.4g}{g:>14.6g}{t:>14.6g}{kap:>12.4g}")
+    print(f"convention: {result['convention']}")
+    if out is not None:
+        print(f"wrote {out / 'curve.csv'} and {out / 'curve.png'}")
+    if not all(math.isfinite(v) for v in result["mean"]["gen_error"]):
+        raise ValueError("non-finite prediction (lambda = 0 at the interpolation threshold?)")
+    return 0

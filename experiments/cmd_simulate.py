@@ -86,7 +86,6 @@ def _table(summary: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from numerics.sweep import resolve, simulate
-
     from theory.activations import get_activation
 
     for spec in args.activation:

@@ -189,7 +189,8 @@ def figure_report(data: Mapping[str, Any], image: str | None = None) -> str:
     out.append(
         f"Errors: {METRIC_NAMES[metric]}, mean ± std over {', '.join(map(str, trials))} trials; "
         f"z = gap in standard errors of the difference, ✗ where |z| > {THRESHOLD:g}. "
-        f"Run time {data['seconds']:.1f} s."
+        f"Run time {data['seconds']:.1f} s (simulation time of the points, cached or not: "
+        f"{sum(p.get('seconds', 0.0) for p in data['points']):.1f} s)."
     )
     out.append(_parameters_line(data))
     if data.get("convention"):

@@ -409,11 +409,19 @@ def simulate(
                 train[(a, "theory")].append(float(pred["train_error"]))
                 gen[(a, "theory")].append(float(pred["gen_error"]))
     seconds = time.perf_counter() - start
-    bad = [f"{a}/{mdl}" for (a, mdl), v in gen.items() if not np.all(np.isfinite(v))]
-    if bad:
+    bad = [(a, mdl) for (a, mdl), v in gen.items() if not np.all(np.isfinite(v))]
+    if any(mdl == "nn" for _, mdl in bad):
+        names = ", ".join(f"{a}/{mdl}" for a, mdl in bad)
         raise ValueError(
-            f"non-finite errors for {', '.join(bad)}: the ridge system is singular or the "
-            f"features overflow (lambda = {config.lam}; use lambda > 0)"
+            f"non-finite errors for {names}: the ridge system is singular or the features "
+            f"overflow (lambda = {config.lam}; use lambda > 0)"
+        )
+    for a, mdl in bad:
+        resolved["notes"].append(
+            f"{a}/{mdl}: the ridge solve is numerically singular (condition number > 1e13) in "
+            f"{int(np.sum(~np.isfinite(gen[(a, mdl)])))} of {config.trials} trials, recorded as NaN: "
+            "the equivalent model's features span too many orders of magnitude (e.g. a "
+            "high-degree Hermite polynomial diverging along the spike)"
         )
     info = {
         "n": n,

@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 import numerics  # noqa: F401  (float64)
-from numerics.network import gradient_from_preactivations, init_network, one_step, readout_errors, ridge
+from numerics.network import (
+    gradient_from_preactivations,
+    init_network,
+    one_step,
+    readout_errors,
+    ridge,
+)
 
 
 def _loss(F, w, X, y, sigma):

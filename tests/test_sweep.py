@@ -11,9 +11,9 @@ import numerics  # noqa: F401  (float64)
 from benchmarks import naive
 from numerics.data import MixtureSpec, covariance_trace, make_mixture
 from numerics.sweep import (
+    _TRIAL_CACHE,
     SimulationConfig,
     TrialShape,
-    _TRIAL_CACHE,
     draw_trial,
     evaluate_trial,
     model_keys,

@@ -173,7 +173,8 @@ def jax_source(expr: sp.Expr, *symbols: sp.Symbol) -> str:
 def _as_float_arrays(args):
     import jax.numpy as jnp
 
-    arrays = [jnp.asarray(x) for x in args]
+    # Python numbers become weakly typed arrays, so they never promote float32 inputs.
+    arrays = [jnp.asarray(float(x) if isinstance(x, int | float) else x) for x in args]
     default = jnp.result_type(float)
     return [x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(default) for x in arrays]
 

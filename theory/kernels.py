@@ -73,12 +73,12 @@ def relu_kernel() -> sp.Expr:
 
     :math:`\frac{\sqrt{q_1q_2}}{2\pi}(\sin\vartheta + (\pi-\vartheta)\cos\vartheta)` with
     :math:`\cos\vartheta = c/\sqrt{q_1q_2}`, written as
-    :math:`\frac1{2\pi}\big(\sqrt{q_1q_2-c^2} + c(\pi-\arccos(c/\sqrt{q_1q_2}))\big)` (the root and
-    the cosine clamped to their ranges against rounding on the diagonal).
+    :math:`\frac1{2\pi}\big(s + c(\pi-\operatorname{atan2}(s, c))\big)`, :math:`s = \sqrt{q_1q_2-c^2}`:
+    as :math:`\rho\to1` the rounding error of :math:`s` (of order :math:`\sqrt{\epsilon}`) cancels to
+    first order between the two terms, whereas the :math:`\arccos` form loses half the digits.
     """
-    root = sp.sqrt(Q1 * Q2)
-    cos = sp.Min(sp.Max(C / root, -1), 1)
-    return (sp.sqrt(sp.Max(Q1 * Q2 - C**2, 0)) + C * (sp.pi - sp.acos(cos))) / (2 * sp.pi)
+    sine = sp.sqrt(sp.Max(Q1 * Q2 - C**2, 0))
+    return (sine + C * (sp.pi - sp.atan2(sine, C))) / (2 * sp.pi)
 
 
 def erf_kernel() -> sp.Expr:

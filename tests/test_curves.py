@@ -1,0 +1,322 @@
+"""Theory curves: exact moments vs Monte Carlo and mpmath, the ridge equivalent vs classical
+formulas and simulation, and the network prediction vs simulated networks."""
+
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import mpmath as mp
+import numpy as np
+import pytest
+
+import numerics  # noqa: F401  (float64)
+from numerics import curves
+from numerics.data import Mixture, MixtureSpec, make_mixture, sample_mixture
+from numerics.network import readout_errors
+from theory import kernels as K
+from theory.activations import get_activation
+from theory.codegen import jax_activation
+from theory.order import scalings
+
+RELU, TANH = get_activation("relu"), get_activation("tanh")
+
+
+def _relu_closed(q1, q2, c):
+    s = np.sqrt(np.maximum(q1 * q2 - c**2, 0.0))
+    return (s + c * (np.pi - np.arctan2(s, c))) / (2 * np.pi)
+
+
+# --------------------------------------------------------------------------- numeric rules
+
+
+def test_pair_rule_matches_arc_cosine_kernel_up_to_collinear_pairs():
+    rho = jnp.array([0.0, 0.3, -0.5, 0.9, 0.95, 0.99, 0.999, 0.99999, -0.9999, 1.0])
+    q1, q2 = 1.3, 0.7
+    n = rho.shape[0]
+    vals = curves.pair_expectation(
+        RELU, RELU, jnp.zeros(n), jnp.full(n, q1**0.5), jnp.zeros(n), jnp.full(n, q2**0.5), rho
+    )
+    expected = _relu_closed(q1, q2, np.asarray(rho) * math.sqrt(q1 * q2))
+    np.testing.assert_allclose(vals, expected, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize(
+    "name,m1,m2,rho",
+    [("tanh", 0.4, -1.1, 0.97), pytest.param("sigmoid", 1.5, 0.3, -0.6, marks=pytest.mark.slow)],
+)
+def test_pair_rule_matches_mpmath_with_means(name, m1, m2, rho):
+    act = get_activation(name)
+    q1, q2 = 2.0, 0.5
+    ref = K.bivariate_mp(act.expr, act.expr, m1, m2, q1, q2, rho * math.sqrt(q1 * q2), dps=15)
+    val = curves.pair_expectation(
+        act, act, jnp.array(m1), jnp.array(q1**0.5), jnp.array(m2), jnp.array(q2**0.5), jnp.array(rho)
+    )
+    assert float(val) == pytest.approx(float(ref), abs=1e-13)
+
+
+def test_hermite_coefficients_of_relu_match_design_closed_forms():
+    b = 1.7
+    c = curves.hermite_coefficients(RELU, jnp.zeros(1), jnp.full(1, b), 40)[:, 0]
+    root = math.sqrt(2 * math.pi)
+    # DESIGN.md: h0 = b/sqrt(2pi), h1 = b/2, h2 = b/sqrt(2pi), h3 = 0, h4 = -b/sqrt(2pi); c_p = h_p/sqrt(p!)
+    expected = [b / root, b / 2, b / root / math.sqrt(2), 0.0, -b / root / math.sqrt(24)]
+    np.testing.assert_allclose(c[:5], expected, atol=1e-14)
+    # odd coefficients beyond 1 vanish; Parseval approaches E relu^2 = b^2/2 from below
+    assert float(jnp.max(jnp.abs(c[3::2]))) < 1e-14
+    assert 0 < b**2 / 2 - float(jnp.sum(c**2)) < 1e-3
+
+
+def test_mehler_kernel_matches_arc_cosine_on_correlated_neurons():
+    rng = np.random.default_rng(0)
+    k = 40
+    A = rng.standard_normal((k, 20)) / np.sqrt(20)
+    common = np.where(np.arange(k) < k // 2, 1.0, -1.0) * (1 + 0.2 * rng.standard_normal(k))
+    scale = np.where(np.arange(k) % 3 == 0, 0.3, 12.0)  # a third with moderate correlations
+    cov = A @ A.T + np.outer(np.sqrt(scale) * common, np.sqrt(scale) * common)
+    q = np.diag(cov)
+    rho = cov / np.sqrt(np.outer(q, q))
+    upper = np.abs(rho[np.triu_indices(k, 1)])
+    assert np.sum(upper > curves.RHO_SWITCH) > 100 and np.sum(upper < curves.RHO_SWITCH) > 100
+    numeric = curves.numeric_kernel(RELU, jnp.zeros(k), jnp.asarray(cov))
+    np.testing.assert_allclose(numeric, _relu_closed(q[:, None], q[None, :], cov), atol=1e-13)
+
+
+def test_mehler_and_pair_rules_agree_for_tanh_with_means():
+    rng = np.random.default_rng(1)
+    k = 12
+    A = rng.standard_normal((k, 8)) / np.sqrt(8)
+    cov = A @ A.T + 0.5 * np.eye(k)
+    mean = rng.standard_normal(k)
+    numeric = np.asarray(curves.numeric_kernel(TANH, jnp.asarray(mean), jnp.asarray(cov)))
+    std = np.sqrt(np.diag(cov))
+    i, j = np.triu_indices(k, 1)
+    pairs = curves.pair_expectation(
+        TANH, TANH, jnp.asarray(mean[i]), jnp.asarray(std[i]), jnp.asarray(mean[j]),
+        jnp.asarray(std[j]), jnp.asarray(cov[i, j] / (std[i] * std[j])),
+    )  # fmt: skip
+    np.testing.assert_allclose(numeric[i, j], pairs, atol=1e-13)
+
+
+# --------------------------------------------------------------------------- moments vs Monte Carlo
+
+
+def _layer(spec, act, k, eta_factor, seed):
+    mixture = make_mixture(spec, seed)
+    eta = eta_factor * scalings(spec.n, spec.beta, spec.alpha).eta
+    return mixture, curves.trained_layer(mixture, act, k, 4 * spec.n, eta, jax.random.PRNGKey(seed))
+
+
+@pytest.mark.parametrize(
+    "act,task",
+    [("relu", "regression"), ("tanh", "regression"),
+     pytest.param("sigmoid", "regression", marks=pytest.mark.slow),
+     ("relu", "classification"),
+     pytest.param("tanh", "classification", marks=pytest.mark.slow)],
+)  # fmt: skip
+def test_exact_moments_equal_monte_carlo_within_standard_errors(act, task):
+    spec = MixtureSpec(n=60, beta=0.9, alpha=0.5, task=task, noise=0.3 * (task == "regression"),
+                       mean_norm=1.5 if task == "classification" else 0.0)  # fmt: skip
+    mixture, F_hat = _layer(spec, act, 24, 8.0, 3)
+    Omega, u, s_y = curves.population_moments(F_hat, mixture, act)
+    N = 120_000
+    X, y, _ = sample_mixture(mixture, jax.random.PRNGKey(11), N)
+    sigma, _ = jax_activation(act)
+    Phi = sigma(F_hat @ X.T) / math.sqrt(F_hat.shape[0])
+    prods = Phi[:, None, :] * Phi[None, :, :]
+    z_omega = (jnp.mean(prods, -1) - Omega) / (jnp.std(prods, -1) / math.sqrt(N))
+    z_u = (jnp.mean(Phi * y, -1) - u) / (jnp.std(Phi * y, -1) / math.sqrt(N))
+    z_s = (jnp.mean(y**2) - s_y) / (jnp.std(y**2) / math.sqrt(N)) if task == "regression" else 0.0
+    # 300 distinct entries of Omega: the largest |z| of 300 normals exceeds 4.5 with prob ~ 2e-3
+    assert float(jnp.max(jnp.abs(z_omega))) < 4.5
+    assert float(jnp.max(jnp.abs(z_u))) < 4.5
+    if task == "classification":
+        assert float(s_y) == 1.0
+    else:
+        assert abs(float(z_s)) < 4.5
+
+
+def test_closed_and_numeric_rules_agree_on_a_trained_layer():
+    spec = MixtureSpec(n=60, beta=0.9, alpha=0.5)
+    mixture, F_hat = _layer(spec, "relu", 24, 8.0, 5)
+    closed = curves.population_moments(F_hat, mixture, "relu", rule="closed")
+    numeric = curves.population_moments(F_hat, mixture, "relu", rule="mehler")
+    for a, b in zip(closed, numeric, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
+
+
+# --------------------------------------------------------------------------- ridge equivalent
+
+
+def _mp_stieltjes(gamma, lam):
+    """Marchenko-Pastur Stieltjes transform m(z) = int dmu(s)/(s - z), evaluated near z = -lam."""
+
+    def m(z):
+        return (1 - gamma - z - mp.sqrt((1 - gamma - z) ** 2 - 4 * gamma * z)) / (2 * gamma * z)
+
+    return m(-lam), mp.diff(m, -lam)
+
+
+@pytest.mark.parametrize("k,m,lam", [(60, 150, 1e-2), (90, 60, 1e-3), (80, 80, 0.3)])
+def test_linear_features_on_isotropic_data_give_classical_ridge_risk(k, m, lam):
+    n = 120
+    rng = np.random.default_rng(k + m)
+    Q = np.linalg.qr(rng.standard_normal((n, k)))[0].T
+    scale = 1.7
+    F_hat = jnp.asarray(math.sqrt(scale) * Q)
+    xi = rng.standard_normal(n)
+    xi /= np.linalg.norm(xi)
+    mixture = Mixture(
+        weights=jnp.ones(1), means=jnp.zeros((1, n)), spikes=jnp.zeros((1, 1, n)),
+        sizes=jnp.zeros((1, 1)), xi=jnp.asarray(xi), noise=jnp.asarray(0.2),
+        classification=jnp.asarray(False),
+    )  # fmt: skip
+    pred = curves.predict(F_hat, mixture, "linear", lam, m)
+    # features z = F_hat x / sqrt(k) ~ N(0, omega I), omega = scale/k; Cov(x, relu(xi.x)) = xi/2
+    omega = scale / k
+    u = math.sqrt(scale) * (Q @ xi) / (2 * math.sqrt(k))
+    r2 = float(u @ u) / omega
+    noise = 0.5 + 0.2**2 - r2  # E y^2 minus the explained part
+    gamma, lam_w = k / m, lam / omega
+    mm, dm = _mp_stieltjes(gamma, lam_w)
+    risk = r2 * lam_w**2 * dm + noise * gamma * (mm - lam_w * dm)
+    assert pred["sigma_eps2"] == pytest.approx(noise, rel=1e-12)
+    assert pred["test_mse"] == pytest.approx(float(risk) + noise, rel=1e-9)
+    assert pred["gen_error"] == pytest.approx(pred["test_mse"] / 2, rel=1e-15)
+
+
+def test_ridgeless_underparametrised_limit():
+    omega = np.linspace(0.5, 2.0, 50)
+    Omega, u = jnp.diag(jnp.asarray(omega)), jnp.asarray(np.sqrt(omega) * 0.1)
+    out = curves.ridge_equivalent(Omega, u, 1.0, 0.0, 200)
+    sigma2 = 1.0 - 50 * 0.01
+    # classical: test = sigma^2/(1 - k/m), train = sigma^2 (1 - k/m), no bias, ||w||^2 = ||w*||^2 + noise
+    assert float(out["test_mse"]) == pytest.approx(sigma2 / (1 - 50 / 200), rel=1e-9)
+    assert float(out["train_mse"]) == pytest.approx(sigma2 * (1 - 50 / 200), rel=1e-9)
+    assert float(out["kappa"]) < 1e-20
+
+
+def test_kappa_solves_the_fixed_point():
+    omega = np.geomspace(1e-4, 3.0, 300)
+    spec = curves.Spectrum(jnp.asarray(omega), jnp.zeros(300), jnp.asarray(1.0))
+    for lam, m in [(1e-4, 100), (1e-2, 1000), (1.0, 50)]:
+        kappa = float(curves.equivalent_from_spectrum(spec, lam, m)["kappa"])
+        assert kappa * (1 - np.sum(omega / (omega + kappa)) / m) == pytest.approx(lam, rel=1e-12)
+
+
+def test_equivalent_matches_gaussian_feature_simulation():
+    """Gaussian features with a linear target: train MSE, test MSE and ||w||^2 (noise-averaged)."""
+    rng = np.random.default_rng(0)
+    k, m, lam, s2, trials = 150, 300, 1e-2, 0.3, 16
+    ev = np.linspace(0.1, 2.0, k) ** 3
+    V = np.linalg.qr(rng.standard_normal((k, k)))[0]
+    Omega = (V * ev) @ V.T
+    w_star = rng.standard_normal(k) / np.sqrt(k)
+    pred = curves.ridge_equivalent(jnp.asarray(Omega), jnp.asarray(Omega @ w_star),
+                                   w_star @ Omega @ w_star + s2, lam, m)  # fmt: skip
+    root = V * np.sqrt(ev)
+    sims = []
+    for _ in range(trials):
+        Z = rng.standard_normal((m, k)) @ root.T
+        S = Z.T @ Z / m
+        R = np.linalg.inv(S + lam * np.eye(k))
+        signal = R @ S @ w_star
+        H = Z @ R @ Z.T / m
+        resid = Z @ w_star - H @ Z @ w_star
+        I_H = np.eye(m) - H
+        d = signal - w_star
+        sims.append([
+            (resid @ resid + s2 * np.sum(I_H**2)) / m,
+            d @ Omega @ d + s2 * np.trace(Omega @ R @ S @ R) / m + s2,
+            signal @ signal + s2 * np.trace(S @ R @ R) / m,
+        ])  # fmt: skip
+    train, test, wn = np.mean(sims, axis=0)
+    assert float(pred["train_mse"]) == pytest.approx(train, rel=0.03)
+    assert float(pred["test_mse"]) == pytest.approx(test, rel=0.02)
+    assert float(pred["w_norm2"]) == pytest.approx(wn, rel=0.02)
+    assert float(pred["train_error"]) == pytest.approx(train / 2 + lam * wn / 2, rel=0.03)
+
+
+# --------------------------------------------------------------------------- curves
+
+
+def test_learning_curve_reuses_moments_consistently():
+    spec = MixtureSpec(n=60, beta=0.74, alpha=0.5)
+    mixture, F_hat = _layer(spec, "relu", 40, 1.0, 2)
+    by_m = curves.learning_curve(F_hat, mixture, "relu", vary="m", values=[30, 80], lam=1e-3, m=50)
+    for i, m in enumerate((30, 80)):
+        assert by_m["gen_error"][i] == pytest.approx(curves.predict(F_hat, mixture, "relu", 1e-3, m)["gen_error"], rel=1e-10)
+    by_k = curves.learning_curve(F_hat, mixture, "relu", vary="k", values=[10, 25], lam=1e-3, m=50)
+    for i, kp in enumerate((10, 25)):
+        direct = curves.predict(F_hat[:kp], mixture, "relu", 1e-3, 50)
+        assert by_k["train_error"][i] == pytest.approx(direct["train_error"], rel=1e-9)
+        assert by_k["gen_error"][i] == pytest.approx(direct["gen_error"], rel=1e-9)
+    by_lam = curves.learning_curve(F_hat, mixture, "relu", vary="lambda", values=[1e-3], lam=0.0, m=50)
+    assert by_lam["gen_error"][0] == pytest.approx(by_m["gen_error"][0] * 0 + curves.predict(F_hat, mixture, "relu", 1e-3, 50)["gen_error"], rel=1e-10)
+    with pytest.raises(ValueError, match="vary"):
+        curves.learning_curve(F_hat, mixture, "relu", vary="n", values=[1], lam=1e-3, m=50)
+
+
+# --------------------------------------------------------------------------- network vs theory
+
+
+def _network_gap(act, beta, n, k, m, lam, trials, task="regression"):
+    spec = MixtureSpec(n=n, beta=beta, alpha=0.5, task=task, mean_norm=1.0 * (task == "classification"))
+    eta = scalings(n, beta, 0.5).eta
+    sigma, _ = jax_activation(act)
+    sim, theory = [], []
+    for t in range(trials):
+        key = jax.random.PRNGKey(100 + t)
+        mixture = make_mixture(spec, jax.random.fold_in(key, 0))
+        F_hat = curves.trained_layer(mixture, act, k, m, eta, jax.random.fold_in(key, 1))
+        X, y, _ = sample_mixture(mixture, jax.random.fold_in(key, 2), m)
+        Xt, yt, _ = sample_mixture(mixture, jax.random.fold_in(key, 3), 5 * m)
+        tr, ge = readout_errors(sigma(F_hat @ X.T) / math.sqrt(k), y, sigma(F_hat @ Xt.T) / math.sqrt(k), yt, lam)
+        sim.append([float(tr), float(ge)])
+        p = curves.predict(F_hat, mixture, act, lam, m)
+        theory.append([p["train_error"], p["gen_error"]])
+    return np.mean(sim, axis=0), np.mean(theory, axis=0)
+
+
+def test_prediction_matches_simulated_network_relu():
+    sim, theory = _network_gap("relu", 0.74, 300, 150, 300, 1e-3, 4)
+    assert theory[1] == pytest.approx(sim[1], rel=0.03)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "act,beta,n,k,m,lam,task",
+    [("sigmoid", 0.74, 300, 150, 300, 1e-3, "regression"),
+     ("tanh", 0.5, 300, 300, 300, 1e-2, "regression"),
+     ("relu", 0.74, 300, 150, 300, 1e-3, "classification")],
+)  # fmt: skip
+def test_prediction_matches_simulated_network_more_regimes(act, beta, n, k, m, lam, task):
+    sim, theory = _network_gap(act, beta, n, k, m, lam, 6, task)
+    assert theory[1] == pytest.approx(sim[1], rel=0.04)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_curve_json_and_files(tmp_path, capsys):
+    from experiments.cli import main
+
+    rc = main(["curve", "--vary", "lambda", "--n", "40", "--k", "30", "--m", "50", "--points", "4",
+               "--trials", "2", "--json", "--out", str(tmp_path)])  # fmt: skip
+    assert rc == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert len(obj["values"]) == 4 and len(obj["mean"]["gen_error"]) == 4
+    assert "convention" in obj and obj["parameters"]["trials"] == 2
+    assert all(np.isfinite(obj["mean"]["train_error"]))
+    assert (tmp_path / "curve.csv").read_text().count("\n") == 5
+    assert (tmp_path / "curve.png").stat().st_size > 1000
+
+
+def test_cli_curve_bad_input_exits_2(capsys):
+    from experiments.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["curve", "--vary", "n"])
+    assert exc.value.code == 2
+    assert main(["curve", "--vary", "m", "--activation", "nope(x"]) == 2
+    assert "error" in capsys.readouterr().err
