@@ -40,7 +40,7 @@ from collections.abc import Callable
 import mpmath as mp
 import sympy as sp
 
-from theory.activations import X, Activation
+from theory.activations import Activation, X
 
 __all__ = [
     "M1",
