@@ -48,6 +48,8 @@ TRAIN_LABEL = "Training error"
 K_OVER_M = (0.1, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0)
 K_OVER_M_QUICK = (0.25, 1.0, 2.0, 4.0)
 BETA_LABEL = r"strength $\beta$"
+WITH_THEORY = ("nn", "hermite", "theory")
+"""Models of the Gaussian-mixture line figures: simulations as markers, theory as a line."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ def _beta_sweep(name: str, alpha: float, title: str) -> FigureSpec:
     return FigureSpec(
         name=name, title=title, xlabel=BETA_LABEL, ylabel=GEN_LABEL, vary="beta",
         grid=_BETA_GRID, quick_grid=_BETA_QUICK,
-        base=SimulationConfig(data=_mixture(alpha=alpha)), notes=(_BETA_ONE_NOTE,),
+        base=SimulationConfig(data=_mixture(alpha=alpha), models=WITH_THEORY), notes=(_BETA_ONE_NOTE,),
     )  # fmt: skip
 
 
@@ -177,24 +179,26 @@ FIGURES: dict[str, FigureSpec] = {
         FigureSpec(
             name="fig1a", title=r"Impact of $k/m$ ($\beta = 3/4^-$, $\alpha = 1/2$)",
             xlabel=r"$k/m$", ylabel=GEN_LABEL, vary="k_over_m", grid=K_OVER_M,
-            quick_grid=K_OVER_M_QUICK, base=SimulationConfig(data=_mixture(beta=0.74, alpha=0.5)),
+            quick_grid=K_OVER_M_QUICK,
+            base=SimulationConfig(data=_mixture(beta=0.74, alpha=0.5), models=WITH_THEORY),
         ),
         FigureSpec(
             name="fig1b", title=r"Impact of $\alpha$ ($\beta = 3/4^-$, $k/m = 1$)",
             xlabel=r"weight $\alpha$", ylabel=GEN_LABEL, vary="alpha", grid=_linspace(0, 1, 20),
-            quick_grid=_linspace(0, 1, 20)[::4] + (1.0,), base=SimulationConfig(data=_mixture()),
+            quick_grid=_linspace(0, 1, 20)[::4] + (1.0,),
+            base=SimulationConfig(data=_mixture(), models=WITH_THEORY),
         ),
         _beta_sweep("fig1c", 0.5, r"Impact of $\beta$ ($\alpha = 1/2$, $k/m = 1$)"),
         FigureSpec(
             name="fig2a", title=r"Impact of mixture alignment (regression)",
             xlabel=r"alignment $a$", ylabel=GEN_LABEL, vary="alignment",
             grid=_linspace(-1, 1, 20), quick_grid=_linspace(-1, 1, 20)[::4] + (1.0,),
-            base=SimulationConfig(data=_mixture()),
+            base=SimulationConfig(data=_mixture(), models=WITH_THEORY),
         ),
         FigureSpec(
             name="fig2b", title=r"Impact of mixture ratio (classification)",
             xlabel=r"mixture ratio $\rho$", ylabel=GEN_LABEL, vary="rho", grid=_RHO_GRID,
-            quick_grid=_RHO_GRID[::3], base=SimulationConfig(data=_mixture(task="classification")),
+            quick_grid=_RHO_GRID[::3], base=SimulationConfig(data=_mixture(task="classification"), models=WITH_THEORY),
             notes=("rho = 0 and rho = 1 leave one class only: the end points are clipped to "
                    "0.05 and 0.95",),
         ),
@@ -202,7 +206,7 @@ FIGURES: dict[str, FigureSpec] = {
             name="fig2c", title=r"Impact of covariance rank (regression)",
             xlabel=r"number of spikes $d$", ylabel=GEN_LABEL, vary="spikes",
             grid=tuple(float(d) for d in range(1, 11)), quick_grid=(1.0, 5.0, 10.0),
-            base=SimulationConfig(data=_mixture(spike_sizes="uniform"), trials=100),
+            base=SimulationConfig(data=_mixture(spike_sizes="uniform"), trials=100, models=WITH_THEORY),
             quick=Quick(trials=4),
             notes=("spike sizes theta_{c,i} = theta * U(0,1)",),
         ),
@@ -230,7 +234,7 @@ FIGURES: dict[str, FigureSpec] = {
             name="fig6", title=r"Training error vs. $k/m$ ($\beta = 3/4^-$, $\alpha = 1/2$)",
             xlabel=r"$k/m$", ylabel=TRAIN_LABEL, vary="k_over_m", grid=K_OVER_M,
             quick_grid=K_OVER_M_QUICK, metric="train",
-            base=SimulationConfig(data=_mixture(beta=0.74, alpha=0.5)),
+            base=SimulationConfig(data=_mixture(beta=0.74, alpha=0.5), models=WITH_THEORY),
         ),
         _k_over_m_fashion(
             "fig7a", (0, 1), "Fashion-MNIST 0 vs. 1: training error", metric="train"

@@ -280,7 +280,10 @@ def pair_expectation(
 def _mehler_order(rho_max: float) -> int:
     if rho_max <= 0:
         return 1
-    return int(min(MAX_ORDER, max(8, math.ceil(math.log(MEHLER_TOL) / math.log(rho_max)))))
+    needed = max(8, math.ceil(math.log(MEHLER_TOL) / math.log(rho_max)))
+    # rounded up to a multiple of 8: the Mehler order fixes array shapes, and every new
+    # order would recompile the series (a few tenths of a second) for each trial
+    return int(min(MAX_ORDER, 8 * math.ceil(needed / 8)))
 
 
 def numeric_kernel(activation: Activation, mean: Array, cov: Array) -> Array:

@@ -117,7 +117,8 @@ def test_fixed_parameters_match_design():
         assert spec.base.activations == (
             ("relu",) if spec.kind == "heatmap" else ("relu", "tanh", "sigmoid")
         )
-        assert spec.base.models == ("nn", "hermite")
+        line_mixture = spec.kind == "line" and not spec.is_fashion
+        assert spec.base.models == (("nn", "hermite", "theory") if line_mixture else ("nn", "hermite"))
 
 
 @pytest.mark.parametrize("name", PAPER_FIGURES)
