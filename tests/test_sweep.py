@@ -10,6 +10,7 @@ import pytest
 import numerics  # noqa: F401  (float64)
 from benchmarks import naive
 from numerics.data import MixtureSpec, covariance_trace, make_mixture
+from numerics.equivalents import entry_noise
 from numerics.sweep import (
     _TRIAL_CACHE,
     SimulationConfig,
@@ -41,7 +42,7 @@ def test_engine_equals_naive_given_the_same_draws(k, m):
     out = evaluate_trial(draws, mixture, params, shape)
     d = {key: np.asarray(v) for key, v in draws.items() if key != "model_key"}
     for i, act in enumerate(ACTS):
-        noise = np.asarray(jax.random.normal(model_keys(draws["model_key"], i)[0], (k, (1 + T) * m)))
+        noise = np.asarray(entry_noise(model_keys(draws["model_key"], i)[0], (k, (1 + T) * m)), float)
         for model in ("nn", "hermite"):
             herm = (params["h"][i], params["h_star"][i], b, noise[:, :m], noise[:, m:])
             want = naive.one_model(
