@@ -75,7 +75,7 @@ class SimulationConfig:
     dtype: str = "float64"
     eta: float | None = None
     conditional_rank: int = 2
-    theory_trials: int = 5
+    theory_trials: int = 3
 
 
 @dataclass(frozen=True)
