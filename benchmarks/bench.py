@@ -46,13 +46,13 @@ def engine_flops(n: int, k: int, m: int, test_factor: int, activations: int, mod
     return shared + activations * (per_activation + models * per_model)
 
 
-def _time_engine(n, k, m, trials, dtype, test_factor=5):
+def _time_engine(n, k, m, trials, dtype, test_factor=5, activations=ACTIVATIONS, models=("nn", "hermite")):
     from numerics.data import MixtureSpec
     from numerics.sweep import SimulationConfig, simulate
 
     config = SimulationConfig(
-        data=MixtureSpec(n=n, beta=0.74, alpha=0.5), k=k, m=m, activations=ACTIVATIONS,
-        models=("nn", "hermite"), trials=1, dtype=dtype, test_factor=test_factor,
+        data=MixtureSpec(n=n, beta=0.74, alpha=0.5), k=k, m=m, activations=tuple(activations),
+        models=tuple(models), trials=1, dtype=dtype, test_factor=test_factor,
     )  # fmt: skip
     simulate(config)  # compile once
     result = simulate(SimulationConfig(**{**config.__dict__, "trials": trials, "seed": 1}))
@@ -117,6 +117,10 @@ def run_benchmark(n: int = 1000, k: int = 1000, m: int = 1000, trials: int = 3,
     if theory:
         try:
             res["theory_seconds"] = _time_theory(n, k, m)
+            res["nn_trial_seconds"] = {
+                act: _time_engine(n, k, m, trials, "float64", activations=(act,), models=("nn",))
+                for act in ACTIVATIONS
+            }
         except ImportError as exc:  # the theory-curve module is optional for the benchmark
             res["theory_seconds"] = f"unavailable: {exc}"
     return res

@@ -44,5 +44,11 @@ def run(args: argparse.Namespace) -> int:
             line += f", naive {w['naive_seconds']:.3f} s -> speed-up {w['speedup_float64']:.1f}x"
         print(line)
     if "theory_seconds" in res:
-        print(f"theory point (deterministic equivalent), seconds per activation: {res['theory_seconds']}")
+        theory = res["theory_seconds"]
+        if isinstance(theory, dict):
+            for act, sec in theory.items():
+                print(f"theory point {act}: {sec:.3f} s vs one simulated nn trial of {act}: "
+                      f"{res['nn_trial_seconds'][act]:.3f} s")
+        else:
+            print(f"theory point: {theory}")
     return 0

@@ -205,6 +205,12 @@ def hermite_coefficients(
     cuts = jnp.stack([(kink - mean) / std for kink in _cut_points(activation)], axis=-1)
     z, w = panel_rule(cuts, _order_nodes(order))
     weighted = w * sigma(mean[:, None] + std[:, None] * z)
+    return _hermite_projections(weighted, z, order)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _hermite_projections(weighted: Array, z: Array, order: int) -> Array:
+    """:math:`\\sum_q w_q\\sigma(z_q)\\,\\mathrm{He}_p(z_q)/\\sqrt{p!}` for p ≤ order (jitted once per shape)."""
 
     def step(carry, p):
         prev, cur = carry
@@ -245,6 +251,11 @@ def pair_expectation(
     as :math:`|\rho|\to 1` (the regime where Mehler converges slowly).  Pairs are processed
     in chunks of :data:`PAIR_CHUNK`.
     """
+    return _pair_expectation(first, second, m1, s1, m2, s2, rho, outer_nodes, inner_nodes)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 7, 8))
+def _pair_expectation(first, second, m1, s1, m2, s2, rho, outer_nodes, inner_nodes):
     f, g = _jax_pair(first), _jax_pair(second)
     kinks_f, kinks_g = _cut_points(first), _cut_points(second)
     shape = jnp.broadcast_shapes(m1.shape, s1.shape, m2.shape, s2.shape, rho.shape)

@@ -88,11 +88,17 @@ def ridge(Phi: Array, y: Array, lam: float) -> Array:
     return jnp.where(singular, jnp.nan, w_hat)
 
 
+def fit_readout(Phi: Array, y: Array, lam: float) -> tuple[Array, Array]:
+    """Ridge readout on ``(Phi, y)``: ``(w_hat, train_error)`` in the ½ convention."""
+    w_hat = ridge(Phi, y, lam)
+    train = 0.5 * jnp.mean((y - Phi.T @ w_hat) ** 2) + 0.5 * lam * jnp.sum(w_hat**2)
+    return w_hat, train
+
+
 def readout_errors(
     Phi: Array, y: Array, Phi_test: Array, y_test: Array, lam: float
 ) -> tuple[Array, Array]:
     """Fit the ridge readout on ``(Phi, y)``; return (train_error, gen_error) in the ½ convention."""
-    w_hat = ridge(Phi, y, lam)
-    train = 0.5 * jnp.mean((y - Phi.T @ w_hat) ** 2) + 0.5 * lam * jnp.sum(w_hat**2)
+    w_hat, train = fit_readout(Phi, y, lam)
     gen = 0.5 * jnp.mean((y_test - Phi_test.T @ w_hat) ** 2)
     return train, gen

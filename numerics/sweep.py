@@ -44,7 +44,7 @@ from numerics.equivalents import (
     structure_basis,
     top_right_singular_vectors,
 )
-from numerics.network import CONVENTION, gradient_from_preactivations, init_network, readout_errors
+from numerics.network import CONVENTION, fit_readout, gradient_from_preactivations, init_network
 
 MODELS = ("nn", "hermite", "conditional", "theory")
 _SIMULATED = ("nn", "hermite", "conditional")
@@ -267,15 +267,21 @@ def evaluate_trial(draws: dict, data: Any, params: dict, shape: TrialShape) -> d
     """Train and generalisation errors of every (activation, model) of one trial.
 
     Shared work: one :math:`F\\tilde X^\\top` for all activations' gradients, one
-    :math:`\\hat F[X; X_{test}]^\\top` per activation for all of its models.
+    :math:`\\hat F X^\\top` per activation for all of its models, and per block of ``m``
+    test samples one :math:`\\hat F X_b^\\top` for all models.  Test features are streamed
+    block by block (memory :math:`O(km)`, not :math:`O(k\\cdot\\text{test\\_factor}\\cdot m)`).
+    Per-entry noise of block ``b`` (0 = readout batch, 1.. = test blocks) comes from
+    ``fold_in(model_keys(model_key, i)[j], b)`` (see :func:`block_noise_key`).
     """
     from theory.codegen import jax_activation, jax_moments
 
     compute = jnp.float32 if shape.dtype == "float32" else jnp.float64
     models = shape.models
-    m, n, root_k = shape.m, shape.n, math.sqrt(shape.k)
+    m, n, T, root_k = shape.m, shape.n, shape.test_factor, math.sqrt(shape.k)
     X_tilde, F, w = draws["X_tilde"], draws["F"], draws["w"]
-    X_all = jnp.concatenate([draws["X"], draws["X_test"]], axis=0).astype(compute)
+    X = draws["X"].astype(compute)
+    X_blocks = draws["X_test"].reshape(T, m, n).astype(compute)
+    y_blocks = draws["y_test"].reshape(T, m)
     pre_tilde = (F.astype(compute) @ X_tilde.T.astype(compute)).astype(jnp.float64)
     if "conditional" in models:
         data_dirs = _structure_directions(_mixture_of(data), n)
@@ -288,28 +294,54 @@ def evaluate_trial(draws: dict, data: Any, params: dict, shape: TrialShape) -> d
         ).astype(jnp.float64)
         F_hat = F + params["eta"] * G
         F_hats.append(F_hat)
-        pre = F_hat.astype(compute) @ X_all.T
-        keys = model_keys(draws["model_key"], i)
-        for model in models:
-            if model == "nn":
-                feats = sigma(pre)
-            elif model == "hermite":
-                feats = hermite_features(pre, params["h"][i], params["h_star"][i], params["b"], keys[0])
-            else:  # conditional
-                dirs = [data_dirs]
-                if shape.rank > 0:
-                    dirs.append(top_right_singular_vectors(G, shape.rank, keys[1]).T)
-                basis = structure_basis(dirs)
-                feats = conditional_features(
-                    pre, F_hat, X_all, basis, jax_moments(act, nodes=CONDITIONAL_NODES), keys[2]
-                )
-            Phi = feats.astype(jnp.float64) / root_k
-            out[f"{act}|{model}"] = readout_errors(
-                Phi[:, :m], draws["y"], Phi[:, m:], draws["y_test"], params["lam"]
-            )
+        F_hat_c = F_hat.astype(compute)
+        ctx = {"sigma": sigma, "h": params["h"][i], "h_star": params["h_star"][i], "b": params["b"],
+               "keys": model_keys(draws["model_key"], i), "F_hat": F_hat, "root_k": root_k}  # fmt: skip
+        if "conditional" in models:
+            dirs = [data_dirs]
+            if shape.rank > 0:
+                dirs.append(top_right_singular_vectors(G, shape.rank, ctx["keys"][1]).T)
+            ctx["basis"] = structure_basis(dirs)
+            ctx["moments"] = jax_moments(act, nodes=CONDITIONAL_NODES)
+        pre = F_hat_c @ X.T
+        fits = [
+            fit_readout(_model_features(mdl, pre, X, 0, ctx), draws["y"], params["lam"])
+            for mdl in models
+        ]
+
+        def test_block(total, inputs, fits=fits, ctx=ctx, F_hat_c=F_hat_c):
+            b, X_b, y_b = inputs
+            pre_b = F_hat_c @ X_b.T
+            sse = [
+                jnp.sum((y_b - _model_features(mdl, pre_b, X_b, b + 1, ctx).T @ w_hat) ** 2)
+                for mdl, (w_hat, _) in zip(models, fits, strict=True)
+            ]
+            return total + jnp.stack(sse), None
+
+        total, _ = jax.lax.scan(test_block, jnp.zeros(len(models)), (jnp.arange(T), X_blocks, y_blocks))
+        for j, mdl in enumerate(models):
+            out[f"{act}|{mdl}"] = (fits[j][1], 0.5 * total[j] / (T * m))
     if shape.return_F_hat:
         out["F_hat"] = jnp.stack(F_hats)
     return out
+
+
+def _model_features(model: str, pre: jax.Array, X_block: jax.Array, block, ctx: dict) -> jax.Array:
+    """Readout features :math:`k^{-1/2}\\phi` of one model on one block (float64)."""
+    if model == "nn":
+        feats = ctx["sigma"](pre)
+    elif model == "hermite":
+        key = block_noise_key(ctx["keys"], 0, block)
+        feats = hermite_features(pre, ctx["h"], ctx["h_star"], ctx["b"], key)
+    else:  # conditional
+        key = block_noise_key(ctx["keys"], 2, block)
+        feats = conditional_features(pre, ctx["F_hat"], X_block, ctx["basis"], ctx["moments"], key)
+    return feats.astype(jnp.float64) / ctx["root_k"]
+
+
+def block_noise_key(keys: jax.Array, which: int, block: int | jax.Array) -> jax.Array:
+    """Key of the per-entry noise of model ``which`` (0 Hermite, 2 conditional) in ``block``."""
+    return jax.random.fold_in(keys[which], block)
 
 
 def make_trial(shape: TrialShape):

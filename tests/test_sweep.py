@@ -15,6 +15,7 @@ from numerics.sweep import (
     _TRIAL_CACHE,
     SimulationConfig,
     TrialShape,
+    block_noise_key,
     draw_trial,
     evaluate_trial,
     model_keys,
@@ -42,7 +43,11 @@ def test_engine_equals_naive_given_the_same_draws(k, m):
     out = evaluate_trial(draws, mixture, params, shape)
     d = {key: np.asarray(v) for key, v in draws.items() if key != "model_key"}
     for i, act in enumerate(ACTS):
-        noise = np.asarray(entry_noise(model_keys(draws["model_key"], i)[0], (k, (1 + T) * m)), float)
+        keys = model_keys(draws["model_key"], i)
+        noise = np.concatenate(
+            [np.asarray(entry_noise(block_noise_key(keys, 0, blk), (k, m)), float) for blk in range(1 + T)],
+            axis=1,
+        )
         for model in ("nn", "hermite"):
             herm = (params["h"][i], params["h_star"][i], b, noise[:, :m], noise[:, m:])
             want = naive.one_model(
