@@ -15,10 +15,10 @@ import math
 import time
 
 import jax
-
-import numerics  # noqa: F401  (float64 before the peak is measured)
 import jax.numpy as jnp
 import numpy as np
+
+import numerics  # noqa: F401  (float64 before the peak is measured)
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 
