@@ -88,13 +88,29 @@ class Activation:
         """True when every smooth piece is a polynomial (relu, leaky_relu, ``Abs(x)``...)."""
         pw = sp.piecewise_fold(self.expr.rewrite(sp.Piecewise))
         pieces = pw.args if isinstance(pw, sp.Piecewise) else ((pw, True),)
-        return all(sp.sympify(e).is_polynomial(X) for e, _ in pieces)
+        return all(as_sympy(e).is_polynomial(X) for e, _ in pieces)
 
     def latex(self) -> str:
         return sp.latex(self.expr)
 
     def __str__(self) -> str:
         return self.name
+
+
+def as_sympy(obj) -> sp.Basic:
+    """An internal value (SymPy node, bool or number) as a SymPy object.
+
+    Never applied to user text: strings are refused, so this cannot parse anything.
+    """
+    if isinstance(obj, sp.Basic):
+        return obj
+    if isinstance(obj, bool):
+        return sp.true if obj else sp.false
+    if isinstance(obj, int):
+        return sp.Integer(obj)
+    if isinstance(obj, float):
+        return sp.Float(obj)
+    raise TypeError(f"expected a SymPy object or a number, got {type(obj).__name__}")
 
 
 def _kinks_of(expr: sp.Expr) -> tuple[sp.Expr, ...]:

@@ -52,7 +52,7 @@ import numpy as np
 import sympy as sp
 from sympy.printing.numpy import JaxPrinter
 
-from theory.activations import Activation, X, get_activation
+from theory.activations import Activation, X, as_sympy, get_activation
 from theory.moments import A, S, conditional_moments
 
 __all__ = [
@@ -167,7 +167,7 @@ def jax_source(expr: sp.Expr, *symbols: sp.Symbol) -> str:
         return softplus(x)
     <BLANKLINE>
     """
-    return inspect.getsource(_lambdified(sp.sympify(expr), tuple(symbols)))
+    return inspect.getsource(_lambdified(as_sympy(expr), tuple(symbols)))
 
 
 def _as_float_arrays(args):
@@ -190,7 +190,7 @@ def jax_function(expr: sp.Expr, *symbols: sp.Symbol) -> Callable:
     >>> f(jnp.ones(3, jnp.float32), 2.0).dtype
     dtype('float32')
     """
-    fn = _lambdified(sp.sympify(expr), tuple(symbols))
+    fn = _lambdified(as_sympy(expr), tuple(symbols))
 
     def evaluate(*args):
         import jax.numpy as jnp

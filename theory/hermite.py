@@ -48,7 +48,7 @@ import numpy as np
 import sympy as sp
 from mpmath.calculus.quadrature import TanhSinh
 
-from theory.activations import Activation, X, get_activation
+from theory.activations import Activation, X, as_sympy, get_activation
 
 __all__ = [
     "B",
@@ -161,7 +161,7 @@ def _piece_at(pw: sp.Expr, point: sp.Expr) -> sp.Expr:
     if not isinstance(pw, sp.Piecewise):
         return pw
     for expr, cond in pw.args:
-        if bool(sp.sympify(cond).subs(X, point)):
+        if bool(as_sympy(cond).subs(X, point)):
             return expr
     raise ValueError(f"no branch of {pw} holds at x = {point}")  # pragma: no cover
 
@@ -176,7 +176,7 @@ def _polynomial_pieces(
     else:
         pw = sp.piecewise_fold(expr.rewrite(sp.Piecewise))
         branches = pw.args if isinstance(pw, sp.Piecewise) else ((pw, True),)
-        if not all(sp.sympify(e).is_polynomial(X) for e, _ in branches):
+        if not all(as_sympy(e).is_polynomial(X) for e, _ in branches):
             return None
         edges = [-sp.oo, *sorted(kinks, key=float), sp.oo]
         pieces = []

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 import mpmath as mp
 import sympy as sp
 
-from theory.activations import Activation, X, get_activation
+from theory.activations import Activation, X, as_sympy, get_activation
 
 __all__ = [
     "A",
@@ -169,7 +169,7 @@ def _branch_at(expr: sp.Expr, t: sp.Expr) -> sp.Expr:
             return sp.Integer(1) if positive(node.args[0]) else sp.Integer(-1)
         if isinstance(node, sp.Piecewise):
             for branch, cond in node.args:
-                if bool(sp.sympify(cond).subs(X, t)):
+                if bool(as_sympy(cond).subs(X, t)):
                     return branch
         return node
 
