@@ -193,6 +193,7 @@ def _order_nodes(order: int) -> int:
     return 48 + order // 2
 
 
+@functools.partial(jax.jit, static_argnums=(0, 3))
 def hermite_coefficients(
     activation: Activation, mean: Array, std: Array, order: int
 ) -> Array:
@@ -222,6 +223,7 @@ def _hermite_projections(weighted: Array, z: Array, order: int) -> Array:
     return coefs
 
 
+@functools.partial(jax.jit, static_argnums=(0, 1))
 def one_d_expectation(activation: Activation, power: int, mean: Array, std: Array) -> Array:
     r""":math:`\mathbb E[\sigma(\mu+sz)^{\text{power}}]` per entry by the kink-cut panel rule."""
     sigma = _jax_pair(activation)
