@@ -82,6 +82,20 @@ def overrides_from_args(args: argparse.Namespace):
     )  # fmt: skip
 
 
+def _check_data(spec, overrides) -> None:
+    """Load Fashion-MNIST before any progress bar starts, so a missing or corrupt file is
+    reported as one line (the loaded pools are cached for the run)."""
+    if spec.is_fashion:
+        import dataclasses
+
+        from numerics.sweep import fashion_pools
+
+        data = spec.base.data
+        if overrides.data_dir is not None:
+            data = dataclasses.replace(data, data_dir=overrides.data_dir)
+        fashion_pools(data)
+
+
 def run(args: argparse.Namespace) -> int:
     from experiments.figures import FIGURES, get_figure, run_figure, write_outputs
 
@@ -95,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
     failed: list[str] = []
     for name in names:
         try:
+            _check_data(FIGURES[name], overrides)
             run_ = run_figure(
                 FIGURES[name], quick=args.quick, overrides=overrides, cache_dir=out / ".cache",
                 progress=not args.no_progress,

@@ -187,14 +187,15 @@ def resolve(config: SimulationConfig) -> dict:
 def _realise_data(config: SimulationConfig, key: jax.Array):
     spec = config.data
     if _is_fashion(spec):
-        return _fashion_pools(spec)
+        return fashion_pools(spec)
     return data_mod.make_mixture(spec, key)
 
 
 _FASHION_CACHE: dict = {}
 
 
-def _fashion_pools(spec):
+def fashion_pools(spec):
+    """Preprocessed Fashion-MNIST pools for ``spec``, loaded once per process (the last spec)."""
     if spec not in _FASHION_CACHE:
         _FASHION_CACHE.clear()
         _FASHION_CACHE[spec] = data_mod.make_fashion(spec)
