@@ -305,22 +305,35 @@ def numeric_kernel(activation: Activation, mean: Array, cov: Array) -> Array:
     Mehler for :math:`|\rho_{ij}|\le` :data:`RHO_SWITCH`, :func:`pair_expectation` above it,
     :func:`one_d_expectation` on the diagonal.
     """
-    std = jnp.sqrt(jnp.diag(cov))
-    rho = jnp.clip(cov / (std[:, None] * std[None, :]), -1.0, 1.0)
+    std, rho, low, off, rho_max = _correlations(cov)
+    order = _mehler_order(float(rho_max))
+    K = _mehler_kernel(activation, order, mean, std, jnp.where(low, rho, 0.0), off)
     k = rho.shape[0]
-    off = ~jnp.eye(k, dtype=bool)
-    low = (jnp.abs(rho) <= RHO_SWITCH) & off
-    rho_low = jnp.where(low, rho, 0.0)
-    order = _mehler_order(float(jnp.max(jnp.abs(rho_low))))
-    coefs = hermite_coefficients(activation, mean, std, order)
-    K = _mehler_sum(rho_low, coefs)
-    K = jnp.where(off, K, jnp.diag(one_d_expectation(activation, 2, mean, std)))
     high = np.argwhere(np.asarray((~low) & off & jnp.triu(jnp.ones((k, k), bool), 1)))
     if high.size:
         i, j = jnp.asarray(high[:, 0]), jnp.asarray(high[:, 1])
         vals = pair_expectation(activation, activation, mean[i], std[i], mean[j], std[j], rho[i, j])
         K = K.at[i, j].set(vals).at[j, i].set(vals)
     return K
+
+
+@jax.jit
+def _correlations(cov: Array):
+    """Standard deviations, correlations, the Mehler mask (|ρ| <= RHO_SWITCH off the
+    diagonal), the off-diagonal mask and the largest |ρ| under the mask."""
+    std = jnp.sqrt(jnp.diag(cov))
+    rho = jnp.clip(cov / (std[:, None] * std[None, :]), -1.0, 1.0)
+    off = ~jnp.eye(rho.shape[0], dtype=bool)
+    low = (jnp.abs(rho) <= RHO_SWITCH) & off
+    return std, rho, low, off, jnp.max(jnp.where(low, jnp.abs(rho), 0.0))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _mehler_kernel(activation: Activation, order: int, mean, std, rho_low, off) -> Array:
+    """Mehler series off the diagonal (pairs outside the mask have ρ set to 0 and are
+    overwritten by the caller), the exact 1-D second moment on it."""
+    K = _mehler_sum(rho_low, hermite_coefficients(activation, mean, std, order))
+    return jnp.where(off, K, jnp.diag(one_d_expectation(activation, 2, mean, std)))
 
 
 @jax.jit
@@ -406,7 +419,21 @@ def _cross(activation: Activation, law: ComponentLaw, rule: str) -> Array:
         raise ValueError(f"no closed-form teacher kernel for {activation.name}; use rule='auto'")
     std, t_std = jnp.sqrt(q), jnp.sqrt(law.t_var)
     rho = law.t_cov / (std * t_std)
+    rho_max = float(jnp.max(jnp.abs(rho)))
+    if rho_max <= RHO_SWITCH:
+        order = _mehler_order(rho_max)
+        return _mehler_cross(activation, teacher, order, law.mean, std, law.t_mean, t_std, rho)
     return pair_expectation(activation, teacher, law.mean, std, law.t_mean, t_std, rho)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _mehler_cross(activation, teacher, order, mean, std, t_mean, t_std, rho) -> Array:
+    r"""Mehler series :math:`\sum_p \rho_i^p c_p(\sigma; \mu_i, s_i)\, c_p(\mathrm{ReLU}; \mu_t, s_t)`
+    (normalised coefficients), valid for :math:`|\rho_i| \le` :data:`RHO_SWITCH`."""
+    c_neuron = hermite_coefficients(activation, mean, std, order)
+    c_teacher = hermite_coefficients(teacher, jnp.reshape(t_mean, (1,)), jnp.reshape(t_std, (1,)), order)
+    powers = rho[None, :] ** jnp.arange(order + 1.0)[:, None]
+    return jnp.sum(powers * c_neuron * c_teacher, axis=0)
 
 
 def _mean(activation: Activation, law: ComponentLaw, rule: str) -> Array:

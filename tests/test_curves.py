@@ -321,3 +321,27 @@ def test_cli_curve_bad_input_exits_2(capsys):
     assert exc.value.code == 2
     assert main(["curve", "--vary", "m", "--activation", "nope(x"]) == 2
     assert "error" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid"])
+def test_mehler_teacher_cross_moment_equals_nested_pair_rule(act):
+    """u_i by the Mehler series (fast path) against the nested 1-D x 1-D rule, ρ up to ~0.8."""
+    import numerics.curves as C
+    from numerics.data import MixtureSpec, covariance_trace, make_mixture, sample_mixture
+    from numerics.network import init_network, one_step
+    from theory.activations import get_activation
+    from theory.codegen import jax_activation
+
+    n = k = m = 150
+    mix = make_mixture(MixtureSpec(n=n, beta=0.9, alpha=0.0, mean_norm=1.0), jax.random.PRNGKey(0))
+    X, y, _ = sample_mixture(mix, jax.random.PRNGKey(1), m)
+    F, w = init_network(jax.random.PRNGKey(2), n, k, float(covariance_trace(mix)))
+    sigma, dsigma = jax_activation(act)
+    F_hat = one_step(F, w, X, y, 1.0, sigma, dsigma)
+    for law in C.component_laws(F_hat, mix):
+        std, t_std = jnp.sqrt(jnp.diag(law.cov)), jnp.sqrt(law.t_var)
+        rho = law.t_cov / (std * t_std)
+        assert float(jnp.max(jnp.abs(rho))) > 0.3
+        ref = C.pair_expectation(get_activation(act), C._teacher(), law.mean, std, law.t_mean, t_std, rho)
+        got = C._cross(get_activation(act), law, "auto")
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-13)
