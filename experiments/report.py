@@ -197,9 +197,22 @@ def figure_report(data: Mapping[str, Any], image: str | None = None) -> str:
         out.append(f"Convention: {data['convention']}")
     for note in data.get("notes", []):
         out.append(f"Note: {note}.")
+    for note in _engine_notes(data):
+        out.append(f"Engine note: {note}.")
     out.append("")
     out += _heatmap_table(data) if data["kind"] == "heatmap" else _line_table(data, metric)
     return "\n".join(out) + "\n"
+
+
+def _engine_notes(data: Mapping[str, Any]) -> list[str]:
+    """Notes the simulations attached to their points (boundary orders, NaN models), with
+    the grid points they came from; identical notes are listed once."""
+    seen: dict[str, list[str]] = {}
+    for point in data["points"]:
+        where = ", ".join(f"{k} = {v:g}" for k, v in point.get("coords", {}).items())
+        for note in point.get("info", {}).get("notes", []):
+            seen.setdefault(note, []).append(where)
+    return [f"{note} (at {'; '.join(w for w in wheres if w) or 'every point'})" for note, wheres in seen.items()]
 
 
 def _write_atomic(path: Path, text: str) -> None:
