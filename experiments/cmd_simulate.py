@@ -85,7 +85,7 @@ def _table(summary: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from numerics.sweep import resolve, simulate
+    from numerics.sweep import simulate
     from theory.activations import get_activation
 
     for spec in args.activation:
@@ -93,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
-        resolve(config)
         result = simulate(config, progress=not args.json, cache_dir=args.cache_dir)
     summary = result.summary()
     if args.json:
