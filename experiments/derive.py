@@ -192,13 +192,7 @@ def h_star(coefficients, order_l: int, dps: int = 40) -> mp.mpf:
     :math:`L \le` ``coefficients.order`` from one :class:`~theory.hermite.HermiteCoefficients`
     (DESIGN.md, Hermite model), so the table needs one quadrature per :math:`b`, not one per :math:`L`.
     """
-    if not 1 <= order_l <= coefficients.order:
-        raise ValueError(f"h_star needs 1 <= L <= {coefficients.order}, got {order_l}")
-    with mp.workdps(dps + 10):
-        square = coefficients.second_moment - mp.fsum(
-            h**2 / mp.factorial(j) for j, h in enumerate(coefficients.h[:order_l])
-        )
-        return +mp.sqrt(max(square, 0))
+    return coefficients.h_star_at(order_l, dps)
 
 
 def _h_star_closed(exact, moment, order_l: int, b_symbol) -> sp.Expr | None:

@@ -83,6 +83,17 @@ class HermiteCoefficients:
     method: str
     exact: tuple[sp.Expr, ...] | None
 
+    def h_star_at(self, order: int, dps: int = 40) -> mpmath.mpf:
+        r""":math:`h_L^\star = \sqrt{\mathbb E[\sigma(bz)^2] - \sum_{j<L} h_j^2/j!}` for any
+        :math:`L \le` ``self.order``: every lower order from one set of coefficients."""
+        if not 1 <= order <= self.order:
+            raise ValueError(f"h_star needs 1 <= L <= {self.order}, got {order}")
+        with mpmath.workdps(dps + 10):
+            square = self.second_moment - mpmath.fsum(
+                h**2 / mpmath.factorial(j) for j, h in enumerate(self.h[:order])
+            )
+            return +mpmath.sqrt(max(square, 0))
+
     def as_floats(self) -> np.ndarray:
         """:math:`h_j` as a float64 array of length ``order``."""
         return np.array([float(v) for v in self.h], dtype=np.float64)
