@@ -58,16 +58,22 @@ def hermite_activation(u: np.ndarray, h: np.ndarray, h_star: float, b: float, no
     return np.polynomial.hermite_e.hermeval(u / b, coef) + h_star * noise
 
 
-def primal_ridge_errors(Phi, y, Phi_test, y_test, lam):
+def primal_ridge_errors(Phi, y, Phi_test, y_test, lam, test_noise_var=0.0):
+    """Train and test errors; ``test_noise_var`` is the variance of i.i.d. noise added to every
+    test feature entry, averaged exactly (``Phi_test`` then holds the noiseless features)."""
     k, m = Phi.shape
     w_hat = np.linalg.solve(Phi @ Phi.T + lam * m * np.eye(k), Phi @ y)
     train = 0.5 * np.mean((y - Phi.T @ w_hat) ** 2) + 0.5 * lam * np.sum(w_hat**2)
-    gen = 0.5 * np.mean((y_test - Phi_test.T @ w_hat) ** 2)
+    gen = 0.5 * np.mean((y_test - Phi_test.T @ w_hat) ** 2) + 0.5 * test_noise_var * np.sum(w_hat**2)
     return train, gen
 
 
 def one_model(act, model, F, w, X_tilde, y_tilde, X, y, X_test, y_test, eta, lam, hermite=None):
-    """Errors of one (activation, model) pair, recomputing every product from scratch."""
+    """Errors of one (activation, model) pair, recomputing every product from scratch.
+
+    ``hermite = (h, h_star, b, noise, noise_test)``; ``noise_test=None`` averages the test
+    features' noise exactly instead of sampling it.
+    """
     sigma, dsigma = SIGMAS[act]
     k, m = F.shape[0], X_tilde.shape[0]
     pre_tilde = F @ X_tilde.T
@@ -75,13 +81,17 @@ def one_model(act, model, F, w, X_tilde, y_tilde, X, y, X_test, y_test, eta, lam
     G = ((w[:, None] / math.sqrt(k)) * residual[None, :] * dsigma(pre_tilde)) @ X_tilde / m
     F_hat = F + eta * G
     pre, pre_test = F_hat @ X.T, F_hat @ X_test.T
+    test_noise_var = 0.0
     if model == "nn":
         Phi, Phi_test = sigma(pre), sigma(pre_test)
     else:
         h, h_star, b, noise, noise_test = hermite
         Phi = hermite_activation(pre, h, h_star, b, noise)
-        Phi_test = hermite_activation(pre_test, h, h_star, b, noise_test)
-    return primal_ridge_errors(Phi / math.sqrt(k), y, Phi_test / math.sqrt(k), y_test, lam)
+        if noise_test is None:  # the test noise averaged exactly, as the engine does
+            Phi_test, test_noise_var = hermite_activation(pre_test, h, 0.0, b, 0.0), h_star**2 / k
+        else:
+            Phi_test = hermite_activation(pre_test, h, h_star, b, noise_test)
+    return primal_ridge_errors(Phi / math.sqrt(k), y, Phi_test / math.sqrt(k), y_test, lam, test_noise_var)
 
 
 def naive_trial(rng: np.random.Generator, n, k, m, theta, eta, lam, order, activations=("relu", "tanh", "sigmoid"), test_factor=5):

@@ -337,22 +337,51 @@ def _labels(mixture: Mixture, X: Array, c: Array, key: Array) -> Array:
     return jnp.where(mixture.classification, classification, regression)
 
 
-@functools.partial(jax.jit, static_argnames="m")
-def sample_mixture(mixture: Mixture, key: Array, m: int) -> tuple[Array, Array, Array]:
+NORMAL_BLOCK_ENTRIES = 1 << 20
+_MAX_NORMAL_BLOCKS = 64
+
+
+def blocked_normal(key: Array, rows: int, n: int, dtype) -> Array:
+    """``(rows, n)`` standard normals drawn as independent row blocks of about
+    ``NORMAL_BLOCK_ENTRIES`` entries.
+
+    Same distribution as one ``jax.random.normal`` call; on CPU the independent blocks run
+    on all cores, each in cache (measured for 7000×1000 float64: 84 ms in one call, 53 ms
+    in blocks).
+    """
+    block = max(1, NORMAL_BLOCK_ENTRIES // max(n, 1), -(-rows // _MAX_NORMAL_BLOCKS))
+    sizes = [min(block, rows - start) for start in range(0, rows, block)]
+    if len(sizes) <= 1:
+        return jax.random.normal(key, (rows, n), dtype)
+    keys = jax.random.split(key, len(sizes))
+    return jnp.concatenate([jax.random.normal(k, (size, n), dtype) for k, size in zip(keys, sizes, strict=True)])
+
+
+def _floats_as(tree, dtype):
+    if dtype is None:
+        return tree
+    return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
+
+
+@functools.partial(jax.jit, static_argnames=("m", "dtype"))
+def sample_mixture(mixture: Mixture, key: Array, m: int, dtype=None) -> tuple[Array, Array, Array]:
     r"""Draw ``m`` i.i.d. samples: ``(X (m, n), y (m,), c (m,) int32)``.
 
     :math:`c\sim\mathrm{Categorical}(\rho)`, :math:`x = \mu_c + z + \sum_i (\sqrt{1+\theta_{c,i}}-1)
     \gamma_{c,i}\gamma_{c,i}^\top z` with :math:`z\sim\mathcal N(0,I_n)` (:math:`=\mu_c +
     \Sigma_c^{1/2}z`, :math:`O(mnCd)`). Labels: regression :math:`y = \mathrm{ReLU}(\xi^\top x) +
     \delta\varepsilon`; classification :math:`y = +1` for component 0 and :math:`-1` otherwise.
-    Pure and jitted with ``m`` static; ``X`` has the dtype of ``mixture.means``.
+    Pure and jitted with ``m`` static.  Everything is drawn and computed in ``dtype`` (default:
+    the dtype of ``mixture.means``); the float32 engine asks for float32, which rounds each
+    sample to 7 digits and cuts the normal tails at 5.3σ.
     """
     key_c, key_z, key_eps = jax.random.split(key, 3)
+    mixture = _floats_as(mixture, dtype)
     C, _, n = mixture.spikes.shape
     dtype = mixture.means.dtype
     c = jax.random.categorical(key_c, jnp.log(mixture.weights), shape=(m,)).astype(jnp.int32)
     onehot = jax.nn.one_hot(c, C, dtype=dtype)
-    z = jax.random.normal(key_z, (m, n), dtype)
+    z = blocked_normal(key_z, m, n, dtype)
     stretch = jnp.sqrt(1.0 + mixture.sizes) - 1.0
     coords = jnp.einsum("mn,cdn->mcd", z, mixture.spikes) * stretch * onehot[:, :, None]
     X = z + jnp.einsum("mcd,cdn->mn", coords, mixture.spikes) + onehot @ mixture.means
@@ -617,15 +646,16 @@ def make_fashion(spec: FashionSpec, dtype=jnp.float64) -> FashionPools:
     )
 
 
-@functools.partial(jax.jit, static_argnames="m")
-def sample_fashion(data: FashionPools, key: Array, m: int) -> tuple[Array, Array, Array]:
+@functools.partial(jax.jit, static_argnames=("m", "dtype"))
+def sample_fashion(data: FashionPools, key: Array, m: int, dtype=None) -> tuple[Array, Array, Array]:
     r"""Draw ``m`` samples ``(X (m, n), y (m,), c (m,) int32)``: :math:`c\sim\mathrm{Bernoulli}
     (\frac12)`, an image of class :math:`c` from its pool, :math:`x = \text{image} +
     \mathcal N(0, I_n)`, :math:`y = +1` for class 0 and :math:`-1` otherwise.
 
     Images are distinct within one call while a class is drawn at most :math:`P` times (each
     class walks through its own random permutation of the pool); to keep several batches
-    disjoint, draw them in one call and split.
+    disjoint, draw them in one call and split.  ``X`` and ``y`` are in ``dtype`` (default: the
+    pools' dtype).
     """
     key_c, key_perm, key_z = jax.random.split(key, 3)
     _, P, n = data.pools.shape
@@ -633,7 +663,8 @@ def sample_fashion(data: FashionPools, key: Array, m: int) -> tuple[Array, Array
     perms = jnp.stack([jax.random.permutation(k, P) for k in jax.random.split(key_perm, 2)])
     onehot = jax.nn.one_hot(c, 2, dtype=jnp.int32)
     rank = jnp.take_along_axis(jnp.cumsum(onehot, axis=0), c[:, None], axis=1)[:, 0] - 1
-    images = data.pools[c, perms[c, rank % P]]
-    X = images + jax.random.normal(key_z, (m, n), data.pools.dtype)
+    dtype = data.pools.dtype if dtype is None else dtype
+    images = data.pools[c, perms[c, rank % P]].astype(dtype)
+    X = images + blocked_normal(key_z, m, n, dtype)
     y = jnp.where(c == 0, 1.0, -1.0).astype(X.dtype)
     return X, y, c

@@ -74,10 +74,19 @@ def entry_noise(key: Array, shape: tuple[int, ...]) -> Array:
     return jax.random.normal(key, shape, jnp.float32)
 
 
+def hermite_parts(pre: Array, h: Array, h_star: Array, b: Array) -> tuple[Array, Array]:
+    r"""Mean and noise scale of :math:`\hat\sigma_l(U)`: :math:`(\sum_{j<l}\frac{h_j}{j!}\mathrm{He}_j(U/b),\ h_l^\ast)`."""
+    return hermite_series(pre / b, h.astype(pre.dtype)), h_star.astype(pre.dtype)
+
+
 def hermite_features(pre: Array, h: Array, h_star: Array, b: Array, key: Array) -> Array:
     r""":math:`\hat\sigma_l(U)` for pre-activations ``pre``; ``h`` = :math:`(h_0..h_{l-1})`."""
-    noise = entry_noise(key, pre.shape).astype(pre.dtype)
-    return hermite_series(pre / b, h.astype(pre.dtype)) + h_star.astype(pre.dtype) * noise
+    return with_noise(*hermite_parts(pre, h, h_star, b), key)
+
+
+def with_noise(mean: Array, scale: Array, key: Array) -> Array:
+    """``mean + scale * g`` with fresh :func:`entry_noise` ``g`` of ``mean``'s shape."""
+    return mean + scale * entry_noise(key, mean.shape).astype(mean.dtype)
 
 
 def top_right_singular_vectors(G: Array, rank: int, key: Array, iterations: int = 12) -> Array:
@@ -108,15 +117,15 @@ def _rowwise(moments, a: Array, s: Array):
     return jax.lax.map(lambda row: moments(row[0], row[1]), (a, s), batch_size=_ROW_BLOCK)
 
 
-def conditional_features(
+def conditional_parts(
     pre: Array,
     F_hat: Array,
     X: Array,
     basis: Array,
     moments: Callable[[Array, Array], tuple[Array, Array, Array]],
-    key: Array,
-) -> Array:
-    r"""Conditional Gaussian features :math:`\nu + \Psi z^\perp + \Phi^{1/2} g` (diagonal :math:`\Phi`).
+) -> tuple[Array, Array]:
+    r"""Mean :math:`\nu + \Psi z^\perp` and noise scale :math:`\Phi^{1/2}` (per entry) of the
+    conditional Gaussian features.
 
     ``pre`` is :math:`\hat F X^\top` (k × M), ``basis`` an orthonormal n × r basis of :math:`S`,
     ``moments(a, s) -> (M0, M1, M2)`` the conditional moments of :math:`\sigma(a + s g)`.
@@ -128,5 +137,17 @@ def conditional_features(
     s = jnp.sqrt(jnp.maximum(s2, 0.0))[:, None].astype(pre.dtype)
     M0, M1, M2 = _rowwise(moments, a, s)
     remainder = jnp.maximum(M2 - M0**2 - (M1 * s) ** 2, 0.0)
-    noise = entry_noise(key, shape=pre.shape).astype(pre.dtype)
-    return M0 + M1 * outside + jnp.sqrt(remainder) * noise
+    return M0 + M1 * outside, jnp.sqrt(remainder)
+
+
+def conditional_features(
+    pre: Array,
+    F_hat: Array,
+    X: Array,
+    basis: Array,
+    moments: Callable[[Array, Array], tuple[Array, Array, Array]],
+    key: Array,
+) -> Array:
+    r"""Conditional Gaussian features :math:`\nu + \Psi z^\perp + \Phi^{1/2} g` (diagonal :math:`\Phi`);
+    arguments as in :func:`conditional_parts`."""
+    return with_noise(*conditional_parts(pre, F_hat, X, basis, moments), key)

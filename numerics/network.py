@@ -47,12 +47,15 @@ def init_network(key: Array, n: int, k: int, tau: float, dtype=jnp.float64) -> t
 def gradient_from_preactivations(
     pre: Array, w: Array, X_tilde: Array, y_tilde: Array, sigma: Elementwise, dsigma: Elementwise
 ) -> Array:
-    r"""The gradient :math:`G` (DESIGN.md) given the shared product ``pre`` :math:`= F\tilde X^\top`."""
+    r"""The gradient :math:`G` (DESIGN.md) given the shared product ``pre`` :math:`= F\tilde X^\top`.
+
+    The elementwise part runs in ``pre``'s dtype, the product :math:`A\tilde X` in ``X_tilde``'s.
+    """
     k, m = pre.shape
     root_k = jnp.sqrt(jnp.asarray(k, pre.dtype))
     residual = y_tilde - (w @ sigma(pre)) / root_k
     A = (w[:, None] / root_k) * residual[None, :] * dsigma(pre)
-    return (A @ X_tilde) / m
+    return (A.astype(X_tilde.dtype) @ X_tilde) / m
 
 
 def one_step(
@@ -91,7 +94,7 @@ def ridge(Phi: Array, y: Array, lam: float) -> Array:
 def fit_readout(Phi: Array, y: Array, lam: float) -> tuple[Array, Array]:
     """Ridge readout on ``(Phi, y)``: ``(w_hat, train_error)`` in the ½ convention."""
     w_hat = ridge(Phi, y, lam)
-    train = 0.5 * jnp.mean((y - Phi.T @ w_hat) ** 2) + 0.5 * lam * jnp.sum(w_hat**2)
+    train = 0.5 * jnp.mean((y - w_hat @ Phi) ** 2) + 0.5 * lam * jnp.sum(w_hat**2)
     return w_hat, train
 
 
@@ -100,5 +103,5 @@ def readout_errors(
 ) -> tuple[Array, Array]:
     """Fit the ridge readout on ``(Phi, y)``; return (train_error, gen_error) in the ½ convention."""
     w_hat, train = fit_readout(Phi, y, lam)
-    gen = 0.5 * jnp.mean((y_test - Phi_test.T @ w_hat) ** 2)
+    gen = 0.5 * jnp.mean((y_test - w_hat @ Phi_test) ** 2)
     return train, gen

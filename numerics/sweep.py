@@ -20,6 +20,7 @@ same numbers, and a point can be extended with more trials without changing the 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -39,10 +40,11 @@ from numerics import data as data_mod
 from numerics.data import MixtureSpec
 from numerics.equivalents import (
     CONDITIONAL_NODES,
-    conditional_features,
-    hermite_features,
+    conditional_parts,
+    hermite_parts,
     structure_basis,
     top_right_singular_vectors,
+    with_noise,
 )
 from numerics.network import CONVENTION, fit_readout, gradient_from_preactivations, init_network
 
@@ -205,10 +207,10 @@ def _mixture_of(data: Any):
     return data.mixture if hasattr(data, "pools") else data
 
 
-def _sample(data: Any, key: jax.Array, m: int):
+def _sample(data: Any, key: jax.Array, m: int, dtype=None):
     if hasattr(data, "pools"):
-        return data_mod.sample_fashion(data, key, m)
-    return data_mod.sample_mixture(data, key, m)
+        return data_mod.sample_fashion(data, key, m, dtype)
+    return data_mod.sample_mixture(data, key, m, dtype)
 
 
 def _structure_directions(mixture, n: int) -> jax.Array:
@@ -244,11 +246,14 @@ def draw_trial(key: jax.Array, data: Any, shape: TrialShape, tau: jax.Array) -> 
 
     Batches, drawn in one call so that image pools (Fashion-MNIST) give disjoint batches:
     ``(X_tilde, y_tilde)`` for the gradient step, ``(X, y)`` for the readout, ``(X_test, y_test)``
-    with ``test_factor * m`` fresh samples; ``F, w`` the initial network.
+    with ``test_factor * m`` fresh samples; ``F, w`` the initial network.  The float32 engine
+    draws the samples in float32 (labels and the network stay float64).
     """
     k_data, k_net, k_model = jax.random.split(key, 3)
     m = shape.m
-    X_every, y_every, _ = _sample(data, k_data, (2 + shape.test_factor) * m)
+    dtype = jnp.float32 if shape.dtype == "float32" else None
+    X_every, y_every, _ = _sample(data, k_data, (2 + shape.test_factor) * m, dtype)
+    y_every = y_every.astype(jnp.float64)
     X_tilde, X, X_test = X_every[:m], X_every[m : 2 * m], X_every[2 * m :]
     y_tilde, y, y_test = y_every[:m], y_every[m : 2 * m], y_every[2 * m :]
     F, w = init_network(k_net, shape.n, shape.k, tau)
@@ -259,8 +264,15 @@ def draw_trial(key: jax.Array, data: Any, shape: TrialShape, tau: jax.Array) -> 
 
 
 def model_keys(model_key: jax.Array, i: int) -> jax.Array:
-    """Keys of activation ``i``: [Hermite noise, subspace iteration, conditional noise]."""
-    return jax.random.split(jax.random.fold_in(model_key, i), 3)
+    """Keys of activation ``i``: [Hermite noise, subspace iteration, conditional noise].
+
+    The two noise keys are the same for every activation (common random numbers, like the
+    data and the initial network, which all activations of a trial share): each model's
+    noise is still i.i.d. N(0, 1) per entry, and it is drawn once per trial, not once per
+    activation.
+    """
+    shared = jax.random.split(model_key, 3)
+    return shared.at[1].set(jax.random.fold_in(shared[1], i))
 
 
 def evaluate_trial(draws: dict, data: Any, params: dict, shape: TrialShape) -> dict:
@@ -270,33 +282,35 @@ def evaluate_trial(draws: dict, data: Any, params: dict, shape: TrialShape) -> d
     :math:`\\hat F X^\\top` per activation for all of its models, and per block of ``m``
     test samples one :math:`\\hat F X_b^\\top` for all models.  Test features are streamed
     block by block (memory :math:`O(km)`, not :math:`O(k\\cdot\\text{test\\_factor}\\cdot m)`).
-    Per-entry noise of block ``b`` (0 = readout batch, 1.. = test blocks) comes from
-    ``fold_in(model_keys(model_key, i)[j], b)`` (see :func:`block_noise_key`).
+
+    The equivalent models' features are a mean plus per-entry Gaussian noise,
+    :math:`\\phi = \\bar\\phi + s\\odot g`.  On the readout batch ``g`` is drawn (from
+    ``fold_in(model_keys(model_key, i)[j], 0)``, see :func:`block_noise_key`): the fit depends
+    on it.  On test samples it is integrated exactly, since the prediction is linear in it:
+    :math:`\\mathbb E_g(y - v^\\top\\phi)^2 = (y - v^\\top\\bar\\phi)^2 + \\sum_i v_i^2 s_i^2`
+    with :math:`v = \\hat w/\\sqrt k`, the same expectation as sampling it, without its variance.
     """
     from theory.codegen import jax_activation, jax_moments
 
     compute = jnp.float32 if shape.dtype == "float32" else jnp.float64
     models = shape.models
     m, n, T, root_k = shape.m, shape.n, shape.test_factor, math.sqrt(shape.k)
-    X_tilde, F, w = draws["X_tilde"], draws["F"], draws["w"]
+    X_tilde, F, w = draws["X_tilde"].astype(compute), draws["F"], draws["w"]
     X = draws["X"].astype(compute)
-    X_blocks = draws["X_test"].reshape(T, m, n).astype(compute)
-    y_blocks = draws["y_test"].reshape(T, m)
-    pre_tilde = (F.astype(compute) @ X_tilde.T.astype(compute)).astype(jnp.float64)
+    X_blocks, y_blocks, weights = _test_blocks(draws["X_test"].astype(compute), draws["y_test"], shape.k)
+    pre_tilde = (F.astype(compute) @ X_tilde.T).astype(jnp.float64)
     if "conditional" in models:
         data_dirs = _structure_directions(_mixture_of(data), n)
     out: dict[str, Any] = {}
     F_hats = []
     for i, act in enumerate(shape.activations):
         sigma, dsigma = jax_activation(act)
-        G = gradient_from_preactivations(
-            pre_tilde, w, X_tilde.astype(compute), draws["y_tilde"], sigma, dsigma
-        ).astype(jnp.float64)
-        F_hat = F + params["eta"] * G
+        G = gradient_from_preactivations(pre_tilde, w, X_tilde, draws["y_tilde"], sigma, dsigma)
+        F_hat = F + params["eta"] * G.astype(jnp.float64)
         F_hats.append(F_hat)
         F_hat_c = F_hat.astype(compute)
         ctx = {"sigma": sigma, "h": params["h"][i], "h_star": params["h_star"][i], "b": params["b"],
-               "keys": model_keys(draws["model_key"], i), "F_hat": F_hat, "root_k": root_k}  # fmt: skip
+               "keys": model_keys(draws["model_key"], i), "F_hat": F_hat}  # fmt: skip
         if "conditional" in models:
             dirs = [data_dirs]
             if shape.rank > 0:
@@ -305,20 +319,21 @@ def evaluate_trial(draws: dict, data: Any, params: dict, shape: TrialShape) -> d
             ctx["moments"] = jax_moments(act, nodes=CONDITIONAL_NODES)
         pre = F_hat_c @ X.T
         fits = [
-            fit_readout(_model_features(mdl, pre, X, 0, ctx), draws["y"], params["lam"])
+            fit_readout(_train_features(mdl, pre, X, ctx) / root_k, draws["y"], params["lam"])
             for mdl in models
         ]
+        readouts = [w_hat / root_k for w_hat, _ in fits]
 
-        def test_block(total, inputs, fits=fits, ctx=ctx, F_hat_c=F_hat_c):
-            b, X_b, y_b = inputs
+        def test_block(total, inputs, readouts=readouts, ctx=ctx, F_hat_c=F_hat_c):
+            X_b, y_b, weight_b = inputs
             pre_b = F_hat_c @ X_b.T
             sse = [
-                jnp.sum((y_b - _model_features(mdl, pre_b, X_b, b + 1, ctx).T @ w_hat) ** 2)
-                for mdl, (w_hat, _) in zip(models, fits, strict=True)
+                _expected_sse(mdl, pre_b, X_b, y_b, weight_b, v, ctx)
+                for mdl, v in zip(models, readouts, strict=True)
             ]
             return total + jnp.stack(sse), None
 
-        total, _ = jax.lax.scan(test_block, jnp.zeros(len(models)), (jnp.arange(T), X_blocks, y_blocks))
+        total, _ = jax.lax.scan(test_block, jnp.zeros(len(models)), (X_blocks, y_blocks, weights))
         for j, mdl in enumerate(models):
             out[f"{act}|{mdl}"] = (fits[j][1], 0.5 * total[j] / (T * m))
     if shape.return_F_hat:
@@ -326,21 +341,68 @@ def evaluate_trial(draws: dict, data: Any, params: dict, shape: TrialShape) -> d
     return out
 
 
-def _model_features(model: str, pre: jax.Array, X_block: jax.Array, block, ctx: dict) -> jax.Array:
-    """Readout features :math:`k^{-1/2}\\phi` of one model on one block (float64)."""
+_NOISE_STREAM = {"hermite": 0, "conditional": 2}
+
+
+def _model_parts(model: str, pre: jax.Array, X_block: jax.Array, ctx: dict) -> tuple[jax.Array, Any]:
+    """Mean features and per-entry noise scale of one model on one block.
+
+    The network's :math:`\\sigma` runs in the compute dtype; the equivalent models' series and
+    moments always in float64 (high Hermite orders would overflow float32).
+    """
     if model == "nn":
-        feats = ctx["sigma"](pre)
-    elif model == "hermite":
-        key = block_noise_key(ctx["keys"], 0, block)
-        feats = hermite_features(pre, ctx["h"], ctx["h_star"], ctx["b"], key)
-    else:  # conditional
-        key = block_noise_key(ctx["keys"], 2, block)
-        feats = conditional_features(pre, ctx["F_hat"], X_block, ctx["basis"], ctx["moments"], key)
-    return feats.astype(jnp.float64) / ctx["root_k"]
+        return ctx["sigma"](pre), None
+    pre = pre.astype(jnp.float64)
+    if model == "hermite":
+        return hermite_parts(pre, ctx["h"], ctx["h_star"], ctx["b"])
+    return conditional_parts(pre, ctx["F_hat"], X_block.astype(jnp.float64), ctx["basis"], ctx["moments"])
+
+
+def _train_features(model: str, pre: jax.Array, X: jax.Array, ctx: dict) -> jax.Array:
+    """Features :math:`\\phi` (float64) of the readout batch, with the noise drawn."""
+    mean, scale = _model_parts(model, pre, X, ctx)
+    if scale is not None:
+        mean = with_noise(mean, scale, block_noise_key(ctx["keys"], _NOISE_STREAM[model], 0))
+    return mean.astype(jnp.float64)
+
+
+def _expected_sse(model, pre, X_b, y_b, weight_b, v, ctx) -> jax.Array:
+    """:math:`\\sum_b \\mathbb E_g (y_b - v^\\top\\phi_b)^2` over one test block (noise
+    integrated; ``weight_b`` is 0 on padding rows)."""
+    mean, scale = _model_parts(model, pre, X_b, ctx)
+    residual = y_b - (v.astype(mean.dtype) @ mean).astype(jnp.float64)
+    sse = weight_b @ residual**2
+    if scale is None:
+        return sse
+    if jnp.ndim(scale) == 0:
+        return sse + jnp.sum(weight_b) * scale**2 * jnp.sum(v**2)
+    return sse + weight_b @ ((v**2) @ scale**2)
+
+
+TEST_BLOCK_ENTRIES = 1 << 20
+"""Test samples are streamed in blocks of about this many pre-activations (k × rows): the
+block's :math:`\\hat F X_b^\\top` and every elementwise pass over it stay in cache."""
+
+
+def _test_blocks(X_test: jax.Array, y_test: jax.Array, k: int):
+    """``(X, y, weight)`` split into equal row blocks of ~``TEST_BLOCK_ENTRIES / k`` rows, the
+    last one padded with zero rows of weight 0."""
+    total, n = X_test.shape
+    rows = max(1, min(total, TEST_BLOCK_ENTRIES // k))
+    blocks = -(-total // rows)
+    rows = -(-total // blocks)
+    pad = blocks * rows - total
+    if pad == 0:
+        return X_test.reshape(blocks, rows, n), y_test.reshape(blocks, rows), jnp.ones((blocks, rows))
+    weights = jnp.concatenate([jnp.ones(total), jnp.zeros(pad)]).reshape(blocks, rows)
+    X_pad = jnp.concatenate([X_test, jnp.zeros((pad, n), X_test.dtype)]).reshape(blocks, rows, n)
+    y_pad = jnp.concatenate([y_test, jnp.zeros(pad, y_test.dtype)]).reshape(blocks, rows)
+    return X_pad, y_pad, weights
 
 
 def block_noise_key(keys: jax.Array, which: int, block: int | jax.Array) -> jax.Array:
-    """Key of the per-entry noise of model ``which`` (0 Hermite, 2 conditional) in ``block``."""
+    """Key of the per-entry noise of model ``which`` (0 Hermite, 2 conditional) in ``block``
+    (block 0 is the readout batch; test blocks integrate the noise and draw none)."""
     return jax.random.fold_in(keys[which], block)
 
 
@@ -377,6 +439,21 @@ def _versions() -> dict:
         except md.PackageNotFoundError:  # pragma: no cover
             out[pkg] = None
     return out
+
+
+@contextlib.contextmanager
+def serial_lapack():
+    """Run host BLAS/LAPACK (OpenBLAS) on one thread for the duration.
+
+    JAX's CPU Cholesky and triangular solves call OpenBLAS, whose own thread pool then
+    competes with XLA's for the same cores: measured on 2 cores, a 1000×1000 Cholesky
+    issued next to a running matrix product took 70–90 ms instead of 8, and a whole
+    trial took 0.51 s instead of 0.41 s.  XLA's own products keep all cores.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def simulate(
@@ -416,37 +493,38 @@ def simulate(
 
         iterator = tqdm(iterator, desc="trials", unit="trial", leave=False)
     start = time.perf_counter()
-    for t in iterator:
-        key = jax.random.fold_in(base, t)
-        data = _realise_data(config, jax.random.fold_in(key, 1))
-        mixture = _mixture_of(data)
-        tau = resolved["tau"] if resolved["tau"] is not None else float(data_mod.covariance_trace(mixture))
-        b = resolved["b"] if resolved["b"] is not None else math.sqrt(n / tau)
-        taus.append(tau)
-        bs.append(b)
-        params = {"eta": resolved["eta"], "lam": config.lam, "tau": tau, "b": b}
-        if order is not None:
-            coeffs = [hermite_coefficients(a, _round(b), order) for a in activations]
-            params["h"] = jnp.asarray(np.stack([c.as_floats() for c in coeffs]))
-            params["h_star"] = jnp.asarray([float(c.h_star) for c in coeffs])
-            for a, c in zip(activations, coeffs, strict=True):
-                hermite_info[a] = {"h": [float(v) for v in c.h], "h_star": float(c.h_star), "method": c.method}
-        else:
-            params["h"] = jnp.zeros((len(activations), 1))
-            params["h_star"] = jnp.zeros(len(activations))
-        out = trial_fn(jax.random.fold_in(key, 2), data, params)
-        for a in activations:
-            for mdl in simulated:
-                tr, ge = out[f"{a}|{mdl}"]
-                train[(a, mdl)].append(float(tr))
-                gen[(a, mdl)].append(float(ge))
-        if want_theory and t < config.theory_trials:
-            from numerics.curves import predict
+    with serial_lapack():
+        for t in iterator:
+            key = jax.random.fold_in(base, t)
+            data = _realise_data(config, jax.random.fold_in(key, 1))
+            mixture = _mixture_of(data)
+            tau = resolved["tau"] if resolved["tau"] is not None else float(data_mod.covariance_trace(mixture))
+            b = resolved["b"] if resolved["b"] is not None else math.sqrt(n / tau)
+            taus.append(tau)
+            bs.append(b)
+            params = {"eta": resolved["eta"], "lam": config.lam, "tau": tau, "b": b}
+            if order is not None:
+                coeffs = [hermite_coefficients(a, _round(b), order) for a in activations]
+                params["h"] = jnp.asarray(np.stack([c.as_floats() for c in coeffs]))
+                params["h_star"] = jnp.asarray([float(c.h_star) for c in coeffs])
+                for a, c in zip(activations, coeffs, strict=True):
+                    hermite_info[a] = {"h": [float(v) for v in c.h], "h_star": float(c.h_star), "method": c.method}
+            else:
+                params["h"] = jnp.zeros((len(activations), 1))
+                params["h_star"] = jnp.zeros(len(activations))
+            out = trial_fn(jax.random.fold_in(key, 2), data, params)
+            for a in activations:
+                for mdl in simulated:
+                    tr, ge = out[f"{a}|{mdl}"]
+                    train[(a, mdl)].append(float(tr))
+                    gen[(a, mdl)].append(float(ge))
+            if want_theory and t < config.theory_trials:
+                from numerics.curves import predict
 
-            for i, a in enumerate(activations):
-                pred = predict(out["F_hat"][i], mixture, get_activation(a), config.lam, config.m)
-                train[(a, "theory")].append(float(pred["train_error"]))
-                gen[(a, "theory")].append(float(pred["gen_error"]))
+                for i, a in enumerate(activations):
+                    pred = predict(out["F_hat"][i], mixture, get_activation(a), config.lam, config.m)
+                    train[(a, "theory")].append(float(pred["train_error"]))
+                    gen[(a, "theory")].append(float(pred["gen_error"]))
     seconds = time.perf_counter() - start
     bad = [(a, mdl) for (a, mdl), v in gen.items() if not np.all(np.isfinite(v))]
     if any(mdl == "nn" for _, mdl in bad):

@@ -4,6 +4,7 @@ import dataclasses
 import math
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -26,9 +27,7 @@ from theory.hermite import hermite_coefficients
 ACTS = ("relu", "tanh", "sigmoid")
 
 
-@pytest.mark.parametrize("k,m", [(30, 25), (45, 20)])  # primal and dual readout
-def test_engine_equals_naive_given_the_same_draws(k, m):
-    n, T, order = 40, 2, 5
+def _small_trial(k, m, n=40, T=2, order=5):
     spec = MixtureSpec(n=n, beta=0.74, alpha=0.5)
     mixture = make_mixture(spec, jax.random.PRNGKey(11))
     tau = float(covariance_trace(mixture))
@@ -40,22 +39,50 @@ def test_engine_equals_naive_given_the_same_draws(k, m):
     }  # fmt: skip
     shape = TrialShape(n=n, k=k, m=m, test_factor=T, activations=ACTS, models=("nn", "hermite"), order=order)
     draws = draw_trial(jax.random.PRNGKey(5), mixture, shape, tau)
+    return mixture, params, shape, draws
+
+
+@pytest.mark.parametrize("k,m", [(30, 25), (45, 20)])  # primal and dual readout
+def test_engine_equals_naive_given_the_same_draws(k, m):
+    mixture, params, shape, draws = _small_trial(k, m)
+    b = params["b"]
     out = evaluate_trial(draws, mixture, params, shape)
     d = {key: np.asarray(v) for key, v in draws.items() if key != "model_key"}
     for i, act in enumerate(ACTS):
         keys = model_keys(draws["model_key"], i)
-        noise = np.concatenate(
-            [np.asarray(entry_noise(block_noise_key(keys, 0, blk), (k, m)), float) for blk in range(1 + T)],
-            axis=1,
-        )
+        noise = np.asarray(entry_noise(block_noise_key(keys, 0, 0), (k, m)), float)
         for model in ("nn", "hermite"):
-            herm = (params["h"][i], params["h_star"][i], b, noise[:, :m], noise[:, m:])
+            herm = (params["h"][i], params["h_star"][i], b, noise, None)
             want = naive.one_model(
                 act, model, d["F"], d["w"], d["X_tilde"], d["y_tilde"], d["X"], d["y"],
                 d["X_test"], d["y_test"], params["eta"], params["lam"], herm if model == "hermite" else None,
             )  # fmt: skip
             got = [float(v) for v in out[f"{act}|{model}"]]
             np.testing.assert_allclose(got, want, rtol=1e-10, err_msg=f"{act}/{model}")
+
+
+@pytest.mark.parametrize("model", ["hermite", "conditional"])
+def test_integrated_test_noise_equals_the_mean_over_sampled_noise(model):
+    """The engine averages the test features' noise exactly; sampling it must agree on average."""
+    from numerics.equivalents import structure_basis
+    from numerics.sweep import _expected_sse, _model_parts
+    from theory.codegen import jax_moments
+
+    k, n, M, R = 8, 12, 5, 20000
+    keys = jax.random.split(jax.random.PRNGKey(3), 5)
+    F_hat = jax.random.normal(keys[0], (k, n)) / np.sqrt(n)
+    X_b = jax.random.normal(keys[1], (M, n))
+    y_b = jax.random.normal(keys[2], (M,))
+    v = jax.random.normal(keys[3], (k,)) / np.sqrt(k)
+    ctx = {"h": jnp.asarray([0.1, 0.5, 0.2, -0.1]), "h_star": jnp.asarray(0.3), "b": 0.9, "F_hat": F_hat,
+           "basis": structure_basis([jnp.eye(n)[:2]]), "moments": jax_moments("tanh")}  # fmt: skip
+    pre = F_hat @ X_b.T
+    mean, scale = _model_parts(model, pre, X_b, ctx)
+    g = jax.random.normal(keys[4], (R, k, M))
+    sampled = np.asarray(jnp.sum((y_b - jnp.einsum("k,rkm->rm", v, mean + scale * g)) ** 2, axis=1))
+    exact = float(_expected_sse(model, pre, X_b, y_b, jnp.ones(M), v, ctx))
+    assert abs(sampled.mean() - exact) < 4 * sampled.std() / np.sqrt(R)
+    assert exact > float(jnp.sum((y_b - v @ mean) ** 2)) + 1e-3  # the noise term is not negligible here
 
 
 def test_dense_sampling_equals_structured_sampling():
@@ -112,11 +139,23 @@ def test_cache_resumes(tmp_path):
         np.testing.assert_array_equal(first.gen[key], again.gen[key])
 
 
-def test_float32_products_agree_with_float64():
-    a = simulate(dataclasses.replace(SMALL, models=("nn",)))
-    b = simulate(dataclasses.replace(SMALL, models=("nn",), dtype="float32"))
+def test_float32_products_agree_with_float64_on_the_same_draws():
+    mixture, params, shape, draws = _small_trial(60, 50)
+    a = evaluate_trial(draws, mixture, params, shape)
+    b = evaluate_trial(draws, mixture, params, dataclasses.replace(shape, dtype="float32"))
+    for key in a:
+        np.testing.assert_allclose(np.asarray(b[key]), np.asarray(a[key]), rtol=1e-4, err_msg=key)
+        assert not np.allclose(np.asarray(b[key]), np.asarray(a[key]), rtol=1e-12, atol=0)  # float32 ran
+
+
+def test_float32_engine_samples_the_same_distribution():
+    """The float32 engine draws its own (float32) samples: same errors within the spread."""
+    config = dataclasses.replace(SMALL, models=("nn", "hermite"), trials=40)
+    a = simulate(config)
+    b = simulate(dataclasses.replace(config, dtype="float32"))
     for key in a.gen:
-        np.testing.assert_allclose(a.gen[key], b.gen[key], rtol=1e-3)
+        se = math.sqrt((np.var(a.gen[key]) + np.var(b.gen[key])) / config.trials)
+        assert abs(np.mean(a.gen[key]) - np.mean(b.gen[key])) < 4 * se, key
 
 
 @pytest.mark.parametrize(
