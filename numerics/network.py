@@ -19,6 +19,7 @@ error :math:`\tfrac12\,\mathbb E(y - \hat y)^2` estimated on fresh samples.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -71,30 +72,53 @@ def one_step(
     return F + eta * gradient_from_preactivations(F @ X_tilde.T, w, X_tilde, y_tilde, sigma, dsigma)
 
 
-def ridge(Phi: Array, y: Array, lam: float) -> Array:
-    r"""Ridge readout :math:`\hat w` from features :math:`\Phi\in\mathbb R^{k\times m}`.
+def ridge(Phi: Array, y: Array, lam: float, *, samples_major: bool = False) -> Array:
+    r"""Ridge readout :math:`\hat w` from features :math:`\Phi\in\mathbb R^{k\times m}` (or its
+    transpose, ``samples_major=True``: one row per sample).
 
     Solves the smaller of the primal :math:`(\Phi\Phi^\top+\lambda m I_k)\hat w=\Phi y` (k ≤ m)
     and the dual :math:`\hat w = \Phi(\Phi^\top\Phi+\lambda m I_m)^{-1}y` (k > m) by Cholesky.
+    Each Gram matrix is fastest when its rows are contiguous: the primal's with ``Phi`` as
+    k×m, the dual's with samples-major ``Phi`` (measured at k = 5000, m = 1000: 2× faster).
     Returns NaNs when the system is numerically singular (condition number above 1e13, e.g.
     λ = 0 with a rank-deficient Gram matrix); callers check :func:`jnp.isfinite`.
     """
-    k, m = Phi.shape
+    m, k = Phi.shape if samples_major else Phi.shape[::-1]
+    times = _feature_products(Phi, samples_major)
     shift = lam * m
     primal = k <= m
     size = k if primal else m
-    gram = (Phi @ Phi.T if primal else Phi.T @ Phi) + shift * jnp.eye(size, dtype=Phi.dtype)
+    if primal:
+        gram = Phi.T @ Phi if samples_major else Phi @ Phi.T
+    else:
+        gram = Phi @ Phi.T if samples_major else Phi.T @ Phi
+    gram = gram + shift * jnp.eye(size, dtype=Phi.dtype)
     factor = cho_factor(gram, lower=True)
     pivots = jnp.abs(jnp.diag(factor[0]))
     singular = jnp.min(pivots) ** 2 <= _SINGULAR_RTOL * jnp.max(pivots) ** 2
-    w_hat = cho_solve(factor, Phi @ y) if primal else Phi @ cho_solve(factor, y)
+    w_hat = cho_solve(factor, times.features_y(y)) if primal else times.features_y(cho_solve(factor, y))
     return jnp.where(singular, jnp.nan, w_hat)
 
 
-def fit_readout(Phi: Array, y: Array, lam: float) -> tuple[Array, Array]:
-    """Ridge readout on ``(Phi, y)``: ``(w_hat, train_error)`` in the ½ convention."""
-    w_hat = ridge(Phi, y, lam)
-    train = 0.5 * jnp.mean((y - w_hat @ Phi) ** 2) + 0.5 * lam * jnp.sum(w_hat**2)
+class _Products(NamedTuple):
+    features_y: Callable[[Array], Array]  # (m,) -> (k,): Φ y
+    predictions: Callable[[Array], Array]  # (k,) -> (m,): Φᵀ w
+
+
+def _feature_products(Phi: Array, samples_major: bool) -> _Products:
+    """Φy and Φᵀw written so that neither transposes ``Phi`` in memory (a matrix–vector
+    product against the non-contiguous axis made XLA copy the whole matrix)."""
+    if samples_major:
+        return _Products(lambda v: v @ Phi, lambda w: Phi @ w)
+    return _Products(lambda v: Phi @ v, lambda w: w @ Phi)
+
+
+def fit_readout(Phi: Array, y: Array, lam: float, *, samples_major: bool = False) -> tuple[Array, Array]:
+    """Ridge readout on ``(Phi, y)``: ``(w_hat, train_error)`` in the ½ convention (``Phi`` as
+    in :func:`ridge`)."""
+    w_hat = ridge(Phi, y, lam, samples_major=samples_major)
+    predictions = _feature_products(Phi, samples_major).predictions(w_hat)
+    train = 0.5 * jnp.mean((y - predictions) ** 2) + 0.5 * lam * jnp.sum(w_hat**2)
     return w_hat, train
 
 

@@ -317,9 +317,10 @@ def evaluate_trial(draws: dict, data: Any, params: dict, shape: TrialShape) -> d
                 dirs.append(top_right_singular_vectors(G, shape.rank, ctx["keys"][1]).T)
             ctx["basis"] = structure_basis(dirs)
             ctx["moments"] = jax_moments(act, nodes=CONDITIONAL_NODES)
-        pre = F_hat_c @ X.T
+        rows = shape.k > shape.m  # dual solve: samples-major features (see network.ridge)
+        pre = X @ F_hat_c.T if rows else F_hat_c @ X.T
         fits = [
-            fit_readout(_train_features(mdl, pre, X, ctx) / root_k, draws["y"], params["lam"])
+            fit_readout(_train_features(mdl, pre, X, ctx, rows) / root_k, draws["y"], params["lam"], samples_major=rows)
             for mdl in models
         ]
         readouts = [w_hat / root_k for w_hat, _ in fits]
@@ -344,8 +345,9 @@ def evaluate_trial(draws: dict, data: Any, params: dict, shape: TrialShape) -> d
 _NOISE_STREAM = {"hermite": 0, "conditional": 2}
 
 
-def _model_parts(model: str, pre: jax.Array, X_block: jax.Array, ctx: dict) -> tuple[jax.Array, Any]:
-    """Mean features and per-entry noise scale of one model on one block.
+def _model_parts(model: str, pre: jax.Array, X_block: jax.Array, ctx: dict, rows: bool = False):
+    """Mean features and per-entry noise scale of one model on one block (``pre`` is k × M, or
+    M × k with ``rows``).
 
     The network's :math:`\\sigma` runs in the compute dtype; the equivalent models' series and
     moments always in float64 (high Hermite orders would overflow float32).
@@ -355,12 +357,17 @@ def _model_parts(model: str, pre: jax.Array, X_block: jax.Array, ctx: dict) -> t
     pre = pre.astype(jnp.float64)
     if model == "hermite":
         return hermite_parts(pre, ctx["h"], ctx["h_star"], ctx["b"])
-    return conditional_parts(pre, ctx["F_hat"], X_block.astype(jnp.float64), ctx["basis"], ctx["moments"])
+    X_block = X_block.astype(jnp.float64)
+    if rows:
+        mean, scale = conditional_parts(pre.T, ctx["F_hat"], X_block, ctx["basis"], ctx["moments"])
+        return mean.T, scale.T
+    return conditional_parts(pre, ctx["F_hat"], X_block, ctx["basis"], ctx["moments"])
 
 
-def _train_features(model: str, pre: jax.Array, X: jax.Array, ctx: dict) -> jax.Array:
-    """Features :math:`\\phi` (float64) of the readout batch, with the noise drawn."""
-    mean, scale = _model_parts(model, pre, X, ctx)
+def _train_features(model: str, pre: jax.Array, X: jax.Array, ctx: dict, rows: bool) -> jax.Array:
+    """Features :math:`\\phi` (float64, laid out like ``pre``) of the readout batch, with the
+    noise drawn in that layout."""
+    mean, scale = _model_parts(model, pre, X, ctx, rows)
     if scale is not None:
         mean = with_noise(mean, scale, block_noise_key(ctx["keys"], _NOISE_STREAM[model], 0))
     return mean.astype(jnp.float64)
@@ -379,7 +386,7 @@ def _expected_sse(model, pre, X_b, y_b, weight_b, v, ctx) -> jax.Array:
     return sse + weight_b @ ((v**2) @ scale**2)
 
 
-TEST_BLOCK_ENTRIES = 1 << 20
+TEST_BLOCK_ENTRIES = 1 << 22
 """Test samples are streamed in blocks of about this many pre-activations (k × rows): the
 block's :math:`\\hat F X_b^\\top` and every elementwise pass over it stay in cache."""
 

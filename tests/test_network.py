@@ -7,6 +7,7 @@ import pytest
 
 import numerics  # noqa: F401  (float64)
 from numerics.network import (
+    fit_readout,
     gradient_from_preactivations,
     init_network,
     one_step,
@@ -49,6 +50,11 @@ def test_ridge_primal_and_dual_equal_dense_solution(k, m):
     Phi, y, lam = rng.standard_normal((k, m)), rng.standard_normal(m), 0.03
     expected = np.linalg.solve(Phi @ Phi.T + lam * m * np.eye(k), Phi @ y)
     np.testing.assert_allclose(ridge(jnp.asarray(Phi), jnp.asarray(y), lam), expected, rtol=1e-10)
+    rows = ridge(jnp.asarray(Phi.T), jnp.asarray(y), lam, samples_major=True)
+    np.testing.assert_allclose(rows, expected, rtol=1e-10)
+    w_rows, train_rows = fit_readout(jnp.asarray(Phi.T), jnp.asarray(y), lam, samples_major=True)
+    train = 0.5 * np.mean((y - Phi.T @ expected) ** 2) + 0.5 * lam * expected @ expected
+    assert float(train_rows) == pytest.approx(train, rel=1e-10)
 
 
 def test_ridge_minimises_the_training_objective():

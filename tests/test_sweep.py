@@ -50,7 +50,10 @@ def test_engine_equals_naive_given_the_same_draws(k, m):
     d = {key: np.asarray(v) for key, v in draws.items() if key != "model_key"}
     for i, act in enumerate(ACTS):
         keys = model_keys(draws["model_key"], i)
-        noise = np.asarray(entry_noise(block_noise_key(keys, 0, 0), (k, m)), float)
+        if k > m:  # the dual solve draws its features (and their noise) samples-major
+            noise = np.asarray(entry_noise(block_noise_key(keys, 0, 0), (m, k)), float).T
+        else:
+            noise = np.asarray(entry_noise(block_noise_key(keys, 0, 0), (k, m)), float)
         for model in ("nn", "hermite"):
             herm = (params["h"][i], params["h_star"][i], b, noise, None)
             want = naive.one_model(
