@@ -30,18 +30,21 @@ def run(args: argparse.Namespace) -> int:
         emit_json(res)
         return 0
     print(f"n = {res['n']}, k = {res['k']}, m = {res['m']}; activations {', '.join(res['activations'])} × nn, hermite")
-    print(f"float64 matmul peak: {res['matmul_peak_gflops_float64']:.1f} GFLOP/s; one trial = {res['trial_gflop']:.1f} GFLOP")
+    print(f"matmul peak: {res['matmul_peak_gflops_float64']:.1f} GFLOP/s float64, "
+          f"{res['matmul_peak_gflops_float32']:.1f} GFLOP/s float32; one trial = {res['trial_gflop']:.1f} GFLOP")
     for dtype in ("float64", "float32"):
         print(f"engine ({dtype} products): {res[f'engine_seconds_{dtype}']:.3f} s/trial, "
               f"{res[f'engine_gflops_{dtype}']:.1f} GFLOP/s = {100 * res[f'engine_fraction_of_peak_{dtype}']:.0f}% of the float64 peak")
     if "naive_seconds" in res:
-        print(f"naive: {res['naive_seconds']:.3f} s/trial -> speed-up {res['speedup_float64']:.1f}x (float64), "
-              f"{res['speedup_float32']:.1f}x (float32)")
+        print(f"naive (best of 2, warmed up): {res['naive_seconds']:.3f} s/trial -> speed-up "
+              f"{res['speedup_float64']:.1f}x (float64), {res['speedup_float32']:.1f}x (float32)")
     if "wide" in res:
         w = res["wide"]
-        line = f"k/m = {w['k'] / res['m']:.1f}: engine {w['engine_seconds_float64']:.3f} s/trial"
+        line = (f"k/m = {w['k'] / res['m']:.1f} ({w['trial_gflop']:.0f} GFLOP): engine "
+                f"{w['engine_seconds_float64']:.3f} s/trial (float64), {w['engine_seconds_float32']:.3f} s (float32)")
         if "naive_seconds" in w:
-            line += f", naive {w['naive_seconds']:.3f} s -> speed-up {w['speedup_float64']:.1f}x"
+            line += (f", naive {w['naive_seconds']:.3f} s -> speed-up {w['speedup_float64']:.1f}x (float64), "
+                     f"{w['speedup_float32']:.1f}x (float32)")
         print(line)
     if "theory_seconds" in res:
         theory = res["theory_seconds"]

@@ -32,7 +32,8 @@ _SINGULAR_RTOL = 1e-13  # squared pivot ratio of the Cholesky factor = 1/conditi
 
 CONVENTION = (
     "train_error = 1/2*mean((y - Phi^T w_hat)^2) + 1/2*lambda*||w_hat||^2 on the m readout samples; "
-    "gen_error = 1/2*mean((y - y_hat)^2) on test_factor*m fresh samples"
+    "gen_error = 1/2*mean((y - y_hat)^2) on test_factor*m fresh samples (equivalent models: "
+    "the per-entry noise of the test features averaged exactly)"
 )
 
 
