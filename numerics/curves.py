@@ -299,13 +299,16 @@ def _mehler_order(rho_max: float) -> int:
     return int(min(MAX_ORDER, 8 * math.ceil(needed / 8)))
 
 
-def numeric_kernel(activation: Activation, mean: Array, cov: Array) -> Array:
+def numeric_kernel(activation: Activation, mean: Array, cov: Array, summary: LawSummary | None = None) -> Array:
     r""":math:`K_{ij} = \mathbb E[\sigma(a_i)\sigma(a_j)]`, :math:`a\sim\mathcal N(\text{mean},\text{cov})`.
 
     Mehler for :math:`|\rho_{ij}|\le` :data:`RHO_SWITCH`, :func:`pair_expectation` above it,
-    :func:`one_d_expectation` on the diagonal.
+    :func:`one_d_expectation` on the diagonal.  ``summary`` (from :func:`summarise`) saves
+    two device round trips.
     """
     std, rho, low, off, rho_max, high_pairs = _correlations(cov)
+    if summary is not None:
+        rho_max, high_pairs = summary.rho_max, summary.high_pairs
     order = _mehler_order(float(rho_max))
     K = _mehler_kernel(activation, order, mean, std, rho, low, off)
     k = rho.shape[0]
@@ -373,14 +376,35 @@ def _teacher() -> Activation:
     return get_activation("relu")
 
 
-def _is_zero(x: Array) -> bool:
-    return bool(jnp.all(x == 0))
+class LawSummary(NamedTuple):
+    """Host-side facts about one component's law that choose the rule and the Mehler order."""
+
+    centred: bool  # all neuron means are 0
+    teacher_centred: bool  # the teacher's argument has mean 0
+    rho_max: float  # largest off-diagonal |ρ_ij| at most RHO_SWITCH
+    high_pairs: int  # off-diagonal entries with |ρ_ij| > RHO_SWITCH
+    cross_rho_max: float  # largest |corr(a_i, ξᵀx)|
 
 
-def _kernel(activation: Activation, law: ComponentLaw, rule: str) -> Array:
+@jax.jit
+def _law_numbers(law: ComponentLaw):
+    _, _, _, _, rho_max, high_pairs = _correlations(law.cov)
+    cross = law.t_cov / (jnp.sqrt(jnp.diag(law.cov)) * jnp.sqrt(law.t_var))
+    return jnp.all(law.mean == 0), law.t_mean == 0, rho_max, high_pairs, jnp.max(jnp.abs(cross))
+
+
+def summarise(laws: Sequence[ComponentLaw]) -> list[LawSummary]:
+    """:class:`LawSummary` of every component, fetched from the device in one transfer."""
+    fetched = jax.device_get([_law_numbers(law) for law in laws])
+    return [
+        LawSummary(bool(c), bool(t), float(r), int(h), float(x)) for c, t, r, h, x in fetched
+    ]
+
+
+def _kernel(activation: Activation, law: ComponentLaw, rule: str, summary: LawSummary) -> Array:
     from theory import kernels
 
-    centred = _is_zero(law.mean)
+    centred = summary.centred
     expr = kernels.closed_kernel(activation, centred=centred) if rule != "mehler" else None
     if expr is None:
         if rule == "closed":
@@ -388,7 +412,7 @@ def _kernel(activation: Activation, law: ComponentLaw, rule: str) -> Array:
                 f"no closed-form kernel for {activation.name} with "
                 f"{'zero' if centred else 'non-zero'} means; use rule='mehler' or 'auto'"
             )
-        return numeric_kernel(activation, law.mean, law.cov)
+        return numeric_kernel(activation, law.mean, law.cov, summary)
     symbols = (kernels.M1, kernels.M2, kernels.Q1, kernels.Q2, kernels.C)
     return _closed_matrix(expr, symbols)(law.mean, law.cov)
 
@@ -404,12 +428,12 @@ def _set_diag(K: Array, diag: Array) -> Array:
     return K.at[jnp.arange(k), jnp.arange(k)].set(diag)
 
 
-def _cross(activation: Activation, law: ComponentLaw, rule: str) -> Array:
+def _cross(activation: Activation, law: ComponentLaw, rule: str, summary: LawSummary) -> Array:
     r""":math:`\mathbb E[\sigma(a_i)\,\mathrm{ReLU}(t)]` for each neuron."""
     from theory import kernels
 
     teacher = _teacher()
-    centred = _is_zero(law.mean) and bool(law.t_mean == 0)
+    centred = summary.centred and summary.teacher_centred
     expr = None
     if rule != "mehler":
         expr = kernels.closed_cross_kernel(activation, teacher.expr, centred=centred)
@@ -421,7 +445,7 @@ def _cross(activation: Activation, law: ComponentLaw, rule: str) -> Array:
         raise ValueError(f"no closed-form teacher kernel for {activation.name}; use rule='auto'")
     std, t_std = jnp.sqrt(q), jnp.sqrt(law.t_var)
     rho = law.t_cov / (std * t_std)
-    rho_max = float(jnp.max(jnp.abs(rho)))
+    rho_max = summary.cross_rho_max
     if rho_max <= RHO_SWITCH:
         order = _mehler_order(rho_max)
         return _mehler_cross(activation, teacher, order, law.mean, std, law.t_mean, t_std, rho)
@@ -469,19 +493,20 @@ def population_moments(
     F_hat = jnp.asarray(F_hat, jnp.float64)
     k = F_hat.shape[0]
     laws = component_laws(F_hat, mixture)
+    summaries = summarise(laws)
     weights = np.asarray(mixture.weights, np.float64)
     classification = bool(mixture.classification)
     Omega = jnp.zeros((k, k))
     u = jnp.zeros(k)
     s_y = jnp.asarray(0.0)
     for c, law in enumerate(laws):
-        Omega = _add_scaled(Omega, weights[c], _kernel(act, law, rule))
+        Omega = _add_scaled(Omega, weights[c], _kernel(act, law, rule, summaries[c]))
         if classification:
             label = 1.0 if c == 0 else -1.0
             u = u + weights[c] * label * _mean(act, law, rule)
             s_y = s_y + weights[c]
         else:
-            u = u + weights[c] * _cross(act, law, rule)
+            u = u + weights[c] * _cross(act, law, rule, summaries[c])
             s_y = s_y + weights[c] * _teacher_second_moment(law)
     if not classification:
         s_y = s_y + jnp.asarray(mixture.noise, jnp.float64) ** 2
