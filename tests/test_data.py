@@ -355,3 +355,18 @@ def test_large_n_small_m_works():
 def test_bad_specs_raise_value_error(fields, match):
     with pytest.raises(ValueError, match=match):
         make_mixture(MixtureSpec(**fields), 0)
+
+
+def test_blocked_normal_is_standard_normal_across_blocks():
+    from numerics.data import NORMAL_BLOCK_ENTRIES, blocked_normal
+
+    rows, n = 3 * NORMAL_BLOCK_ENTRIES // 1000, 1000  # three blocks, the last one shorter
+    z = np.asarray(blocked_normal(jax.random.PRNGKey(4), rows, n, jnp.float64))
+    assert z.shape == (rows, n) and z.dtype == np.float64
+    block = NORMAL_BLOCK_ENTRIES // n
+    for part in (z[:block], z[block : 2 * block], z[2 * block :]):
+        N = part.size
+        assert abs(part.mean()) < 5 / np.sqrt(N)
+        assert abs(part.var() - 1) < 5 * np.sqrt(2 / N)
+    assert abs(np.corrcoef(z[:block].ravel(), z[block : 2 * block].ravel())[0, 1]) < 5 / np.sqrt(block * n)
+    assert abs(np.mean(np.abs(z) > 3) - 0.0026998) < 5 * np.sqrt(0.0027 / z.size)  # tails, not just moments

@@ -88,6 +88,20 @@ def test_integrated_test_noise_equals_the_mean_over_sampled_noise(model):
     assert exact > float(jnp.sum((y_b - v @ mean) ** 2)) + 1e-3  # the noise term is not negligible here
 
 
+def test_padded_test_blocks_give_the_same_errors(monkeypatch):
+    """Streaming the test set in uneven blocks (the last padded, weight 0) changes nothing."""
+    import numerics.sweep as sweep
+
+    mixture, params, shape, draws = _small_trial(30, 25, T=2)
+    whole = evaluate_trial(draws, mixture, params, shape)
+    monkeypatch.setattr(sweep, "TEST_BLOCK_ENTRIES", 30 * 7)  # 50 samples -> 8 blocks of 7, 6 padded
+    X_blocks, _, weights = sweep._test_blocks(draws["X_test"], draws["y_test"], 30)
+    assert X_blocks.shape[:2] == (8, 7) and float(jnp.sum(weights)) == 50
+    blocked = evaluate_trial(draws, mixture, params, shape)
+    for key in whole:
+        np.testing.assert_allclose(np.asarray(blocked[key]), np.asarray(whole[key]), rtol=1e-12, err_msg=key)
+
+
 def test_dense_sampling_equals_structured_sampling():
     """x = μ + Σ^{1/2} z through a dense n×n root equals the engine's O(mnd) formula."""
     n = 30
