@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         line = (f"k/m = {w['k'] / res['m']:.1f} ({w['trial_gflop']:.0f} GFLOP): engine "
                 f"{w['engine_seconds_float64']:.3f} s/trial (float64), {w['engine_seconds_float32']:.3f} s (float32)")
         if "naive_seconds" in w:
-            line += (f", naive {w['naive_seconds']:.3f} s -> speed-up {w['speedup_float64']:.1f}x (float64), "
+            line += (f", naive (best of 2) {w['naive_seconds']:.3f} s -> speed-up {w['speedup_float64']:.1f}x (float64), "
                      f"{w['speedup_float32']:.1f}x (float32)")
         print(line)
     if "theory_seconds" in res:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -450,18 +451,28 @@ def _versions() -> dict:
     return out
 
 
+@functools.cache
+def _blas_controller():
+    import scipy.linalg  # noqa: F401  (loads the OpenBLAS that JAX's CPU LAPACK calls)
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController()
+    threads = [lib.num_threads for lib in controller.lib_controllers if lib.user_api == "blas"]
+    return controller, max(threads, default=1)
+
+
 @contextlib.contextmanager
-def serial_lapack():
-    """Run host BLAS/LAPACK (OpenBLAS) on one thread for the duration.
+def serial_lapack(serial: bool = True):
+    """Run host BLAS/LAPACK (OpenBLAS) on one thread for the duration (``serial=False``: on
+    all the threads it had at first use, e.g. for SciPy work inside a serial block).
 
     JAX's CPU Cholesky and triangular solves call OpenBLAS, whose own thread pool then
     competes with XLA's for the same cores: measured on 2 cores, a 1000×1000 Cholesky
     issued next to a running matrix product took 70–90 ms instead of 8, and a whole
     trial took 0.51 s instead of 0.41 s.  XLA's own products keep all cores.
     """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    controller, threads = _blas_controller()
+    with controller.limit(limits=1 if serial else threads, user_api="blas"):
         yield
 
 
@@ -530,10 +541,11 @@ def simulate(
             if want_theory and t < config.theory_trials:
                 from numerics.curves import predict
 
-                for i, a in enumerate(activations):
-                    pred = predict(out["F_hat"][i], mixture, get_activation(a), config.lam, config.m)
-                    train[(a, "theory")].append(float(pred["train_error"]))
-                    gen[(a, "theory")].append(float(pred["gen_error"]))
+                with serial_lapack(serial=False):  # SciPy's eigh for the theory wants every thread
+                    for i, a in enumerate(activations):
+                        pred = predict(out["F_hat"][i], mixture, get_activation(a), config.lam, config.m)
+                        train[(a, "theory")].append(float(pred["train_error"]))
+                        gen[(a, "theory")].append(float(pred["gen_error"]))
     seconds = time.perf_counter() - start
     bad = [(a, mdl) for (a, mdl), v in gen.items() if not np.all(np.isfinite(v))]
     if any(mdl == "nn" for _, mdl in bad):

@@ -189,3 +189,22 @@ def test_singular_solve_is_reported():
                               data=dataclasses.replace(SMALL.data, n=5))
     with pytest.raises(ValueError, match="singular"):
         simulate(cfg)
+
+
+def test_serial_lapack_limits_and_restores_blas_threads():
+    import scipy.linalg  # noqa: F401  (SciPy's OpenBLAS, which JAX's CPU LAPACK calls)
+    from threadpoolctl import threadpool_info
+
+    from numerics.sweep import serial_lapack
+
+    def blas_threads():
+        return sorted(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+
+    before = blas_threads()
+    assert len(before) >= 1
+    with serial_lapack():
+        assert set(blas_threads()) == {1}
+        with serial_lapack(serial=False):
+            assert max(blas_threads()) == max(before)
+        assert set(blas_threads()) == {1}
+    assert blas_threads() == before
