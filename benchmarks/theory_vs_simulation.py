@@ -13,8 +13,8 @@ import json
 
 import numpy as np
 
-from numerics.data import MixtureSpec
-from numerics.sweep import SimulationConfig, simulate
+from onestep_gm.numerics.data import MixtureSpec
+from onestep_gm.numerics.sweep import SimulationConfig, simulate
 
 ACTS = ("relu", "tanh", "sigmoid")
 

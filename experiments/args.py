@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from typing import Any
@@ -82,4 +81,6 @@ def comma_list(text: str) -> list[str]:
 
 def emit_json(obj: Any) -> None:
     """Print one JSON object on stdout and nothing else."""
-    sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+    from onestep_gm.experiments.results import dumps
+
+    sys.stdout.write(dumps(obj, indent=2) + "\n")

@@ -14,6 +14,8 @@ import os
 import sys
 
 COMMANDS = ("order", "hermite", "moments", "derive", "simulate", "bench", "figure", "report", "curve")
+_NUMERIC = {"moments", "derive", "simulate", "bench", "figure", "curve"}
+"""Commands that run JAX: the CLI is an entry point and switches it to 64-bit for them."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="onestep", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name in COMMANDS:
-        module = importlib.import_module(f"experiments.cmd_{name}")
+        module = importlib.import_module(f"onestep_gm.experiments.cmd_{name}")
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
@@ -44,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command in _NUMERIC:
+            from onestep_gm.numerics.precision import (
+                enable_x64,  # imports JAX: numeric commands only
+            )
+
+            enable_x64()
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
         sys.stderr.write("onestep: interrupted (cached results are kept; re-run to resume)\n")

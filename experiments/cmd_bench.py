@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from experiments.args import emit_json, nonnegative_float, positive_int
+from onestep_gm.experiments.args import emit_json, nonnegative_float, positive_int
 
 HELP = "time the engine against a naive implementation and the float64 matmul peak"
 
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from benchmarks.bench import run_benchmark
+    from onestep_gm.experiments.bench import run_benchmark
 
     res = run_benchmark(args.n, args.k, args.m, args.trials, args.wide, not args.no_naive,
                         not args.no_theory)

@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-
-from experiments.args import emit_json, nonnegative_float, positive_int, unit_interval
+from onestep_gm.experiments.args import emit_json, nonnegative_float, positive_int, unit_interval
 
 HELP = "theory curve (deterministic equivalent) of train/gen error along m, k or lambda"
 
@@ -56,11 +55,10 @@ def grid(vary: str, points: int, k: int, m: int) -> np.ndarray:
 
 def compute(args: argparse.Namespace) -> dict:
     import jax
-
-    from numerics.curves import CONVENTION, learning_curve, trained_layer
-    from numerics.data import MixtureSpec, make_mixture
-    from theory.activations import get_activation
-    from theory.order import scalings
+    from onestep_gm.numerics.curves import CONVENTION, learning_curve, trained_layer
+    from onestep_gm.numerics.data import MixtureSpec, make_mixture
+    from onestep_gm.theory.activations import get_activation
+    from onestep_gm.theory.order import scalings
 
     act = get_activation(args.activation)
     spec = MixtureSpec(n=args.n, beta=args.beta, alpha=args.alpha, task=args.task,

@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from experiments.derive import render_all, stale_pages, write_pages
+    from onestep_gm.experiments.derive import render_all, stale_pages, write_pages
 
     start = time.perf_counter()
     pages = render_all()

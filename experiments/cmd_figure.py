@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from experiments.args import comma_list, nonnegative_int, positive_int
+from onestep_gm.experiments.args import comma_list, nonnegative_int, positive_int
 
 HELP = "reproduce a figure of the paper (fig1a … fig8b, or all): png, pdf, json, csv, md"
 
@@ -57,9 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def overrides_from_args(args: argparse.Namespace):
     """Validated :class:`~experiments.figures.Overrides` (``ValueError`` on bad input)."""
-    from experiments.figures import Overrides
-    from numerics.sweep import MODELS
-    from theory.activations import get_activation
+    from onestep_gm.experiments.figures import Overrides
+    from onestep_gm.numerics.sweep import MODELS
+    from onestep_gm.theory.activations import get_activation
 
     activations = None
     if args.activation is not None:
@@ -88,7 +88,7 @@ def _check_data(spec, overrides) -> None:
     if spec.is_fashion:
         import dataclasses
 
-        from numerics.sweep import fashion_pools
+        from onestep_gm.numerics.sweep import fashion_pools
 
         data = spec.base.data
         if overrides.data_dir is not None:
@@ -97,7 +97,7 @@ def _check_data(spec, overrides) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from experiments.figures import FIGURES, get_figure, run_figure, write_outputs
+    from onestep_gm.experiments.figures import FIGURES, get_figure, run_figure, write_outputs
 
     names = list(FIGURES) if args.name == "all" else [get_figure(args.name).name]
     overrides = overrides_from_args(args)

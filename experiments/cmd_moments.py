@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from experiments.args import emit_json
+from onestep_gm.experiments.args import emit_json
 
 HELP = "conditional moments M0, M1, M2 of sigma(a + s g), g ~ N(0, 1): closed forms or 'quadrature'"
 
@@ -29,8 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _text(moments) -> str:
     import sympy as sp
-
-    from theory.moments import normal_notation
+    from onestep_gm.theory.moments import normal_notation
 
     lines = [
         f"activation: {moments.activation}",
@@ -52,7 +51,7 @@ def _text(moments) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from theory.moments import conditional_moments
+    from onestep_gm.theory.moments import conditional_moments
 
     moments = conditional_moments(args.activation)
     if args.json:

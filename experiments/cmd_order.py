@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from experiments.args import emit_json, positive_int, unit_interval
-from theory.order import bulk_scale, hermite_order, scalings
+from onestep_gm.experiments.args import emit_json, positive_int, unit_interval
+from onestep_gm.theory.order import bulk_scale, hermite_order, scalings
 
 HELP = "Hermite order l for spike strength β (with --alpha and --n also θ, η and b)"
 

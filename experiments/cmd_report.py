@@ -19,8 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from experiments.report import gather
+    from onestep_gm.experiments.figures import FIGURES
+    from onestep_gm.experiments.report import gather
 
-    page = gather(args.out, args.docs)
+    page = gather(args.out, args.docs, order=list(FIGURES))
     print(f"wrote {page} (pictures in {page.parent / 'figures'})")
     return 0

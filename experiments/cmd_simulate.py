@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from experiments.args import (
+from onestep_gm.experiments.args import (
     comma_list,
     emit_json,
     nonnegative_float,
@@ -48,8 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    from numerics.data import MixtureSpec
-    from numerics.sweep import MODELS, SimulationConfig
+    from onestep_gm.numerics.data import MixtureSpec
+    from onestep_gm.numerics.sweep import MODELS, SimulationConfig
 
     if not -1.0 <= args.alignment <= 1.0:
         raise ValueError(f"--alignment must be in [-1, 1] (got {args.alignment})")
@@ -85,16 +85,17 @@ def _table(summary: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from numerics.sweep import simulate
-    from theory.activations import get_activation
+    from onestep_gm.experiments.results import package_versions, simulate_cached
+    from onestep_gm.theory.activations import get_activation
 
     for spec in args.activation:
         get_activation(spec)
     config = config_from_args(args)
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
-        result = simulate(config, progress=not args.json, cache_dir=args.cache_dir)
+        result = simulate_cached(config, progress=not args.json, cache_dir=args.cache_dir)
     summary = result.summary()
+    summary["parameters"]["versions"] = package_versions()
     if args.json:
         emit_json(summary)
         return 0

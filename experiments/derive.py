@@ -127,7 +127,12 @@ def _display(lhs: str, expr: sp.Expr) -> list[str]:
 
 
 def _hermite_section(activation, settings: DeriveSettings, b_default) -> list[str]:
-    from theory.hermite import B, hermite_coefficients, hermite_symbolic, second_moment_symbolic
+    from onestep_gm.theory.hermite import (
+        B,
+        hermite_coefficients,
+        hermite_symbolic,
+        second_moment_symbolic,
+    )
 
     order = settings.j_max + 1
     # A decimal string: hermite_coefficients reads b as an exact rational.
@@ -208,7 +213,7 @@ def _method_text(method: str) -> str:
 
 
 def _moments_section(activation) -> list[str]:
-    from theory.moments import conditional_moments
+    from onestep_gm.theory.moments import conditional_moments
 
     moments = conditional_moments(activation)
     lines = [
@@ -229,7 +234,7 @@ def _moments_section(activation) -> list[str]:
 
 
 def _numeric_moments_text() -> str:
-    from theory import codegen
+    from onestep_gm.theory import codegen
 
     nodes = codegen._DEFAULT_NODES["trapezoid"]
     return (
@@ -240,9 +245,9 @@ def _numeric_moments_text() -> str:
 
 
 def _jax_section(activation) -> list[str]:
-    from theory.activations import X
-    from theory.codegen import jax_source, stable_form
-    from theory.moments import A, S, conditional_moments
+    from onestep_gm.theory.activations import X
+    from onestep_gm.theory.codegen import jax_source, stable_form
+    from onestep_gm.theory.moments import A, S, conditional_moments
 
     moments = conditional_moments(activation)
     # As theory.codegen.jax_activation does: differentiate after the stable rewrite.
@@ -266,7 +271,7 @@ def _jax_section(activation) -> list[str]:
 
 def render_activation(name: str, settings: DeriveSettings = DeriveSettings()) -> str:
     """The Markdown page of one registered activation (see the module docstring)."""
-    from theory.activations import get_activation
+    from onestep_gm.theory.activations import get_activation
 
     activation = get_activation(name)
     b_default = default_b(settings)
@@ -300,7 +305,7 @@ def render_orders(settings: DeriveSettings = DeriveSettings()) -> str:
     Each row is checked against :func:`theory.order.hermite_order` (at the
     interval's midpoint and at its boundary), so the page and the code cannot disagree.
     """
-    from theory.order import hermite_order
+    from onestep_gm.theory.order import hermite_order
 
     rows, boundary_rows = [], []
     for order in range(2, settings.max_order + 1):
@@ -383,7 +388,7 @@ def render_index(names: Iterable[str]) -> str:
 
 def render_all(settings: DeriveSettings = DeriveSettings(), names: Iterable[str] | None = None) -> dict[str, str]:
     """File name → Markdown text of every generated page (registry order)."""
-    from theory.activations import REGISTRY
+    from onestep_gm.theory.activations import REGISTRY
 
     names = list(REGISTRY) if names is None else list(names)
     pages = {"index.md": render_index(names), "orders.md": render_orders(settings)}

@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import importlib.metadata as md
 import io
 import itertools
-import json
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,9 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from numerics.data import FashionSpec, MixtureSpec
-from numerics.sweep import SimulationConfig
+from onestep_gm.experiments.results import (
+    config_to_json,
+    dumps,
+    package_versions,
+    staged,
+    strict_json,
+)
+from onestep_gm.numerics.data import FashionSpec, MixtureSpec
+from onestep_gm.numerics.sweep import SimulationConfig
 
 Coords = dict[str, float]
 SimulateFn = Callable[..., Any]
@@ -388,10 +391,10 @@ def run_figure(
     """Simulate every point of ``spec`` (cached per point under ``cache_dir``: re-runs resume).
 
     ``simulate_fn(config, progress=..., cache_dir=...)`` defaults to
-    :func:`numerics.sweep.simulate`; tests inject a fake.
+    :func:`onestep_gm.experiments.results.simulate_cached`; tests inject a fake.
     """
     if simulate_fn is None:
-        from numerics.sweep import simulate as simulate_fn
+        from onestep_gm.experiments.results import simulate_cached as simulate_fn
     coords = point_grid(spec, quick)
     configs = [point_config(spec, c, quick, overrides) for c in coords]
     start = time.perf_counter()
@@ -407,34 +410,6 @@ def run_figure(
     )  # fmt: skip
 
 
-def package_versions() -> dict[str, str | None]:
-    """Versions of every package that shaped the numbers and the pictures."""
-    out: dict[str, str | None] = {}
-    for pkg in ("onestep-gm", "numpy", "scipy", "jax", "jaxlib", "sympy", "mpmath", "matplotlib",
-                "scienceplots"):  # fmt: skip
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            out[pkg] = None
-    return out
-
-
-def _jsonable(obj: Any) -> Any:
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and not np.isfinite(obj):
-        return str(obj)
-    return obj
-
-
 def _pairs(result: Any) -> list[tuple[str, str]]:
     return list(result.gen.keys())
 
@@ -446,11 +421,11 @@ def figure_data(run: FigureRun) -> dict:
     for coords, config, result in zip(run.coords, run.configs, run.results, strict=True):
         points.append({
             "coords": coords,
-            "config": _jsonable(config),
-            "train": {f"{a}|{mdl}": _jsonable(result.train[(a, mdl)]) for a, mdl in _pairs(result)},
-            "gen": {f"{a}|{mdl}": _jsonable(result.gen[(a, mdl)]) for a, mdl in _pairs(result)},
+            "config": config_to_json(config),
+            "train": {f"{a}|{mdl}": strict_json(result.train[(a, mdl)]) for a, mdl in _pairs(result)},
+            "gen": {f"{a}|{mdl}": strict_json(result.gen[(a, mdl)]) for a, mdl in _pairs(result)},
             "seconds": result.seconds,
-            "info": _jsonable(result.info),
+            "info": strict_json(result.info),
         })  # fmt: skip
     convention = next(
         (r.info.get("convention") for r in run.results if "convention" in r.info), None
@@ -466,7 +441,7 @@ def figure_data(run: FigureRun) -> dict:
         "ylabel": spec.ylabel,
         "yscale": spec.yscale,
         "quick": run.quick,
-        "overrides": _jsonable(run.overrides),
+        "overrides": strict_json(run.overrides),
         "notes": run.notes,
         "convention": convention,
         "versions": package_versions(),
@@ -489,10 +464,14 @@ def figure_csv(data: Mapping[str, Any]) -> str:
             for t, (tr, ge) in enumerate(zip(point["train"][key], gens, strict=True)):
                 writer.writerow([
                     data["figure"], i, *(point["coords"][v] for v in variables), act, model, t,
-                    repr(float(tr)), repr(float(ge)), info.get("n"), point["config"]["k"],
+                    _csv_number(tr), _csv_number(ge), info.get("n"), point["config"]["k"],
                     point["config"]["m"], point["config"]["lam"], point["config"]["seed"],
                 ])  # fmt: skip
     return buf.getvalue()
+
+
+def _csv_number(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
 
 
 def write_outputs(run: FigureRun, out_dir: str | Path) -> dict[str, Path]:
@@ -501,16 +480,14 @@ def write_outputs(run: FigureRun, out_dir: str | Path) -> dict[str, Path]:
     Every file is first rendered to a temporary name in ``out_dir`` and only moved into
     place (``os.replace``) once all five exist, so no partial result is ever left behind.
     """
-    from experiments import plots, report
+    from onestep_gm.experiments import plots, report  # matplotlib: only when drawing
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     name = run.spec.name
     data = figure_data(run)
     final = {ext: out / f"{name}.{ext}" for ext in ("json", "csv", "md", "png", "pdf")}
-    tmp = {ext: out / f".{name}.{ext}.tmp" for ext in final}
-    try:
-        tmp["json"].write_text(json.dumps(data, indent=1) + "\n")
+    with staged(final) as tmp:
+        tmp["json"].write_text(dumps(data, indent=1) + "\n")
         tmp["csv"].write_text(figure_csv(data))
         tmp["md"].write_text(report.figure_report(data, image=f"{name}.png"))
         fig = plots.draw(data)
@@ -519,9 +496,4 @@ def write_outputs(run: FigureRun, out_dir: str | Path) -> dict[str, Path]:
                 plots.save(fig, tmp[ext], fmt=ext)
         finally:
             plots.close(fig)
-        for ext in final:
-            os.replace(tmp[ext], final[ext])
-    finally:
-        for path in tmp.values():
-            path.unlink(missing_ok=True)
     return final

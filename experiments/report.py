@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from onestep_gm.experiments.results import write_atomic
 
 THRESHOLD = 2.0
 MODEL_ORDER = ("nn", "hermite", "conditional", "theory")
@@ -215,23 +216,17 @@ def _engine_notes(data: Mapping[str, Any]) -> list[str]:
     return [f"{note} (at {'; '.join(w for w in wheres if w) or 'every point'})" for note, wheres in seen.items()]
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _figure_order(names: Sequence[str]) -> list[str]:
-    from experiments.figures import FIGURES
-
-    known = [n for n in FIGURES if n in names]
+def _figure_order(names: Sequence[str], order: Sequence[str]) -> list[str]:
+    known = [n for n in order if n in names]
     return known + sorted(set(names) - set(known))
 
 
-def gather(out_dir: str | Path, docs: str | Path = "docs/results.md") -> Path:
+def gather(
+    out_dir: str | Path, docs: str | Path = "docs/results.md", order: Sequence[str] = ()
+) -> Path:
     """Collect every ``<name>.md`` of ``out_dir`` into the page ``docs``; pictures go to
-    ``figures/`` next to it.  Returns the page's path."""
+    ``figures/`` next to it.  Sections follow ``order`` (the figure catalogue's order), then
+    any other names alphabetically.  Returns the page's path."""
     out, page = Path(out_dir), Path(docs)
     reports = {p.stem: p for p in out.glob("*.md")}
     if not reports:
@@ -247,7 +242,7 @@ def gather(out_dir: str | Path, docs: str | Path = "docs/results.md") -> Path:
         "models, and the numbers per point.",
         "",
     ]
-    for name in _figure_order(list(reports)):
+    for name in _figure_order(list(reports), order):
         text = reports[name].read_text()
         image = out / f"{name}.png"
         if image.exists():
@@ -256,5 +251,5 @@ def gather(out_dir: str | Path, docs: str | Path = "docs/results.md") -> Path:
             rel = os.path.relpath(figures_dir / image.name, page.parent).replace(os.sep, "/")
             text = re.sub(rf"\]\({re.escape(image.name)}\)", f"]({rel})", text)
         sections += [text.rstrip("\n"), ""]
-    _write_atomic(page, "\n".join(sections))
+    write_atomic(page, "\n".join(sections))
     return page

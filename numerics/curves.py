@@ -66,8 +66,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
-
-from theory.activations import Activation, get_activation
+from onestep_gm.theory.activations import Activation, get_activation
 
 Array = jax.Array
 Elementwise = Callable[[Array], Array]
@@ -183,7 +182,7 @@ def _cut_points(activation: Activation) -> tuple[float, ...]:
 
 
 def _jax_pair(activation: Activation) -> Elementwise:
-    from theory.codegen import jax_activation
+    from onestep_gm.theory.codegen import jax_activation
 
     return jax_activation(activation)[0]
 
@@ -354,7 +353,7 @@ def _mehler_sum(rho: Array, coefs: Array) -> Array:
 
 @functools.lru_cache(maxsize=64)
 def _closed_function(expr, symbols) -> Callable:
-    from theory.codegen import jax_function
+    from onestep_gm.theory.codegen import jax_function
 
     return jax.jit(jax_function(expr, *symbols))
 
@@ -403,7 +402,7 @@ def summarise(laws: Sequence[ComponentLaw]) -> list[LawSummary]:
 
 
 def _kernel(activation: Activation, law: ComponentLaw, rule: str, summary: LawSummary) -> Array:
-    from theory import kernels
+    from onestep_gm.theory import kernels
 
     centred = summary.centred
     expr = kernels.closed_kernel(activation, centred=centred) if rule != "mehler" else None
@@ -431,7 +430,7 @@ def _set_diag(K: Array, diag: Array) -> Array:
 
 def _cross(activation: Activation, law: ComponentLaw, rule: str, summary: LawSummary) -> Array:
     r""":math:`\mathbb E[\sigma(a_i)\,\mathrm{ReLU}(t)]` for each neuron."""
-    from theory import kernels
+    from onestep_gm.theory import kernels
 
     teacher = _teacher()
     centred = summary.centred and summary.teacher_centred
@@ -464,7 +463,7 @@ def _mehler_cross(activation, teacher, order, mean, std, t_mean, t_std, rho) -> 
 
 
 def _mean(activation: Activation, law: ComponentLaw, rule: str) -> Array:
-    from theory import kernels
+    from onestep_gm.theory import kernels
 
     q = jnp.diag(law.cov)
     expr = kernels.closed_mean(activation) if rule != "mehler" else None
@@ -474,7 +473,7 @@ def _mean(activation: Activation, law: ComponentLaw, rule: str) -> Array:
 
 
 def _teacher_second_moment(law: ComponentLaw) -> Array:
-    from theory import kernels
+    from onestep_gm.theory import kernels
 
     fn = _closed_function(kernels.relu_second_moment(), (kernels.M1, kernels.Q1))
     return fn(law.t_mean, law.t_var)
@@ -677,9 +676,9 @@ def trained_layer(mixture, activation, k: int, m: int, eta: float, key: Array) -
     The network of DESIGN.md: :math:`F_{ij}\sim\mathcal N(0,1/\tau)`, :math:`\tau=\operatorname{tr}\bar\Sigma`,
     :math:`w_i\sim\mathcal N(0,1/k)`; one step on :math:`(\tilde X,\tilde y)`.
     """
-    from numerics.data import covariance_trace, sample_mixture
-    from numerics.network import init_network, one_step
-    from theory.codegen import jax_activation
+    from onestep_gm.numerics.data import covariance_trace, sample_mixture
+    from onestep_gm.numerics.network import init_network, one_step
+    from onestep_gm.theory.codegen import jax_activation
 
     key_net, key_batch = jax.random.split(key)
     n = mixture.means.shape[-1]

@@ -23,23 +23,18 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import hashlib
-import json
 import math
-import os
 import time
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from numerics import data as data_mod
-from numerics.data import MixtureSpec
-from numerics.equivalents import (
+from onestep_gm.numerics import data as data_mod
+from onestep_gm.numerics.data import FashionSpec, MixtureSpec
+from onestep_gm.numerics.equivalents import (
     CONDITIONAL_NODES,
     conditional_parts,
     hermite_parts,
@@ -47,7 +42,13 @@ from numerics.equivalents import (
     top_right_singular_vectors,
     with_noise,
 )
-from numerics.network import CONVENTION, fit_readout, gradient_from_preactivations, init_network
+from onestep_gm.numerics.network import (
+    CONVENTION,
+    fit_readout,
+    gradient_from_preactivations,
+    init_network,
+)
+from onestep_gm.numerics.precision import enable_x64
 
 MODELS = ("nn", "hermite", "conditional", "theory")
 _SIMULATED = ("nn", "hermite", "conditional")
@@ -65,7 +66,7 @@ class SimulationConfig:
     prediction costs about as much as a simulated trial.
     """
 
-    data: Any = field(default_factory=MixtureSpec)  # MixtureSpec | FashionSpec
+    data: MixtureSpec | FashionSpec = field(default_factory=MixtureSpec)
     k: int = 1000
     m: int = 1000
     lam: float = 1e-4
@@ -81,13 +82,20 @@ class SimulationConfig:
     theory_trials: int = 3
 
 
+class Pair(NamedTuple):
+    """An (activation, model) pair: the key of every per-trial error table."""
+
+    activation: str
+    model: str
+
+
 @dataclass(frozen=True)
 class SimulationResult:
     """Per-trial errors of every (activation, model) pair, with everything that produced them."""
 
     config: SimulationConfig
-    train: dict[tuple[str, str], np.ndarray]
-    gen: dict[tuple[str, str], np.ndarray]
+    train: dict[Pair, np.ndarray]
+    gen: dict[Pair, np.ndarray]
     seconds: float
     info: dict
 
@@ -135,20 +143,16 @@ def validate(config: SimulationConfig) -> None:
         raise ValueError("theory_trials must be >= 1")
 
 
-def _is_fashion(spec: Any) -> bool:
-    return type(spec).__name__ == "FashionSpec"
-
-
 def resolve(config: SimulationConfig) -> dict:
     """Derived quantities of a point: θ, η, the Hermite order (τ and b for Fashion-MNIST; for
     mixtures they depend on the realised spikes and are set per trial)."""
-    from theory.activations import get_activation
-    from theory.order import hermite_order, scalings, simulation_order
+    from onestep_gm.theory.activations import get_activation
+    from onestep_gm.theory.order import hermite_order, scalings, simulation_order
 
     validate(config)
     spec = config.data
     notes: list[str] = []
-    if _is_fashion(spec):
+    if isinstance(spec, FashionSpec):
         n = 784
         sc = scalings(n, spec.beta, spec.alpha)
         tau, b = n + sc.theta, 1.0
@@ -188,7 +192,7 @@ def resolve(config: SimulationConfig) -> dict:
 
 def _realise_data(config: SimulationConfig, key: jax.Array):
     spec = config.data
-    if _is_fashion(spec):
+    if isinstance(spec, FashionSpec):
         return fashion_pools(spec)
     return data_mod.make_mixture(spec, key)
 
@@ -291,7 +295,7 @@ def evaluate_trial(draws: dict, data: Any, params: dict, shape: TrialShape) -> d
     :math:`\\mathbb E_g(y - v^\\top\\phi)^2 = (y - v^\\top\\bar\\phi)^2 + \\sum_i v_i^2 s_i^2`
     with :math:`v = \\hat w/\\sqrt k`, the same expectation as sampling it, without its variance.
     """
-    from theory.codegen import jax_activation, jax_moments
+    from onestep_gm.theory.codegen import jax_activation, jax_moments
 
     compute = jnp.float32 if shape.dtype == "float32" else jnp.float64
     models = shape.models
@@ -432,25 +436,6 @@ def make_trial(shape: TrialShape):
     return _TRIAL_CACHE[shape]
 
 
-def _cache_path(cache_dir: str | Path | None, config: SimulationConfig) -> Path | None:
-    if cache_dir is None:
-        return None
-    digest = hashlib.sha256(repr(config).encode()).hexdigest()[:20]
-    return Path(cache_dir) / f"point-{digest}.json"
-
-
-def _versions() -> dict:
-    import importlib.metadata as md
-
-    out = {}
-    for pkg in ("onestep-gm", "jax", "numpy", "scipy", "sympy", "mpmath"):
-        try:
-            out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:  # pragma: no cover
-            out[pkg] = None
-    return out
-
-
 @functools.cache
 def _blas_controller():
     import scipy.linalg  # noqa: F401  (loads the OpenBLAS that JAX's CPU LAPACK calls)
@@ -476,21 +461,12 @@ def serial_lapack(serial: bool = True):
         yield
 
 
-def simulate(
-    config: SimulationConfig,
-    *,
-    progress: bool = False,
-    cache_dir: str | Path | None = None,
-) -> SimulationResult:
+def simulate(config: SimulationConfig, *, progress: bool = False) -> SimulationResult:
     """Run ``config.trials`` trials of one point; cached on disk under ``cache_dir`` if given."""
-    path = _cache_path(cache_dir, config)
-    if path is not None and path.exists():
-        cached = json.loads(path.read_text())
-        if cached.get("config") == repr(config):
-            return _from_json(config, cached)
+    enable_x64()
     resolved = resolve(config)
-    from theory.activations import get_activation
-    from theory.hermite import hermite_coefficients
+    from onestep_gm.theory.activations import get_activation
+    from onestep_gm.theory.hermite import hermite_coefficients
 
     n, order = resolved["n"], resolved["order"]
     activations = resolved["activations"]
@@ -503,8 +479,8 @@ def simulate(
     )  # fmt: skip
     trial_fn = make_trial(shape)
     base = jax.random.PRNGKey(config.seed)
-    train = {(a, mdl): [] for a in activations for mdl in config.models}
-    gen = {(a, mdl): [] for a in activations for mdl in config.models}
+    train = {Pair(a, mdl): [] for a in activations for mdl in config.models}
+    gen = {Pair(a, mdl): [] for a in activations for mdl in config.models}
     hermite_info: dict[str, dict] = {}
     taus, bs = [], []
     iterator = range(config.trials)
@@ -536,16 +512,16 @@ def simulate(
             for a in activations:
                 for mdl in simulated:
                     tr, ge = out[f"{a}|{mdl}"]
-                    train[(a, mdl)].append(float(tr))
-                    gen[(a, mdl)].append(float(ge))
+                    train[Pair(a, mdl)].append(float(tr))
+                    gen[Pair(a, mdl)].append(float(ge))
             if want_theory and t < config.theory_trials:
-                from numerics.curves import predict
+                from onestep_gm.numerics.curves import predict
 
                 with serial_lapack(serial=False):  # SciPy's eigh for the theory wants every thread
                     for i, a in enumerate(activations):
                         pred = predict(out["F_hat"][i], mixture, get_activation(a), config.lam, config.m)
-                        train[(a, "theory")].append(float(pred["train_error"]))
-                        gen[(a, "theory")].append(float(pred["gen_error"]))
+                        train[Pair(a, "theory")].append(float(pred["train_error"]))
+                        gen[Pair(a, "theory")].append(float(pred["gen_error"]))
     seconds = time.perf_counter() - start
     bad = [(a, mdl) for (a, mdl), v in gen.items() if not np.all(np.isfinite(v))]
     if any(mdl == "nn" for _, mdl in bad):
@@ -557,7 +533,7 @@ def simulate(
     for a, mdl in bad:
         resolved["notes"].append(
             f"{a}/{mdl}: the ridge solve is numerically singular (condition number > 1e13) in "
-            f"{int(np.sum(~np.isfinite(gen[(a, mdl)])))} of {config.trials} trials, recorded as NaN: "
+            f"{int(np.sum(~np.isfinite(gen[Pair(a, mdl)])))} of {config.trials} trials, recorded as NaN: "
             "the equivalent model's features span too many orders of magnitude (e.g. a "
             "high-degree Hermite polynomial diverging along the spike)"
         )
@@ -584,7 +560,6 @@ def simulate(
         "hermite": hermite_info,
         "notes": resolved["notes"],
         "convention": CONVENTION,
-        "versions": _versions(),
     }
     result = SimulationResult(
         config=config,
@@ -593,41 +568,9 @@ def simulate(
         seconds=seconds,
         info=info,
     )
-    if path is not None:
-        _write_atomic(path, _to_json(result))
     return result
 
 
 def _round(b: float) -> str:
     """``b`` as a 15-digit decimal string: equal draws share cached coefficients."""
     return f"{b:.15g}"
-
-
-def _to_json(result: SimulationResult) -> dict:
-    return {
-        "config": repr(result.config),
-        "train": {f"{a}|{mdl}": v.tolist() for (a, mdl), v in result.train.items()},
-        "gen": {f"{a}|{mdl}": v.tolist() for (a, mdl), v in result.gen.items()},
-        "seconds": result.seconds,
-        "info": result.info,
-    }
-
-
-def _from_json(config: SimulationConfig, obj: dict) -> SimulationResult:
-    def unpack(d):
-        return {tuple(key.split("|", 1)): np.asarray(v) for key, v in d.items()}
-
-    return SimulationResult(
-        config=config,
-        train=unpack(obj["train"]),
-        gen=unpack(obj["gen"]),
-        seconds=obj["seconds"],
-        info=obj["info"],
-    )
-
-
-def _write_atomic(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, default=str))
-    os.replace(tmp, path)

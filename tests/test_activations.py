@@ -10,8 +10,7 @@ import pytest
 import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from theory.activations import (
+from onestep_gm.theory.activations import (
     MAX_EXPRESSION_LENGTH,
     REGISTRY,
     ActivationError,

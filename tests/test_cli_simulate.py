@@ -3,8 +3,7 @@
 import json
 
 import pytest
-
-from experiments.cli import main
+from onestep_gm.experiments.cli import main
 
 SMALL = ["--n", "40", "--k", "30", "--m", "30", "--trials", "2", "--activation", "relu,tanh"]
 

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from experiments.cli import main
+from onestep_gm.experiments.cli import main
 
 ONESTEP = Path(sys.executable).parent / "onestep"
 

@@ -11,10 +11,9 @@ import mpmath as mp
 import numpy as np
 import pytest
 import sympy as sp
-
-from theory.activations import REGISTRY, X, get_activation
-from theory.codegen import jax_activation, jax_function, jax_moments, jax_source
-from theory.moments import A, S, moments_mpmath
+from onestep_gm.theory.activations import REGISTRY, X, get_activation
+from onestep_gm.theory.codegen import jax_activation, jax_function, jax_moments, jax_source
+from onestep_gm.theory.moments import A, S, moments_mpmath
 
 USER_EXPRESSIONS = ["x**3 - tanh(x)", "Max(0, x) + 0.1*x", "Abs(x)", "Abs(tanh(x))"]
 ALL = [*REGISTRY, *USER_EXPRESSIONS]

@@ -9,15 +9,13 @@ import jax.numpy as jnp
 import mpmath as mp
 import numpy as np
 import pytest
-
-import numerics  # noqa: F401  (float64)
-from numerics import curves
-from numerics.data import Mixture, MixtureSpec, make_mixture, sample_mixture
-from numerics.network import readout_errors
-from theory import kernels as K
-from theory.activations import get_activation
-from theory.codegen import jax_activation
-from theory.order import scalings
+from onestep_gm.numerics import curves
+from onestep_gm.numerics.data import Mixture, MixtureSpec, make_mixture, sample_mixture
+from onestep_gm.numerics.network import readout_errors
+from onestep_gm.theory import kernels as K
+from onestep_gm.theory.activations import get_activation
+from onestep_gm.theory.codegen import jax_activation
+from onestep_gm.theory.order import scalings
 
 RELU, TANH = get_activation("relu"), get_activation("tanh")
 
@@ -300,7 +298,7 @@ def test_prediction_matches_simulated_network_more_regimes(act, beta, n, k, m, l
 
 
 def test_cli_curve_json_and_files(tmp_path, capsys):
-    from experiments.cli import main
+    from onestep_gm.experiments.cli import main
 
     rc = main(["curve", "--vary", "lambda", "--n", "40", "--k", "30", "--m", "50", "--points", "4",
                "--trials", "2", "--json", "--out", str(tmp_path)])  # fmt: skip
@@ -314,7 +312,7 @@ def test_cli_curve_json_and_files(tmp_path, capsys):
 
 
 def test_cli_curve_bad_input_exits_2(capsys):
-    from experiments.cli import main
+    from onestep_gm.experiments.cli import main
 
     with pytest.raises(SystemExit) as exc:
         main(["curve", "--vary", "n"])
@@ -326,11 +324,11 @@ def test_cli_curve_bad_input_exits_2(capsys):
 @pytest.mark.parametrize("act", ["tanh", "sigmoid"])
 def test_mehler_teacher_cross_moment_equals_nested_pair_rule(act):
     """u_i by the Mehler series (fast path) against the nested 1-D x 1-D rule, ρ up to ~0.8."""
-    import numerics.curves as C
-    from numerics.data import MixtureSpec, covariance_trace, make_mixture, sample_mixture
-    from numerics.network import init_network, one_step
-    from theory.activations import get_activation
-    from theory.codegen import jax_activation
+    import onestep_gm.numerics.curves as C
+    from onestep_gm.numerics.data import MixtureSpec, covariance_trace, make_mixture, sample_mixture
+    from onestep_gm.numerics.network import init_network, one_step
+    from onestep_gm.theory.activations import get_activation
+    from onestep_gm.theory.codegen import jax_activation
 
     n = k = m = 150
     mix = make_mixture(MixtureSpec(n=n, beta=0.9, alpha=0.0, mean_norm=1.0), jax.random.PRNGKey(0))

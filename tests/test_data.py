@@ -13,9 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import stats
-
-from numerics.data import (
+from onestep_gm.numerics.data import (
     Mixture,
     MixtureSpec,
     component_covariance_apply,
@@ -25,6 +23,7 @@ from numerics.data import (
     spike_size,
     top_eigenvalue,
 )
+from scipy import stats
 
 
 def dense_covariance(mixture: Mixture, c: int) -> np.ndarray:
@@ -358,7 +357,7 @@ def test_bad_specs_raise_value_error(fields, match):
 
 
 def test_blocked_normal_is_standard_normal_across_blocks():
-    from numerics.data import NORMAL_BLOCK_ENTRIES, blocked_normal
+    from onestep_gm.numerics.data import NORMAL_BLOCK_ENTRIES, blocked_normal
 
     rows, n = 3 * NORMAL_BLOCK_ENTRIES // 1000, 1000  # three blocks, the last one shorter
     z = np.asarray(blocked_normal(jax.random.PRNGKey(4), rows, n, jnp.float64))

@@ -16,9 +16,8 @@ from pathlib import Path
 import mpmath as mp
 import pytest
 import sympy as sp
-
-from experiments.cli import main
-from experiments.derive import (
+from onestep_gm.experiments.cli import main
+from onestep_gm.experiments.derive import (
     GENERATED_NOTE,
     DeriveSettings,
     default_b,
@@ -29,9 +28,9 @@ from experiments.derive import (
     stale_pages,
     write_pages,
 )
-from theory.activations import REGISTRY, X
-from theory.hermite import B, hermite_coefficients
-from theory.order import scalings
+from onestep_gm.theory.activations import REGISTRY, X
+from onestep_gm.theory.hermite import B, hermite_coefficients
+from onestep_gm.theory.order import scalings
 
 ROOT = Path(__file__).resolve().parents[1]
 

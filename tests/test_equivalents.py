@@ -7,9 +7,7 @@ import jax.numpy as jnp
 import mpmath
 import numpy as np
 import pytest
-
-import numerics  # noqa: F401  (float64)
-from numerics.equivalents import (
+from onestep_gm.numerics.equivalents import (
     conditional_features,
     hermite_features,
     hermite_series,
@@ -41,7 +39,7 @@ def test_hermite_series_matches_mpmath_at_high_order(order):
 
 
 def test_hermite_features_reproduce_a_polynomial_activation_exactly():
-    from theory.hermite import hermite_coefficients
+    from onestep_gm.theory.hermite import hermite_coefficients
 
     b = 0.8
     c = hermite_coefficients("x**3 - 2*x + 0.5", b, 5)  # degree 3 < L = 5
@@ -73,7 +71,7 @@ def test_top_singular_vectors_match_svd():
 
 def test_conditional_features_match_network_moments_monte_carlo():
     """Mean, variance and cross-neuron covariance of the features within 4 standard errors."""
-    from theory.codegen import jax_activation, jax_moments
+    from onestep_gm.theory.codegen import jax_activation, jax_moments
 
     n, k, N = 120, 3, 60000
     key = jax.random.PRNGKey(7)

@@ -15,8 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from numerics.data import (
+from onestep_gm.numerics.data import (
     FASHION_DIR,
     FashionPools,
     FashionSpec,

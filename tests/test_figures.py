@@ -12,11 +12,11 @@ import math
 from pathlib import Path
 
 import numpy as np
+import onestep_gm.numerics.sweep as sweep_module
 import pytest
-
-from experiments import figures, report
-from experiments.cli import main
-from experiments.figures import (
+from onestep_gm.experiments import figures, report
+from onestep_gm.experiments.cli import main
+from onestep_gm.experiments.figures import (
     FIGURES,
     ORDER_AT_BETA_ONE,
     Overrides,
@@ -25,8 +25,8 @@ from experiments.figures import (
     run_figure,
     write_outputs,
 )
-from numerics.data import FashionSpec, MixtureSpec
-from numerics.sweep import SimulationResult
+from onestep_gm.numerics.data import FashionSpec, MixtureSpec
+from onestep_gm.numerics.sweep import SimulationResult
 
 PAPER_FIGURES = [
     "fig1a", "fig1b", "fig1c", "fig2a", "fig2b", "fig2c", "fig3a", "fig3b", "fig4a", "fig4b",
@@ -236,7 +236,7 @@ def test_failure_midway_leaves_no_file(tmp_path):
 
 
 def test_failure_while_drawing_leaves_no_file(tmp_path, monkeypatch):
-    from experiments import plots
+    from onestep_gm.experiments import plots
 
     run = run_figure(FIGURES["fig1b"], quick=True, simulate_fn=fake_simulate())
 
@@ -252,7 +252,7 @@ def test_failure_while_drawing_leaves_no_file(tmp_path, monkeypatch):
 
 
 def test_earlier_outputs_survive_a_failed_rerun(tmp_path, monkeypatch):
-    from experiments import plots
+    from onestep_gm.experiments import plots
 
     run = run_figure(FIGURES["fig1b"], quick=True, simulate_fn=fake_simulate())
     write_outputs(run, tmp_path)
@@ -361,9 +361,8 @@ def test_cli_report_without_figures(capsys, tmp_path):
 
 
 def test_cli_figure_with_fake_engine(capsys, tmp_path, monkeypatch):
-    import numerics.sweep
 
-    monkeypatch.setattr(numerics.sweep, "simulate", fake_simulate())
+    monkeypatch.setattr(sweep_module, "simulate", fake_simulate())
     assert main(["figure", "fig2a", "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
     assert "fig2a" in capsys.readouterr().out
     assert {p.name for p in tmp_path.iterdir()} == {f"fig2a.{e}" for e in OUTPUTS}
@@ -373,9 +372,8 @@ def test_cli_figure_with_fake_engine(capsys, tmp_path, monkeypatch):
 
 
 def test_cli_all_with_fake_engine(capsys, tmp_path, monkeypatch):
-    import numerics.sweep
 
-    monkeypatch.setattr(numerics.sweep, "simulate", fake_simulate())
+    monkeypatch.setattr(sweep_module, "simulate", fake_simulate())
     assert main(["figure", "all", "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
     printed = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in printed] == PAPER_FIGURES
@@ -384,7 +382,6 @@ def test_cli_all_with_fake_engine(capsys, tmp_path, monkeypatch):
 
 
 def test_cli_all_goes_on_past_a_failing_figure(capsys, tmp_path, monkeypatch):
-    import numerics.sweep
 
     honest = fake_simulate()
 
@@ -393,7 +390,7 @@ def test_cli_all_goes_on_past_a_failing_figure(capsys, tmp_path, monkeypatch):
             raise ValueError("non-finite errors")
         return honest(config, **kw)
 
-    monkeypatch.setattr(numerics.sweep, "simulate", simulate)
+    monkeypatch.setattr(sweep_module, "simulate", simulate)
     err = _one_line_exit_2(
         capsys, ["figure", "all", "--quick", "--out", str(tmp_path), "--no-progress"]
     )
@@ -462,7 +459,7 @@ def test_real_engine_larger_beta_generalises_better(tmp_path):
 
 @pytest.mark.slow
 def test_real_engine_linear_gap_grows_with_beta(tmp_path):
-    from experiments.plots import heatmap_values
+    from onestep_gm.experiments.plots import heatmap_values
 
     data = _real_run("fig4b", tmp_path, "--trials", "3")
     _, betas, gap, _ = heatmap_values(data)

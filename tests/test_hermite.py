@@ -11,9 +11,8 @@ import pytest
 import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from theory.activations import REGISTRY, X, get_activation
-from theory.hermite import (
+from onestep_gm.theory.activations import REGISTRY, X, get_activation
+from onestep_gm.theory.hermite import (
     B,
     hermite_coefficients,
     hermite_symbolic,

@@ -5,9 +5,8 @@ import math
 import mpmath as mp
 import pytest
 import sympy as sp
-
-from theory import kernels as K
-from theory.activations import X, get_activation
+from onestep_gm.theory import kernels as K
+from onestep_gm.theory.activations import X, get_activation
 
 
 def _num(expr, symbols, *values):

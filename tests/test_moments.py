@@ -8,10 +8,9 @@ import mpmath as mp
 import numpy as np
 import pytest
 import sympy as sp
-
-from experiments.cli import main
-from theory.activations import ActivationError, X, get_activation
-from theory.moments import A, S, conditional_moments, moments_mpmath, normal_notation
+from onestep_gm.experiments.cli import main
+from onestep_gm.theory.activations import ActivationError, X, get_activation
+from onestep_gm.theory.moments import A, S, conditional_moments, moments_mpmath, normal_notation
 
 Z = sp.Symbol("z", real=True)
 PDF_Z = sp.exp(-(Z**2) / 2) / sp.sqrt(2 * sp.pi)

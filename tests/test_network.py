@@ -4,9 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-import numerics  # noqa: F401  (float64)
-from numerics.network import (
+from onestep_gm.numerics.network import (
     fit_readout,
     gradient_from_preactivations,
     init_network,
@@ -23,7 +21,7 @@ def _loss(F, w, X, y, sigma):
 
 @pytest.mark.parametrize("act", ["tanh", "sigmoid", "softplus"])
 def test_gradient_step_is_minus_autodiff_gradient(act):
-    from theory.codegen import jax_activation
+    from onestep_gm.theory.codegen import jax_activation
 
     sigma, dsigma = jax_activation(act)
     key = jax.random.PRNGKey(3)

@@ -8,8 +8,7 @@ from fractions import Fraction
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from theory.order import bulk_scale, hermite_order, scalings, simulation_order
+from onestep_gm.theory.order import bulk_scale, hermite_order, scalings, simulation_order
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import LogNorm, to_hex
-
-from experiments import plots
+from onestep_gm.experiments import plots
 
 
 def line_data(models=("nn", "hermite"), activations=("relu", "tanh"), metric="gen"):

@@ -5,14 +5,12 @@ import math
 
 import jax
 import jax.numpy as jnp
+import naive
 import numpy as np
 import pytest
-
-import numerics  # noqa: F401  (float64)
-from benchmarks import naive
-from numerics.data import MixtureSpec, covariance_trace, make_mixture
-from numerics.equivalents import entry_noise
-from numerics.sweep import (
+from onestep_gm.numerics.data import MixtureSpec, covariance_trace, make_mixture
+from onestep_gm.numerics.equivalents import entry_noise
+from onestep_gm.numerics.sweep import (
     _TRIAL_CACHE,
     SimulationConfig,
     TrialShape,
@@ -22,7 +20,7 @@ from numerics.sweep import (
     model_keys,
     simulate,
 )
-from theory.hermite import hermite_coefficients
+from onestep_gm.theory.hermite import hermite_coefficients
 
 ACTS = ("relu", "tanh", "sigmoid")
 
@@ -67,9 +65,9 @@ def test_engine_equals_naive_given_the_same_draws(k, m):
 @pytest.mark.parametrize("model", ["hermite", "conditional"])
 def test_integrated_test_noise_equals_the_mean_over_sampled_noise(model):
     """The engine averages the test features' noise exactly; sampling it must agree on average."""
-    from numerics.equivalents import structure_basis
-    from numerics.sweep import _expected_sse, _model_parts
-    from theory.codegen import jax_moments
+    from onestep_gm.numerics.equivalents import structure_basis
+    from onestep_gm.numerics.sweep import _expected_sse, _model_parts
+    from onestep_gm.theory.codegen import jax_moments
 
     k, n, M, R = 8, 12, 5, 20000
     keys = jax.random.split(jax.random.PRNGKey(3), 5)
@@ -90,7 +88,7 @@ def test_integrated_test_noise_equals_the_mean_over_sampled_noise(model):
 
 def test_padded_test_blocks_give_the_same_errors(monkeypatch):
     """Streaming the test set in uneven blocks (the last padded, weight 0) changes nothing."""
-    import numerics.sweep as sweep
+    import onestep_gm.numerics.sweep as sweep
 
     mixture, params, shape, draws = _small_trial(30, 25, T=2)
     whole = evaluate_trial(draws, mixture, params, shape)
@@ -193,9 +191,8 @@ def test_singular_solve_is_reported():
 
 def test_serial_lapack_limits_and_restores_blas_threads():
     import scipy.linalg  # noqa: F401  (SciPy's OpenBLAS, which JAX's CPU LAPACK calls)
+    from onestep_gm.numerics.sweep import serial_lapack
     from threadpoolctl import threadpool_info
-
-    from numerics.sweep import serial_lapack
 
     def blas_threads():
         return sorted(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")

@@ -6,10 +6,17 @@ The public surface: activations (:func:`get_activation`), Hermite coefficients
 generation for JAX lives in :mod:`theory.codegen`, which imports JAX lazily.
 """
 
-from theory.activations import REGISTRY, Activation, ActivationError, get_activation
-from theory.hermite import HermiteCoefficients, hermite_coefficients, hermite_symbolic
-from theory.moments import ConditionalMoments, conditional_moments, moments_mpmath
-from theory.order import OrderInfo, Scalings, bulk_scale, hermite_order, scalings, simulation_order
+from onestep_gm.theory.activations import REGISTRY, Activation, ActivationError, get_activation
+from onestep_gm.theory.hermite import HermiteCoefficients, hermite_coefficients, hermite_symbolic
+from onestep_gm.theory.moments import ConditionalMoments, conditional_moments, moments_mpmath
+from onestep_gm.theory.order import (
+    OrderInfo,
+    Scalings,
+    bulk_scale,
+    hermite_order,
+    scalings,
+    simulation_order,
+)
 
 __all__ = [
     "REGISTRY",

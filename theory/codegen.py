@@ -50,10 +50,9 @@ from collections.abc import Callable
 
 import numpy as np
 import sympy as sp
+from onestep_gm.theory.activations import Activation, X, as_sympy, get_activation
+from onestep_gm.theory.moments import A, S, conditional_moments
 from sympy.printing.numpy import JaxPrinter
-
-from theory.activations import Activation, X, as_sympy, get_activation
-from theory.moments import A, S, conditional_moments
 
 __all__ = [
     "Sigmoid",

@@ -47,8 +47,7 @@ import mpmath
 import numpy as np
 import sympy as sp
 from mpmath.calculus.quadrature import TanhSinh
-
-from theory.activations import Activation, X, as_sympy, get_activation
+from onestep_gm.theory.activations import Activation, X, as_sympy, get_activation
 
 __all__ = [
     "B",

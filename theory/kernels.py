@@ -39,8 +39,7 @@ from collections.abc import Callable
 
 import mpmath as mp
 import sympy as sp
-
-from theory.activations import Activation, X
+from onestep_gm.theory.activations import Activation, X
 
 __all__ = [
     "M1",
@@ -189,7 +188,7 @@ def _mp_function(expr: sp.Expr) -> Callable:
 
 
 def _kink_points(expr: sp.Expr) -> list[float]:
-    from theory.activations import _kinks_of
+    from onestep_gm.theory.activations import _kinks_of
 
     return [float(k) for k in _kinks_of(expr)]
 

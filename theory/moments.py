@@ -53,8 +53,7 @@ from dataclasses import dataclass
 
 import mpmath as mp
 import sympy as sp
-
-from theory.activations import Activation, X, as_sympy, get_activation
+from onestep_gm.theory.activations import Activation, X, as_sympy, get_activation
 
 __all__ = [
     "A",

@@ -73,7 +73,7 @@ def _cli_subparsers() -> dict:
 
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from experiments.cli import build_parser
+    from onestep_gm.experiments.cli import build_parser
 
     parser = build_parser()
     (action,) = [a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction"]

@@ -17,8 +17,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-import numerics  # noqa: F401  (float64 before the peak is measured)
+from onestep_gm.numerics.precision import enable_x64
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 
@@ -47,8 +46,8 @@ def engine_flops(n: int, k: int, m: int, test_factor: int, activations: int, mod
 
 
 def _time_engine(n, k, m, trials, dtype, test_factor=5, activations=ACTIVATIONS, models=("nn", "hermite")):
-    from numerics.data import MixtureSpec
-    from numerics.sweep import SimulationConfig, simulate
+    from onestep_gm.numerics.data import MixtureSpec
+    from onestep_gm.numerics.sweep import SimulationConfig, simulate
 
     config = SimulationConfig(
         data=MixtureSpec(n=n, beta=0.74, alpha=0.5), k=k, m=m, activations=tuple(activations),
@@ -62,7 +61,7 @@ def _time_engine(n, k, m, trials, dtype, test_factor=5, activations=ACTIVATIONS,
 def _time_naive(n, k, m, test_factor=5, repeats=1):
     """Best of ``repeats`` naive trials, after a small warm-up trial (NumPy's BLAS threads and
     first-touch allocations would otherwise be charged to the first timed trial)."""
-    from benchmarks.naive import naive_trial
+    naive_trial = _naive_trial()
 
     theta = n ** (0.74 * 0.5)
     eta = n ** (0.74 * 0.5)
@@ -76,15 +75,15 @@ def _time_naive(n, k, m, test_factor=5, repeats=1):
 
 
 def _time_theory(n, k, m):
-    from numerics.curves import predict
-    from numerics.data import MixtureSpec, make_mixture, sample_mixture
-    from numerics.network import init_network, one_step
-    from theory.activations import get_activation
-    from theory.codegen import jax_activation
+    from onestep_gm.numerics.curves import predict
+    from onestep_gm.numerics.data import MixtureSpec, make_mixture, sample_mixture
+    from onestep_gm.numerics.network import init_network, one_step
+    from onestep_gm.theory.activations import get_activation
+    from onestep_gm.theory.codegen import jax_activation
 
     mixture = make_mixture(MixtureSpec(n=n, beta=0.74, alpha=0.5), jax.random.PRNGKey(0))
     X, y, _ = sample_mixture(mixture, jax.random.PRNGKey(1), m)
-    from numerics.data import covariance_trace
+    from onestep_gm.numerics.data import covariance_trace
 
     F, w = init_network(jax.random.PRNGKey(2), n, k, float(covariance_trace(mixture)))
     out = {}
@@ -98,9 +97,25 @@ def _time_theory(n, k, m):
     return out
 
 
+def _naive_trial():
+    """The naive NumPy trial of the test suite (``tests/naive.py``), loaded from the source
+    checkout; ``None`` for an installed package without one."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tests" / "naive.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location("_onestep_naive", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.naive_trial
+
+
 def run_benchmark(n: int = 1000, k: int = 1000, m: int = 1000, trials: int = 3,
                   wide_ratio: float = 5.0, naive: bool = True, theory: bool = True) -> dict:
     """All measurements as one JSON-able dict (seconds, GFLOP/s and ratios)."""
+    enable_x64()
     peak = matmul_peak()
     flops = engine_flops(n, k, m, 5, len(ACTIVATIONS), 2)
     res: dict = {"n": n, "k": k, "m": m, "activations": list(ACTIVATIONS), "models": ["nn", "hermite"],
@@ -111,6 +126,7 @@ def run_benchmark(n: int = 1000, k: int = 1000, m: int = 1000, trials: int = 3,
         res[f"engine_seconds_{dtype}"] = sec
         res[f"engine_gflops_{dtype}"] = flops / sec / 1e9
         res[f"engine_fraction_of_peak_{dtype}"] = flops / sec / 1e9 / peak
+    naive = naive and _naive_trial() is not None
     if naive:
         res["naive_seconds"] = _time_naive(n, k, m, repeats=2)
         for dtype in ("float64", "float32"):
