@@ -12,9 +12,8 @@ import dataclasses
 import json
 
 import numpy as np
-
-from onestep_gm.numerics.data import MixtureSpec
-from onestep_gm.numerics.sweep import SimulationConfig, simulate
+from onestep_gm.numerics.mixture import MixtureSpec
+from onestep_gm.numerics.simulation import SimulationConfig, simulate
 
 ACTS = ("relu", "tanh", "sigmoid")
 

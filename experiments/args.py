@@ -20,10 +20,12 @@ def _number(text: str) -> float:
 
 def unit_interval(text: str) -> float:
     """A number in [0, 1] (beta, alpha, rho)."""
-    value = _number(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is outside [0, 1]")
-    return value
+    from onestep_gm.theory.order import check_strength
+
+    try:
+        return check_strength(_number(text), "value")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text} is outside [0, 1]") from None
 
 
 def positive_float(text: str) -> float:

@@ -46,8 +46,8 @@ def engine_flops(n: int, k: int, m: int, test_factor: int, activations: int, mod
 
 
 def _time_engine(n, k, m, trials, dtype, test_factor=5, activations=ACTIVATIONS, models=("nn", "hermite")):
-    from onestep_gm.numerics.data import MixtureSpec
-    from onestep_gm.numerics.sweep import SimulationConfig, simulate
+    from onestep_gm.numerics.mixture import MixtureSpec
+    from onestep_gm.numerics.simulation import SimulationConfig, simulate
 
     config = SimulationConfig(
         data=MixtureSpec(n=n, beta=0.74, alpha=0.5), k=k, m=m, activations=tuple(activations),
@@ -63,8 +63,10 @@ def _time_naive(n, k, m, test_factor=5, repeats=1):
     first-touch allocations would otherwise be charged to the first timed trial)."""
     naive_trial = _naive_trial()
 
-    theta = n ** (0.74 * 0.5)
-    eta = n ** (0.74 * 0.5)
+    from onestep_gm.theory.order import scalings
+
+    sc = scalings(n, 0.74, 0.5)
+    theta, eta = sc.theta, sc.eta
     naive_trial(np.random.default_rng(1), 200, 200, 200, theta, eta, 1e-4, 4, ACTIVATIONS, test_factor)
     best = math.inf
     for r in range(repeats):
@@ -75,24 +77,18 @@ def _time_naive(n, k, m, test_factor=5, repeats=1):
 
 
 def _time_theory(n, k, m):
-    from onestep_gm.numerics.curves import predict
-    from onestep_gm.numerics.data import MixtureSpec, make_mixture, sample_mixture
-    from onestep_gm.numerics.network import init_network, one_step
-    from onestep_gm.theory.activations import get_activation
-    from onestep_gm.theory.codegen import jax_activation
+    """Seconds of one theory point per activation, on the trained layer of trial 0 (warm)."""
+    from onestep_gm.numerics.mixture import MixtureSpec
+    from onestep_gm.numerics.prediction import predict
+    from onestep_gm.numerics.simulation import SimulationConfig, trained_layer
 
-    mixture = make_mixture(MixtureSpec(n=n, beta=0.74, alpha=0.5), jax.random.PRNGKey(0))
-    X, y, _ = sample_mixture(mixture, jax.random.PRNGKey(1), m)
-    from onestep_gm.numerics.data import covariance_trace
-
-    F, w = init_network(jax.random.PRNGKey(2), n, k, float(covariance_trace(mixture)))
+    config = SimulationConfig(data=MixtureSpec(n=n, beta=0.74, alpha=0.5), k=k, m=m)
     out = {}
     for act in ACTIVATIONS:
-        sigma, dsigma = jax_activation(act)
-        F_hat = one_step(F, w, X, y, n ** 0.37, sigma, dsigma)
-        predict(F_hat, mixture, get_activation(act), 1e-4, m)  # compile
+        F_hat, mixture = trained_layer(config, act)
+        predict(F_hat, mixture, act, config.lam, m)  # compile
         t0 = time.perf_counter()
-        predict(F_hat, mixture, get_activation(act), 1e-4, m)
+        predict(F_hat, mixture, act, config.lam, m)
         out[act] = time.perf_counter() - t0
     return out
 

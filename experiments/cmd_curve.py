@@ -10,15 +10,12 @@ from __future__ import annotations
 import argparse
 import csv
 import math
-import time
 from pathlib import Path
 
 import numpy as np
 from onestep_gm.experiments.args import emit_json, nonnegative_float, positive_int, unit_interval
 
 HELP = "theory curve (deterministic equivalent) of train/gen error along m, k or lambda"
-
-_RANGES = {"m": (0.2, 10.0), "k": (0.1, 2.0), "lambda": (1e-6, 10.0)}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,65 +40,56 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
 
 
-def grid(vary: str, points: int, k: int, m: int) -> np.ndarray:
-    """The log-spaced values of the varied quantity (integers for m and k, duplicates removed)."""
-    lo, hi = _RANGES[vary]
-    ratios = np.geomspace(lo, hi, points)
-    if vary == "lambda":
-        return ratios
-    base = k if vary == "m" else m
-    return np.unique(np.maximum(1, np.round(ratios * base))).astype(float)
-
-
 def compute(args: argparse.Namespace) -> dict:
-    import jax
-    from onestep_gm.numerics.curves import CONVENTION, learning_curve, trained_layer
-    from onestep_gm.numerics.data import MixtureSpec, make_mixture
+    """The curve of ``args`` as the JSON object of ``onestep curve --json``."""
+    from onestep_gm.numerics.mixture import MixtureSpec
+    from onestep_gm.numerics.prediction import learning_curve
+    from onestep_gm.numerics.simulation import SimulationConfig
     from onestep_gm.theory.activations import get_activation
-    from onestep_gm.theory.order import scalings
 
     act = get_activation(args.activation)
     spec = MixtureSpec(n=args.n, beta=args.beta, alpha=args.alpha, task=args.task,
                        mean_norm=1.0 if args.task == "classification" else 0.0)
-    values = grid(args.vary, args.points, args.k, args.m)
-    k_layer = int(values.max()) if args.vary == "k" else args.k
-    eta = scalings(args.n, args.beta, args.alpha).eta
-    base = jax.random.PRNGKey(args.seed)
-    curves = []
-    start = time.perf_counter()
-    for t in range(args.trials):
-        key = jax.random.fold_in(base, t)
-        mixture = make_mixture(spec, jax.random.fold_in(key, 1))
-        F_hat = trained_layer(mixture, act, k_layer, args.m, eta, jax.random.fold_in(key, 2))
-        curves.append(learning_curve(F_hat, mixture, act, vary=args.vary, values=values,
-                                     lam=args.lam, m=args.m))
-    seconds = time.perf_counter() - start
-    keys = [key for key in curves[0] if key != "values"]
-    stacked = {key: np.stack([c[key] for c in curves]) for key in keys}
+    config = SimulationConfig(data=spec, k=args.k, m=args.m, lam=args.lam, activations=(act.name,),
+                              models=("nn",), seed=args.seed)
+    curve = learning_curve(config, vary=args.vary, points=args.points, trials=args.trials)
     return {
-        "vary": args.vary,
-        "values": values.tolist(),
-        "mean": {key: v.mean(axis=0).tolist() for key, v in stacked.items()},
-        "std": {key: v.std(axis=0).tolist() for key, v in stacked.items()},
+        "vary": curve.vary,
+        "values": curve.values.tolist(),
+        "mean": {key: v.tolist() for key, v in curve.mean.items()},
+        "std": {key: v.tolist() for key, v in curve.std.items()},
         "parameters": {
             "activation": act.name, "beta": args.beta, "alpha": args.alpha, "n": args.n,
-            "k": args.k, "m": args.m, "lambda": args.lam, "eta": eta, "task": args.task,
-            "trials": args.trials, "seed": args.seed, "points": len(values),
+            "k": args.k, "m": args.m, "lambda": args.lam, "eta": _eta(args), "task": args.task,
+            "trials": args.trials, "seed": args.seed, "points": len(curve.values),
         },
-        "convention": CONVENTION,
-        "seconds": seconds,
+        "convention": curve.convention,
+        "seconds": curve.seconds,
     }
+
+
+def _eta(args: argparse.Namespace) -> float:
+    from onestep_gm.theory.order import scalings
+
+    return scalings(args.n, args.beta, args.alpha).eta
 
 
 def _write(result: dict, out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+
+    from onestep_gm.experiments.results import staged
+
+    columns = ["gen_error", "train_error", "kappa", "df1", "sigma_eps2"]
+    with staged({"csv": out / "curve.csv", "png": out / "curve.png"}) as tmp:
+        _draw(result, columns, tmp)
+
+
+def _draw(result: dict, columns: list[str], tmp: dict) -> None:
     import matplotlib.pyplot as plt
 
-    out.mkdir(parents=True, exist_ok=True)
-    columns = ["gen_error", "train_error", "kappa", "df1", "sigma_eps2"]
-    with open(out / "curve.csv", "w", newline="") as fh:
+    with open(tmp["csv"], "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow([result["vary"]] + [f"{c}_{s}" for c in columns for s in ("mean", "std")])
         for i, x in enumerate(result["values"]):
@@ -122,7 +110,7 @@ def _write(result: dict, out: Path) -> None:
     ax.set_title(f"{p['activation']}, β={p['beta']}, α={p['alpha']}, n={p['n']} (theory)", fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "curve.png", dpi=150)
+    fig.savefig(tmp["png"], dpi=150, format="png")
     plt.close(fig)
 
 

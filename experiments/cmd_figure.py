@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def overrides_from_args(args: argparse.Namespace):
     """Validated :class:`~experiments.figures.Overrides` (``ValueError`` on bad input)."""
     from onestep_gm.experiments.figures import Overrides
-    from onestep_gm.numerics.sweep import MODELS
+    from onestep_gm.numerics.simulation import MODELS
     from onestep_gm.theory.activations import get_activation
 
     activations = None
@@ -88,7 +88,7 @@ def _check_data(spec, overrides) -> None:
     if spec.is_fashion:
         import dataclasses
 
-        from onestep_gm.numerics.sweep import fashion_pools
+        from onestep_gm.numerics.simulation import fashion_pools
 
         data = spec.base.data
         if overrides.data_dir is not None:

@@ -48,8 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
-    from onestep_gm.numerics.data import MixtureSpec
-    from onestep_gm.numerics.sweep import MODELS, SimulationConfig
+    from onestep_gm.numerics.mixture import MixtureSpec
+    from onestep_gm.numerics.simulation import MODELS, SimulationConfig
 
     if not -1.0 <= args.alignment <= 1.0:
         raise ValueError(f"--alignment must be in [-1, 1] (got {args.alignment})")

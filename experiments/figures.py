@@ -1,6 +1,6 @@
 r"""Every figure of the paper as one declarative spec, and the one runner that draws them all.
 
-A :class:`FigureSpec` is a base :class:`~numerics.sweep.SimulationConfig`, the field it
+A :class:`FigureSpec` is a base :class:`~onestep_gm.numerics.simulation.SimulationConfig`, the field it
 varies and the grid of values (Demir & Dogan, ICLR 2025, Figs 1–8; grids of the paper's
 code, see DESIGN.md "Figures").  :func:`point_config` maps (spec, grid point) to the
 config of that point with :func:`dataclasses.replace`; :func:`run_figure` simulates every
@@ -32,8 +32,9 @@ from onestep_gm.experiments.results import (
     staged,
     strict_json,
 )
-from onestep_gm.numerics.data import FashionSpec, MixtureSpec
-from onestep_gm.numerics.sweep import SimulationConfig
+from onestep_gm.numerics.fashion import FashionSpec
+from onestep_gm.numerics.mixture import MixtureSpec
+from onestep_gm.numerics.simulation import SimulationConfig
 
 Coords = dict[str, float]
 SimulateFn = Callable[..., Any]

@@ -30,7 +30,7 @@ from typing import Any
 
 FORMAT = "onestep-gm/simulation"
 FORMAT_VERSION = 1
-_VERSIONED = ("onestep-gm", "jax", "jaxlib", "numpy", "scipy", "sympy", "mpmath")
+_VERSIONED = ("onestep-gm", "jax", "jaxlib", "numpy", "scipy", "sympy", "mpmath", "matplotlib", "scienceplots")
 
 
 def package_versions() -> dict[str, str | None]:
@@ -126,7 +126,7 @@ def staged(targets: Mapping[str, Path]) -> Iterator[dict[str, Path]]:
 
 def config_to_json(config) -> dict:
     """A :class:`~onestep_gm.SimulationConfig` as a JSON object (its data spec tagged by kind)."""
-    from onestep_gm.numerics.data import FashionSpec
+    from onestep_gm.numerics.fashion import FashionSpec
 
     out = dataclasses.asdict(config)
     kind = "fashion" if isinstance(config.data, FashionSpec) else "mixture"
@@ -142,8 +142,9 @@ def config_from_json(obj: Mapping[str, Any]):
     ValueError
         When a field is unknown or the data kind is neither ``mixture`` nor ``fashion``.
     """
-    from onestep_gm.numerics.data import FashionSpec, MixtureSpec
-    from onestep_gm.numerics.sweep import SimulationConfig
+    from onestep_gm.numerics.fashion import FashionSpec
+    from onestep_gm.numerics.mixture import MixtureSpec
+    from onestep_gm.numerics.simulation import SimulationConfig
 
     fields = dict(obj)
     data = dict(fields.pop("data"))
@@ -166,8 +167,8 @@ def result_to_json(result) -> dict:
         "version": FORMAT_VERSION,
         "config": config_to_json(result.config),
         "config_repr": repr(result.config),
-        "train": {f"{p.activation}|{p.model}": v for p, v in result.train.items()},
-        "gen": {f"{p.activation}|{p.model}": v for p, v in result.gen.items()},
+        "train": {"|".join(pair): v for pair, v in result.train.items()},
+        "gen": {"|".join(pair): v for pair, v in result.gen.items()},
         "seconds": result.seconds,
         "info": result.info,
     })  # fmt: skip
@@ -182,7 +183,7 @@ def result_from_json(obj: Mapping[str, Any], config=None):
         When ``obj`` is not a saved simulation (wrong format tag, missing or ill-typed keys).
     """
     import numpy as np
-    from onestep_gm.numerics.sweep import Pair, SimulationResult
+    from onestep_gm.numerics.simulation import Pair, SimulationResult
 
     if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
         raise ValueError(f"not a saved simulation (expected format {FORMAT!r})")
@@ -296,7 +297,7 @@ def simulate_cached(config, *, cache_dir: str | Path | None = None, progress: bo
     cannot be read back, runs the simulation and stores it atomically.  ``cache_dir=None``
     simulates without a cache.
     """
-    from onestep_gm.numerics.sweep import simulate
+    from onestep_gm.numerics.simulation import simulate
 
     if cache_dir is None:
         return simulate(config, progress=progress)

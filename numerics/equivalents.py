@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+from onestep_gm.theory.quadrature import hermite_series
 
 Array = jax.Array
 
@@ -38,34 +39,6 @@ Measured against the 201-node default of :mod:`theory.codegen` for a in [-5, 5]:
 4e-13 at s <= 1 for tanh, sigmoid, softplus, silu, gelu, erf; at s = 2, 1e-6 (tanh), 2e-8
 (erf), <1e-12 (others).  Ample for Monte-Carlo features (s ≈ b <= 1 here) at a third of the cost.
 """
-
-
-def hermite_series(t: Array, coefficients: Array) -> Array:
-    r""":math:`\sum_{j<L} \frac{h_j}{j!}\mathrm{He}_j(t)` by the normalised three-term recurrence.
-
-    With :math:`p_j = \mathrm{He}_j/\sqrt{j!}`, :math:`p_{j+1} = (t\,p_j - \sqrt{j}\,p_{j-1})/\sqrt{j+1}`
-    and the series is :math:`\sum_j (h_j/\sqrt{j!})\,p_j`; no factorial is ever formed, so
-    orders up to 12 (and beyond) neither overflow nor cancel catastrophically for
-    :math:`|t| \lesssim 10^{20}`.  ``coefficients`` holds :math:`h_0,\dots,h_{L-1}` (not divided by
-    :math:`j!`).
-    """
-    L = coefficients.shape[0]
-    scaled = [coefficients[j] / jnp.sqrt(jnp.asarray(_factorial(j), t.dtype)) for j in range(L)]
-    p_prev, p = jnp.ones_like(t), t
-    total = scaled[0] * p_prev
-    if L > 1:
-        total = total + scaled[1] * p
-    for j in range(1, L - 1):
-        p_prev, p = p, (t * p - jnp.sqrt(float(j)) * p_prev) / jnp.sqrt(float(j + 1))
-        total = total + scaled[j + 1] * p
-    return total
-
-
-def _factorial(j: int) -> float:
-    out = 1.0
-    for i in range(2, j + 1):
-        out *= i
-    return out
 
 
 def entry_noise(key: Array, shape: tuple[int, ...]) -> Array:

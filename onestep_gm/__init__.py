@@ -1,4 +1,4 @@
-"""onestep-gm: two-layer networks after one large gradient step on Gaussian mixtures.
+r"""onestep-gm: two-layer networks after one large gradient step on Gaussian mixtures.
 
 Demir & Dogan, "Asymptotic analysis of two-layer neural networks after one gradient step
 under Gaussian mixtures data with structure", ICLR 2025 (arXiv:2503.00856): after one
@@ -11,9 +11,10 @@ The public API, one entry per concept:
 * the exact layer: :func:`hermite_order`, :func:`scalings`, :func:`bulk_scale`,
   :func:`hermite_coefficients`, :func:`conditional_moments`;
 * simulations: :class:`MixtureSpec`, :class:`FashionSpec`, :class:`SimulationConfig`,
-  :func:`simulate` (returns a :class:`SimulationResult`);
-* theory curves: :func:`trained_layer`, :func:`population_moments`,
-  :func:`ridge_equivalent`, :func:`predict`, :func:`learning_curve`;
+  :func:`simulate` (returns a :class:`SimulationResult` keyed by :class:`Pair`);
+* theory curves: :func:`trained_layer` (the :math:`\hat F` a simulation trains),
+  :func:`population_moments`, :func:`ridge_equivalent`, :func:`predict` (a
+  :class:`Prediction`), :func:`learning_curve` (a :class:`LearningCurve`);
 * figures and results on disk: :data:`FIGURES`, :func:`run_figure`, :func:`save_result`,
   :func:`load_result`;
 * :func:`enable_x64` switches JAX to 64-bit (the simulation entry points do it themselves).
@@ -41,17 +42,20 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs; loaded lazily a
     from onestep_gm.experiments.figures import run_figure as run_figure
     from onestep_gm.experiments.results import load_result as load_result
     from onestep_gm.experiments.results import save_result as save_result
-    from onestep_gm.numerics.curves import learning_curve as learning_curve
-    from onestep_gm.numerics.curves import population_moments as population_moments
-    from onestep_gm.numerics.curves import predict as predict
-    from onestep_gm.numerics.curves import ridge_equivalent as ridge_equivalent
-    from onestep_gm.numerics.curves import trained_layer as trained_layer
-    from onestep_gm.numerics.data import FashionSpec as FashionSpec
-    from onestep_gm.numerics.data import MixtureSpec as MixtureSpec
+    from onestep_gm.numerics.fashion import FashionSpec as FashionSpec
+    from onestep_gm.numerics.mixture import MixtureSpec as MixtureSpec
+    from onestep_gm.numerics.population import population_moments as population_moments
     from onestep_gm.numerics.precision import enable_x64 as enable_x64
-    from onestep_gm.numerics.sweep import SimulationConfig as SimulationConfig
-    from onestep_gm.numerics.sweep import SimulationResult as SimulationResult
-    from onestep_gm.numerics.sweep import simulate as simulate
+    from onestep_gm.numerics.prediction import LearningCurve as LearningCurve
+    from onestep_gm.numerics.prediction import Prediction as Prediction
+    from onestep_gm.numerics.prediction import learning_curve as learning_curve
+    from onestep_gm.numerics.prediction import predict as predict
+    from onestep_gm.numerics.ridge import ridge_equivalent as ridge_equivalent
+    from onestep_gm.numerics.simulation import Pair as Pair
+    from onestep_gm.numerics.simulation import SimulationConfig as SimulationConfig
+    from onestep_gm.numerics.simulation import SimulationResult as SimulationResult
+    from onestep_gm.numerics.simulation import simulate as simulate
+    from onestep_gm.numerics.simulation import trained_layer as trained_layer
     from onestep_gm.theory.activations import Activation as Activation
     from onestep_gm.theory.activations import ActivationError as ActivationError
     from onestep_gm.theory.activations import get_activation as get_activation
@@ -71,17 +75,20 @@ _HOME = {
     "run_figure": "onestep_gm.experiments.figures",
     "load_result": "onestep_gm.experiments.results",
     "save_result": "onestep_gm.experiments.results",
-    "learning_curve": "onestep_gm.numerics.curves",
-    "population_moments": "onestep_gm.numerics.curves",
-    "predict": "onestep_gm.numerics.curves",
-    "ridge_equivalent": "onestep_gm.numerics.curves",
-    "trained_layer": "onestep_gm.numerics.curves",
-    "FashionSpec": "onestep_gm.numerics.data",
-    "MixtureSpec": "onestep_gm.numerics.data",
+    "LearningCurve": "onestep_gm.numerics.prediction",
+    "Prediction": "onestep_gm.numerics.prediction",
+    "learning_curve": "onestep_gm.numerics.prediction",
+    "population_moments": "onestep_gm.numerics.population",
+    "predict": "onestep_gm.numerics.prediction",
+    "ridge_equivalent": "onestep_gm.numerics.ridge",
+    "trained_layer": "onestep_gm.numerics.simulation",
+    "FashionSpec": "onestep_gm.numerics.fashion",
+    "MixtureSpec": "onestep_gm.numerics.mixture",
     "enable_x64": "onestep_gm.numerics.precision",
-    "SimulationConfig": "onestep_gm.numerics.sweep",
-    "SimulationResult": "onestep_gm.numerics.sweep",
-    "simulate": "onestep_gm.numerics.sweep",
+    "Pair": "onestep_gm.numerics.simulation",
+    "SimulationConfig": "onestep_gm.numerics.simulation",
+    "SimulationResult": "onestep_gm.numerics.simulation",
+    "simulate": "onestep_gm.numerics.simulation",
     "Activation": "onestep_gm.theory.activations",
     "ActivationError": "onestep_gm.theory.activations",
     "get_activation": "onestep_gm.theory.activations",
@@ -104,8 +111,11 @@ __all__ = [
     "FashionSpec",
     "FigureSpec",
     "HermiteCoefficients",
+    "LearningCurve",
     "MixtureSpec",
     "OrderInfo",
+    "Pair",
+    "Prediction",
     "Scalings",
     "SimulationConfig",
     "SimulationResult",

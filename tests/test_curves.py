@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import mpmath as mp
 import numpy as np
 import pytest
-from onestep_gm.numerics import curves
-from onestep_gm.numerics.data import Mixture, MixtureSpec, make_mixture, sample_mixture
+from onestep_gm.numerics import population, prediction, ridge
+from onestep_gm.numerics.mixture import Mixture, MixtureSpec, make_mixture, sample_mixture
 from onestep_gm.numerics.network import readout_errors
 from onestep_gm.theory import kernels as K
 from onestep_gm.theory.activations import get_activation
@@ -18,6 +18,20 @@ from onestep_gm.theory.codegen import jax_activation
 from onestep_gm.theory.order import scalings
 
 RELU, TANH = get_activation("relu"), get_activation("tanh")
+
+
+def _trained_layer(mixture, activation, k, m, eta, key):
+    """F_hat = F + eta G from a fresh network and batch, written out here (independent of the
+    engine's trial code)."""
+    from onestep_gm.numerics.mixture import covariance_trace
+    from onestep_gm.numerics.network import init_network, one_step
+
+    key_net, key_batch = jax.random.split(key)
+    n = mixture.means.shape[-1]
+    F, w = init_network(key_net, n, k, float(covariance_trace(mixture)))
+    X_tilde, y_tilde, _ = sample_mixture(mixture, key_batch, m)
+    sigma, dsigma = jax_activation(activation)
+    return one_step(F, w, X_tilde, y_tilde, eta, sigma, dsigma)
 
 
 def _relu_closed(q1, q2, c):
@@ -32,7 +46,7 @@ def test_pair_rule_matches_arc_cosine_kernel_up_to_collinear_pairs():
     rho = jnp.array([0.0, 0.3, -0.5, 0.9, 0.95, 0.99, 0.999, 0.99999, -0.9999, 1.0])
     q1, q2 = 1.3, 0.7
     n = rho.shape[0]
-    vals = curves.pair_expectation(
+    vals = population.pair_expectation(
         RELU, RELU, jnp.zeros(n), jnp.full(n, q1**0.5), jnp.zeros(n), jnp.full(n, q2**0.5), rho
     )
     expected = _relu_closed(q1, q2, np.asarray(rho) * math.sqrt(q1 * q2))
@@ -47,7 +61,7 @@ def test_pair_rule_matches_mpmath_with_means(name, m1, m2, rho):
     act = get_activation(name)
     q1, q2 = 2.0, 0.5
     ref = K.bivariate_mp(act.expr, act.expr, m1, m2, q1, q2, rho * math.sqrt(q1 * q2), dps=15)
-    val = curves.pair_expectation(
+    val = population.pair_expectation(
         act, act, jnp.array(m1), jnp.array(q1**0.5), jnp.array(m2), jnp.array(q2**0.5), jnp.array(rho)
     )
     assert float(val) == pytest.approx(float(ref), abs=1e-13)
@@ -55,7 +69,7 @@ def test_pair_rule_matches_mpmath_with_means(name, m1, m2, rho):
 
 def test_hermite_coefficients_of_relu_match_design_closed_forms():
     b = 1.7
-    c = curves.hermite_coefficients(RELU, jnp.zeros(1), jnp.full(1, b), 40)[:, 0]
+    c = population.hermite_coefficients(RELU, jnp.zeros(1), jnp.full(1, b), 40)[:, 0]
     root = math.sqrt(2 * math.pi)
     # DESIGN.md: h0 = b/sqrt(2pi), h1 = b/2, h2 = b/sqrt(2pi), h3 = 0, h4 = -b/sqrt(2pi); c_p = h_p/sqrt(p!)
     expected = [b / root, b / 2, b / root / math.sqrt(2), 0.0, -b / root / math.sqrt(24)]
@@ -75,8 +89,8 @@ def test_mehler_kernel_matches_arc_cosine_on_correlated_neurons():
     q = np.diag(cov)
     rho = cov / np.sqrt(np.outer(q, q))
     upper = np.abs(rho[np.triu_indices(k, 1)])
-    assert np.sum(upper > curves.RHO_SWITCH) > 100 and np.sum(upper < curves.RHO_SWITCH) > 100
-    numeric = curves.numeric_kernel(RELU, jnp.zeros(k), jnp.asarray(cov))
+    assert np.sum(upper > population.RHO_SWITCH) > 100 and np.sum(upper < population.RHO_SWITCH) > 100
+    numeric = population.numeric_kernel(RELU, jnp.zeros(k), jnp.asarray(cov))
     np.testing.assert_allclose(numeric, _relu_closed(q[:, None], q[None, :], cov), atol=1e-13)
 
 
@@ -86,10 +100,10 @@ def test_mehler_and_pair_rules_agree_for_tanh_with_means():
     A = rng.standard_normal((k, 8)) / np.sqrt(8)
     cov = A @ A.T + 0.5 * np.eye(k)
     mean = rng.standard_normal(k)
-    numeric = np.asarray(curves.numeric_kernel(TANH, jnp.asarray(mean), jnp.asarray(cov)))
+    numeric = np.asarray(population.numeric_kernel(TANH, jnp.asarray(mean), jnp.asarray(cov)))
     std = np.sqrt(np.diag(cov))
     i, j = np.triu_indices(k, 1)
-    pairs = curves.pair_expectation(
+    pairs = population.pair_expectation(
         TANH, TANH, jnp.asarray(mean[i]), jnp.asarray(std[i]), jnp.asarray(mean[j]),
         jnp.asarray(std[j]), jnp.asarray(cov[i, j] / (std[i] * std[j])),
     )  # fmt: skip
@@ -102,7 +116,7 @@ def test_mehler_and_pair_rules_agree_for_tanh_with_means():
 def _layer(spec, act, k, eta_factor, seed):
     mixture = make_mixture(spec, seed)
     eta = eta_factor * scalings(spec.n, spec.beta, spec.alpha).eta
-    return mixture, curves.trained_layer(mixture, act, k, 4 * spec.n, eta, jax.random.PRNGKey(seed))
+    return mixture, _trained_layer(mixture, act, k, 4 * spec.n, eta, jax.random.PRNGKey(seed))
 
 
 @pytest.mark.parametrize(
@@ -116,7 +130,7 @@ def test_exact_moments_equal_monte_carlo_within_standard_errors(act, task):
     spec = MixtureSpec(n=60, beta=0.9, alpha=0.5, task=task, noise=0.3 * (task == "regression"),
                        mean_norm=1.5 if task == "classification" else 0.0)  # fmt: skip
     mixture, F_hat = _layer(spec, act, 24, 8.0, 3)
-    Omega, u, s_y = curves.population_moments(F_hat, mixture, act)
+    Omega, u, s_y = population.population_moments(F_hat, mixture, act)
     N = 120_000
     X, y, _ = sample_mixture(mixture, jax.random.PRNGKey(11), N)
     sigma, _ = jax_activation(act)
@@ -137,8 +151,8 @@ def test_exact_moments_equal_monte_carlo_within_standard_errors(act, task):
 def test_closed_and_numeric_rules_agree_on_a_trained_layer():
     spec = MixtureSpec(n=60, beta=0.9, alpha=0.5)
     mixture, F_hat = _layer(spec, "relu", 24, 8.0, 5)
-    closed = curves.population_moments(F_hat, mixture, "relu", rule="closed")
-    numeric = curves.population_moments(F_hat, mixture, "relu", rule="mehler")
+    closed = population.population_moments(F_hat, mixture, "relu", rule="closed")
+    numeric = population.population_moments(F_hat, mixture, "relu", rule="mehler")
     for a, b in zip(closed, numeric, strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-13)
 
@@ -169,7 +183,7 @@ def test_linear_features_on_isotropic_data_give_classical_ridge_risk(k, m, lam):
         sizes=jnp.zeros((1, 1)), xi=jnp.asarray(xi), noise=jnp.asarray(0.2),
         classification=jnp.asarray(False),
     )  # fmt: skip
-    pred = curves.predict(F_hat, mixture, "linear", lam, m)
+    pred = prediction.predict(F_hat, mixture, "linear", lam, m)
     # features z = F_hat x / sqrt(k) ~ N(0, omega I), omega = scale/k; Cov(x, relu(xi.x)) = xi/2
     omega = scale / k
     u = math.sqrt(scale) * (Q @ xi) / (2 * math.sqrt(k))
@@ -178,15 +192,15 @@ def test_linear_features_on_isotropic_data_give_classical_ridge_risk(k, m, lam):
     gamma, lam_w = k / m, lam / omega
     mm, dm = _mp_stieltjes(gamma, lam_w)
     risk = r2 * lam_w**2 * dm + noise * gamma * (mm - lam_w * dm)
-    assert pred["sigma_eps2"] == pytest.approx(noise, rel=1e-12)
-    assert pred["test_mse"] == pytest.approx(float(risk) + noise, rel=1e-9)
-    assert pred["gen_error"] == pytest.approx(pred["test_mse"] / 2, rel=1e-15)
+    assert pred.sigma_eps2 == pytest.approx(noise, rel=1e-12)
+    assert pred.test_mse == pytest.approx(float(risk) + noise, rel=1e-9)
+    assert pred.gen_error == pytest.approx(pred.test_mse / 2, rel=1e-15)
 
 
 def test_ridgeless_underparametrised_limit():
     omega = np.linspace(0.5, 2.0, 50)
     Omega, u = jnp.diag(jnp.asarray(omega)), jnp.asarray(np.sqrt(omega) * 0.1)
-    out = curves.ridge_equivalent(Omega, u, 1.0, 0.0, 200)
+    out = ridge.ridge_equivalent(Omega, u, 1.0, 0.0, 200)
     sigma2 = 1.0 - 50 * 0.01
     # classical: test = sigma^2/(1 - k/m), train = sigma^2 (1 - k/m), no bias, ||w||^2 = ||w*||^2 + noise
     assert float(out["test_mse"]) == pytest.approx(sigma2 / (1 - 50 / 200), rel=1e-9)
@@ -196,9 +210,9 @@ def test_ridgeless_underparametrised_limit():
 
 def test_kappa_solves_the_fixed_point():
     omega = np.geomspace(1e-4, 3.0, 300)
-    spec = curves.Spectrum(jnp.asarray(omega), jnp.zeros(300), jnp.asarray(1.0))
+    spec = ridge.Spectrum(jnp.asarray(omega), jnp.zeros(300), jnp.asarray(1.0))
     for lam, m in [(1e-4, 100), (1e-2, 1000), (1.0, 50)]:
-        kappa = float(curves.equivalent_from_spectrum(spec, lam, m)["kappa"])
+        kappa = float(ridge.equivalent_from_spectrum(spec, lam, m)["kappa"])
         assert kappa * (1 - np.sum(omega / (omega + kappa)) / m) == pytest.approx(lam, rel=1e-12)
 
 
@@ -210,7 +224,7 @@ def test_equivalent_matches_gaussian_feature_simulation():
     V = np.linalg.qr(rng.standard_normal((k, k)))[0]
     Omega = (V * ev) @ V.T
     w_star = rng.standard_normal(k) / np.sqrt(k)
-    pred = curves.ridge_equivalent(jnp.asarray(Omega), jnp.asarray(Omega @ w_star),
+    pred = ridge.ridge_equivalent(jnp.asarray(Omega), jnp.asarray(Omega @ w_star),
                                    w_star @ Omega @ w_star + s2, lam, m)  # fmt: skip
     root = V * np.sqrt(ev)
     sims = []
@@ -241,19 +255,19 @@ def test_equivalent_matches_gaussian_feature_simulation():
 def test_learning_curve_reuses_moments_consistently():
     spec = MixtureSpec(n=60, beta=0.74, alpha=0.5)
     mixture, F_hat = _layer(spec, "relu", 40, 1.0, 2)
-    by_m = curves.learning_curve(F_hat, mixture, "relu", vary="m", values=[30, 80], lam=1e-3, m=50)
+    by_m = prediction.curve_along(F_hat, mixture, "relu", vary="m", values=[30, 80], lam=1e-3, m=50)
     for i, m in enumerate((30, 80)):
-        assert by_m["gen_error"][i] == pytest.approx(curves.predict(F_hat, mixture, "relu", 1e-3, m)["gen_error"], rel=1e-10)
-    by_k = curves.learning_curve(F_hat, mixture, "relu", vary="k", values=[10, 25], lam=1e-3, m=50)
+        assert by_m["gen_error"][i] == pytest.approx(prediction.predict(F_hat, mixture, "relu", 1e-3, m).gen_error, rel=1e-10)
+    by_k = prediction.curve_along(F_hat, mixture, "relu", vary="k", values=[10, 25], lam=1e-3, m=50)
     for i, kp in enumerate((10, 25)):
-        direct = curves.predict(F_hat[:kp], mixture, "relu", 1e-3, 50)
-        assert by_k["train_error"][i] == pytest.approx(direct["train_error"], rel=1e-9)
-        assert by_k["gen_error"][i] == pytest.approx(direct["gen_error"], rel=1e-9)
-    by_lam = curves.learning_curve(F_hat, mixture, "relu", vary="lambda", values=[1e-3], lam=0.0, m=50)
-    direct = curves.predict(F_hat, mixture, "relu", 1e-3, 50)
-    assert by_lam["gen_error"][0] == pytest.approx(direct["gen_error"], rel=1e-10)
+        direct = prediction.predict(F_hat[:kp], mixture, "relu", 1e-3, 50)
+        assert by_k["train_error"][i] == pytest.approx(direct.train_error, rel=1e-9)
+        assert by_k["gen_error"][i] == pytest.approx(direct.gen_error, rel=1e-9)
+    by_lam = prediction.curve_along(F_hat, mixture, "relu", vary="lambda", values=[1e-3], lam=0.0, m=50)
+    direct = prediction.predict(F_hat, mixture, "relu", 1e-3, 50)
+    assert by_lam["gen_error"][0] == pytest.approx(direct.gen_error, rel=1e-10)
     with pytest.raises(ValueError, match="vary"):
-        curves.learning_curve(F_hat, mixture, "relu", vary="n", values=[1], lam=1e-3, m=50)
+        prediction.curve_along(F_hat, mixture, "relu", vary="n", values=[1], lam=1e-3, m=50)
 
 
 # --------------------------------------------------------------------------- network vs theory
@@ -267,13 +281,13 @@ def _network_gap(act, beta, n, k, m, lam, trials, task="regression"):
     for t in range(trials):
         key = jax.random.PRNGKey(100 + t)
         mixture = make_mixture(spec, jax.random.fold_in(key, 0))
-        F_hat = curves.trained_layer(mixture, act, k, m, eta, jax.random.fold_in(key, 1))
+        F_hat = _trained_layer(mixture, act, k, m, eta, jax.random.fold_in(key, 1))
         X, y, _ = sample_mixture(mixture, jax.random.fold_in(key, 2), m)
         Xt, yt, _ = sample_mixture(mixture, jax.random.fold_in(key, 3), 5 * m)
         tr, ge = readout_errors(sigma(F_hat @ X.T) / math.sqrt(k), y, sigma(F_hat @ Xt.T) / math.sqrt(k), yt, lam)
         sim.append([float(tr), float(ge)])
-        p = curves.predict(F_hat, mixture, act, lam, m)
-        theory.append([p["train_error"], p["gen_error"]])
+        p = prediction.predict(F_hat, mixture, act, lam, m)
+        theory.append([p.train_error, p.gen_error])
     return np.mean(sim, axis=0), np.mean(theory, axis=0)
 
 
@@ -324,8 +338,13 @@ def test_cli_curve_bad_input_exits_2(capsys):
 @pytest.mark.parametrize("act", ["tanh", "sigmoid"])
 def test_mehler_teacher_cross_moment_equals_nested_pair_rule(act):
     """u_i by the Mehler series (fast path) against the nested 1-D x 1-D rule, ρ up to ~0.8."""
-    import onestep_gm.numerics.curves as C
-    from onestep_gm.numerics.data import MixtureSpec, covariance_trace, make_mixture, sample_mixture
+    import onestep_gm.numerics.population as C
+    from onestep_gm.numerics.mixture import (
+        MixtureSpec,
+        covariance_trace,
+        make_mixture,
+        sample_mixture,
+    )
     from onestep_gm.numerics.network import init_network, one_step
     from onestep_gm.theory.activations import get_activation
     from onestep_gm.theory.codegen import jax_activation

@@ -1,4 +1,4 @@
-"""Tests for the Gaussian-mixture sampler of numerics.data (Fashion-MNIST: test_fashion.py).
+"""Tests for the Gaussian-mixture sampler of numerics.mixture (Fashion-MNIST: test_fashion.py).
 
 Reference values come from dense numpy matrices built from the realised spikes, closed forms
 (eigenvalues of I + (theta/2)(g1 g1^T + g2 g2^T)), and Monte Carlo with standard errors.
@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from onestep_gm.numerics.data import (
+from onestep_gm.numerics.mixture import (
     Mixture,
     MixtureSpec,
     component_covariance_apply,
@@ -357,7 +357,7 @@ def test_bad_specs_raise_value_error(fields, match):
 
 
 def test_blocked_normal_is_standard_normal_across_blocks():
-    from onestep_gm.numerics.data import NORMAL_BLOCK_ENTRIES, blocked_normal
+    from onestep_gm.numerics.mixture import NORMAL_BLOCK_ENTRIES, blocked_normal
 
     rows, n = 3 * NORMAL_BLOCK_ENTRIES // 1000, 1000  # three blocks, the last one shorter
     z = np.asarray(blocked_normal(jax.random.PRNGKey(4), rows, n, jnp.float64))

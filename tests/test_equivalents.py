@@ -10,10 +10,10 @@ import pytest
 from onestep_gm.numerics.equivalents import (
     conditional_features,
     hermite_features,
-    hermite_series,
     structure_basis,
     top_right_singular_vectors,
 )
+from onestep_gm.theory.quadrature import hermite_series
 
 
 def _mp_series(t, h):

@@ -1,4 +1,4 @@
-"""Tests for the Fashion-MNIST part of numerics.data: IDX reader, loader, preprocessing, sampler.
+"""Tests for the Fashion-MNIST loader numerics.fashion: IDX reader, loader, preprocessing, sampler.
 
 IDX files are written here by an independent writer (struct + gzip) into tmp_path; the real
 files at FASHION_DIR are checked once (the Makefile's `fmnist` target installs them).
@@ -15,20 +15,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from onestep_gm.numerics.data import (
+from onestep_gm.numerics.fashion import (
     FASHION_DIR,
     FashionPools,
     FashionSpec,
-    MixtureSpec,
-    covariance_trace,
     fashion_from_images,
     load_fashion_mnist,
     make_fashion,
-    make_mixture,
     read_idx,
     sample_fashion,
-    top_eigenvalue,
 )
+from onestep_gm.numerics.mixture import MixtureSpec, covariance_trace, make_mixture, top_eigenvalue
 
 STEMS = {
     ("train", "images"): "train-images-idx3-ubyte",

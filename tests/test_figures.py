@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 import numpy as np
-import onestep_gm.numerics.sweep as sweep_module
+import onestep_gm.numerics.simulation as sweep_module
 import pytest
 from onestep_gm.experiments import figures, report
 from onestep_gm.experiments.cli import main
@@ -25,8 +25,9 @@ from onestep_gm.experiments.figures import (
     run_figure,
     write_outputs,
 )
-from onestep_gm.numerics.data import FashionSpec, MixtureSpec
-from onestep_gm.numerics.sweep import SimulationResult
+from onestep_gm.numerics.fashion import FashionSpec
+from onestep_gm.numerics.mixture import MixtureSpec
+from onestep_gm.numerics.simulation import SimulationResult
 
 PAPER_FIGURES = [
     "fig1a", "fig1b", "fig1c", "fig2a", "fig2b", "fig2c", "fig3a", "fig3b", "fig4a", "fig4b",
@@ -36,7 +37,7 @@ OUTPUTS = ("png", "pdf", "json", "csv", "md")
 
 
 def fake_simulate(calls: list | None = None, fail_at: int | None = None):
-    """A stand-in for ``numerics.sweep.simulate``: gen = 0.1 + 0.01·k/m + 0.001·trial (+0.002 Hermite)."""
+    """A stand-in for ``onestep_gm.numerics.simulation.simulate``: gen = 0.1 + 0.01·k/m + 0.001·trial (+0.002 Hermite)."""
     counter = {"n": 0}
 
     def simulate(config, *, progress=False, cache_dir=None):
@@ -365,7 +366,7 @@ def test_cli_figure_with_fake_engine(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(sweep_module, "simulate", fake_simulate())
     assert main(["figure", "fig2a", "--quick", "--out", str(tmp_path), "--no-progress"]) == 0
     assert "fig2a" in capsys.readouterr().out
-    assert {p.name for p in tmp_path.iterdir()} == {f"fig2a.{e}" for e in OUTPUTS}
+    assert {p.name for p in tmp_path.iterdir()} == {f"fig2a.{e}" for e in OUTPUTS} | {".cache"}
     docs = tmp_path / "docs" / "results.md"
     assert main(["report", "--out", str(tmp_path), "--docs", str(docs)]) == 0
     assert "## fig2a" in docs.read_text()
@@ -378,7 +379,7 @@ def test_cli_all_with_fake_engine(capsys, tmp_path, monkeypatch):
     printed = capsys.readouterr().out.splitlines()
     assert [line.split(":")[0] for line in printed] == PAPER_FIGURES
     written = {p.name for p in tmp_path.iterdir()}
-    assert written == {f"{name}.{e}" for name in PAPER_FIGURES for e in OUTPUTS}
+    assert written == {f"{name}.{e}" for name in PAPER_FIGURES for e in OUTPUTS} | {".cache"}
 
 
 def test_cli_all_goes_on_past_a_failing_figure(capsys, tmp_path, monkeypatch):

@@ -8,21 +8,33 @@ import jax.numpy as jnp
 import naive
 import numpy as np
 import pytest
-from onestep_gm.numerics.data import MixtureSpec, covariance_trace, make_mixture
+from onestep_gm.experiments.results import simulate_cached
 from onestep_gm.numerics.equivalents import entry_noise
-from onestep_gm.numerics.sweep import (
+from onestep_gm.numerics.mixture import MixtureSpec, covariance_trace, make_mixture
+from onestep_gm.numerics.simulation import SimulationConfig, simulate
+from onestep_gm.numerics.trial import (
     _TRIAL_CACHE,
-    SimulationConfig,
+    TrialParams,
     TrialShape,
+    _Model,
     block_noise_key,
     draw_trial,
-    evaluate_trial,
     model_keys,
-    simulate,
 )
+from onestep_gm.numerics.trial import evaluate_trial as _evaluate_trial
 from onestep_gm.theory.hermite import hermite_coefficients
 
 ACTS = ("relu", "tanh", "sigmoid")
+
+
+def evaluate_trial(draws, data, params, shape):
+    """The trial's errors as ``{"act|model": (train, gen)}``."""
+    out = _evaluate_trial(draws, data, TrialParams(**params), shape)
+    return {
+        f"{act}|{mdl}": (out.train[i, j], out.gen[i, j])
+        for i, act in enumerate(shape.activations)
+        for j, mdl in enumerate(shape.models)
+    }
 
 
 def _small_trial(k, m, n=40, T=2, order=5):
@@ -45,9 +57,9 @@ def test_engine_equals_naive_given_the_same_draws(k, m):
     mixture, params, shape, draws = _small_trial(k, m)
     b = params["b"]
     out = evaluate_trial(draws, mixture, params, shape)
-    d = {key: np.asarray(v) for key, v in draws.items() if key != "model_key"}
+    d = {key: np.asarray(v) for key, v in draws._asdict().items() if key != "model_key"}
     for i, act in enumerate(ACTS):
-        keys = model_keys(draws["model_key"], i)
+        keys = model_keys(draws.model_key, i)
         if k > m:  # the dual solve draws its features (and their noise) samples-major
             noise = np.asarray(entry_noise(block_noise_key(keys, 0, 0), (m, k)), float).T
         else:
@@ -66,7 +78,7 @@ def test_engine_equals_naive_given_the_same_draws(k, m):
 def test_integrated_test_noise_equals_the_mean_over_sampled_noise(model):
     """The engine averages the test features' noise exactly; sampling it must agree on average."""
     from onestep_gm.numerics.equivalents import structure_basis
-    from onestep_gm.numerics.sweep import _expected_sse, _model_parts
+    from onestep_gm.numerics.trial import _expected_sse, _model_parts
     from onestep_gm.theory.codegen import jax_moments
 
     k, n, M, R = 8, 12, 5, 20000
@@ -75,8 +87,9 @@ def test_integrated_test_noise_equals_the_mean_over_sampled_noise(model):
     X_b = jax.random.normal(keys[1], (M, n))
     y_b = jax.random.normal(keys[2], (M,))
     v = jax.random.normal(keys[3], (k,)) / np.sqrt(k)
-    ctx = {"h": jnp.asarray([0.1, 0.5, 0.2, -0.1]), "h_star": jnp.asarray(0.3), "b": 0.9, "F_hat": F_hat,
-           "basis": structure_basis([jnp.eye(n)[:2]]), "moments": jax_moments("tanh")}  # fmt: skip
+    ctx = _Model(sigma=None, h=jnp.asarray([0.1, 0.5, 0.2, -0.1]), h_star=jnp.asarray(0.3), b=0.9,
+                 keys=None, F_hat=F_hat, basis=structure_basis([jnp.eye(n)[:2]]),
+                 moments=jax_moments("tanh"))  # fmt: skip
     pre = F_hat @ X_b.T
     mean, scale = _model_parts(model, pre, X_b, ctx)
     g = jax.random.normal(keys[4], (R, k, M))
@@ -88,12 +101,12 @@ def test_integrated_test_noise_equals_the_mean_over_sampled_noise(model):
 
 def test_padded_test_blocks_give_the_same_errors(monkeypatch):
     """Streaming the test set in uneven blocks (the last padded, weight 0) changes nothing."""
-    import onestep_gm.numerics.sweep as sweep
+    import onestep_gm.numerics.trial as sweep
 
     mixture, params, shape, draws = _small_trial(30, 25, T=2)
     whole = evaluate_trial(draws, mixture, params, shape)
     monkeypatch.setattr(sweep, "TEST_BLOCK_ENTRIES", 30 * 7)  # 50 samples -> 8 blocks of 7, 6 padded
-    X_blocks, _, weights = sweep._test_blocks(draws["X_test"], draws["y_test"], 30)
+    X_blocks, _, weights = sweep._test_blocks(draws.X_test, draws.y_test, 30)
     assert X_blocks.shape[:2] == (8, 7) and float(jnp.sum(weights)) == 50
     blocked = evaluate_trial(draws, mixture, params, shape)
     for key in whole:
@@ -145,10 +158,10 @@ def test_no_recompilation_across_a_sweep_of_traced_parameters():
 
 
 def test_cache_resumes(tmp_path):
-    first = simulate(SMALL, cache_dir=tmp_path)
+    first = simulate_cached(SMALL, cache_dir=tmp_path)
     files = list(tmp_path.glob("point-*.json"))
     assert len(files) == 1
-    again = simulate(SMALL, cache_dir=tmp_path)
+    again = simulate_cached(SMALL, cache_dir=tmp_path)
     assert again.seconds == first.seconds  # read back, not recomputed
     for key in first.gen:
         np.testing.assert_array_equal(first.gen[key], again.gen[key])
@@ -191,7 +204,7 @@ def test_singular_solve_is_reported():
 
 def test_serial_lapack_limits_and_restores_blas_threads():
     import scipy.linalg  # noqa: F401  (SciPy's OpenBLAS, which JAX's CPU LAPACK calls)
-    from onestep_gm.numerics.sweep import serial_lapack
+    from onestep_gm.numerics.simulation import serial_lapack
     from threadpoolctl import threadpool_info
 
     def blas_threads():

@@ -29,10 +29,12 @@ Quadrature for :func:`jax_moments` (where :mod:`theory.moments` has no closed fo
 * ``rule="hermite"``: Gauss–Hermite (``numpy.polynomial.hermite_e.hermegauss``),
   as in the paper's code.  It does not reach 1e-10 at :math:`s = 3` (tanh: 6e-5
   with 96 nodes, 2e-8 with 300; ``hermegauss`` overflows beyond about 300).
-* activations with kinks but no closed form (e.g. ``Abs(tanh(x))``): Gauss–Legendre
-  with ``nodes`` nodes on each panel of :math:`[-9, 9]` between the kinks
+* activations with kinks but no closed form (e.g. ``Abs(tanh(x))``): the panel rule of
+  :mod:`onestep_gm.theory.quadrature` with ``nodes`` nodes on each panel, cut at the kinks
   :math:`(k-a)/s`, which move with :math:`(a, s)`; Gauss–Hermite or the trapezoid
   rule across a kink would only be :math:`O(h^2)` accurate.
+
+All three rules live in :mod:`onestep_gm.theory.quadrature`.
 
 Examples
 --------
@@ -52,6 +54,7 @@ import numpy as np
 import sympy as sp
 from onestep_gm.theory.activations import Activation, X, as_sympy, get_activation
 from onestep_gm.theory.moments import A, S, conditional_moments
+from onestep_gm.theory.quadrature import gauss_hermite_rule, panel_rule, trapezoid_rule
 from sympy.printing.numpy import JaxPrinter
 
 __all__ = [
@@ -62,11 +65,8 @@ __all__ = [
     "jax_moments",
     "jax_source",
     "stable_form",
-    "TRUNCATION",
 ]
 
-TRUNCATION = 9.0
-r"""Quadrature range :math:`|z| \le 9` (:math:`\varphi(9) \approx 10^{-18}`)."""
 
 _DEFAULT_NODES = {"trapezoid": 201, "hermite": 96}
 
@@ -218,32 +218,11 @@ def jax_activation(activation: str | Activation) -> tuple[Callable, Callable]:
 
 
 def _quadrature_rule(rule: str, nodes: int) -> tuple[np.ndarray, np.ndarray]:
-    r"""Nodes :math:`z_j` and weights :math:`w_j` with :math:`\sum_j w_j f(z_j) \approx \mathbb E f(g)`."""
     if rule == "trapezoid":
-        z = np.linspace(-TRUNCATION, TRUNCATION, nodes)
-        w = (z[1] - z[0]) * np.exp(-(z**2) / 2) / np.sqrt(2 * np.pi)
-        return z, w
+        return trapezoid_rule(nodes)
     if rule == "hermite":
-        z, w = np.polynomial.hermite_e.hermegauss(nodes)
-        return z, w / np.sqrt(2 * np.pi)
+        return gauss_hermite_rule(nodes)
     raise ValueError(f"unknown quadrature rule {rule!r} (use 'trapezoid' or 'hermite')")
-
-
-def _panel_nodes(a, s, kinks: tuple[float, ...], nodes: int):
-    r"""Per-element Gauss–Legendre nodes/weights on the panels of :math:`[-9, 9]` cut at :math:`(k-a)/s`."""
-    import jax.numpy as jnp
-
-    t, v = np.polynomial.legendre.leggauss(nodes)
-    t, v = jnp.asarray(t, a.dtype), jnp.asarray(v, a.dtype)
-    cuts = [jnp.clip((k - a) / s, -TRUNCATION, TRUNCATION) for k in kinks]
-    edges = [jnp.full_like(a, -TRUNCATION), *cuts, jnp.full_like(a, TRUNCATION)]
-    zs, ws = [], []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        half, mid = ((hi - lo) / 2)[..., None], ((hi + lo) / 2)[..., None]
-        z = mid + half * t
-        zs.append(z)
-        ws.append(half * v * jnp.exp(-(z**2) / 2) / np.sqrt(2 * np.pi))
-    return jnp.concatenate(zs, axis=-1), jnp.concatenate(ws, axis=-1)
 
 
 @functools.lru_cache(maxsize=128)
@@ -262,7 +241,7 @@ def _moments_function(activation: Activation, nodes: int, rule: str) -> Callable
 
     def quadrature_nodes(a, s):
         if kinks:
-            return _panel_nodes(a, s, kinks, nodes)
+            return panel_rule(jnp.stack([(k - a) / s for k in kinks], axis=-1), nodes)
         return jnp.asarray(z_rule, a.dtype), jnp.asarray(w_rule, a.dtype)
 
     def moments(a, s):

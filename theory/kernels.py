@@ -3,7 +3,7 @@ r"""Bivariate Gaussian kernels :math:`\mathbb E[\sigma(u)\,\tau(v)]` for the the
 For :math:`(u, v)` jointly Gaussian with means :math:`(m_1, m_2)`, variances
 :math:`(q_1, q_2)` and covariance :math:`c`, the population feature moments of a
 network with first layer :math:`\hat F` are entries of such kernels
-(:mod:`numerics.curves`).  This module holds what is exact:
+(:mod:`onestep_gm.numerics.population`).  This module holds what is exact:
 
 * ReLU, centred (the arc-cosine kernel of Cho & Saul 2009):
   :math:`\mathbb E[(u)_+(v)_+] = \frac{\sqrt{q_1q_2}}{2\pi}\big(\sin\vartheta +
@@ -18,7 +18,7 @@ network with first layer :math:`\hat F` are entries of such kernels
 
 Everything is a SymPy expression in the symbols :data:`M1, M2, Q1, Q2, C`, ready for
 code generation (``sympy.lambdify(..., modules="jax")``).  Activations without a closed
-form go to the numeric rules of :mod:`numerics.curves`; :func:`bivariate_mp` is the
+form go to the numeric rules of :mod:`onestep_gm.numerics.population`; :func:`bivariate_mp` is the
 mpmath reference (nested adaptive quadrature split at the kinks) that those rules are
 measured against.
 

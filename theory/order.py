@@ -31,7 +31,15 @@ import numbers
 from dataclasses import dataclass
 from fractions import Fraction
 
-__all__ = ["OrderInfo", "Scalings", "bulk_scale", "hermite_order", "scalings", "simulation_order"]
+__all__ = [
+    "OrderInfo",
+    "Scalings",
+    "bulk_scale",
+    "check_strength",
+    "hermite_order",
+    "scalings",
+    "simulation_order",
+]
 
 BOUNDARY_TOLERANCE = 1e-12
 """Relative distance to :math:`(l-1)/l` under which :math:`\\beta` counts as a boundary."""
@@ -89,13 +97,37 @@ class OrderInfo:
         )
 
 
+def check_strength(value, name: str = "beta") -> float:
+    r"""The one range check of :math:`\beta` and :math:`\alpha`: a finite real number in [0, 1].
+
+    Parameters
+    ----------
+    value : float
+        The strength :math:`\beta` or the weight :math:`\alpha`.
+    name : str
+        ``"beta"`` or ``"alpha"``, named in the message.
+
+    Returns
+    -------
+    float
+        ``value`` as a float.
+
+    Raises
+    ------
+    ValueError
+        ``"beta must be a number in [0, 1], got ..."`` for anything else (booleans, NaN, ±inf
+        and strings included).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {value}")
+    return value
+
+
 def _check_beta(beta) -> float:
-    if isinstance(beta, bool) or not isinstance(beta, numbers.Real):
-        raise ValueError(f"β must be a number in [0, 1], got {beta!r}")
-    beta = float(beta)
-    if not math.isfinite(beta) or not 0.0 <= beta <= 1.0:
-        raise ValueError(f"β must be in [0, 1], got {beta}")
-    return beta
+    return check_strength(beta, "beta")
 
 
 def hermite_order(beta: float) -> OrderInfo:
@@ -154,11 +186,7 @@ def scalings(n: int, beta: float, alpha: float) -> Scalings:
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     beta = _check_beta(beta)
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise ValueError(f"α must be a number in [0, 1], got {alpha!r}")
-    alpha = float(alpha)
-    if not math.isfinite(alpha) or not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"α must be in [0, 1], got {alpha}")
+    alpha = check_strength(alpha, "alpha")
     n = int(n)
     return Scalings(n, beta, alpha, float(n ** (beta * (1 - alpha))), float(n ** (beta * alpha)))
 

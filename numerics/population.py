@@ -1,4 +1,4 @@
-r"""Theory curves: the ridge readout's errors from exact population feature moments.
+r"""Exact population moments of the network's features, per mixture component.
 
 Conditional on the trained first layer :math:`\hat F\in\mathbb R^{k\times n}`, the readout is
 ridge regression on :math:`\phi(x) = \sigma(\hat Fx)/\sqrt k` with :math:`m` samples,
@@ -29,31 +29,8 @@ Rules:
   1-D × 1-D Gauss–Legendre rule with panels at the kink and at its smoothed image; the
   diagonal from 1-D quadrature.  Measured error against mpmath: see ``docs/theory-curves.md``;
 * ``"auto"``: ``"closed"`` where it applies to every component, ``"mehler"`` otherwise.
-
-**Ridge equivalent** (:func:`ridge_equivalent`).  With :math:`w_* = \Omega^+u`,
-:math:`\sigma_\varepsilon^2 = s_y - u^\top\Omega^+u`, the effective regularisation :math:`\kappa` solves
-:math:`\lambda = \kappa\,(1 - \mathrm{df}_1(\kappa)/m)`, :math:`\mathrm{df}_1 = \operatorname{tr}\Omega(\Omega+\kappa)^{-1}`,
-:math:`\mathrm{df}_2 = \operatorname{tr}\Omega^2(\Omega+\kappa)^{-2}`, and
-
-.. math::
-    \mathcal B = \frac{\kappa^2 w_*^\top\Omega(\Omega+\kappa)^{-2}w_*}{1-\mathrm{df}_2/m},\quad
-    \mathcal V = \sigma_\varepsilon^2\frac{\mathrm{df}_2/m}{1-\mathrm{df}_2/m},\quad
-    \text{test MSE} = \mathcal B + \mathcal V + \sigma_\varepsilon^2,\quad
-    \text{train MSE} = (\lambda/\kappa)^2\,\text{test MSE}.
-
-The norm of the readout follows from :math:`\lambda(\hat\Sigma+\lambda)^{-1}\simeq\kappa(\Omega+\kappa)^{-1}`
-differentiated in :math:`\lambda` (:math:`d\kappa/d\lambda = 1/(1-\mathrm{df}_2/m)`):
-
-.. math::
-    \|\hat w\|^2 \simeq w_*^\top\Omega(\Omega+\kappa)^{-1}w_*
-      - \frac{\lambda\,w_*^\top\Omega(\Omega+\kappa)^{-2}w_*}{1-\mathrm{df}_2/m}
-      + \sigma_\varepsilon^2\,\frac{\operatorname{tr}\Omega(\Omega+\kappa)^{-2}}{m\,(1-\mathrm{df}_2/m)}.
-
-Errors in the figures' convention: ``gen_error`` :math:`=\tfrac12` test MSE, ``train_error``
-:math:`=\tfrac12` train MSE :math:`+\tfrac12\lambda\|\hat w\|^2`.  Everything is computed in the
-eigenbasis of :math:`\Omega`, decomposed once per :math:`\hat F` and reused across :math:`m` and
-:math:`\lambda`.
 """
+
 
 from __future__ import annotations
 
@@ -65,22 +42,14 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.linalg
 from onestep_gm.theory.activations import Activation, get_activation
+from onestep_gm.theory.quadrature import hermite_projections, panel_rule
 
 Array = jax.Array
 Elementwise = Callable[[Array], Array]
 
-CONVENTION = (
-    "gen_error = 1/2*test MSE; train_error = 1/2*train MSE + 1/2*lambda*||w_hat||^2 "
-    "(deterministic equivalent of ridge on exact population moments)"
-)
 RULES = ("auto", "closed", "mehler")
 
-TRUNCATION = 12.0
-"""Integration range :math:`[-L, L]` in standard units: the normal mass beyond is ~1e-33."""
-FIXED_CUTS = (-6.0, -3.0, 3.0, 6.0)
-"""Cuts every panel rule makes, so no panel is longer than 6 standard units."""
 RHO_SWITCH = 0.9
 """Pairs with :math:`|\\rho|` above this go to the nested 1-D×1-D rule instead of Mehler."""
 MEHLER_TOL = 1e-13
@@ -96,18 +65,6 @@ class ComponentLaw(NamedTuple):
     t_mean: Array  # () xi^T mu_c
     t_var: Array  # () xi^T Sigma_c xi
     t_cov: Array  # (k,) F_hat Sigma_c xi
-
-
-class Spectrum(NamedTuple):
-    r""":math:`\Omega` in its eigenbasis: eigenvalues, :math:`a_i = (V^\top u)_i^2/\omega_i`, :math:`s_y`."""
-
-    omega: Array
-    a: Array
-    s_y: Array
-
-    @property
-    def sigma_eps2(self) -> Array:
-        return self.s_y - jnp.sum(self.a)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,34 +105,6 @@ def component_laws(F_hat: Array, mixture) -> list[ComponentLaw]:
 # ---------------------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=16)
-def _legendre(nodes: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.polynomial.legendre.leggauss(nodes)
-
-
-def panel_rule(cuts: Array, nodes: int) -> tuple[Array, Array]:
-    r"""Gauss–Legendre nodes and weights for :math:`\mathbb E f(z)`, :math:`z\sim\mathcal N(0,1)`.
-
-    :math:`[-L, L]` is cut at ``cuts`` (shape ``(..., K)``, clipped to the range, any order) and
-    at :data:`FIXED_CUTS`; each of the ``K+5`` panels gets ``nodes`` Gauss–Legendre nodes, so a function that is
-    smooth on every panel (a kink only at a cut) is integrated with spectral accuracy.
-    Returns ``(z, w)`` of shape ``(..., (K+5)*nodes)``; ``w`` includes the normal density.
-    """
-    t, v = _legendre(nodes)
-    t, v = jnp.asarray(t), jnp.asarray(v)
-    fixed = jnp.broadcast_to(jnp.asarray(FIXED_CUTS), cuts.shape[:-1] + (len(FIXED_CUTS),))
-    cuts = jnp.concatenate([cuts, fixed], axis=-1)
-    edges = jnp.sort(jnp.clip(cuts, -TRUNCATION, TRUNCATION), axis=-1)
-    lo_end = jnp.full(edges.shape[:-1] + (1,), -TRUNCATION)
-    edges = jnp.concatenate([lo_end, edges, -lo_end], axis=-1)
-    half = (edges[..., 1:] - edges[..., :-1])[..., None] / 2
-    mid = (edges[..., 1:] + edges[..., :-1])[..., None] / 2
-    z = mid + half * t
-    w = half * v * jnp.exp(-(z**2) / 2) / math.sqrt(2 * math.pi)
-    shape = edges.shape[:-1] + (-1,)
-    return z.reshape(shape), w.reshape(shape)
-
-
 def _cut_points(activation: Activation) -> tuple[float, ...]:
     """Kinks, or 0 (where saturating activations turn) for smooth ones."""
     return tuple(float(k) for k in activation.kinks) or (0.0,)
@@ -205,21 +134,7 @@ def hermite_coefficients(
     cuts = jnp.stack([(kink - mean) / std for kink in _cut_points(activation)], axis=-1)
     z, w = panel_rule(cuts, _order_nodes(order))
     weighted = w * sigma(mean[:, None] + std[:, None] * z)
-    return _hermite_projections(weighted, z, order)
-
-
-@functools.partial(jax.jit, static_argnums=2)
-def _hermite_projections(weighted: Array, z: Array, order: int) -> Array:
-    """:math:`\\sum_q w_q\\sigma(z_q)\\,\\mathrm{He}_p(z_q)/\\sqrt{p!}` for p ≤ order (jitted once per shape)."""
-
-    def step(carry, p):
-        prev, cur = carry
-        coef = jnp.sum(weighted * cur, axis=-1)
-        nxt = (z * cur - jnp.sqrt(p) * prev) / jnp.sqrt(p + 1.0)
-        return (cur, nxt), coef
-
-    _, coefs = jax.lax.scan(step, (jnp.zeros_like(z), jnp.ones_like(z)), jnp.arange(order + 1.0))
-    return coefs
+    return hermite_projections(weighted, z, order)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
@@ -521,168 +436,3 @@ def _add_scaled(total: Array, weight, K: Array) -> Array:
 @functools.partial(jax.jit, static_argnums=1)
 def _symmetrised(Omega: Array, k: int) -> Array:
     return (Omega + Omega.T) / (2 * k)
-
-
-# ---------------------------------------------------------------------------------------------
-# Ridge deterministic equivalent
-# ---------------------------------------------------------------------------------------------
-
-
-def spectrum(Omega: Array, u: Array, s_y) -> Spectrum:
-    r"""Eigendecomposition of :math:`\Omega` (once) and :math:`a_i = (V^\top u)_i^2/\omega_i`.
-
-    LAPACK's divide-and-conquer ``syevd`` through SciPy (0.08 s at k = 1000 on 2 cores, where
-    JAX's CPU ``eigh`` takes ~9 s and numpy's ``eigh`` ~2 s).  Eigenvalues below :math:`10^{-12}\,\omega_{\max}` are treated as zero
-    (the pseudo-inverse in :math:`w_* = \Omega^+u`).
-    """
-    # a writable Fortran-ordered copy, overwritten in place: 78 ms at k = 1000, where
-    # eigh on a read-only view of the JAX buffer measured 120-160 ms
-    A = np.array(Omega, dtype=np.float64, order="F")
-    omega, V = scipy.linalg.eigh(A, driver="evd", overwrite_a=True, check_finite=False)
-    v = V.T @ np.asarray(u, np.float64)
-    keep = omega > 1e-12 * omega.max()
-    omega = np.where(keep, omega, 0.0)
-    a = np.where(keep, v**2 / np.where(keep, omega, 1.0), 0.0)
-    return Spectrum(omega=jnp.asarray(omega), a=jnp.asarray(a), s_y=jnp.asarray(s_y, jnp.float64))
-
-
-@jax.jit
-def _kappa(omega: Array, lam: Array, m: Array) -> Array:
-    r"""Root of :math:`\kappa(1-\mathrm{df}_1(\kappa)/m) = \lambda` by bisection in :math:`\log\kappa`.
-
-    :math:`g(\kappa) = \kappa - \frac1m\sum\frac{\kappa\omega}{\omega+\kappa}` is below
-    :math:`\lambda` left of the root and above it right of it; :math:`\lambda \le \kappa \le
-    \lambda + \operatorname{tr}\Omega/m` brackets it.
-    """
-    hi = lam + jnp.sum(omega) / m
-    lo = jnp.maximum(lam, hi * 1e-30)
-
-    def g(kappa):
-        return kappa * (1.0 - jnp.sum(omega / (omega + kappa)) / m)
-
-    def body(_, bounds):
-        lo, hi = bounds
-        mid = jnp.sqrt(lo * hi)
-        below = g(mid) < lam
-        return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
-
-    lo, hi = jax.lax.fori_loop(0, 200, body, (lo, hi))
-    return jnp.sqrt(lo * hi)
-
-
-@jax.jit
-def _equivalent(spec: Spectrum, lam: Array, m: Array) -> dict:
-    omega, a = spec.omega, spec.a
-    kappa = _kappa(omega, lam, m)
-    ratio = omega / (omega + kappa)
-    df1, df2 = jnp.sum(ratio), jnp.sum(ratio**2)
-    shrink = 1.0 - df2 / m
-    sigma_eps2 = jnp.maximum(spec.s_y - jnp.sum(a), 0.0)
-    bias = kappa**2 * jnp.sum(a / (omega + kappa) ** 2) / shrink
-    variance = sigma_eps2 * (df2 / m) / shrink
-    test_mse = bias + variance + sigma_eps2
-    train_mse = (1.0 - df1 / m) ** 2 * test_mse
-    w_norm2 = (
-        jnp.sum(a * ratio / jnp.where(omega > 0, omega, 1.0))
-        - lam * jnp.sum(a / (omega + kappa) ** 2) / shrink
-        + sigma_eps2 * jnp.sum(omega / (omega + kappa) ** 2) / (m * shrink)
-    )
-    return {
-        "gen_error": test_mse / 2,
-        "train_error": train_mse / 2 + lam * w_norm2 / 2,
-        "test_mse": test_mse,
-        "train_mse": train_mse,
-        "kappa": kappa,
-        "bias": bias,
-        "variance": variance,
-        "df1": df1,
-        "df2": df2,
-        "sigma_eps2": sigma_eps2,
-        "w_norm2": w_norm2,
-    }
-
-
-def equivalent_from_spectrum(spec: Spectrum, lam, m) -> dict[str, Array]:
-    """:func:`ridge_equivalent` for one decomposition; ``lam`` and ``m`` may be arrays (broadcast)."""
-    lam = jnp.asarray(lam, jnp.float64)
-    m = jnp.asarray(m, jnp.float64)
-    lam, m = jnp.broadcast_arrays(lam, m)
-    if np.any(np.asarray(lam) < 0) or np.any(np.asarray(m) <= 0):
-        raise ValueError("lambda must be >= 0 and m > 0")
-    out = jax.vmap(_equivalent, in_axes=(None, 0, 0))(spec, lam.reshape(-1), m.reshape(-1))
-    return {key: v.reshape(lam.shape) for key, v in out.items()}
-
-
-def ridge_equivalent(Omega: Array, u: Array, s_y, lam: float, m: int) -> dict[str, Array]:
-    r"""Deterministic-equivalent errors of ridge with penalty ``lam`` on ``m`` samples (module notes).
-
-    Keys: ``gen_error, train_error, test_mse, train_mse, kappa, bias, variance, df1, df2,
-    sigma_eps2, w_norm2``.
-    """
-    return equivalent_from_spectrum(spectrum(Omega, u, s_y), lam, m)
-
-
-def predict(F_hat: Array, mixture, activation, lam: float, m: int, *, rule: str = "auto") -> dict:
-    """:func:`population_moments` then :func:`ridge_equivalent`; floats, plus the convention."""
-    Omega, u, s_y = population_moments(F_hat, mixture, activation, rule=rule)
-    out = {key: float(v) for key, v in ridge_equivalent(Omega, u, s_y, lam, m).items()}
-    out["convention"] = CONVENTION
-    return out
-
-
-def learning_curve(
-    F_hat: Array,
-    mixture,
-    activation,
-    *,
-    vary: str,
-    values: Sequence[float],
-    lam: float,
-    m: int,
-    rule: str = "auto",
-) -> dict[str, np.ndarray]:
-    r"""The prediction along ``values`` of ``vary`` ∈ {``"m"``, ``"lambda"``, ``"k"``}.
-
-    ``m`` and ``lambda`` reuse one eigendecomposition of :math:`\Omega`.  ``k`` uses the first
-    :math:`k'` rows of :math:`\hat F`: :math:`\Omega' = \frac{k}{k'}\Omega_{[:k',:k']}`,
-    :math:`u' = \sqrt{k/k'}\,u_{[:k']}` (the moments are computed once; one decomposition per
-    :math:`k'`).  Returns arrays keyed as :func:`ridge_equivalent` plus ``"values"``.
-    """
-    values = np.asarray(values, np.float64)
-    Omega, u, s_y = population_moments(F_hat, mixture, activation, rule=rule)
-    if vary == "m":
-        out = equivalent_from_spectrum(spectrum(Omega, u, s_y), lam, values)
-    elif vary == "lambda":
-        out = equivalent_from_spectrum(spectrum(Omega, u, s_y), values, m)
-    elif vary == "k":
-        k = Omega.shape[0]
-        if np.any(values < 1) or np.any(values > k) or np.any(values != np.round(values)):
-            raise ValueError(f"k values must be integers in [1, {k}] (the rows of F_hat)")
-        rows = []
-        for kp in values.astype(int):
-            sub = spectrum(Omega[:kp, :kp] * (k / kp), u[:kp] * math.sqrt(k / kp), s_y)
-            rows.append(equivalent_from_spectrum(sub, lam, m))
-        out = {key: jnp.stack([r[key] for r in rows]) for key in rows[0]}
-    else:
-        raise ValueError(f"vary must be 'm', 'k' or 'lambda' (got {vary!r})")
-    result = {key: np.asarray(v, np.float64) for key, v in out.items()}
-    result["values"] = values
-    return result
-
-
-def trained_layer(mixture, activation, k: int, m: int, eta: float, key: Array) -> Array:
-    r""":math:`\hat F = F + \eta G` from a fresh network and a fresh batch of ``m`` samples.
-
-    The network of DESIGN.md: :math:`F_{ij}\sim\mathcal N(0,1/\tau)`, :math:`\tau=\operatorname{tr}\bar\Sigma`,
-    :math:`w_i\sim\mathcal N(0,1/k)`; one step on :math:`(\tilde X,\tilde y)`.
-    """
-    from onestep_gm.numerics.data import covariance_trace, sample_mixture
-    from onestep_gm.numerics.network import init_network, one_step
-    from onestep_gm.theory.codegen import jax_activation
-
-    key_net, key_batch = jax.random.split(key)
-    n = mixture.means.shape[-1]
-    F, w = init_network(key_net, n, k, float(covariance_trace(mixture)))
-    X_tilde, y_tilde, _ = sample_mixture(mixture, key_batch, m)
-    sigma, dsigma = jax_activation(activation)
-    return one_step(F, w, X_tilde, y_tilde, eta, sigma, dsigma)
