@@ -56,8 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def overrides_from_args(args: argparse.Namespace):
-    """Validated :class:`~experiments.figures.Overrides` (``ValueError`` on bad input)."""
-    from onestep_gm.experiments.figures import Overrides
+    """Validated :class:`~onestep_gm.experiments.catalogue.Overrides` (``ValueError`` on bad input)."""
+    from onestep_gm.experiments.catalogue import Overrides
     from onestep_gm.numerics.simulation import MODELS
     from onestep_gm.theory.activations import get_activation
 
@@ -97,7 +97,9 @@ def _check_data(spec, overrides) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from onestep_gm.experiments.figures import FIGURES, get_figure, run_figure, write_outputs
+    from onestep_gm.experiments.catalogue import FIGURES, get_figure
+    from onestep_gm.experiments.outputs import save_figure
+    from onestep_gm.experiments.runner import run_figure
 
     names = list(FIGURES) if args.name == "all" else [get_figure(args.name).name]
     overrides = overrides_from_args(args)
@@ -119,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
                 raise
             failed.append(f"{name} ({' '.join(str(exc).split())})")
             continue
-        paths = write_outputs(run_, out)
+        paths = save_figure(run_, out)
         stem = paths["json"].with_suffix("")
         print(f"{name}: {stem}.{{png,pdf,json,csv,md}} ({run_.seconds:.1f} s)")
         sys.stdout.flush()

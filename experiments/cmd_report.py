@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from onestep_gm.experiments.figures import FIGURES
+    from onestep_gm.experiments.catalogue import FIGURES
     from onestep_gm.experiments.report import gather
 
     page = gather(args.out, args.docs, order=list(FIGURES))
