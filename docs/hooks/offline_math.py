@@ -13,7 +13,10 @@ What ``latex2mathml`` does not cover is rewritten first (``_prepare``):
 * ``\\big``-family sizes before a command delimiter (``\\Big\\lfloor``) → the delimiter's
   character, which ``latex2mathml`` sizes.
 
-MathML Core ignores ``columnalign``, so ``_finish`` turns it into CSS ``text-align``.
+MathML Core ignores ``columnalign`` and ``columnspacing``; ``docs/stylesheets/math.css``
+turns them into CSS.  ``_finish`` marks a bare delimiter (``\\lVert``, ``|``, ``(``: an ``<mo>``
+without ``stretchy``) ``stretchy="false"``, as in TeX, where only ``\\left``/``\\right``
+and ``\\big`` grow; browsers would otherwise stretch it to the height of the whole row.
 
 The build fails (``mkdocs build --strict`` or not) on a formula that does not convert or
 whose MathML still shows a TeX command in its text, naming the page and the formula, so
@@ -46,8 +49,9 @@ _DELIM_CHAR = {
     "rangle": "⟩", "lVert": "‖", "rVert": "‖", "Vert": "‖", "lvert": "|", "rvert": "|",
     "vert": "|", "{": "{", "}": "}", "|": "‖",
 }
-_COLUMNALIGN = re.compile(r'<mtd columnalign="(left|right|center)"')
 _TEX_LEFT = re.compile(r"\\[A-Za-z]+")
+_BARE_MO = re.compile(r"<mo>(?P<body>[^<]*)</mo>")
+_FENCES = set("()[]{}|‖⌊⌋⌈⌉⟨⟩")
 
 
 class MathError(ValueError):
@@ -61,7 +65,12 @@ def _prepare(tex: str) -> str:
 
 
 def _finish(mathml: str) -> str:
-    return _COLUMNALIGN.sub(r'<mtd columnalign="\1" style="text-align: \1"', mathml)
+    return _BARE_MO.sub(
+        lambda m: f'<mo stretchy="false">{m["body"]}</mo>'
+        if html.unescape(m["body"]) in _FENCES
+        else m.group(),
+        mathml,
+    )
 
 
 def to_mathml(tex: str, *, display: bool) -> str:
