@@ -31,12 +31,11 @@ def _():
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from onestep_gm.numerics.data import make_mixture  # the facade has no mixture realiser yet
 
     import onestep_gm as og
 
     og.enable_x64()
-    return jax, make_mixture, mo, np, og, os, plt, time
+    return jax, mo, np, og, os, plt, time
 
 
 @app.cell
@@ -112,16 +111,17 @@ def _(act, mo, og, point, time):
 
 
 @app.cell
-def _(act, jax, make_mixture, np, og, point, scal, time):
+def _(act, np, og, point, time):
     _start = time.perf_counter()
-    _data = og.MixtureSpec(n=point["n"], beta=point["beta"], alpha=point["alpha"])
-    _mixture = make_mixture(_data, jax.random.PRNGKey(0))
-    _F_hat = og.trained_layer(_mixture, act, point["k"], point["m"], scal.eta, jax.random.PRNGKey(1))
+    _config = og.SimulationConfig(
+        data=og.MixtureSpec(n=point["n"], beta=point["beta"], alpha=point["alpha"]),
+        k=point["k"], m=point["m"], lam=point["lam"], activations=(act.name,),
+    )
     # One moment computation and one eigendecomposition serve the whole curve, this point included.
     _ms = np.unique(np.append(np.round(np.geomspace(0.2 * point["k"], 10 * point["k"], 60)),
                               point["m"]))
-    curve = og.learning_curve(_F_hat, _mixture, act, vary="m", values=_ms, lam=point["lam"],
-                              m=point["m"])
+    _theory = og.learning_curve(_config, vary="m", values=_ms, trials=1)
+    curve = {"values": _theory.values, **_theory.mean}
     _here = int(np.flatnonzero(curve["values"] == point["m"])[0])
     at_point = {key: float(curve[key][_here]) for key in ("gen_error", "train_error", "kappa")}
     theory_seconds = time.perf_counter() - _start

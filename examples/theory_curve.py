@@ -15,10 +15,8 @@ import argparse
 import os
 from pathlib import Path
 
-import jax
 import matplotlib
 import numpy as np
-from onestep_gm.numerics.data import make_mixture  # the facade has no mixture realiser yet
 
 import onestep_gm as og
 
@@ -44,11 +42,10 @@ def main(argv: list[str] | None = None) -> dict:
     n = k = args.n
     act = og.get_activation(args.activation)
     data = og.MixtureSpec(n=n, beta=args.beta, alpha=args.alpha)
-    eta = og.scalings(n, args.beta, args.alpha).eta
-    mixture = make_mixture(data, jax.random.PRNGKey(0))
-    F_hat = og.trained_layer(mixture, act, k, n, eta, jax.random.PRNGKey(1))
+    step = og.SimulationConfig(data=data, k=k, m=n, lam=args.lam, activations=(act.name,))
     ms = np.unique(np.round(np.geomspace(0.25 * k, 4 * k, args.points)))
-    curve = og.learning_curve(F_hat, mixture, act, vary="m", values=ms, lam=args.lam, m=n)
+    theory = og.learning_curve(step, vary="m", values=ms, trials=1)
+    curve = {"values": theory.values, **theory.mean}
 
     marker_ms = np.unique(np.round(np.geomspace(0.5 * k, 2 * k, args.markers))).astype(int)
     simulated = {}

@@ -22,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
     from onestep_gm.experiments.bench import run_benchmark
 
     res = run_benchmark(args.n, args.k, args.m, args.trials, args.wide, not args.no_naive,

@@ -8,6 +8,7 @@ past a figure that fails (its files are not written) and names the failures at t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -57,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def overrides_from_args(args: argparse.Namespace):
     """Validated :class:`~onestep_gm.experiments.catalogue.Overrides` (``ValueError`` on bad input)."""
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
     from onestep_gm.experiments.catalogue import Overrides
     from onestep_gm.numerics.simulation import MODELS
     from onestep_gm.theory.activations import get_activation
@@ -86,7 +88,10 @@ def _check_data(spec, overrides) -> None:
     """Load Fashion-MNIST before any progress bar starts, so a missing or corrupt file is
     reported as one line (the loaded pools are cached for the run)."""
     if spec.is_fashion:
-        import dataclasses
+
+
+        # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
+
 
         from onestep_gm.numerics.simulation import fashion_pools
 
@@ -97,7 +102,10 @@ def _check_data(spec, overrides) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from onestep_gm.experiments.catalogue import FIGURES, get_figure
+    from onestep_gm.experiments.catalogue import (  # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
+        FIGURES,
+        get_figure,
+    )
     from onestep_gm.experiments.outputs import save_figure
     from onestep_gm.experiments.runner import run_figure
 

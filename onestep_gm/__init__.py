@@ -44,12 +44,12 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs; loaded lazily a
     from onestep_gm.experiments.results import save_result as save_result
     from onestep_gm.experiments.runner import run_figure as run_figure
     from onestep_gm.numerics.fashion import FashionSpec as FashionSpec
+    from onestep_gm.numerics.learning import LearningCurve as LearningCurve
+    from onestep_gm.numerics.learning import learning_curve as learning_curve
     from onestep_gm.numerics.mixture import MixtureSpec as MixtureSpec
     from onestep_gm.numerics.population import population_moments as population_moments
     from onestep_gm.numerics.precision import enable_x64 as enable_x64
-    from onestep_gm.numerics.prediction import LearningCurve as LearningCurve
     from onestep_gm.numerics.prediction import Prediction as Prediction
-    from onestep_gm.numerics.prediction import learning_curve as learning_curve
     from onestep_gm.numerics.prediction import predict as predict
     from onestep_gm.numerics.ridge import ridge_equivalent as ridge_equivalent
     from onestep_gm.numerics.simulation import Pair as Pair
@@ -77,9 +77,9 @@ _HOME = {
     "save_figure": "onestep_gm.experiments.outputs",
     "load_result": "onestep_gm.experiments.results",
     "save_result": "onestep_gm.experiments.results",
-    "LearningCurve": "onestep_gm.numerics.prediction",
+    "LearningCurve": "onestep_gm.numerics.learning",
     "Prediction": "onestep_gm.numerics.prediction",
-    "learning_curve": "onestep_gm.numerics.prediction",
+    "learning_curve": "onestep_gm.numerics.learning",
     "population_moments": "onestep_gm.numerics.population",
     "predict": "onestep_gm.numerics.prediction",
     "ridge_equivalent": "onestep_gm.numerics.ridge",
