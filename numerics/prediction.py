@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from onestep_gm.numerics.population import population_moments
+from onestep_gm.numerics.precision import require_x64
 from onestep_gm.numerics.ridge import (
     CONVENTION,
     equivalent_from_spectrum,
