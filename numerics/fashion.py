@@ -163,7 +163,7 @@ def load_fashion_mnist(
 
 @dataclass(frozen=True)
 class FashionSpec:
-    """Two Fashion-MNIST classes as a two-component mixture (the paper's Figs 3, 7, 8).
+    r"""Two Fashion-MNIST classes as a two-component mixture (the paper's Figs 3, 7, 8).
 
     Parameters
     ----------
