@@ -486,7 +486,7 @@ def moment_divergence(activation: Activation | str, scale=None, power: int = 2) 
     >>> print(moment_divergence("1/x"))
     E|σ(a + s g)|^2 = ∞ for every s: |σ(x)| grows like |x - 0|^-1.0 near x = 0 (needs exponent < 1/2)
     >>> print(moment_divergence("exp(x**2)", scale=0.5))
-    E|σ(a + s g)|^2 = ∞ at s = 0.5: σ grows like exp(1.0 x²), finite only for s < 0.5
+    E|σ(a + s g)|^2 = ∞ at s = 0.5: σ grows too fast, like exp(1.0 x²), finite only for s < 0.5
     >>> moment_divergence("tanh", scale=3) is None
     True
     """
@@ -502,7 +502,7 @@ def moment_divergence(activation: Activation | str, scale=None, power: int = 2) 
         limit = 1 / mpmath.sqrt(2 * power * c)
         if float(scale) >= float(limit) * (1 - 1e-12):
             return (
-                f"E|σ(a + s g)|^{power} = ∞ at s = {float(scale):g}: σ grows like "
+                f"E|σ(a + s g)|^{power} = ∞ at s = {float(scale):g}: σ grows too fast, like "
                 f"exp({mpmath.nstr(c, 3)} x²), finite only for s < {mpmath.nstr(limit, 6)}"
             )
     return None
