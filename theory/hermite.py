@@ -514,7 +514,9 @@ def _vector_tanh_sinh(values, a, b, size: int, prec: int, eps):
         h = mpmath.ldexp(1, -degree)
         history.append([h * r for r in raw])
         if degree > 1:
-            m2 = max(abs(history[-1][-1]), mpmath.mpf(10) ** (-prec // 3))
+            # Scale-free: the error of h_j is judged against sqrt(j! E[σ²]) itself, never an
+            # absolute floor (which stopped too early for tiny b).
+            m2 = abs(history[-1][-1]) or mpmath.mpf(1)
             scales = [mpmath.sqrt(mpmath.factorial(j) * m2) for j in range(size - 1)] + [m2]
             # mpmath's estimator assumes numbers of size ~1, so feed it scaled ones.
             errors = [
@@ -589,6 +591,45 @@ def _numeric(activation: Activation, b: sp.Rational, order: int, dps: int):
         return tuple(+v for v in total[:-1]), +m2
 
 
+def _check_resolved(act: Activation, b, h, m2, star_sq, dps: int) -> None:
+    r"""Refuse results the quadrature cannot resolve (tiny :math:`b`), instead of printing them.
+
+    The quadrature's error on :math:`h_j` is about :math:`10^{-\mathrm{dps}}\sqrt{j!\,\mathbb E\sigma^2}`.
+    For small :math:`b`, :math:`h_j \sim b^j` falls below it for odd/even :math:`j` that are not zero
+    by symmetry, and :math:`(h_L^*)^2` cancels to below :math:`10^{-\mathrm{dps}/2}\,\mathbb E\sigma^2`:
+    then the digits shown would be wrong, so the request is refused.
+    """
+    parity = _parity(act.expr)
+    floor = mpmath.mpf(10) ** (-dps + 5)
+    for j, v in enumerate(h):
+        if parity is not None and j > 0 and j % 2 != parity:
+            continue
+        if abs(v) < floor * mpmath.sqrt(mpmath.factorial(j) * m2) and not (j == 0 and parity == 1):
+            raise ArithmeticError(
+                f"b = {float(b):g} is too small for the numeric route: h_{j} of {act.name} is below "
+                f"the quadrature's resolution ({dps} digits); use a larger b"
+            )
+    if 0 <= star_sq < mpmath.mpf(10) ** (-dps // 2) * m2 and parity is None:
+        raise ArithmeticError(
+            f"b = {float(b):g} is too small for the numeric route: h_star² of {act.name} cancels "
+            f"below {dps // 2} digits; use a larger b"
+        )
+
+
+@functools.lru_cache(maxsize=256)
+def _parity(expr: sp.Expr) -> int | None:
+    """1 when :math:`\sigma - \sigma(0)` is odd, 0 when :math:`\sigma` is even, else ``None``."""
+    mirrored = expr.subs(X, -X)
+    try:
+        if sp.simplify(expr + mirrored - 2 * expr.subs(X, 0)) == 0:
+            return 1
+        if sp.simplify(expr - mirrored) == 0:
+            return 0
+    except (TypeError, ValueError, NotImplementedError):  # pragma: no cover
+        return None
+    return None
+
+
 # ---------------------------------------------------------------- public entry
 
 
@@ -654,6 +695,7 @@ def _hermite_coefficients(
             else v
             for j, v in enumerate(h)
         )
+    _check_resolved(act, b, h, m2, star_sq, dps)
     with mpmath.workdps(dps):
         h_star = mpmath.sqrt(max(star_sq, 0))
         h = tuple(+v for v in h)
