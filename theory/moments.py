@@ -396,7 +396,7 @@ def _mpmath_functions(activation: Activation):
     sigma = _mpmath_function(activation.expr)
     derivative = activation.derivative
     sigma_prime = None if derivative.has(sp.DiracDelta) else _mpmath_function(derivative)
-    kinks = tuple(sp.Float(k, 50) for k in activation.kinks)
+    kinks = tuple(sp.N(k, 50) for k in activation.kinks)
     return sigma, sigma_prime, kinks
 
 
