@@ -8,10 +8,10 @@ import sys
 
 import mpmath
 import pytest
+import sympy as sp
+from onestep_gm.theory.activations import X
 from onestep_gm.theory.hermite import hermite_coefficients
 from onestep_gm.theory.moments import conditional_moments, expectation
-from onestep_gm.theory.activations import X
-import sympy as sp
 
 _SIGMA = {
     "gelu": (lambda x: x * (1 + mpmath.erf(x / mpmath.sqrt(2))) / 2, []),
@@ -78,9 +78,9 @@ def test_conditional_moments_match_quadrature(name):
             am, sm = mpmath.mpf(a), mpmath.mpf(s)
             kz = [(mpmath.mpf(k) - am) / sm for k in kinks]
             want = {
-                "M0": _quad(lambda z: sigma(am + sm * z), kz),
-                "M1": _quad(lambda z: z * sigma(am + sm * z), kz) / sm,
-                "M2": _quad(lambda z: sigma(am + sm * z) ** 2, kz),
+                "M0": _quad(lambda z, am=am, sm=sm: sigma(am + sm * z), kz),
+                "M1": _quad(lambda z, am=am, sm=sm: z * sigma(am + sm * z), kz) / sm,
+                "M2": _quad(lambda z, am=am, sm=sm: sigma(am + sm * z) ** 2, kz),
             }
             for key, expr in closed.items():
                 if expr is None:

@@ -37,7 +37,7 @@ def _periodic_sign_h1(b: float) -> mpmath.mpf:
     with mpmath.workdps(30):
         edges = [k * mpmath.pi / 3 / b for k in range(-60, 61)]
         total = mpmath.mpf(0)
-        for lo, hi in zip(edges[:-1], edges[1:]):
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
             mid = (lo + hi) / 2
             sign = mpmath.sign(mpmath.sin(3 * b * mid))
             total += sign * (mpmath.npdf(lo) - mpmath.npdf(hi))  # ∫ z φ(z) dz on [lo, hi]
@@ -62,7 +62,7 @@ def test_periodic_switch_function_moments_are_not_sign_of_x():
     with mpmath.workdps(30):
         edges = [k * mpmath.pi / 3 for k in range(-40, 41)]
         want = mpmath.mpf(0)
-        for lo, hi in zip(edges[:-1], edges[1:]):
+        for lo, hi in zip(edges[:-1], edges[1:], strict=True):
             sign = mpmath.sign(mpmath.sin(3 * (lo + hi) / 2))
             want += sign * (mpmath.ncdf(hi - mpmath.mpf("0.2")) - mpmath.ncdf(lo - mpmath.mpf("0.2")))
     got = moments_mpmath(act, "0.2", "1")[0]

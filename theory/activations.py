@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import math
 import re
 import signal
 import threading
@@ -398,7 +397,7 @@ def _make(name: str, expr: sp.Expr) -> Activation:
 
 
 def _singular_candidates(expr: sp.Expr) -> set[sp.Expr]:
-    """Real zeros of denominators and of logarithm arguments (where :math:`\sigma` may blow up)."""
+    r"""Real zeros of denominators and of logarithm arguments (where :math:`\sigma` may blow up)."""
     arguments = []
     for node in sp.preorder_traversal(expr):
         if isinstance(node, sp.Pow) and node.exp.is_number and bool(node.exp < 0):
@@ -514,7 +513,7 @@ def require_finite_moments(activation: Activation | str, scale=None, power: int 
     Raises
     ------
     ActivationError
-        When :math:`\mathbb E|\sigma(a+sg)|^{\text{power}} = \infty` (see :func:`moment_divergence`).
+        When :math:`\\mathbb E|\\sigma(a+sg)|^{\text{power}} = \\infty` (see :func:`moment_divergence`).
     """
     reason = moment_divergence(activation, scale, power)
     if reason is not None:
@@ -544,7 +543,7 @@ REGISTRY: dict[str, Activation] = {
         *(_make(f"relu{p}", sp.Max(0, X) ** p) for p in (2, 3, 4)),
     )
 }
-"""Registered activations by name; ``leaky_relu`` has slope 1/100 (``leaky_relu(0.2)`` sets it);
+r"""Registered activations by name; ``leaky_relu`` has slope 1/100 (``leaky_relu(0.2)`` sets it);
 ``relu2..relu4`` are the rectified monomials :math:`\max(0,x)^p`; ``step`` is ``Heaviside(x)``
 (value 1/2 at 0); ``gaussian`` is :math:`e^{-x^2/2}`."""
 

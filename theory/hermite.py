@@ -441,7 +441,7 @@ def _second_moment_symbolic(expr: sp.Expr, kinks: tuple[sp.Expr, ...]) -> sp.Exp
 
 
 def _exact_at(act: Activation, b: sp.Rational, order: int) -> list | None:
-    """Closed forms of :math:`h_0..h_{L-1}` and :math:`\mathbb E\sigma(bz)^2` at ``b``, or ``None``."""
+    r"""Closed forms of :math:`h_0..h_{L-1}` and :math:`\mathbb E\sigma(bz)^2` at ``b``, or ``None``."""
     if not act.kinks_complete:
         return None
     second = _second_moment_symbolic(act.expr, act.kinks)
@@ -599,17 +599,18 @@ def _check_resolved(act: Activation, b, h, m2, star_sq, dps: int) -> None:
     by symmetry, and :math:`(h_L^*)^2` cancels to below :math:`10^{-\mathrm{dps}/2}\,\mathbb E\sigma^2`:
     then the digits shown would be wrong, so the request is refused.
     """
-    parity = _parity(act.expr)
+    odd, even = _zero_by_symmetry(act.expr)
     floor = mpmath.mpf(10) ** (-dps + 5)
     for j, v in enumerate(h):
-        if parity is not None and j > 0 and j % 2 != parity:
+        degree = odd if j % 2 else even
+        if degree is not None and j > degree:
             continue
-        if abs(v) < floor * mpmath.sqrt(mpmath.factorial(j) * m2) and not (j == 0 and parity == 1):
+        if abs(v) < floor * mpmath.sqrt(mpmath.factorial(j) * m2):
             raise ArithmeticError(
                 f"b = {float(b):g} is too small for the numeric route: h_{j} of {act.name} is below "
                 f"the quadrature's resolution ({dps} digits); use a larger b"
             )
-    if 0 <= star_sq < mpmath.mpf(10) ** (-dps // 2) * m2 and parity is None:
+    if 0 <= star_sq < mpmath.mpf(10) ** (-dps // 2) * m2:
         raise ArithmeticError(
             f"b = {float(b):g} is too small for the numeric route: h_star² of {act.name} cancels "
             f"below {dps // 2} digits; use a larger b"
@@ -617,17 +618,22 @@ def _check_resolved(act: Activation, b, h, m2, star_sq, dps: int) -> None:
 
 
 @functools.lru_cache(maxsize=256)
-def _parity(expr: sp.Expr) -> int | None:
-    """1 when :math:`\sigma - \sigma(0)` is odd, 0 when :math:`\sigma` is even, else ``None``."""
+def _zero_by_symmetry(expr: sp.Expr) -> tuple[int | None, int | None]:
+    r"""``(d_odd, d_even)``: the odd (even) part of :math:`\sigma` is a polynomial of that degree, else ``None``.
+
+    Then every odd (even) :math:`h_j` with :math:`j >` that degree is exactly zero
+    (``tanh``: odd part tanh, even part 0; ``softplus``: odd part x/2).
+    """
     mirrored = expr.subs(X, -X)
-    try:
-        if sp.simplify(expr + mirrored - 2 * expr.subs(X, 0)) == 0:
-            return 1
-        if sp.simplify(expr - mirrored) == 0:
-            return 0
-    except (TypeError, ValueError, NotImplementedError):  # pragma: no cover
-        return None
-    return None
+    out = []
+    for part in ((expr - mirrored) / 2, (expr + mirrored) / 2):
+        try:
+            simple = sp.simplify(sp.expand(part.rewrite(sp.exp)))
+        except (TypeError, ValueError, NotImplementedError):  # pragma: no cover
+            out.append(None)
+            continue
+        out.append(int(sp.degree(simple, X)) if simple.is_polynomial(X) and simple != 0 else (-1 if simple == 0 else None))
+    return out[0], out[1]
 
 
 # ---------------------------------------------------------------- public entry
