@@ -55,6 +55,7 @@ import math
 import jax
 import jax.numpy as jnp
 from onestep_gm.numerics.population import (
+    ComponentLaw,
     _teacher_second_moment,
     component_laws,
     hermite_coefficients,
@@ -146,8 +147,9 @@ def _horner(rho: Array, coefs: Array, order: int) -> Array:
 
 @functools.partial(jax.jit, static_argnames=("orders",))
 def hermite_population_moments(
-    F_hat: Array, mixture, h: Array, h_star: Array, b: Array, *, orders: tuple[int, ...]
-) -> tuple[Array, Array, Array]:
+    F_hat: Array, mixture, h: Array, h_star: Array, b: Array, *, orders: tuple[int, ...],
+    laws: list[ComponentLaw] | None = None,
+) -> tuple[Array, Array, Array]:  # fmt: skip
     r"""Exact :math:`(\Omega, u, s_y)` of the Hermite model's features at every order in ``orders``.
 
     The formulas are in the module docstring.  One pass over the mixture's components serves all
@@ -167,6 +169,9 @@ def hermite_population_moments(
         Bulk scale.
     orders : tuple of int
         Hermite orders :math:`l \ge 1` (static).
+    laws : list of ComponentLaw, optional
+        :func:`~onestep_gm.numerics.population.component_laws` of ``(F_hat, mixture)``, if the
+        caller has them (shared with the network's moments).
 
     Returns
     -------
@@ -187,7 +192,8 @@ def hermite_population_moments(
     Omega = jnp.zeros((len(orders), k, k))
     u = jnp.zeros((len(orders), k))
     s_y = jnp.asarray(0.0)
-    for c, law in enumerate(component_laws(F_hat, mixture)):
+    laws = component_laws(F_hat, mixture) if laws is None else laws
+    for c, law in enumerate(laws):
         std = jnp.sqrt(jnp.diag(law.cov))
         rho = jnp.clip(law.cov / (std[:, None] * std[None, :]), -1.0, 1.0)
         coefs = polynomial_projections(law.mean, std, h, b, orders)

@@ -30,7 +30,7 @@ from onestep_gm.numerics.exact import generalisation_error, hermite_population_m
 from onestep_gm.numerics.fashion import FashionSpec, make_fashion
 from onestep_gm.numerics.mixture import MixtureSpec, covariance_trace, make_mixture
 from onestep_gm.numerics.network import CONVENTION
-from onestep_gm.numerics.population import population_moments
+from onestep_gm.numerics.population import component_laws, population_moments
 from onestep_gm.numerics.precision import enable_x64
 from onestep_gm.numerics.trial import (
     TESTS,
@@ -429,7 +429,8 @@ def exact_test_errors(out: TrialErrors, setup: TrialSetup, shape: TrialShape):
     gen = np.array(out.gen)
     moments = []
     for i, act in enumerate(shape.activations):
-        Omega, u, s_y = population_moments(out.F_hat[i], mixture, act)
+        laws = component_laws(out.F_hat[i], mixture)
+        Omega, u, s_y = population_moments(out.F_hat[i], mixture, act, laws=laws)
         moments.append((Omega, u, s_y))
         for j, mdl in enumerate(shape.models):
             if mdl == "nn":
@@ -438,7 +439,7 @@ def exact_test_errors(out: TrialErrors, setup: TrialSetup, shape: TrialShape):
                 params = setup.params
                 H = hermite_population_moments(
                     out.F_hat[i], mixture, params.h[i], params.h_star[i : i + 1], params.b,
-                    orders=(shape.order,),
+                    orders=(shape.order,), laws=laws,
                 )  # fmt: skip
                 gen[i, j] = float(generalisation_error(out.w_hat[i, j], H[0][0], H[1][0], H[2]))
     return out._replace(gen=gen), moments

@@ -125,7 +125,7 @@ class TrialErrors(NamedTuple):
 
     With ``test="exact"``, ``gen`` is NaN for the models of :data:`EXACT_MODELS` (the caller
     computes it from ``F_hat`` and the readouts ``w_hat``, (activations, models, k), fitted on
-    :math:`\phi/\sqrt k`); ``w_hat`` is ``None`` otherwise.
+    :math:`\phi/\sqrt k`); ``w_hat`` is also returned with ``return_F_hat``, else ``None``.
     """
 
     train: Array
@@ -275,7 +275,7 @@ def evaluate_trial(draws: TrialDraws, data: Data, params: TrialParams, shape: Tr
     exact = shape.test == "exact"
     return TrialErrors(
         jnp.stack(train), jnp.stack(gen), jnp.stack(F_hats) if shape.return_F_hat or exact else None,
-        jnp.stack(w_hats) if exact else None,
+        jnp.stack(w_hats) if shape.return_F_hat or exact else None,
     )  # fmt: skip
 
 
@@ -366,3 +366,50 @@ def make_layers(shape: TrialShape):
 
         _LAYER_CACHE[shape] = jax.jit(layers)
     return _LAYER_CACHE[shape]
+
+
+_ORDERS_CACHE: dict = {}
+
+
+def make_order_fits(shape: TrialShape, orders: tuple[int, ...]):
+    r"""The jitted ``(key, data, params, h_stars) -> (F_hat, w_hat)`` of one trial for the
+    network and the Hermite model at every order in ``orders``, on the same draws.
+
+    Common random numbers: one :math:`\hat F`, one readout batch and one noise draw :math:`g`
+    (the Hermite model's key, block 0) serve every order, so the orders differ only through
+    :math:`p_l` and :math:`h_l^\ast`.  ``params.h`` holds :math:`h_0..h_{L-1}` per activation
+    with :math:`L = \max(\text{orders})`; ``h_stars`` is (activations, len(orders)).
+    No test sample is drawn: the errors are exact (:mod:`onestep_gm.numerics.exact`).
+
+    Returns
+    -------
+    F_hat : (activations, k, n) float64
+    w_hat : (activations, 1 + len(orders), k) float64, fitted on :math:`\phi/\sqrt k`; row 0 is
+        the network's.
+    """
+    key = (shape, orders)
+    if key not in _ORDERS_CACHE:
+        root_k = math.sqrt(shape.k)
+
+        def fits(key, data, params, h_stars):
+            draws = draw_trial(key, data, shape, params.tau)
+            X = draws.X.astype(shape.compute)
+            rows = shape.k > shape.m
+            F_hats, w_hats = [], []
+            for i, (act, (_, F_hat)) in enumerate(zip(shape.activations, trained_layers(draws, shape, params.eta), strict=True)):
+                F_c = F_hat.astype(shape.compute)
+                pre = X @ F_c.T if rows else F_c @ X.T
+                feats = [jax_activation(act)[0](pre).astype(jnp.float64)]
+                noise_key = block_noise_key(model_keys(draws.model_key, i), _NOISE_STREAM["hermite"], 0)
+                pre64 = pre.astype(jnp.float64)
+                for o, l in enumerate(orders):
+                    mean, scale = hermite_parts(pre64, params.h[i, :l], h_stars[i, o], params.b)
+                    feats.append(with_noise(mean, scale, noise_key))
+                w_hats.append(jnp.stack([
+                    fit_readout(phi / root_k, draws.y, params.lam, samples_major=rows)[0] for phi in feats
+                ]))  # fmt: skip
+                F_hats.append(F_hat)
+            return jnp.stack(F_hats), jnp.stack(w_hats)
+
+        _ORDERS_CACHE[key] = jax.jit(fits)
+    return _ORDERS_CACHE[key]
