@@ -49,8 +49,9 @@ def _polynomial(h, l):
 
 def test_hermite_kernel_matches_isserlis_and_mpmath():
     """Ω from the finite Mehler sum equals the Isserlis kernel (SymPy's MGF moments) and u the
-    nested mpmath integral of p_l(a) ReLU(t), to 1e-9 relative, with non-zero means."""
-    mixture, F, h, h_star = _setup()
+    nested mpmath integral of p_l(a) ReLU(t) (at the highest order), to 1e-9 relative, with
+    non-zero means."""
+    mixture, F, h, h_star = _setup(k=3)
     Omega, u, s_y = hermite_population_moments(F, mixture, h, h_star, B, orders=ORDERS)
     k = F.shape[0]
     weights = np.asarray(mixture.weights)
@@ -65,10 +66,12 @@ def test_hermite_kernel_matches_isserlis_and_mpmath():
             for i in range(k):
                 for j in range(k):
                     ref[i, j] += weights[c] * kernel(mean[i], mean[j], cov[i, i], cov[j, j], cov[i, j])
-                ref_u[i] += weights[c] * float(kernels.bivariate_mp(p, relu, mean[i], mean[k], cov[i, i], cov[k, k], cov[i, k], dps=20))
+                if l == max(ORDERS):
+                    ref_u[i] += weights[c] * float(kernels.bivariate_mp(p, relu, mean[i], mean[k], cov[i, i], cov[k, k], cov[i, k], dps=16))
         ref += float(h_star[o]) ** 2 * np.eye(k)
         np.testing.assert_allclose(np.asarray(Omega[o]) * k, ref, rtol=1e-9, atol=1e-12)
-        np.testing.assert_allclose(np.asarray(u[o]) * math.sqrt(k), ref_u, rtol=1e-8, atol=1e-12)
+        if l == max(ORDERS):
+            np.testing.assert_allclose(np.asarray(u[o]) * math.sqrt(k), ref_u, rtol=1e-8, atol=1e-12)
     ref_sy = 0.0
     for c in range(len(weights)):
         mean, cov = _explicit_law(F, mixture, c)
