@@ -42,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def compute(args: argparse.Namespace) -> dict:
     """The curve of ``args`` as the JSON object of ``onestep curve --json``."""
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
     from onestep_gm.numerics.learning import learning_curve
 
     # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
@@ -84,6 +85,7 @@ def _write(result: dict, out: Path) -> None:
 
     # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
 
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
     from onestep_gm.experiments.results import staged
 
     columns = ["gen_error", "train_error", "kappa", "df1", "sigma_eps2"]

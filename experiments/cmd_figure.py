@@ -100,6 +100,7 @@ def _check_data(spec, overrides) -> None:
         # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
 
 
+        # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
         from onestep_gm.numerics.simulation import fashion_pools
 
         data = spec.base.data
@@ -110,6 +111,7 @@ def _check_data(spec, overrides) -> None:
 
 def _run_theorem(args: argparse.Namespace) -> int:
     """``order`` / ``convergence``: the theorem's own figures (always exact test errors)."""
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
     from onestep_gm.experiments.theorem import run_theorem_figure, write_theorem_outputs
 
     out = Path(args.out)

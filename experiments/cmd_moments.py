@@ -28,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _text(moments) -> str:
+    # SymPy only when printing formulas
     import sympy as sp
     from onestep_gm.theory.moments import normal_notation
 
@@ -51,6 +52,7 @@ def _text(moments) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
     from onestep_gm.theory.moments import conditional_moments
 
     moments = conditional_moments(args.activation)

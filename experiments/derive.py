@@ -127,6 +127,7 @@ def _display(lhs: str, expr: sp.Expr) -> list[str]:
 
 
 def _hermite_section(activation, settings: DeriveSettings, b_default) -> list[str]:
+    # SymPy derivations load when pages are written
     from onestep_gm.theory.hermite import (
         B,
         hermite_coefficients,
@@ -195,7 +196,7 @@ def _hermite_section(activation, settings: DeriveSettings, b_default) -> list[st
 def h_star(coefficients, order_l: int, dps: int = 40) -> mp.mpf:
     r""":math:`h_L^\star = \sqrt{\mathbb{E}[\sigma(bz)^2] - \sum_{j<L} h_j^2/j!}` for any
     :math:`L \le` ``coefficients.order`` from one :class:`~theory.hermite.HermiteCoefficients`
-    (DESIGN.md, Hermite model), so the table needs one quadrature per :math:`b`, not one per :math:`L`.
+    (the Hermite model of the docs' model page), so the table needs one quadrature per :math:`b`, not one per :math:`L`.
     """
     return coefficients.h_star_at(order_l, dps)
 
@@ -213,6 +214,7 @@ def _method_text(method: str) -> str:
 
 
 def _moments_section(activation) -> list[str]:
+    # SymPy derivations load when pages are written
     from onestep_gm.theory.moments import IDENTITIES, conditional_moments
 
     moments = conditional_moments(activation)
@@ -242,6 +244,7 @@ def _moments_section(activation) -> list[str]:
 
 
 def _numeric_moments_text() -> str:
+    # SymPy derivations load when pages are written
     from onestep_gm.theory import codegen
 
     nodes = codegen._DEFAULT_NODES["trapezoid"]
@@ -253,6 +256,7 @@ def _numeric_moments_text() -> str:
 
 
 def _jax_section(activation) -> list[str]:
+    # SymPy derivations load when pages are written
     from onestep_gm.theory.activations import X
     from onestep_gm.theory.codegen import jax_source, stable_form
     from onestep_gm.theory.moments import A, S, conditional_moments
@@ -279,6 +283,7 @@ def _jax_section(activation) -> list[str]:
 
 def render_activation(name: str, settings: DeriveSettings = DeriveSettings()) -> str:
     """The Markdown page of one registered activation (see the module docstring)."""
+    # SymPy derivations load when pages are written
     from onestep_gm.theory.activations import get_activation
 
     activation = get_activation(name)
@@ -313,6 +318,7 @@ def render_orders(settings: DeriveSettings = DeriveSettings()) -> str:
     Each row is checked against :func:`theory.order.hermite_order` (at the
     interval's midpoint and at its boundary), so the page and the code cannot disagree.
     """
+    # SymPy derivations load when pages are written
     from onestep_gm.theory.order import hermite_order
 
     rows, boundary_rows = [], []
@@ -396,6 +402,7 @@ def render_index(names: Iterable[str]) -> str:
 
 def render_all(settings: DeriveSettings = DeriveSettings(), names: Iterable[str] | None = None) -> dict[str, str]:
     """File name → Markdown text of every generated page (registry order)."""
+    # SymPy derivations load when pages are written
     from onestep_gm.theory.activations import REGISTRY
 
     names = list(REGISTRY) if names is None else list(names)

@@ -22,6 +22,7 @@ Both write ``<name>.{json,md,png,pdf}``; the JSON holds every per-trial error.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -97,6 +98,7 @@ def order_point(n: int, beta: float, spec: OrderSpec) -> dict:
     Returns ``{"nn": (A, T), "hermite": (A, L, T), "seconds"}`` (nested lists), in the ½
     convention.  NaN marks a numerically singular ridge solve.
     """
+    # JAX only when used
     import jax.numpy as jnp
     from onestep_gm.numerics.exact import generalisation_error, hermite_population_moments
     from onestep_gm.numerics.population import component_laws, population_moments
@@ -147,6 +149,7 @@ def run_order(spec: OrderSpec, *, progress: bool = False) -> dict:
     points = [(n, b) for n in spec.n_values for b in spec.betas]
     iterator: Sequence = points
     if progress:
+        # progress bars for terminals only
         from tqdm.auto import tqdm
 
         iterator = tqdm(points, desc="order", unit="point", dynamic_ncols=True)
@@ -176,6 +179,7 @@ def order_table(data: dict) -> dict:
 
 def draw_order(data: dict):
     """Heatmaps of the relative gap (log colour), one per (activation, n), with the staircase."""
+    # matplotlib only when drawing
     from matplotlib.colors import LogNorm
     from onestep_gm.experiments import plots
 
@@ -251,6 +255,7 @@ def run_convergence(spec: ConvergenceSpec, *, cache_dir: str | Path | None = Non
     points = [(b, a, n) for b, a in spec.points for n in spec.n_values]
     iterator: Sequence = points
     if progress:
+        # progress bars for terminals only
         from tqdm.auto import tqdm
 
         iterator = tqdm(points, desc="convergence", unit="point", dynamic_ncols=True)
@@ -327,6 +332,7 @@ _MODEL_STYLE = {"hermite": ("s", "#0C5DA5"), "conditional": ("^", "#00B945"), "t
 
 def draw_convergence(data: dict):
     """|gap| against n, log-log, one panel per (activation, point), slope in the legend."""
+    # the engine (JAX) loads when a theorem figure runs
     from onestep_gm.experiments import plots
 
     plt = plots.plt
@@ -408,6 +414,7 @@ def run_theorem_figure(name: str, *, quick: bool = False, trials: int | None = N
 
 def write_theorem_outputs(data: dict, out_dir: str | Path) -> dict[str, Path]:
     """Write ``<name>.{json,md,png,pdf}`` (all or nothing)."""
+    # the engine (JAX) loads when a theorem figure runs
     from onestep_gm.experiments import plots
 
     name = data["name"]
@@ -427,7 +434,5 @@ def write_theorem_outputs(data: dict, out_dir: str | Path) -> dict[str, Path]:
 
 def redraw(json_path: str | Path, out_dir: str | Path) -> dict[str, Path]:
     """Redraw a saved ``order.json`` or ``convergence.json`` without simulating."""
-    import json
-
     data: dict[str, Any] = json.loads(Path(json_path).read_text())
     return write_theorem_outputs(data, out_dir)

@@ -111,6 +111,7 @@ def _cut_points(activation: Activation) -> tuple[float, ...]:
 
 
 def _jax_pair(activation: Activation) -> Elementwise:
+    # SymPy-derived kernels load when a closed rule is used
     from onestep_gm.theory.codegen import jax_activation
 
     return jax_activation(activation)[0]
@@ -268,6 +269,7 @@ def _mehler_sum(rho: Array, coefs: Array) -> Array:
 
 @functools.lru_cache(maxsize=64)
 def _closed_function(expr, symbols) -> Callable:
+    # SymPy-derived kernels load when a closed rule is used
     from onestep_gm.theory.codegen import jax_function
 
     return jax.jit(jax_function(expr, *symbols))
@@ -317,6 +319,7 @@ def summarise(laws: Sequence[ComponentLaw]) -> list[LawSummary]:
 
 
 def _kernel(activation: Activation, law: ComponentLaw, rule: str, summary: LawSummary) -> Array:
+    # SymPy-derived kernels load when a closed rule is used
     from onestep_gm.theory import kernels
 
     centred = summary.centred
@@ -345,6 +348,7 @@ def _set_diag(K: Array, diag: Array) -> Array:
 
 def _cross(activation: Activation, law: ComponentLaw, rule: str, summary: LawSummary) -> Array:
     r""":math:`\mathbb E[\sigma(a_i)\,\mathrm{ReLU}(t)]` for each neuron."""
+    # SymPy-derived kernels load when a closed rule is used
     from onestep_gm.theory import kernels
 
     teacher = _teacher()
@@ -378,6 +382,7 @@ def _mehler_cross(activation, teacher, order, mean, std, t_mean, t_std, rho) -> 
 
 
 def _mean(activation: Activation, law: ComponentLaw, rule: str) -> Array:
+    # SymPy-derived kernels load when a closed rule is used
     from onestep_gm.theory import kernels
 
     q = jnp.diag(law.cov)
@@ -388,6 +393,7 @@ def _mean(activation: Activation, law: ComponentLaw, rule: str) -> Array:
 
 
 def _teacher_second_moment(law: ComponentLaw) -> Array:
+    # SymPy-derived kernels load when a closed rule is used
     from onestep_gm.theory import kernels
 
     fn = _closed_function(kernels.relu_second_moment(), (kernels.M1, kernels.Q1))

@@ -136,6 +136,7 @@ class _Printer(JaxPrinter):
 
 
 def _namespace() -> dict:
+    # JAX only when evaluated: the theory layer imports no JAX at module level
     import jax
     import jax.numpy as jnp
     import jax.scipy.special as jsp
@@ -170,6 +171,7 @@ def jax_source(expr: sp.Expr, *symbols: sp.Symbol) -> str:
 
 
 def _as_float_arrays(args):
+    # JAX only when evaluated: the theory layer imports no JAX at module level
     import jax.numpy as jnp
 
     # Python numbers become weakly typed arrays, so they never promote float32 inputs.
@@ -192,6 +194,7 @@ def jax_function(expr: sp.Expr, *symbols: sp.Symbol) -> Callable:
     fn = _lambdified(as_sympy(expr), tuple(symbols))
 
     def evaluate(*args):
+        # JAX only when evaluated: the theory layer imports no JAX at module level
         import jax.numpy as jnp
 
         arrays = _as_float_arrays(args)
@@ -227,6 +230,7 @@ def _quadrature_rule(rule: str, nodes: int) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=128)
 def _moments_function(activation: Activation, nodes: int, rule: str) -> Callable:
+    # JAX only when evaluated: the theory layer imports no JAX at module level
     import jax
     import jax.numpy as jnp
 

@@ -1,7 +1,7 @@
 r"""Hermite coefficients of an activation at bulk scale :math:`b`.
 
 The Hermite model of the paper (Demir & Dogan, ICLR 2025, Theorem on the
-Hermite equivalent; DESIGN.md "Hermite model") replaces :math:`\sigma` by
+Hermite equivalent; Demir & Dogan, ICLR 2025, the Hermite equivalence theorem) replaces :math:`\sigma` by
 
 .. math::
 
@@ -50,10 +50,12 @@ from mpmath.calculus.quadrature import TanhSinh
 from onestep_gm.theory.activations import (
     Activation,
     X,
+    _kinks_of,
     as_sympy,
     get_activation,
     require_finite_moments,
 )
+from onestep_gm.theory.moments import expectation
 
 __all__ = [
     "B",
@@ -104,7 +106,7 @@ class HermiteCoefficients:
         return np.array([float(v) for v in self.h], dtype=np.float64)
 
     def to_json(self, digits: int = 17) -> dict:
-        """The ``onestep hermite --json`` object (DESIGN.md, CLI contract)."""
+        """The ``onestep hermite --json`` object (the CLI reference of the docs)."""
 
         def text(value: mpmath.mpf) -> str:
             return mpmath.nstr(value, digits)
@@ -126,8 +128,6 @@ class HermiteCoefficients:
 @functools.lru_cache(maxsize=512)
 def get_activation_like(expr: sp.Expr, kinks: tuple[sp.Expr, ...]) -> Activation:
     """The activation of ``expr`` (periodic kink sets recovered from the expression)."""
-    from onestep_gm.theory.activations import _kinks_of
-
     found, periodic = _kinks_of(expr)
     return Activation(name=str(expr), expr=expr, kinks=found, periodic=periodic)
 
@@ -284,8 +284,6 @@ def hermite_symbolic(activation: str | Activation, j: int) -> sp.Expr | None:
 
 def _engine(act: Activation, integrand: sp.Expr, t: sp.Expr) -> sp.Expr | None:
     r""":math:`\mathbb E f(x)`, :math:`x\sim N(0,t^2)`, by :func:`theory.moments.expectation`."""
-    from onestep_gm.theory.moments import expectation
-
     return expectation(integrand, 0, t, act.kinks, act.kinks_complete)[0]
 
 
@@ -296,8 +294,6 @@ _PLAIN = sp.Dummy("a")
 @functools.lru_cache(maxsize=256)
 def _mean_derivatives(act: Activation, t: sp.Expr) -> list:
     """``[M0(a, t), dM0/da, ...]`` grown on demand (``None`` when :math:`M_0` has no closed form)."""
-    from onestep_gm.theory.moments import expectation
-
     m0 = expectation(act.expr, _MEAN, t, act.kinks, act.kinks_complete)[0]
     if m0 is None:
         return [None]

@@ -39,7 +39,7 @@ from collections.abc import Callable
 
 import mpmath as mp
 import sympy as sp
-from onestep_gm.theory.activations import Activation, X
+from onestep_gm.theory.activations import Activation, X, _kinks_of
 
 __all__ = [
     "M1",
@@ -188,8 +188,6 @@ def _mp_function(expr: sp.Expr) -> Callable:
 
 
 def _kink_points(expr: sp.Expr) -> list[float]:
-    from onestep_gm.theory.activations import _kinks_of
-
     return [float(k) for k in _kinks_of(expr)[0]]
 
 

@@ -1,6 +1,6 @@
 r"""Conditional moments of :math:`\sigma(a + s g)`, :math:`g \sim \mathcal N(0, 1)`.
 
-The conditional Gaussian model (DESIGN.md, "Conditional Gaussian model") replaces
+The conditional Gaussian model (Demir & Dogan, ICLR 2025, the conditional Gaussian equivalence theorem) replaces
 each feature :math:`\sigma(a_i + s_i g)` by its first two conditional moments
 
 .. math::
@@ -31,7 +31,7 @@ structure of :math:`\sigma` (no speculative ``sympy.integrate``, which can hang)
   :func:`theory.codegen.jax_moments` integrate it numerically.
 
 References: Demir & Dogan (ICLR 2025, arXiv 2503.00856), conditional Gaussian
-equivalence; DESIGN.md for :math:`M_0, M_1, M_2` of ReLU and erf.
+equivalence; the docs' model page lists :math:`M_0, M_1, M_2` of ReLU and erf.
 
 Examples
 --------
@@ -363,7 +363,7 @@ def _square_root(v: sp.Expr) -> sp.Expr | None:
 
 
 def normal_notation(expr: sp.Expr) -> sp.Expr:
-    r"""Display form of a moment in :math:`\Phi` (``Phi``) and :math:`\varphi` (``phi``), as in DESIGN.md.
+    r"""Display form of a moment in :math:`\Phi` (``Phi``) and :math:`\varphi` (``phi``), as on the docs' model page.
 
     :math:`\mathrm{erf}(u/\sqrt2) \to 2\Phi(u) - 1` and :math:`e^{-u^2/2} \to \sqrt{2\pi}\,\varphi(u)`
     where this removes the :math:`\sqrt 2`; other ``erf``/``exp`` stay.  For reading only:

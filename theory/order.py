@@ -1,6 +1,6 @@
 r"""Spike strength :math:`\beta` → Hermite order :math:`l`, and the scalings :math:`\theta, \eta`.
 
-The paper's theorem (Demir & Dogan, ICLR 2025, Theorem 2; the docs' model page)
+The paper's theorem (Demir & Dogan, ICLR 2025; the docs' model page)
 says the network after one step is equivalent to the Hermite model of order
 :math:`l` where
 
@@ -133,7 +133,7 @@ def _check_beta(beta) -> float:
 def hermite_order(beta: float) -> OrderInfo:
     r"""The Hermite order :math:`l = \lfloor 1/(1-\beta)\rfloor + 1` of the theorem.
 
-    Demir & Dogan (ICLR 2025), Theorem 2: for :math:`\frac{l-2}{l-1} < \beta < \frac{l-1}{l}` the
+    Demir & Dogan (ICLR 2025), Hermite equivalence theorem: for :math:`\frac{l-2}{l-1} < \beta < \frac{l-1}{l}` the
     network after one step is equivalent to the Hermite model of order :math:`l`.
 
     Parameters
