@@ -148,6 +148,24 @@ def curve_grid(vary: str, points: int, k: int, m: int) -> np.ndarray:
     return np.unique(np.maximum(1, np.round(ratios * base))).astype(float)
 
 
+def _check_curve_memory(config, vary: str, points: int) -> None:
+    """Refuse a curve whose layer, moments or grid cannot fit (before the grid is built)."""
+    from onestep_gm.numerics.memory import check_memory, curve_bytes
+
+    if vary == "k":  # the layer is 2m wide (the top of the k/m range)
+
+        def estimate(*, n, m, points, test_factor):
+            return curve_bytes(n=n, k=max(1, round(RANGES["k"][1] * m)), m=m, points=points,
+                               test_factor=test_factor)  # fmt: skip
+
+        sizes = {"n": config.data.n, "m": config.m, "points": points, "test_factor": config.test_factor}
+    else:
+        estimate = curve_bytes
+        sizes = {"n": config.data.n, "k": config.k, "m": config.m, "points": points,
+                 "test_factor": config.test_factor}  # fmt: skip
+    check_memory(estimate, sizes, what="the curve")
+
+
 class LearningCurve(NamedTuple):
     """A theory curve averaged over trained layers.
 
@@ -205,7 +223,9 @@ def learning_curve(
     Raises
     ------
     ValueError
-        For an unknown ``vary``, Fashion-MNIST data, bad values or an unusable config.
+        For an unknown ``vary``, Fashion-MNIST data, bad values or an unusable config; a
+        :class:`~onestep_gm.numerics.memory.MemoryLimitError` when the layer, its moments or
+        the grid cannot fit in the available memory (checked before any work).
     """
     from onestep_gm.numerics.mixture import MixtureSpec
     from onestep_gm.numerics.simulation import trained_layer
@@ -217,6 +237,7 @@ def learning_curve(
         raise ValueError("learning curves take Gaussian-mixture data (MixtureSpec)")
     if trials < 1:
         raise ValueError(f"trials must be >= 1 (got {trials})")
+    _check_curve_memory(config, vary, points if values is None else len(values))
     grid = curve_grid(vary, points, config.k, config.m) if values is None else np.asarray(values, float)
     act = activation or config.activations[0]
     if vary == "k":

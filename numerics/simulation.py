@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from onestep_gm.numerics.fashion import FashionSpec, make_fashion
+from onestep_gm.numerics.memory import check_simulation_memory
 from onestep_gm.numerics.mixture import MixtureSpec, covariance_trace, make_mixture
 from onestep_gm.numerics.network import CONVENTION
 from onestep_gm.numerics.precision import enable_x64
@@ -157,7 +158,8 @@ class Resolved:
 
 
 def validate(config: SimulationConfig) -> None:
-    """Raise ``ValueError`` with one clear sentence for any unusable parameter."""
+    """Raise ``ValueError`` with one clear sentence for any unusable parameter, including sizes
+    whose trial cannot fit in the available memory (:func:`~onestep_gm.numerics.memory.check_simulation_memory`)."""
     checks = [
         (config.k > 0 and config.m > 0, f"k and m must be positive integers (got k={config.k}, m={config.m})"),
         (config.lam >= 0 and math.isfinite(config.lam), f"lambda must be a finite number >= 0 (got {config.lam})"),
@@ -176,6 +178,7 @@ def validate(config: SimulationConfig) -> None:
     unknown = [mdl for mdl in config.models if mdl not in MODELS]
     if unknown or not config.models:
         raise ValueError(f"unknown model(s) {unknown}; choose from {', '.join(MODELS)}")
+    check_simulation_memory(config)  # before any allocation: refuse what cannot fit
 
 
 def resolve(config: SimulationConfig) -> Resolved:
