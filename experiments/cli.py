@@ -8,6 +8,8 @@ nothing is written before the input has been validated.
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import os
 import signal
 import sys
@@ -57,7 +59,9 @@ def _watch_wakeup(fd: int) -> None:
 
 
 def install_interrupt_handler() -> None:
-    """Make SIGINT print one line and exit 130 at any moment (main thread only)."""
+    """Make SIGINT print one line and exit 130 at any moment (main thread only; once)."""
+    if signal.getsignal(signal.SIGINT) is _leave_interrupted:
+        return
     signal.signal(signal.SIGINT, _leave_interrupted)
     try:
         read_fd, write_fd = os.pipe()
@@ -67,9 +71,6 @@ def install_interrupt_handler() -> None:
         return
     threading.Thread(target=_watch_wakeup, args=(read_fd,), daemon=True, name="onestep-sigint").start()
 
-
-import argparse  # noqa: E402 - after the handler helpers: main() installs it before parsing
-import importlib  # noqa: E402
 
 COMMANDS = ("order", "hermite", "moments", "derive", "simulate", "bench", "figure", "report", "curve")
 _NUMERIC = {"moments", "derive", "simulate", "bench", "figure", "curve"}
@@ -105,10 +106,17 @@ def _one_line(exc: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one ``onestep`` command; returns its exit status (0, 1 internal error, 2 bad input,
-    130 interrupted: see :func:`install_interrupt_handler`)."""
+    130 interrupted).
+
+    Called without ``argv`` (the console script, ``python -m``), it first installs the
+    Ctrl-C handler (:func:`install_interrupt_handler`); with ``argv`` (a caller's own process,
+    e.g. tests) it leaves the process's signal handling alone.
+    """
     global _COMMAND
-    if threading.current_thread() is threading.main_thread():
+    if argv is None and threading.current_thread() is threading.main_thread():
         install_interrupt_handler()
+        if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
+            _COMMAND = sys.argv[1]  # named in an interrupt that lands while the parser is built
     parser = build_parser()
     args = parser.parse_args(argv)
     _COMMAND = args.command

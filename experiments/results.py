@@ -73,6 +73,15 @@ def dumps(obj: Any, *, indent: int | None = None) -> str:
     return json.dumps(strict_json(obj), indent=indent, default=str, allow_nan=False)
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()
+"""Permissions of written files: what ``open(path, "w")`` would give (``mkstemp`` gives 0600)."""
+
 _PENDING: set[Path] = set()
 """Temporary files being written now; :func:`discard_pending` removes them on an interrupt."""
 
@@ -99,6 +108,7 @@ def write_atomic(path: str | Path, content: str | bytes) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     _PENDING.add(Path(tmp))
     try:
+        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(content.encode() if isinstance(content, str) else content)
         os.replace(tmp, path)
@@ -164,8 +174,9 @@ def staged(targets: Mapping[str, Path]) -> Iterator[dict[str, Path]]:
             target.parent.mkdir(parents=True, exist_ok=True)
             created += [p for p in missing if p not in created]
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            os.close(fd)
             tmp_paths[key] = Path(tmp)
+            os.fchmod(fd, _FILE_MODE)
+            os.close(fd)
             _PENDING.add(Path(tmp))
         yield tmp_paths
         for key, target in targets.items():

@@ -249,8 +249,10 @@ def learning_curve(
         curves.append(curve_along(F_hat, mixture, act, vary=vary, values=grid, lam=config.lam,
                                   m=config.m, rule=rule))  # fmt: skip
     stacked = {key: np.stack([c[key] for c in curves]) for key in curves[0] if key != "values"}
+    with np.errstate(invalid="ignore"):  # std of an infinite point (λ = 0 at the threshold) is NaN
+        std = {k: v.std(axis=0) for k, v in stacked.items()}
     return LearningCurve(
         vary=vary, values=grid, mean={k: v.mean(axis=0) for k, v in stacked.items()},
-        std={k: v.std(axis=0) for k, v in stacked.items()}, per_trial=stacked, activation=act,
+        std=std, per_trial=stacked, activation=act,
         config=config, trials=trials, seconds=time.perf_counter() - start,
     )  # fmt: skip
