@@ -12,7 +12,13 @@ import csv
 from pathlib import Path
 
 import numpy as np
-from onestep_gm.experiments.args import emit_json, nonnegative_float, positive_int, unit_interval
+from onestep_gm.experiments.args import (
+    emit_json,
+    nonnegative_float,
+    positive_int,
+    seed,
+    unit_interval,
+)
 
 HELP = "theory curve (deterministic equivalent) of train/gen error along m, k or lambda"
 
@@ -34,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", choices=["regression", "classification"], default="regression")
     parser.add_argument("--points", type=positive_int, default=100, help="points on the curve (default 100)")
     parser.add_argument("--trials", type=positive_int, default=3, help="trained layers F_hat (default 3)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="random seed in 0 .. 2**32-1 (default 0)")
     parser.add_argument("--out", default=None, help="write curve.csv and curve.png into this folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
 

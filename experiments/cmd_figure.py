@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from onestep_gm.experiments.args import comma_list, nonnegative_int, positive_int
+from onestep_gm.experiments.args import comma_list, positive_int, seed
 
 HELP = "reproduce a figure of the paper (fig1a … fig8b, or all): png, pdf, json, csv, md"
 
@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--data-dir", default=None, help="folder of the Fashion-MNIST files")
     parser.add_argument(
-        "--seed", type=nonnegative_int, default=None, help="random seed (default 0)"
+        "--seed", type=seed, default=None, help="random seed in 0 .. 2**32-1 (default 0)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 

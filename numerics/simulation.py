@@ -46,6 +46,8 @@ from onestep_gm.theory.order import bulk_scale, hermite_order, scalings, simulat
 MODELS = ("nn", "hermite", "conditional", "theory")
 _SIMULATED = ("nn", "hermite", "conditional")
 FASHION_N = 784
+_SQUARE_MAX = 1e150
+"""Largest eta or label noise whose squares (in the Gram matrix and the errors) stay finite."""
 
 
 @dataclass(frozen=True)
@@ -169,8 +171,15 @@ def validate(config: SimulationConfig) -> None:
         (bool(config.activations), "at least one activation is needed"),
         (config.order is None or 1 <= config.order <= 40, f"order must be between 1 and 40 (got {config.order})"),
         (config.eta is None or math.isfinite(config.eta), f"eta must be finite (got {config.eta})"),
+        (config.eta is None or abs(config.eta) <= _SQUARE_MAX,
+         f"eta = {config.eta:g} would overflow float64: the features of F + eta*G are squared in the ridge solve (use eta <= 1e150)"
+         if config.eta is not None else ""),
+        (float(getattr(config.data, "noise", 0.0)) <= _SQUARE_MAX,
+         f"noise = {getattr(config.data, 'noise', 0.0):g} would overflow float64: the labels are squared (use noise <= 1e150)"),
         (config.conditional_rank >= 0, "conditional_rank must be >= 0"),
         (config.theory_trials >= 1, "theory_trials must be >= 1"),
+        (isinstance(config.seed, int) and 0 <= config.seed <= 2**32 - 1,
+         f"seed must be an integer in 0 .. 2**32 - 1 (got {config.seed!r})"),
     ]  # fmt: skip
     for ok, message in checks:
         if not ok:
@@ -427,10 +436,7 @@ class _TrialErrors:
         bad = [p for p, v in self.gen.items() if not np.all(np.isfinite(v))]
         if any(p.model == "nn" for p in bad):
             names = ", ".join(f"{p.activation}/{p.model}" for p in bad)
-            raise ValueError(
-                f"non-finite errors for {names}: the ridge system is singular or the features "
-                f"overflow (lambda = {config.lam}; use lambda > 0)"
-            )
+            raise ValueError(f"non-finite errors for {names}: {_non_finite_cause(config, bad)}")
         return [
             f"{p.activation}/{p.model}: the ridge solve is numerically singular (condition number > 1e13) in "
             f"{int(np.sum(~np.isfinite(self.gen[p])))} of {config.trials} trials, recorded as NaN: "
@@ -444,6 +450,32 @@ class _TrialErrors:
 
     def gen_arrays(self) -> dict[Pair, np.ndarray]:
         return {p: np.asarray(v) for p, v in self.gen.items()}
+
+
+def _non_finite_cause(config: SimulationConfig, bad: list[Pair]) -> str:
+    """Which input made the network's errors non-finite, in one clause."""
+    from onestep_gm.theory.codegen import jax_activation  # loaded already by the trial
+
+    probe = jnp.linspace(-40.0, 40.0, 161)  # pre-activations reach this range after a step
+    for act in dict.fromkeys(p.activation for p in bad if p.model == "nn"):
+        broken = ~np.isfinite(np.asarray(jax_activation(act)[0](probe)))
+        probe = np.asarray(probe)
+        if np.any(broken):
+            x = float(probe[np.argmax(broken)])
+            return (f"the activation {act} is not real or overflows at x = {x:g} (pre-activations "
+                    "reach such values after the step); use an activation finite on the real line")
+    spec = config.data
+    eta = config.eta if config.eta is not None else scalings(getattr(spec, "n", FASHION_N), spec.beta, spec.alpha).eta
+    noise = float(getattr(spec, "noise", 0.0))
+    if noise > 1e100:
+        return f"noise = {noise:g} makes the labels' squares overflow; use a smaller noise"
+    if eta > 1e100:
+        return f"eta = {eta:g} makes the trained layer's features overflow; use a smaller eta"
+    if config.lam == 0:
+        return (f"lambda = 0 and the ridge system is singular (k = {config.k}, m = {config.m}: "
+                "at or near the interpolation threshold); use lambda > 0")
+    return (f"the features overflow or the ridge system is singular at lambda = {config.lam:g} "
+            f"(eta = {eta:g}, noise = {noise:g})")
 
 
 def _info(config: SimulationConfig, resolved: Resolved, errors: _TrialErrors, notes: list[str]) -> dict:
