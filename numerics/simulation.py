@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from onestep_gm.numerics.fashion import FashionSpec, make_fashion
+from onestep_gm.numerics.fashion import FashionSpec, check_pool_size, make_fashion
 from onestep_gm.numerics.memory import check_simulation_memory
 from onestep_gm.numerics.mixture import MixtureSpec, covariance_trace, make_mixture
 from onestep_gm.numerics.network import CONVENTION
@@ -261,6 +261,8 @@ def setup_trial(config: SimulationConfig, resolved: Resolved, t: int) -> TrialSe
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), t)
     spec = config.data
     data = fashion_pools(spec) if isinstance(spec, FashionSpec) else make_mixture(spec, jax.random.fold_in(key, 1))
+    if isinstance(spec, FashionSpec):
+        check_pool_size(data, (2 + config.test_factor) * config.m)
     tau = resolved.tau if resolved.tau is not None else float(covariance_trace(mixture_of(data)))
     b = resolved.b if resolved.b is not None else bulk_scale(resolved.n, tau)
     h, h_star, hermite = _hermite_parameters(resolved, b)
