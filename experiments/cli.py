@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError, ArithmeticError) as exc:
         if os.environ.get("ONESTEP_DEBUG"):
             raise
-        sys.stderr.write(f"onestep {args.command}: error: {_message(exc)}\n")
+        sys.stderr.write(f"onestep {args.command}: error: {_message(exc, args)}\n")
         return 2
     except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback
         if os.environ.get("ONESTEP_DEBUG"):
@@ -148,13 +148,25 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _message(exc: BaseException) -> str:
-    """One line for a refusal; a memory refusal names the command-line option."""
+def _message(exc: BaseException, args: argparse.Namespace) -> str:
+    """One line for a refusal: a memory refusal names the command-line option, an arithmetic
+    failure without a message names the activation it came from."""
     from onestep_gm.numerics.memory import MemoryLimitError  # no JAX: a plain module
 
     if isinstance(exc, MemoryLimitError):
         return exc.describe(f"--{exc.parameter.replace('_', '-')} {exc.value}")
-    return _one_line(exc)
+    text = _one_line(exc)
+    if isinstance(exc, ArithmeticError) and text in {"", type(exc).__name__} | _BARE:
+        act = getattr(args, "activation", None)
+        act = getattr(act, "name", act)
+        act = ", ".join(map(str, act)) if isinstance(act, list | tuple) else act
+        what = f"for --activation {act}" if act else "in this computation"
+        return (f"{type(exc).__name__} {what}: the activation is singular on the real line or its "
+                "Gaussian moments diverge; use an activation finite on the real line")
+    return text
+
+
+_BARE = {"division by zero", "float division by zero", "integer division or modulo by zero"}
 
 
 if __name__ == "__main__":  # pragma: no cover

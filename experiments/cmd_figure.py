@@ -76,6 +76,11 @@ def overrides_from_args(args: argparse.Namespace):
             )
         if "nn" not in models:
             raise ValueError("--models must include nn: every figure compares against the network")
+    if args.components is not None and args.components > 1000:  # before C weights are built
+        raise ValueError(
+            f"--components {args.components} is too many: each component needs its own spike "
+            "direction, and the figures use n <= 1000"
+        )
     return Overrides(
         activations=activations, models=models, components=args.components, order=args.order,
         trials=args.trials, seed=args.seed, data_dir=args.data_dir,

@@ -57,6 +57,12 @@ def config_from_args(args: argparse.Namespace):
     unknown = [m for m in args.model if m not in MODELS]
     if unknown:
         raise ValueError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+    directions = args.components * args.spikes
+    if directions > args.n:  # checked before the C weights are built (C may be huge)
+        raise ValueError(
+            f"--components {args.components} with --spikes {args.spikes} needs {directions} "
+            f"orthogonal spike directions, more than --n {args.n}"
+        )
     if args.rho is not None:
         if args.components != 2:
             raise ValueError("--rho needs --components 2")
