@@ -6,12 +6,12 @@ STAMP   := $(VENV)/.installed
 FMNIST  := /usr/share/datasets/fashion-mnist
 OUT     ?= out
 
-.PHONY: demo test lint docs derive bench fmnist clean
+.PHONY: demo test lint docs docs-check derive bench fmnist clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,docs]'
+	$(BIN)/pip install -q -e '.[test,docs,explore]'
 	touch $(STAMP)
 
 # Real Fashion-MNIST IDX files from Debian (best effort: figures 3, 7, 8 need them; tests do not).
@@ -29,7 +29,7 @@ demo: $(STAMP) fmnist
 	$(BIN)/onestep figure fig1a --quick --out $(OUT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check theory numerics experiments tests benchmarks
+	$(BIN)/ruff check theory numerics experiments tests benchmarks examples tools
 
 derive: $(STAMP)
 	$(BIN)/onestep derive
@@ -37,8 +37,13 @@ derive: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --site-dir site >/dev/null
 
+# Build, serve on 127.0.0.1 and open the pages in headless Chromium with no network
+# (formulas typeset, no outside or failed resource, images load); screenshots in site-check/.
+docs-check: $(STAMP)
+	$(BIN)/python tools/docs_check.py
+
 test: $(STAMP) fmnist
-	$(BIN)/ruff check theory numerics experiments tests benchmarks
+	$(BIN)/ruff check theory numerics experiments tests benchmarks examples tools
 	$(BIN)/onestep derive --check
 	$(BIN)/mkdocs build --strict --site-dir site
 	$(BIN)/python -m pytest -q
@@ -47,4 +52,4 @@ bench: $(STAMP)
 	$(BIN)/onestep bench
 
 clean:
-	rm -rf $(VENV) site $(OUT) .pytest_cache
+	rm -rf $(VENV) site site-check $(OUT) .pytest_cache

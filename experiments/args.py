@@ -20,6 +20,7 @@ def _number(text: str) -> float:
 
 def unit_interval(text: str) -> float:
     """A number in [0, 1] (beta, alpha, rho)."""
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
     from onestep_gm.theory.order import check_strength
 
     try:
@@ -97,6 +98,7 @@ def comma_list(text: str) -> list[str]:
 
 def emit_json(obj: Any) -> None:
     """Print one JSON object on stdout and nothing else."""
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
     from onestep_gm.experiments.results import dumps
 
     sys.stdout.write(dumps(obj, indent=2) + "\n")

@@ -11,8 +11,10 @@ Measured in one process:
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import time
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -46,6 +48,7 @@ def engine_flops(n: int, k: int, m: int, test_factor: int, activations: int, mod
 
 
 def _time_engine(n, k, m, trials, dtype, test_factor=5, activations=ACTIVATIONS, models=("nn", "hermite")):
+    # the engine (JAX) loads when a benchmark runs
     from onestep_gm.numerics.mixture import MixtureSpec
     from onestep_gm.numerics.simulation import SimulationConfig, simulate
 
@@ -63,7 +66,7 @@ def _time_naive(n, k, m, test_factor=5, repeats=1):
     first-touch allocations would otherwise be charged to the first timed trial)."""
     naive_trial = _naive_trial()
 
-    from onestep_gm.theory.order import scalings
+    from onestep_gm.theory.order import scalings  # the engine (JAX) loads when a benchmark runs
 
     sc = scalings(n, 0.74, 0.5)
     theta, eta = sc.theta, sc.eta
@@ -78,6 +81,7 @@ def _time_naive(n, k, m, test_factor=5, repeats=1):
 
 def _time_theory(n, k, m):
     """Seconds of one theory point per activation, on the trained layer of trial 0 (warm)."""
+    # the engine (JAX) loads when a benchmark runs
     from onestep_gm.numerics.mixture import MixtureSpec
     from onestep_gm.numerics.prediction import predict
     from onestep_gm.numerics.simulation import SimulationConfig, trained_layer
@@ -96,9 +100,6 @@ def _time_theory(n, k, m):
 def _naive_trial():
     """The naive NumPy trial of the test suite (``tests/naive.py``), loaded from the source
     checkout; ``None`` for an installed package without one."""
-    import importlib.util
-    from pathlib import Path
-
     path = Path(__file__).resolve().parents[1] / "tests" / "naive.py"
     if not path.exists():
         return None

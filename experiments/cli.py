@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         _CACHING.add(args.command)
     try:
         if args.command in _NUMERIC:
-            from onestep_gm.numerics.precision import (
+            from onestep_gm.numerics.precision import (  # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
                 enable_x64,  # imports JAX: numeric commands only
             )
 

@@ -38,6 +38,7 @@ def _check_memory(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
     from onestep_gm.experiments.bench import run_benchmark
 
     _check_memory(args)

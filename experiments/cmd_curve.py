@@ -1,6 +1,6 @@
 """``onestep curve``: theory curves of the ridge readout from exact population moments.
 
-One trained first layer :math:`\\hat F` per trial (the network of DESIGN.md), then the
+One trained first layer :math:`\\hat F` per trial (the network that ``onestep simulate`` trains with the same seed), then the
 deterministic equivalent of ridge along ``--vary`` (no readout is simulated); the
 eigendecomposition of :math:`\\Omega` is shared by every point of an ``m`` or ``lambda`` curve.
 """
@@ -47,8 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def compute(args: argparse.Namespace) -> dict:
     """The curve of ``args`` as the JSON object of ``onestep curve --json``."""
+    from onestep_gm.numerics.learning import learning_curve
+
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
     from onestep_gm.numerics.mixture import MixtureSpec
-    from onestep_gm.numerics.prediction import learning_curve
     from onestep_gm.numerics.simulation import SimulationConfig
     from onestep_gm.theory.activations import get_activation
 
@@ -100,15 +102,18 @@ def _notes(curve, lam: float) -> list[str]:
 
 
 def _eta(args: argparse.Namespace) -> float:
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
     from onestep_gm.theory.order import scalings
 
     return scalings(args.n, args.beta, args.alpha).eta
 
 
 def _write(result: dict, out: Path) -> None:
-    import matplotlib
+    import matplotlib  # matplotlib only when drawing
 
     matplotlib.use("Agg")
+
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
 
     from onestep_gm.experiments.results import staged
 
@@ -118,7 +123,7 @@ def _write(result: dict, out: Path) -> None:
 
 
 def _draw(result: dict, columns: list[str], tmp: dict) -> None:
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # matplotlib only when drawing
 
     with open(tmp["csv"], "w", newline="") as fh:
         writer = csv.writer(fh)

@@ -18,7 +18,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from onestep_gm.experiments.derive import render_all, stale_pages, write_pages
+    from onestep_gm.experiments.derive import (  # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
+        render_all,
+        stale_pages,
+        write_pages,
+    )
 
     start = time.perf_counter()
     pages = render_all()

@@ -8,6 +8,7 @@ past a figure that fails (its files are not written) and names the failures at t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -56,8 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def overrides_from_args(args: argparse.Namespace):
-    """Validated :class:`~experiments.figures.Overrides` (``ValueError`` on bad input)."""
-    from onestep_gm.experiments.figures import Overrides
+    """Validated :class:`~onestep_gm.experiments.catalogue.Overrides` (``ValueError`` on bad input)."""
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
+    from onestep_gm.experiments.catalogue import Overrides
     from onestep_gm.numerics.simulation import MODELS
     from onestep_gm.theory.activations import get_activation
 
@@ -91,7 +93,10 @@ def _check_data(spec, overrides) -> None:
     """Load Fashion-MNIST before any progress bar starts, so a missing or corrupt file is
     reported as one line (the loaded pools are cached for the run)."""
     if spec.is_fashion:
-        import dataclasses
+
+
+        # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
+
 
         from onestep_gm.numerics.simulation import fashion_pools
 
@@ -102,7 +107,12 @@ def _check_data(spec, overrides) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from onestep_gm.experiments.figures import FIGURES, get_figure, run_figure, write_outputs
+    from onestep_gm.experiments.catalogue import (  # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
+        FIGURES,
+        get_figure,
+    )
+    from onestep_gm.experiments.outputs import save_figure
+    from onestep_gm.experiments.runner import run_figure
 
     names = list(FIGURES) if args.name == "all" else [get_figure(args.name).name]
     overrides = overrides_from_args(args)
@@ -124,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
                 raise
             failed.append(f"{name} ({' '.join(str(exc).split())})")
             continue
-        paths = write_outputs(run_, out)
+        paths = save_figure(run_, out)
         stem = paths["json"].with_suffix("")
         print(f"{name}: {stem}.{{png,pdf,json,csv,md}} ({run_.seconds:.1f} s)")
         sys.stdout.flush()

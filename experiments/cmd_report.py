@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from onestep_gm.experiments.figures import FIGURES
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
+    from onestep_gm.experiments.catalogue import FIGURES
     from onestep_gm.experiments.report import gather
 
     page = gather(args.out, args.docs, order=list(FIGURES))

@@ -49,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
     from onestep_gm.numerics.mixture import MixtureSpec
     from onestep_gm.numerics.simulation import MODELS, SimulationConfig
 
@@ -92,7 +93,10 @@ def _table(summary: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from onestep_gm.experiments.results import package_versions, simulate_cached
+    from onestep_gm.experiments.results import (  # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
+        package_versions,
+        simulate_cached,
+    )
     from onestep_gm.theory.activations import get_activation
 
     for spec in args.activation:

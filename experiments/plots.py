@@ -1,6 +1,6 @@
 r"""Figures as pictures: mean ± std over trials per activation and model (scienceplots style).
 
-:func:`draw` takes the JSON-able figure data of :func:`experiments.figures.figure_data`
+:func:`draw` takes the JSON-able figure data of :func:`onestep_gm.experiments.outputs.figure_data`
 (so a saved ``<name>.json`` can be redrawn without simulating) and returns a matplotlib
 figure.  Line figures: one colour per activation; the network solid, the Hermite model
 dashed, the conditional Gaussian model dotted, each with a band of ± one standard deviation
@@ -131,7 +131,7 @@ def _draw_heatmap(fig: Figure, ax, data: Mapping[str, Any]) -> None:
 
 
 def draw(data: Mapping[str, Any]) -> Figure:
-    """The picture of one figure's data (see :func:`experiments.figures.figure_data`)."""
+    """The picture of one figure's data (see :func:`onestep_gm.experiments.outputs.figure_data`)."""
     with plt.style.context(STYLE):
         fig, ax = plt.subplots(figsize=(3.5, 2.8) if data["kind"] == "heatmap" else (3.5, 2.6))
         if data["kind"] == "heatmap":

@@ -28,6 +28,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 FORMAT = "onestep-gm/simulation"
 FORMAT_VERSION = 1
 _VERSIONED = ("onestep-gm", "jax", "jaxlib", "numpy", "scipy", "sympy", "mpmath", "matplotlib", "scienceplots")
@@ -41,7 +43,7 @@ def package_versions() -> dict[str, str | None]:
     dict
         ``{"onestep-gm": "0.2.0", "jax": ..., ...}``; ``None`` for a package that is missing.
     """
-    import importlib.metadata as md
+    import importlib.metadata as md  # versions only when recorded
 
     out: dict[str, str | None] = {}
     for pkg in _VERSIONED:
@@ -230,6 +232,7 @@ def _backup(target: Path) -> Path | None:
 
 def config_to_json(config) -> dict:
     """A :class:`~onestep_gm.SimulationConfig` as a JSON object (its data spec tagged by kind)."""
+    # the engine (JAX) loads only when a result is built or read
     from onestep_gm.numerics.fashion import FashionSpec
 
     out = dataclasses.asdict(config)
@@ -246,6 +249,7 @@ def config_from_json(obj: Mapping[str, Any]):
     ValueError
         When a field is unknown or the data kind is neither ``mixture`` nor ``fashion``.
     """
+    # the engine (JAX) loads only when a result is built or read
     from onestep_gm.numerics.fashion import FashionSpec
     from onestep_gm.numerics.mixture import MixtureSpec
     from onestep_gm.numerics.simulation import SimulationConfig
@@ -286,8 +290,10 @@ def result_from_json(obj: Mapping[str, Any], config=None):
     ValueError
         When ``obj`` is not a saved simulation (wrong format tag, missing or ill-typed keys).
     """
-    import numpy as np
-    from onestep_gm.numerics.simulation import Pair, SimulationResult
+    from onestep_gm.numerics.simulation import (  # the engine (JAX) loads only when a result is built or read
+        Pair,
+        SimulationResult,
+    )
 
     if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
         raise ValueError(f"not a saved simulation (expected format {FORMAT!r})")
@@ -401,6 +407,7 @@ def simulate_cached(config, *, cache_dir: str | Path | None = None, progress: bo
     cannot be read back, runs the simulation and stores it atomically.  ``cache_dir=None``
     simulates without a cache.
     """
+    # the engine (JAX) loads only when a result is built or read
     from onestep_gm.numerics.simulation import simulate
 
     if cache_dir is None:

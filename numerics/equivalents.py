@@ -3,7 +3,7 @@ r"""Equivalent feature maps: the Hermite model and the conditional Gaussian mode
 Both act on the network's own pre-activations :math:`U = \hat F X^\top` (shared with the
 network's features: one product serves every model) and replace only :math:`\sigma`.
 
-Hermite model (Theorem, DESIGN.md):
+Hermite model (Demir & Dogan, ICLR 2025, Theorem 2):
 :math:`\hat\sigma_l(u) = \sum_{j<l} \frac{h_j}{j!}\mathrm{He}_j(u/b) + h_l^\ast g`, with
 :math:`g\sim\mathcal N(0,1)` fresh per entry.
 

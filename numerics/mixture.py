@@ -1,6 +1,6 @@
 r"""Gaussian mixtures with spiked covariances and their labels.
 
-The mixture model of DESIGN.md (Demir & Dogan, ICLR 2025, Sec. 2):
+The mixture model of Demir & Dogan (ICLR 2025, Sec. 2):
 
 .. math::
     x \sim \sum_{c=1}^C \rho_c\, \mathcal N(\mu_c, \Sigma_c), \qquad
@@ -79,7 +79,7 @@ class Mixture(NamedTuple):
 
 
 def spike_size(spec: MixtureSpec) -> float:
-    r"""The spike size :math:`\theta = n^{\beta(1-\alpha)}` (DESIGN.md), or ``spec.theta`` if set."""
+    r"""The spike size :math:`\theta = n^{\beta(1-\alpha)}` (the model page of the docs), or ``spec.theta`` if set."""
     if spec.theta is not None:
         return float(spec.theta)
     return scalings(spec.n, spec.beta, spec.alpha).theta
@@ -286,7 +286,7 @@ def covariance_trace(mixture: Mixture) -> Array:
     r""":math:`\tau = \operatorname{tr}\bar\Sigma = \sum_c\rho_c\,(n + \sum_i\theta_{c,i})`.
 
     The trace of the average covariance :math:`\bar\Sigma=\sum_c\rho_c\Sigma_c`; the spread of
-    the means is excluded (it is the :math:`\tau` that normalises :math:`F`, DESIGN.md).
+    the means is excluded (it is the :math:`\tau` that normalises :math:`F`).
     """
     n = mixture.means.shape[-1]
     return jnp.sum(mixture.weights * (n + jnp.sum(mixture.sizes, axis=-1)))

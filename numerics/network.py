@@ -49,7 +49,7 @@ def init_network(key: Array, n: int, k: int, tau: float, dtype=jnp.float64) -> t
 def gradient_from_preactivations(
     pre: Array, w: Array, X_tilde: Array, y_tilde: Array, sigma: Elementwise, dsigma: Elementwise
 ) -> Array:
-    r"""The gradient :math:`G` (DESIGN.md) given the shared product ``pre`` :math:`= F\tilde X^\top`.
+    r"""The gradient :math:`G` (the model page of the docs) given the shared product ``pre`` :math:`= F\tilde X^\top`.
 
     The elementwise part runs in ``pre``'s dtype, the product :math:`A\tilde X` in ``X_tilde``'s.
     """

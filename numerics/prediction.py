@@ -1,18 +1,14 @@
-r"""Predictions without simulating the readout: one point (:func:`predict`) and learning curves.
+r"""Predictions for a trained layer, without simulating the readout.
 
 Given a trained first layer :math:`\hat F`, :func:`predict` computes the exact population moments
 (:mod:`onestep_gm.numerics.population`) and the deterministic equivalent of ridge
-(:mod:`onestep_gm.numerics.ridge`).  :func:`learning_curve` does it along :math:`m`, :math:`k` or
-:math:`\lambda` for the trained layers of a :class:`~onestep_gm.SimulationConfig`'s first trials,
-the same :math:`\hat F` that :func:`onestep_gm.simulate` trains with that seed
-(:func:`onestep_gm.trained_layer`).
+(:mod:`onestep_gm.numerics.ridge`) at one point; :func:`curve_along` along :math:`m`, :math:`k`
+or :math:`\lambda`, sharing the moments and the eigendecomposition.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import time
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -20,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from onestep_gm.numerics.population import population_moments
-from onestep_gm.numerics.precision import enable_x64
+from onestep_gm.numerics.precision import require_x64
 from onestep_gm.numerics.ridge import (
     CONVENTION,
     equivalent_from_spectrum,
@@ -30,9 +26,6 @@ from onestep_gm.numerics.ridge import (
 
 Array = jax.Array
 
-VARIES = ("m", "k", "lambda")
-RANGES = {"m": (0.2, 10.0), "k": (0.1, 2.0), "lambda": (1e-6, 10.0)}
-"""Default ranges of :func:`curve_grid`: m/k, k/m and λ."""
 
 
 class Prediction(NamedTuple):
@@ -80,9 +73,12 @@ def predict(F_hat: Array, mixture, activation, lam: float, m: int, *, rule: str 
 
     Raises
     ------
+    RuntimeError
+        Without 64-bit JAX (:func:`onestep_gm.enable_x64`).
     ValueError
         For ``lam < 0``, ``m <= 0`` or an unknown rule.
     """
+    require_x64("predict")
     Omega, u, s_y = population_moments(F_hat, mixture, activation, rule=rule)
     out = ridge_equivalent(Omega, u, s_y, lam, m)
     return Prediction(**{key: float(v) for key, v in out.items()})
@@ -126,133 +122,3 @@ def curve_along(
     result = {key: np.asarray(v, np.float64) for key, v in out.items()}
     result["values"] = values
     return result
-
-
-def curve_grid(vary: str, points: int, k: int, m: int) -> np.ndarray:
-    """Log-spaced values of ``vary`` over :data:`RANGES` (integers for m and k, no duplicates).
-
-    Raises
-    ------
-    ValueError
-        For an unknown ``vary`` or ``points < 1``.
-    """
-    if vary not in RANGES:
-        raise ValueError(f"vary must be 'm', 'k' or 'lambda' (got {vary!r})")
-    if points < 1:
-        raise ValueError(f"points must be >= 1 (got {points})")
-    lo, hi = RANGES[vary]
-    ratios = np.geomspace(lo, hi, points)
-    if vary == "lambda":
-        return ratios
-    base = k if vary == "m" else m
-    return np.unique(np.maximum(1, np.round(ratios * base))).astype(float)
-
-
-def _check_curve_memory(config, vary: str, points: int) -> None:
-    """Refuse a curve whose layer, moments or grid cannot fit (before the grid is built)."""
-    from onestep_gm.numerics.memory import check_memory, curve_bytes
-
-    if vary == "k":  # the layer is 2m wide (the top of the k/m range)
-
-        def estimate(*, n, m, points, test_factor):
-            return curve_bytes(n=n, k=max(1, round(RANGES["k"][1] * m)), m=m, points=points,
-                               test_factor=test_factor)  # fmt: skip
-
-        sizes = {"n": config.data.n, "m": config.m, "points": points, "test_factor": config.test_factor}
-    else:
-        estimate = curve_bytes
-        sizes = {"n": config.data.n, "k": config.k, "m": config.m, "points": points,
-                 "test_factor": config.test_factor}  # fmt: skip
-    check_memory(estimate, sizes, what="the curve")
-
-
-class LearningCurve(NamedTuple):
-    """A theory curve averaged over trained layers.
-
-    ``values`` (P,) of ``vary``; ``mean`` and ``std`` map each quantity of
-    :class:`Prediction` (``gen_error``, ``train_error``, ``kappa``, ...) to (P,) arrays over the
-    ``trials`` layers; ``per_trial`` to (trials, P).
-    """
-
-    vary: str
-    values: np.ndarray
-    mean: dict[str, np.ndarray]
-    std: dict[str, np.ndarray]
-    per_trial: dict[str, np.ndarray]
-    activation: str
-    config: object
-    trials: int
-    seconds: float
-    convention: str = CONVENTION
-
-
-def learning_curve(
-    config,
-    *,
-    vary: str = "m",
-    values: Sequence[float] | None = None,
-    points: int = 100,
-    trials: int = 3,
-    activation: str | None = None,
-    rule: str = "auto",
-) -> LearningCurve:
-    r"""The deterministic-equivalent curve of ``config``'s readout along ``vary``.
-
-    For each of the first ``trials`` trials of ``config`` (its seed), the trained layer
-    :math:`\hat F` is the one :func:`onestep_gm.simulate` trains (:func:`onestep_gm.trained_layer`);
-    the curve then costs one eigendecomposition of :math:`\Omega` (``m``, ``lambda``) or one per
-    value (``k``, which uses the first :math:`k'` rows of a layer with ``k = max(values)``).
-    Switches JAX to 64-bit.
-
-    Parameters
-    ----------
-    config : SimulationConfig
-        Data, sizes, λ and seed (mixture data only).
-    vary : {"m", "k", "lambda"}
-    values : sequence of float, optional
-        The grid; default :func:`curve_grid` with ``points`` values.
-    points, trials : int
-    activation : str, optional
-        Default the first of ``config.activations``.
-    rule : {"auto", "closed", "mehler"}
-
-    Returns
-    -------
-    LearningCurve
-
-    Raises
-    ------
-    ValueError
-        For an unknown ``vary``, Fashion-MNIST data, bad values or an unusable config; a
-        :class:`~onestep_gm.numerics.memory.MemoryLimitError` when the layer, its moments or
-        the grid cannot fit in the available memory (checked before any work).
-    """
-    from onestep_gm.numerics.mixture import MixtureSpec
-    from onestep_gm.numerics.simulation import trained_layer
-
-    enable_x64()
-    if vary not in VARIES:
-        raise ValueError(f"vary must be 'm', 'k' or 'lambda' (got {vary!r})")
-    if not isinstance(config.data, MixtureSpec):
-        raise ValueError("learning curves take Gaussian-mixture data (MixtureSpec)")
-    if trials < 1:
-        raise ValueError(f"trials must be >= 1 (got {trials})")
-    _check_curve_memory(config, vary, points if values is None else len(values))
-    grid = curve_grid(vary, points, config.k, config.m) if values is None else np.asarray(values, float)
-    act = activation or config.activations[0]
-    if vary == "k":
-        config = dataclasses.replace(config, k=int(grid.max()))
-    start = time.perf_counter()
-    curves = []
-    for t in range(trials):
-        F_hat, mixture = trained_layer(config, act, trial=t)
-        curves.append(curve_along(F_hat, mixture, act, vary=vary, values=grid, lam=config.lam,
-                                  m=config.m, rule=rule))  # fmt: skip
-    stacked = {key: np.stack([c[key] for c in curves]) for key in curves[0] if key != "values"}
-    with np.errstate(invalid="ignore"):  # std of an infinite point (λ = 0 at the threshold) is NaN
-        std = {k: v.std(axis=0) for k, v in stacked.items()}
-    return LearningCurve(
-        vary=vary, values=grid, mean={k: v.mean(axis=0) for k, v in stacked.items()},
-        std=std, per_trial=stacked, activation=act,
-        config=config, trials=trials, seconds=time.perf_counter() - start,
-    )  # fmt: skip

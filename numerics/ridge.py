@@ -39,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.linalg
+from onestep_gm.numerics.precision import require_x64
 
 Array = jax.Array
 
@@ -155,5 +156,13 @@ def ridge_equivalent(Omega: Array, u: Array, s_y, lam: float, m: int) -> dict[st
 
     Keys: ``gen_error, train_error, test_mse, train_mse, kappa, bias, variance, df1, df2,
     sigma_eps2, w_norm2``.
+
+    Raises
+    ------
+    RuntimeError
+        Without 64-bit JAX (:func:`onestep_gm.enable_x64`).
+    ValueError
+        For ``lam < 0`` or ``m <= 0``.
     """
+    require_x64("ridge_equivalent")
     return equivalent_from_spectrum(spectrum(Omega, u, s_y), lam, m)

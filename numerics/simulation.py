@@ -31,6 +31,7 @@ from onestep_gm.numerics.memory import check_simulation_memory
 from onestep_gm.numerics.mixture import MixtureSpec, covariance_trace, make_mixture
 from onestep_gm.numerics.network import CONVENTION
 from onestep_gm.numerics.precision import enable_x64
+from onestep_gm.numerics.prediction import predict
 from onestep_gm.numerics.trial import (
     Data,
     TrialParams,
@@ -419,9 +420,6 @@ class _TrialErrors:
                 self.gen[Pair(a, mdl)].append(float(gen[i, j]))
 
     def add_theory(self, F_hats, mixture, config: SimulationConfig) -> None:
-        from onestep_gm.numerics.prediction import (
-            predict,  # SciPy eigh and the kernels: theory runs only
-        )
 
         for i, a in enumerate(self.activations):
             pred = predict(F_hats[i], mixture, get_activation(a), config.lam, config.m)

@@ -15,7 +15,7 @@ The public API, one entry per concept:
 * theory curves: :func:`trained_layer` (the :math:`\hat F` a simulation trains),
   :func:`population_moments`, :func:`ridge_equivalent`, :func:`predict` (a
   :class:`Prediction`), :func:`learning_curve` (a :class:`LearningCurve`);
-* figures and results on disk: :data:`FIGURES`, :func:`run_figure`, :func:`save_result`,
+* figures and results on disk: :data:`FIGURES`, :func:`run_figure`, :func:`save_figure`, :func:`save_result`,
   :func:`load_result`;
 * :func:`enable_x64` switches JAX to 64-bit (the simulation entry points do it themselves).
 
@@ -37,18 +37,19 @@ from typing import TYPE_CHECKING
 __version__ = "0.2.0"
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs; loaded lazily at run time
-    from onestep_gm.experiments.figures import FIGURES as FIGURES
-    from onestep_gm.experiments.figures import FigureSpec as FigureSpec
-    from onestep_gm.experiments.figures import run_figure as run_figure
+    from onestep_gm.experiments.catalogue import FIGURES as FIGURES
+    from onestep_gm.experiments.catalogue import FigureSpec as FigureSpec
+    from onestep_gm.experiments.outputs import save_figure as save_figure
     from onestep_gm.experiments.results import load_result as load_result
     from onestep_gm.experiments.results import save_result as save_result
+    from onestep_gm.experiments.runner import run_figure as run_figure
     from onestep_gm.numerics.fashion import FashionSpec as FashionSpec
+    from onestep_gm.numerics.learning import LearningCurve as LearningCurve
+    from onestep_gm.numerics.learning import learning_curve as learning_curve
     from onestep_gm.numerics.mixture import MixtureSpec as MixtureSpec
     from onestep_gm.numerics.population import population_moments as population_moments
     from onestep_gm.numerics.precision import enable_x64 as enable_x64
-    from onestep_gm.numerics.prediction import LearningCurve as LearningCurve
     from onestep_gm.numerics.prediction import Prediction as Prediction
-    from onestep_gm.numerics.prediction import learning_curve as learning_curve
     from onestep_gm.numerics.prediction import predict as predict
     from onestep_gm.numerics.ridge import ridge_equivalent as ridge_equivalent
     from onestep_gm.numerics.simulation import Pair as Pair
@@ -70,14 +71,15 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs; loaded lazily a
     from onestep_gm.theory.order import scalings as scalings
 
 _HOME = {
-    "FIGURES": "onestep_gm.experiments.figures",
-    "FigureSpec": "onestep_gm.experiments.figures",
-    "run_figure": "onestep_gm.experiments.figures",
+    "FIGURES": "onestep_gm.experiments.catalogue",
+    "FigureSpec": "onestep_gm.experiments.catalogue",
+    "run_figure": "onestep_gm.experiments.runner",
+    "save_figure": "onestep_gm.experiments.outputs",
     "load_result": "onestep_gm.experiments.results",
     "save_result": "onestep_gm.experiments.results",
-    "LearningCurve": "onestep_gm.numerics.prediction",
+    "LearningCurve": "onestep_gm.numerics.learning",
     "Prediction": "onestep_gm.numerics.prediction",
-    "learning_curve": "onestep_gm.numerics.prediction",
+    "learning_curve": "onestep_gm.numerics.learning",
     "population_moments": "onestep_gm.numerics.population",
     "predict": "onestep_gm.numerics.prediction",
     "ridge_equivalent": "onestep_gm.numerics.ridge",
@@ -132,6 +134,7 @@ __all__ = [
     "predict",
     "ridge_equivalent",
     "run_figure",
+    "save_figure",
     "save_result",
     "scalings",
     "simulate",

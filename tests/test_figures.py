@@ -14,17 +14,11 @@ from pathlib import Path
 import numpy as np
 import onestep_gm.numerics.simulation as sweep_module
 import pytest
-from onestep_gm.experiments import figures, report
+from onestep_gm.experiments import catalogue, outputs, report, runner
+from onestep_gm.experiments.catalogue import FIGURES, ORDER_AT_BETA_ONE, Overrides
 from onestep_gm.experiments.cli import main
-from onestep_gm.experiments.figures import (
-    FIGURES,
-    ORDER_AT_BETA_ONE,
-    Overrides,
-    point_config,
-    point_grid,
-    run_figure,
-    write_outputs,
-)
+from onestep_gm.experiments.outputs import save_figure as write_outputs
+from onestep_gm.experiments.runner import point_config, point_grid, run_figure
 from onestep_gm.numerics.fashion import FashionSpec
 from onestep_gm.numerics.mixture import MixtureSpec
 from onestep_gm.numerics.simulation import SimulationResult
@@ -66,8 +60,8 @@ def test_every_paper_figure_has_a_spec():
     assert list(FIGURES) == PAPER_FIGURES
     for name, spec in FIGURES.items():
         assert spec.name == name
-        assert spec.kind in figures.KINDS and spec.metric in figures.METRICS
-        assert spec.vary in figures.VARIABLES
+        assert spec.kind in catalogue.KINDS and spec.metric in catalogue.METRICS
+        assert spec.vary in catalogue.VARIABLES
         assert spec.xlabel and spec.ylabel and spec.title
 
 
@@ -182,12 +176,12 @@ def test_overrides():
     assert c.data.data_dir == "/data" and c.trials == 4
     c = point_config(FIGURES["fig2b"], {"rho": 0.3}, overrides=ov)
     assert c.data.weights == pytest.approx((0.3, 0.7))  # rho wins over --components
-    assert any("ignored" in n for n in figures.figure_notes(FIGURES["fig3a"], ov))
+    assert any("ignored" in n for n in runner.figure_notes(FIGURES["fig3a"], ov))
 
 
 def test_unknown_figure_lists_valid_names():
     with pytest.raises(ValueError, match="fig1a.*fig8b"):
-        figures.get_figure("fig9z")
+        catalogue.get_figure("fig9z")
 
 
 # --- runner and outputs ---------------------------------------------------------------------
@@ -296,7 +290,7 @@ def test_point_gaps_from_trials():
 def test_figure_report_table_and_verdict(tmp_path):
     run = run_figure(FIGURES["fig1a"], quick=True, simulate_fn=fake_simulate(),
                      overrides=Overrides(activations=("relu",)))  # fmt: skip
-    text = report.figure_report(figures.figure_data(run), image="fig1a.png")
+    text = report.figure_report(outputs.figure_data(run), image="fig1a.png")
     # fake: Hermite = NN + 0.002 with per-trial spread 0.001 (T = 3): z = -0.002/0.000816 = -2.45
     assert "NN and Hermite agree within 2 s.e. at 0/4 points." in text
     assert text.count("-2.45 ✗") == 4

@@ -114,7 +114,7 @@ def hermite_step(t, prev, cur, j):
     r""":math:`p_{j+1} = (t\,p_j - \sqrt j\,p_{j-1})/\sqrt{j+1}` with :math:`p_j = \mathrm{He}_j(t)/\sqrt{j!}`."""
     if isinstance(j, int):
         return (t * cur - math.sqrt(j) * prev) / math.sqrt(j + 1)
-    import jax.numpy as jnp
+    import jax.numpy as jnp  # JAX only when evaluated: the theory layer imports no JAX at module level
 
     return (t * cur - jnp.sqrt(j) * prev) / jnp.sqrt(j + 1.0)
 
@@ -138,7 +138,7 @@ def hermite_series(t, coefficients):
     jax.Array
         The series at ``t`` (``t``'s shape and dtype).
     """
-    import jax.numpy as jnp
+    import jax.numpy as jnp  # JAX only when evaluated: the theory layer imports no JAX at module level
 
     L = coefficients.shape[0]
     scaled = [coefficients[j] / math.sqrt(math.factorial(j)) for j in range(L)]
@@ -170,7 +170,7 @@ def hermite_projections(weighted, z, order: int):
     jax.Array, shape ``(order + 1, ...)``
         The normalised Hermite projections :math:`\mathbb E[\sigma\,\mathrm{He}_p]/\sqrt{p!}`.
     """
-    import jax
+    import jax  # JAX only when evaluated: the theory layer imports no JAX at module level
     import jax.numpy as jnp
 
     def step(carry, p):

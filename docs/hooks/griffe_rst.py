@@ -5,7 +5,7 @@ The docstrings follow SymPy/NumPy conventions (``:math:`...```, ``.. math::``,
 read as link references (``['0.5']`` after a ``[...]`` output).  Before rendering,
 each docstring is rewritten:
 
-* ``:math:`x``` → ``$x$``; a ``.. math::`` block → ``$$ ... $$`` (MathJax via arithmatex);
+* ``:math:`x``` → ``$x$``; a ``.. math::`` block → ``$$ ... $$`` (typeset to MathML by offline_math.py);
 * ``:func:`~a.b``` (and ``:class:``, ``:mod:``, ``:data:``, ``:attr:``, ``:meth:``,
   ``:obj:``, ``:exc:``) → ```a.b``` ;
 * a run of doctest lines (``>>>``/``...`` and their output, up to a blank line)

@@ -1,0 +1,155 @@
+r"""onestep-gm: two-layer networks after one large gradient step on Gaussian mixtures.
+
+Demir & Dogan, "Asymptotic analysis of two-layer neural networks after one gradient step
+under Gaussian mixtures data with structure", ICLR 2025 (arXiv:2503.00856): after one
+step of strength β the network is equivalent, in training and test error, to a conditional
+Gaussian model and to a Hermite polynomial model of order l(β).
+
+The public API, one entry per concept:
+
+* activations: :func:`get_activation`, :class:`Activation`, :class:`ActivationError`;
+* the exact layer: :func:`hermite_order`, :func:`scalings`, :func:`bulk_scale`,
+  :func:`hermite_coefficients`, :func:`conditional_moments`;
+* simulations: :class:`MixtureSpec`, :class:`FashionSpec`, :class:`SimulationConfig`,
+  :func:`simulate` (returns a :class:`SimulationResult` keyed by :class:`Pair`);
+* theory curves: :func:`trained_layer` (the :math:`\hat F` a simulation trains),
+  :func:`population_moments`, :func:`ridge_equivalent`, :func:`predict` (a
+  :class:`Prediction`), :func:`learning_curve` (a :class:`LearningCurve`);
+* figures and results on disk: :data:`FIGURES`, :func:`run_figure`, :func:`save_figure`, :func:`save_result`,
+  :func:`load_result`;
+* :func:`enable_x64` switches JAX to 64-bit (the simulation entry points do it themselves).
+
+Importing the package changes no global state and imports neither JAX nor SymPy: each name
+is loaded on first use.
+
+Examples
+--------
+>>> import onestep_gm as og
+>>> og.hermite_order(0.74).order
+4
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+__version__ = "0.2.0"
+
+if TYPE_CHECKING:  # the same names, for type checkers and IDEs; loaded lazily at run time
+    from onestep_gm.experiments.catalogue import FIGURES as FIGURES
+    from onestep_gm.experiments.catalogue import FigureSpec as FigureSpec
+    from onestep_gm.experiments.outputs import save_figure as save_figure
+    from onestep_gm.experiments.results import load_result as load_result
+    from onestep_gm.experiments.results import save_result as save_result
+    from onestep_gm.experiments.runner import run_figure as run_figure
+    from onestep_gm.numerics.fashion import FashionSpec as FashionSpec
+    from onestep_gm.numerics.learning import LearningCurve as LearningCurve
+    from onestep_gm.numerics.learning import learning_curve as learning_curve
+    from onestep_gm.numerics.mixture import MixtureSpec as MixtureSpec
+    from onestep_gm.numerics.population import population_moments as population_moments
+    from onestep_gm.numerics.precision import enable_x64 as enable_x64
+    from onestep_gm.numerics.prediction import Prediction as Prediction
+    from onestep_gm.numerics.prediction import predict as predict
+    from onestep_gm.numerics.ridge import ridge_equivalent as ridge_equivalent
+    from onestep_gm.numerics.simulation import Pair as Pair
+    from onestep_gm.numerics.simulation import SimulationConfig as SimulationConfig
+    from onestep_gm.numerics.simulation import SimulationResult as SimulationResult
+    from onestep_gm.numerics.simulation import simulate as simulate
+    from onestep_gm.numerics.simulation import trained_layer as trained_layer
+    from onestep_gm.theory.activations import Activation as Activation
+    from onestep_gm.theory.activations import ActivationError as ActivationError
+    from onestep_gm.theory.activations import get_activation as get_activation
+    from onestep_gm.theory.hermite import HermiteCoefficients as HermiteCoefficients
+    from onestep_gm.theory.hermite import hermite_coefficients as hermite_coefficients
+    from onestep_gm.theory.moments import ConditionalMoments as ConditionalMoments
+    from onestep_gm.theory.moments import conditional_moments as conditional_moments
+    from onestep_gm.theory.order import OrderInfo as OrderInfo
+    from onestep_gm.theory.order import Scalings as Scalings
+    from onestep_gm.theory.order import bulk_scale as bulk_scale
+    from onestep_gm.theory.order import hermite_order as hermite_order
+    from onestep_gm.theory.order import scalings as scalings
+
+_HOME = {
+    "FIGURES": "onestep_gm.experiments.catalogue",
+    "FigureSpec": "onestep_gm.experiments.catalogue",
+    "run_figure": "onestep_gm.experiments.runner",
+    "save_figure": "onestep_gm.experiments.outputs",
+    "load_result": "onestep_gm.experiments.results",
+    "save_result": "onestep_gm.experiments.results",
+    "LearningCurve": "onestep_gm.numerics.learning",
+    "Prediction": "onestep_gm.numerics.prediction",
+    "learning_curve": "onestep_gm.numerics.learning",
+    "population_moments": "onestep_gm.numerics.population",
+    "predict": "onestep_gm.numerics.prediction",
+    "ridge_equivalent": "onestep_gm.numerics.ridge",
+    "trained_layer": "onestep_gm.numerics.simulation",
+    "FashionSpec": "onestep_gm.numerics.fashion",
+    "MixtureSpec": "onestep_gm.numerics.mixture",
+    "enable_x64": "onestep_gm.numerics.precision",
+    "Pair": "onestep_gm.numerics.simulation",
+    "SimulationConfig": "onestep_gm.numerics.simulation",
+    "SimulationResult": "onestep_gm.numerics.simulation",
+    "simulate": "onestep_gm.numerics.simulation",
+    "Activation": "onestep_gm.theory.activations",
+    "ActivationError": "onestep_gm.theory.activations",
+    "get_activation": "onestep_gm.theory.activations",
+    "HermiteCoefficients": "onestep_gm.theory.hermite",
+    "hermite_coefficients": "onestep_gm.theory.hermite",
+    "ConditionalMoments": "onestep_gm.theory.moments",
+    "conditional_moments": "onestep_gm.theory.moments",
+    "OrderInfo": "onestep_gm.theory.order",
+    "Scalings": "onestep_gm.theory.order",
+    "bulk_scale": "onestep_gm.theory.order",
+    "hermite_order": "onestep_gm.theory.order",
+    "scalings": "onestep_gm.theory.order",
+}
+
+__all__ = [
+    "FIGURES",
+    "Activation",
+    "ActivationError",
+    "ConditionalMoments",
+    "FashionSpec",
+    "FigureSpec",
+    "HermiteCoefficients",
+    "LearningCurve",
+    "MixtureSpec",
+    "OrderInfo",
+    "Pair",
+    "Prediction",
+    "Scalings",
+    "SimulationConfig",
+    "SimulationResult",
+    "__version__",
+    "bulk_scale",
+    "conditional_moments",
+    "enable_x64",
+    "get_activation",
+    "hermite_coefficients",
+    "hermite_order",
+    "learning_curve",
+    "load_result",
+    "population_moments",
+    "predict",
+    "ridge_equivalent",
+    "run_figure",
+    "save_figure",
+    "save_result",
+    "scalings",
+    "simulate",
+    "trained_layer",
+]
+
+
+def __getattr__(name: str):
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'onestep_gm' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,90 @@
+"""Argument types shared by the subcommands: each raises ``argparse.ArgumentTypeError``."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from typing import Any
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def unit_interval(text: str) -> float:
+    """A number in [0, 1] (beta, alpha, rho)."""
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
+    from onestep_gm.theory.order import check_strength
+
+    try:
+        return check_strength(_number(text), "value")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text} is outside [0, 1]") from None
+
+
+def positive_float(text: str) -> float:
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be > 0")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be a positive integer")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
+    return value
+
+
+def comma_list(text: str) -> list[str]:
+    """``"relu,tanh"`` → ``["relu", "tanh"]``; commas inside parentheses are kept."""
+    items, depth, current = [], 0, []
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            items.append("".join(current).strip())
+            current = []
+        else:
+            current.append(ch)
+    items.append("".join(current).strip())
+    if any(not item for item in items):
+        raise argparse.ArgumentTypeError(f"empty entry in list {text!r}")
+    return items
+
+
+def emit_json(obj: Any) -> None:
+    """Print one JSON object on stdout and nothing else."""
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
+    from onestep_gm.experiments.results import dumps
+
+    sys.stdout.write(dumps(obj, indent=2) + "\n")

@@ -1,0 +1,149 @@
+"""Timings behind ``onestep bench``: engine vs the naive implementation vs the matmul peak.
+
+Measured in one process:
+(i)  seconds per trial of the engine (3 activations × {nn, hermite}) at the given size,
+     float64 and float32 products, after one compile (jit once per shape);
+(ii) the same trial the straightforward way (:mod:`benchmarks.naive`);
+(iii) achieved GFLOP/s of the engine, from an operation count of its products, against
+     the machine's measured float64 matmul peak (a 2000×2000 ``jnp.dot``);
+(iv) optionally one deterministic-equivalent (theory) point per activation.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from onestep_gm.numerics.precision import enable_x64
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
+
+
+def matmul_peak(size: int = 2000, repeats: int = 5, dtype=jnp.float64) -> float:
+    """Best-of-``repeats`` GFLOP/s of a square ``jnp.dot`` (the machine's practical peak)."""
+    a = jax.random.normal(jax.random.PRNGKey(0), (size, size), dtype)
+    dot = jax.jit(jnp.dot)
+    dot(a, a).block_until_ready()
+    best = math.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        dot(a, a).block_until_ready()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * size**3 / best / 1e9
+
+
+def engine_flops(n: int, k: int, m: int, test_factor: int, activations: int, models: int) -> float:
+    """Floating-point operations of the products of one engine trial (elementwise work excluded)."""
+    M = (1 + test_factor) * m
+    shared = 2 * k * m * n  # F X̃ᵀ
+    per_activation = 2 * k * m * n + 2 * k * n * M  # gradient A X̃, F̂ [X; X_test]ᵀ
+    side = min(k, m)
+    per_model = 2 * side * side * max(k, m) + side**3 / 3 + 2 * k * M  # Gram, Cholesky, predictions
+    return shared + activations * (per_activation + models * per_model)
+
+
+def _time_engine(n, k, m, trials, dtype, test_factor=5, activations=ACTIVATIONS, models=("nn", "hermite")):
+    # the engine (JAX) loads when a benchmark runs
+    from onestep_gm.numerics.mixture import MixtureSpec
+    from onestep_gm.numerics.simulation import SimulationConfig, simulate
+
+    config = SimulationConfig(
+        data=MixtureSpec(n=n, beta=0.74, alpha=0.5), k=k, m=m, activations=tuple(activations),
+        models=tuple(models), trials=1, dtype=dtype, test_factor=test_factor,
+    )  # fmt: skip
+    simulate(config)  # compile once
+    result = simulate(SimulationConfig(**{**config.__dict__, "trials": trials, "seed": 1}))
+    return result.seconds / trials
+
+
+def _time_naive(n, k, m, test_factor=5, repeats=1):
+    """Best of ``repeats`` naive trials, after a small warm-up trial (NumPy's BLAS threads and
+    first-touch allocations would otherwise be charged to the first timed trial)."""
+    naive_trial = _naive_trial()
+
+    from onestep_gm.theory.order import scalings  # the engine (JAX) loads when a benchmark runs
+
+    sc = scalings(n, 0.74, 0.5)
+    theta, eta = sc.theta, sc.eta
+    naive_trial(np.random.default_rng(1), 200, 200, 200, theta, eta, 1e-4, 4, ACTIVATIONS, test_factor)
+    best = math.inf
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        naive_trial(np.random.default_rng(r), n, k, m, theta, eta, 1e-4, 4, ACTIVATIONS, test_factor)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def _time_theory(n, k, m):
+    """Seconds of one theory point per activation, on the trained layer of trial 0 (warm)."""
+    # the engine (JAX) loads when a benchmark runs
+    from onestep_gm.numerics.mixture import MixtureSpec
+    from onestep_gm.numerics.prediction import predict
+    from onestep_gm.numerics.simulation import SimulationConfig, trained_layer
+
+    config = SimulationConfig(data=MixtureSpec(n=n, beta=0.74, alpha=0.5), k=k, m=m)
+    out = {}
+    for act in ACTIVATIONS:
+        F_hat, mixture = trained_layer(config, act)
+        predict(F_hat, mixture, act, config.lam, m)  # compile
+        t0 = time.perf_counter()
+        predict(F_hat, mixture, act, config.lam, m)
+        out[act] = time.perf_counter() - t0
+    return out
+
+
+def _naive_trial():
+    """The naive NumPy trial of the test suite (``tests/naive.py``), loaded from the source
+    checkout; ``None`` for an installed package without one."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "naive.py"
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location("_onestep_naive", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.naive_trial
+
+
+def run_benchmark(n: int = 1000, k: int = 1000, m: int = 1000, trials: int = 3,
+                  wide_ratio: float = 5.0, naive: bool = True, theory: bool = True) -> dict:
+    """All measurements as one JSON-able dict (seconds, GFLOP/s and ratios)."""
+    enable_x64()
+    peak = matmul_peak()
+    flops = engine_flops(n, k, m, 5, len(ACTIVATIONS), 2)
+    res: dict = {"n": n, "k": k, "m": m, "activations": list(ACTIVATIONS), "models": ["nn", "hermite"],
+                 "matmul_peak_gflops_float64": peak,
+                 "matmul_peak_gflops_float32": matmul_peak(dtype=jnp.float32), "trial_gflop": flops / 1e9}
+    for dtype in ("float64", "float32"):
+        sec = _time_engine(n, k, m, trials, dtype)
+        res[f"engine_seconds_{dtype}"] = sec
+        res[f"engine_gflops_{dtype}"] = flops / sec / 1e9
+        res[f"engine_fraction_of_peak_{dtype}"] = flops / sec / 1e9 / peak
+    naive = naive and _naive_trial() is not None
+    if naive:
+        res["naive_seconds"] = _time_naive(n, k, m, repeats=2)
+        for dtype in ("float64", "float32"):
+            res[f"speedup_{dtype}"] = res["naive_seconds"] / res[f"engine_seconds_{dtype}"]
+    if wide_ratio:
+        k_wide = int(round(wide_ratio * m))
+        wide = res["wide"] = {"k": k_wide, "trial_gflop": engine_flops(n, k_wide, m, 5, len(ACTIVATIONS), 2) / 1e9}
+        for dtype in ("float64", "float32"):
+            wide[f"engine_seconds_{dtype}"] = _time_engine(n, k_wide, m, 1, dtype)
+        if naive:
+            wide["naive_seconds"] = _time_naive(n, k_wide, m, repeats=2)
+            for dtype in ("float64", "float32"):
+                wide[f"speedup_{dtype}"] = wide["naive_seconds"] / wide[f"engine_seconds_{dtype}"]
+    if theory:
+        try:
+            res["theory_seconds"] = _time_theory(n, k, m)
+            res["nn_trial_seconds"] = {
+                act: _time_engine(n, k, m, trials, "float64", activations=(act,), models=("nn",))
+                for act in ACTIVATIONS
+            }
+        except ImportError as exc:  # the theory-curve module is optional for the benchmark
+            res["theory_seconds"] = f"unavailable: {exc}"
+    return res

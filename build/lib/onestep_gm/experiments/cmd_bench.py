@@ -1,0 +1,58 @@
+"""``onestep bench``: engine vs naive implementation vs the machine's matmul peak."""
+
+from __future__ import annotations
+
+import argparse
+
+from onestep_gm.experiments.args import emit_json, nonnegative_float, positive_int
+
+HELP = "time the engine against a naive implementation and the float64 matmul peak"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--n", type=positive_int, default=1000)
+    parser.add_argument("--k", type=positive_int, default=1000)
+    parser.add_argument("--m", type=positive_int, default=1000)
+    parser.add_argument("--trials", type=positive_int, default=3, help="engine trials to average")
+    parser.add_argument("--wide", type=nonnegative_float, default=5.0,
+                        help="also time k = WIDE·m (dual solve); 0 to skip")
+    parser.add_argument("--no-naive", action="store_true", help="skip the naive implementation")
+    parser.add_argument("--no-theory", action="store_true", help="skip the theory-curve timing")
+    parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
+
+
+def run(args: argparse.Namespace) -> int:
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
+    from onestep_gm.experiments.bench import run_benchmark
+
+    res = run_benchmark(args.n, args.k, args.m, args.trials, args.wide, not args.no_naive,
+                        not args.no_theory)
+    if args.json:
+        emit_json(res)
+        return 0
+    print(f"n = {res['n']}, k = {res['k']}, m = {res['m']}; activations {', '.join(res['activations'])} × nn, hermite")
+    print(f"matmul peak: {res['matmul_peak_gflops_float64']:.1f} GFLOP/s float64, "
+          f"{res['matmul_peak_gflops_float32']:.1f} GFLOP/s float32; one trial = {res['trial_gflop']:.1f} GFLOP")
+    for dtype in ("float64", "float32"):
+        print(f"engine ({dtype} products): {res[f'engine_seconds_{dtype}']:.3f} s/trial, "
+              f"{res[f'engine_gflops_{dtype}']:.1f} GFLOP/s = {100 * res[f'engine_fraction_of_peak_{dtype}']:.0f}% of the float64 peak")
+    if "naive_seconds" in res:
+        print(f"naive (best of 2, warmed up): {res['naive_seconds']:.3f} s/trial -> speed-up "
+              f"{res['speedup_float64']:.1f}x (float64), {res['speedup_float32']:.1f}x (float32)")
+    if "wide" in res:
+        w = res["wide"]
+        line = (f"k/m = {w['k'] / res['m']:.1f} ({w['trial_gflop']:.0f} GFLOP): engine "
+                f"{w['engine_seconds_float64']:.3f} s/trial (float64), {w['engine_seconds_float32']:.3f} s (float32)")
+        if "naive_seconds" in w:
+            line += (f", naive (best of 2) {w['naive_seconds']:.3f} s -> speed-up {w['speedup_float64']:.1f}x (float64), "
+                     f"{w['speedup_float32']:.1f}x (float32)")
+        print(line)
+    if "theory_seconds" in res:
+        theory = res["theory_seconds"]
+        if isinstance(theory, dict):
+            for act, sec in theory.items():
+                print(f"theory point {act}: {sec:.3f} s vs one simulated nn trial of {act}: "
+                      f"{res['nn_trial_seconds'][act]:.3f} s")
+        else:
+            print(f"theory point: {theory}")
+    return 0

@@ -1,0 +1,138 @@
+"""``onestep figure NAME|all``: simulate, draw and report a figure of the paper.
+
+Writes ``<out>/<name>.{png,pdf,json,csv,md}`` once the whole figure has run; every point is
+cached under ``<out>/.cache`` so an interrupted run resumes where it stopped.  ``all`` goes on
+past a figure that fails (its files are not written) and names the failures at the end (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+from onestep_gm.experiments.args import comma_list, nonnegative_int, positive_int
+
+HELP = "reproduce a figure of the paper (fig1a … fig8b, or all): png, pdf, json, csv, md"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="figure name (fig1a … fig8b) or all")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="few grid points, n≈300, 3–5 trials: about a minute per figure",
+    )
+    parser.add_argument("--trials", type=positive_int, default=None, help="trials per point")
+    parser.add_argument("--out", default="out", help="output folder (default out/)")
+    parser.add_argument(
+        "--activation",
+        type=comma_list,
+        default=None,
+        help="comma list of registry names or expressions in x (default: the figure's)",
+    )
+    parser.add_argument(
+        "--models",
+        "--model",
+        dest="models",
+        type=comma_list,
+        default=None,
+        help="comma list from nn,hermite,conditional,theory (default nn,hermite)",
+    )
+    parser.add_argument(
+        "--components",
+        type=positive_int,
+        default=None,
+        help="mixture components C with weights 1/C (Gaussian-mixture figures)",
+    )
+    parser.add_argument(
+        "--order", type=positive_int, default=None, help="fix the Hermite order l at every point"
+    )
+    parser.add_argument("--data-dir", default=None, help="folder of the Fashion-MNIST files")
+    parser.add_argument(
+        "--seed", type=nonnegative_int, default=None, help="random seed (default 0)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def overrides_from_args(args: argparse.Namespace):
+    """Validated :class:`~onestep_gm.experiments.catalogue.Overrides` (``ValueError`` on bad input)."""
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
+    from onestep_gm.experiments.catalogue import Overrides
+    from onestep_gm.numerics.simulation import MODELS
+    from onestep_gm.theory.activations import get_activation
+
+    activations = None
+    if args.activation is not None:
+        activations = tuple(args.activation)
+        for spec in activations:
+            get_activation(spec)
+    models = None
+    if args.models is not None:
+        models = tuple(dict.fromkeys(args.models))
+        unknown = [m for m in models if m not in MODELS]
+        if unknown:
+            raise ValueError(
+                f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}"
+            )
+        if "nn" not in models:
+            raise ValueError("--models must include nn: every figure compares against the network")
+    return Overrides(
+        activations=activations, models=models, components=args.components, order=args.order,
+        trials=args.trials, seed=args.seed, data_dir=args.data_dir,
+    )  # fmt: skip
+
+
+def _check_data(spec, overrides) -> None:
+    """Load Fashion-MNIST before any progress bar starts, so a missing or corrupt file is
+    reported as one line (the loaded pools are cached for the run)."""
+    if spec.is_fashion:
+
+
+        # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
+
+
+        from onestep_gm.numerics.simulation import fashion_pools
+
+        data = spec.base.data
+        if overrides.data_dir is not None:
+            data = dataclasses.replace(data, data_dir=overrides.data_dir)
+        fashion_pools(data)
+
+
+def run(args: argparse.Namespace) -> int:
+    from onestep_gm.experiments.catalogue import (  # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
+        FIGURES,
+        get_figure,
+    )
+    from onestep_gm.experiments.outputs import save_figure
+    from onestep_gm.experiments.runner import run_figure
+
+    names = list(FIGURES) if args.name == "all" else [get_figure(args.name).name]
+    overrides = overrides_from_args(args)
+    for name in names:
+        spec = FIGURES[name]
+        if spec.kind == "heatmap" and overrides.models and "hermite" not in overrides.models:
+            raise ValueError(f"{name} needs the hermite model (it compares NN with it)")
+    out = Path(args.out)
+    failed: list[str] = []
+    for name in names:
+        try:
+            _check_data(FIGURES[name], overrides)
+            run_ = run_figure(
+                FIGURES[name], quick=args.quick, overrides=overrides, cache_dir=out / ".cache",
+                progress=not args.no_progress,
+            )  # fmt: skip
+        except ValueError as exc:
+            if len(names) == 1:
+                raise
+            failed.append(f"{name} ({' '.join(str(exc).split())})")
+            continue
+        paths = save_figure(run_, out)
+        stem = paths["json"].with_suffix("")
+        print(f"{name}: {stem}.{{png,pdf,json,csv,md}} ({run_.seconds:.1f} s)")
+        sys.stdout.flush()
+    if failed:
+        raise ValueError(f"{len(failed)} of {len(names)} figures failed: {'; '.join(failed)}")
+    return 0

@@ -1,0 +1,28 @@
+"""``onestep report``: gather every figure's agreement report into the docs page."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "gather <out>/<name>.md reports and pictures into docs/results.md"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out", default="out", help="folder written by `onestep figure` (default out/)"
+    )
+    parser.add_argument(
+        "--docs",
+        default="docs/results.md",
+        help="page to write (default docs/results.md; pictures go to its figures/)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
+    from onestep_gm.experiments.catalogue import FIGURES
+    from onestep_gm.experiments.report import gather
+
+    page = gather(args.out, args.docs, order=list(FIGURES))
+    print(f"wrote {page} (pictures in {page.parent / 'figures'})")
+    return 0

@@ -1,0 +1,116 @@
+"""``onestep simulate``: one point, every requested activation × model, mean ± std over trials."""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+from onestep_gm.experiments.args import (
+    comma_list,
+    emit_json,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    unit_interval,
+)
+
+HELP = "simulate one-step networks and their equivalent models at one point"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--activation", type=comma_list, default=["relu", "tanh", "sigmoid"],
+                        help="comma list of registry names or expressions in x (default relu,tanh,sigmoid)")
+    parser.add_argument("--model", type=comma_list, default=["nn", "hermite"],
+                        help="comma list from nn,hermite,conditional,theory (default nn,hermite)")
+    parser.add_argument("--beta", type=unit_interval, default=0.74, help="strength β in [0,1] (default 0.74)")
+    parser.add_argument("--alpha", type=unit_interval, default=0.5, help="weight α in [0,1] (default 0.5)")
+    parser.add_argument("--n", type=positive_int, default=1000, help="input dimension (default 1000)")
+    parser.add_argument("--k", type=positive_int, default=1000, help="hidden neurons (default 1000)")
+    parser.add_argument("--m", type=positive_int, default=1000, help="samples per batch (default 1000)")
+    parser.add_argument("--lambda", dest="lam", type=nonnegative_float, default=1e-4,
+                        help="ridge penalty λ >= 0 (default 1e-4)")
+    parser.add_argument("--noise", type=nonnegative_float, default=0.0, help="label noise δ (default 0)")
+    parser.add_argument("--trials", type=positive_int, default=20, help="trials (default 20)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--order", type=positive_int, default=None,
+                        help="Hermite order l (default: the theorem's order for β)")
+    parser.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                        help="precision of the large products (ridge solves are always float64)")
+    parser.add_argument("--eta", type=positive_float, default=None, help="learning rate (default n^(βα))")
+    parser.add_argument("--components", type=positive_int, default=2, help="mixture components C (ρ = 1/C)")
+    parser.add_argument("--rho", type=unit_interval, default=None, help="weight of component 1 when C = 2")
+    parser.add_argument("--spikes", type=positive_int, default=1, help="spikes per component d (default 1)")
+    parser.add_argument("--alignment", type=float, default=0.0, help="spike alignment a in [-1,1]")
+    parser.add_argument("--task", choices=["regression", "classification"], default="regression")
+    parser.add_argument("--test-factor", type=positive_int, default=5, help="test samples per m (default 5)")
+    parser.add_argument("--cache-dir", default=None, help="cache results here (re-runs resume)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
+
+
+def config_from_args(args: argparse.Namespace):
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
+    from onestep_gm.numerics.mixture import MixtureSpec
+    from onestep_gm.numerics.simulation import MODELS, SimulationConfig
+
+    if not -1.0 <= args.alignment <= 1.0:
+        raise ValueError(f"--alignment must be in [-1, 1] (got {args.alignment})")
+    unknown = [m for m in args.model if m not in MODELS]
+    if unknown:
+        raise ValueError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+    if args.rho is not None:
+        if args.components != 2:
+            raise ValueError("--rho needs --components 2")
+        weights = (args.rho, 1.0 - args.rho)
+    else:
+        weights = tuple([1.0 / args.components] * args.components)
+    data = MixtureSpec(
+        n=args.n, beta=args.beta, alpha=args.alpha, weights=weights, spikes=args.spikes,
+        alignment=args.alignment, task=args.task, noise=args.noise,
+    )  # fmt: skip
+    return SimulationConfig(
+        data=data, k=args.k, m=args.m, lam=args.lam, activations=tuple(args.activation),
+        models=tuple(args.model), order=args.order, trials=args.trials, seed=args.seed,
+        test_factor=args.test_factor, dtype=args.dtype, eta=args.eta,
+    )  # fmt: skip
+
+
+def _table(summary: dict) -> str:
+    lines = [f"{'activation':<14}{'model':<13}{'train_error':>24}{'gen_error':>24}"]
+    for act, models in summary["activations"].items():
+        for model, err in models.items():
+            tr, ge = err["train_error"], err["gen_error"]
+            lines.append(
+                f"{act:<14}{model:<13}{tr['mean']:>13.6g} ± {tr['std']:<8.2g}{ge['mean']:>13.6g} ± {ge['std']:<8.2g}"
+            )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from onestep_gm.experiments.results import (  # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
+        package_versions,
+        simulate_cached,
+    )
+    from onestep_gm.theory.activations import get_activation
+
+    for spec in args.activation:
+        get_activation(spec)
+    config = config_from_args(args)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        result = simulate_cached(config, progress=not args.json, cache_dir=args.cache_dir)
+    summary = result.summary()
+    summary["parameters"]["versions"] = package_versions()
+    if args.json:
+        emit_json(summary)
+        return 0
+    info = result.info
+    print(
+        f"n={info['n']} k={info['k']} m={info['m']} beta={info['beta']} alpha={info['alpha']} "
+        f"theta={info['theta']:.4g} eta={info['eta']:.4g} b={info['b']:.4g} order={info['order']} "
+        f"lambda={info['lambda']} trials={info['trials']} seed={info['seed']} ({result.seconds:.1f} s)"
+    )
+    for note in info["notes"]:
+        print(f"note: {note}")
+    print(_table(summary))
+    print(f"convention: {info['convention']}")
+    return 0

@@ -1,0 +1,255 @@
+r"""Agreement reports: does the network match its equivalent models, point by point?
+
+For every point and activation the report lists the error (mean ± std over :math:`T`
+trials) of the network, the Hermite model, the conditional Gaussian model and the theory
+curve where present, and the gap to the network in units of the standard error of the
+difference of two means,
+
+.. math::  z = \frac{\bar E_{NN} - \bar E_{model}}{\sqrt{s_{NN}^2/T + s_{model}^2/T}},
+
+with :math:`s` the sample standard deviation over trials (``ddof = 1``).  A model *agrees*
+at a point when :math:`|z| \le 2`.  :func:`gather` collects every ``<name>.md`` of an output
+folder (and its picture) into one Markdown page for the docs.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from onestep_gm.experiments.results import write_atomic
+
+THRESHOLD = 2.0
+MODEL_ORDER = ("nn", "hermite", "conditional", "theory")
+MODEL_NAMES = {"nn": "NN", "hermite": "Hermite", "conditional": "conditional", "theory": "theory"}
+METRIC_NAMES = {
+    "gen": "generalisation error",
+    "train": "training error",
+    "gap": "generalisation error",
+}
+
+
+def gap_in_se(mean_a: float, std_a: float, mean_b: float, std_b: float, trials: int) -> float:
+    r""":math:`(\bar a - \bar b)/\sqrt{s_a^2/T + s_b^2/T}`; ±inf if the means differ with no spread.
+
+    Two deterministic values that are equal give 0.
+    """
+    se = math.sqrt(std_a**2 / trials + std_b**2 / trials)
+    diff = mean_a - mean_b
+    if se == 0.0:
+        return 0.0 if diff == 0.0 else math.copysign(math.inf, diff)
+    return diff / se
+
+
+def agrees(z: float, threshold: float = THRESHOLD) -> bool:
+    return abs(z) <= threshold
+
+
+def _stats(values: Sequence[float]) -> tuple[float, float, int]:
+    arr = np.asarray(values, dtype=float)
+    std = float(np.std(arr, ddof=1)) if arr.size > 1 else 0.0
+    return float(np.mean(arr)), std, int(arr.size)
+
+
+def point_gaps(point: Mapping[str, Any], metric: str, other: str) -> dict[str, float]:
+    """Per activation the gap NN − ``other`` of one point, in standard errors."""
+    key = "train" if metric == "train" else "gen"
+    out = {}
+    for pair, values in point[key].items():
+        act, model = pair.split("|", 1)
+        if model != other or f"{act}|nn" not in point[key]:
+            continue
+        m_nn, s_nn, t_nn = _stats(point[key][f"{act}|nn"])
+        m_o, s_o, _ = _stats(values)
+        out[act] = gap_in_se(m_nn, s_nn, m_o, s_o, t_nn)
+    return out
+
+
+def verdict(
+    gaps: Sequence[Mapping[str, float]], other: str = "hermite", threshold: float = THRESHOLD
+) -> str:
+    """One line: at how many points (per activation and in total) NN and ``other`` agree.
+
+    ``gaps``: per point, activation → gap in standard errors (from :func:`point_gaps`).
+    """
+    per_act: dict[str, list[bool]] = {}
+    for point in gaps:
+        for act, z in point.items():
+            per_act.setdefault(act, []).append(agrees(z, threshold))
+    total = sum(len(v) for v in per_act.values())
+    if total == 0:
+        return f"No {MODEL_NAMES.get(other, other)} model in this run."
+    good = sum(sum(v) for v in per_act.values())
+    name = MODEL_NAMES.get(other, other)
+    if len(per_act) == 1:
+        return f"NN and {name} agree within {threshold:g} s.e. at {good}/{total} points."
+    detail = ", ".join(f"{act} {sum(v)}/{len(v)}" for act, v in per_act.items())
+    return (
+        f"NN and {name} agree within {threshold:g} s.e. at {good}/{total} "
+        f"(point, activation) pairs ({detail})."
+    )
+
+
+def _fmt(mean: float, std: float) -> str:
+    return f"{mean:.4g} ± {std:.2g}"
+
+
+def _coord_text(coords: Mapping[str, float]) -> str:
+    return ", ".join(f"{v:.4g}" for v in coords.values())
+
+
+def _models(data: Mapping[str, Any]) -> list[str]:
+    present = {pair.split("|", 1)[1] for p in data["points"] for pair in p["gen"]}
+    return [m for m in MODEL_ORDER if m in present] + sorted(present - set(MODEL_ORDER))
+
+
+def _line_table(data: Mapping[str, Any], metric: str) -> list[str]:
+    key = "train" if metric == "train" else "gen"
+    models = _models(data)
+    others = [m for m in models if m != "nn"]
+    head = [" , ".join(p for p in (data["vary"], data["vary_y"]) if p), "activation"]
+    head += [MODEL_NAMES.get(m, m) for m in models]
+    head += [f"z(NN−{MODEL_NAMES.get(o, o)})" for o in others]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for point in data["points"]:
+        gaps = {o: point_gaps(point, metric, o) for o in others}
+        acts = list(dict.fromkeys(pair.split("|", 1)[0] for pair in point[key]))
+        for act in acts:
+            cells = [_coord_text(point["coords"]), act]
+            for m in models:
+                values = point[key].get(f"{act}|{m}")
+                cells.append(_fmt(*_stats(values)[:2]) if values is not None else "–")
+            for o in others:
+                z = gaps[o].get(act)
+                cells.append("–" if z is None else f"{z:+.2f}" + ("" if agrees(z) else " ✗"))
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _heatmap_table(data: Mapping[str, Any]) -> list[str]:
+    """Per row of ``vary_y`` (β): mean NN error, median relative gap and agreement count."""
+    yv = data["vary_y"]
+    rows: dict[float, list] = {}
+    for point in data["points"]:
+        rows.setdefault(point["coords"][yv], []).append(point)
+    lines = [f"| {yv} | NN error (mean over {data['vary']}) | median relative gap | "
+             "agree within 2 s.e. |", "|---|---|---|---|"]  # fmt: skip
+    for y, points in sorted(rows.items()):
+        nn_means, rel, ok = [], [], []
+        for point in points:
+            for pair, values in point["gen"].items():
+                act, model = pair.split("|", 1)
+                if model != "hermite" or f"{act}|nn" not in point["gen"]:
+                    continue
+                m_nn = _stats(point["gen"][f"{act}|nn"])[0]
+                nn_means.append(m_nn)
+                rel.append(abs(m_nn - _stats(values)[0]) / abs(m_nn))
+                ok.append(agrees(point_gaps(point, "gen", "hermite")[act]))
+                break
+        if not ok:
+            continue
+        lines.append(f"| {y:.3g} | {np.mean(nn_means):.4g} | {np.median(rel):.3g} | "
+                     f"{sum(ok)}/{len(ok)} |")  # fmt: skip
+    return lines
+
+
+def _parameters_line(data: Mapping[str, Any]) -> str:
+    """Sizes and fixed parameters of the run (ranges where the grid changes them)."""
+    configs = [p["config"] for p in data["points"]]
+
+    def values(get) -> str:
+        found = list(dict.fromkeys(get(c) for c in configs))
+        return f"{found[0]:g}" if len(found) == 1 else f"{min(found):g}–{max(found):g}"
+
+    n = values(lambda c: c["data"].get("n", 784))
+    return (
+        f"Parameters: n = {n}, k = {values(lambda c: c['k'])}, m = {values(lambda c: c['m'])}, "
+        f"λ = {values(lambda c: c['lam'])}, seed = {values(lambda c: c['seed'])}, "
+        f"activations {', '.join(configs[0]['activations'])}."
+    )
+
+
+def figure_report(data: Mapping[str, Any], image: str | None = None) -> str:
+    """The Markdown agreement report of one figure (its data as in ``<name>.json``)."""
+    metric = data["metric"]
+    models = _models(data)
+    others = [m for m in models if m != "nn"]
+    verdicts = [verdict([point_gaps(p, metric, o) for p in data["points"]], o) for o in others]
+    trials = sorted({len(v) for p in data["points"] for v in p["gen"].values()})
+    quick = " (quick run)" if data.get("quick") else ""
+    out = [f"## {data['figure']}: {data['title']}{quick}", ""]
+    if image:
+        out += [f"![{data['figure']}]({image})", ""]
+    out += [f"**Verdict.** {' '.join(verdicts) or 'Only the network was simulated.'}", ""]
+    out.append(
+        f"Errors: {METRIC_NAMES[metric]}, mean ± std over {', '.join(map(str, trials))} trials; "
+        f"z = gap in standard errors of the difference, ✗ where |z| > {THRESHOLD:g}. "
+        f"Run time {data['seconds']:.1f} s (simulation time of the points, cached or not: "
+        f"{sum(p.get('seconds', 0.0) for p in data['points']):.1f} s)."
+    )
+    out.append(_parameters_line(data))
+    if data.get("convention"):
+        out.append(f"Convention: {data['convention']}")
+    for note in data.get("notes", []):
+        out.append(f"Note: {note}.")
+    for note in _engine_notes(data):
+        out.append(f"Engine note: {note}.")
+    out.append("")
+    out += _heatmap_table(data) if data["kind"] == "heatmap" else _line_table(data, metric)
+    return "\n".join(out) + "\n"
+
+
+def _engine_notes(data: Mapping[str, Any]) -> list[str]:
+    """Notes the simulations attached to their points (boundary orders, NaN models), with
+    the grid points they came from; identical notes are listed once."""
+    seen: dict[str, list[str]] = {}
+    for point in data["points"]:
+        where = ", ".join(f"{k} = {v:g}" for k, v in point.get("coords", {}).items())
+        for note in point.get("info", {}).get("notes", []):
+            seen.setdefault(note, []).append(where)
+    return [f"{note} (at {'; '.join(w for w in wheres if w) or 'every point'})" for note, wheres in seen.items()]
+
+
+def _figure_order(names: Sequence[str], order: Sequence[str]) -> list[str]:
+    known = [n for n in order if n in names]
+    return known + sorted(set(names) - set(known))
+
+
+def gather(
+    out_dir: str | Path, docs: str | Path = "docs/results.md", order: Sequence[str] = ()
+) -> Path:
+    """Collect every ``<name>.md`` of ``out_dir`` into the page ``docs``; pictures go to
+    ``figures/`` next to it.  Sections follow ``order`` (the figure catalogue's order), then
+    any other names alphabetically.  Returns the page's path."""
+    out, page = Path(out_dir), Path(docs)
+    reports = {p.stem: p for p in out.glob("*.md")}
+    if not reports:
+        raise ValueError(
+            f"no figure reports in {out}/: run `onestep figure NAME --out {out}` first"
+        )
+    figures_dir = page.parent / "figures"
+    sections = [
+        "# Results",
+        "",
+        "Generated by `onestep report` from the outputs of `onestep figure`. Each section shows "
+        "the picture, a one-line verdict on the agreement of the network with its equivalent "
+        "models, and the numbers per point.",
+        "",
+    ]
+    for name in _figure_order(list(reports), order):
+        text = reports[name].read_text()
+        image = out / f"{name}.png"
+        if image.exists():
+            figures_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(image, figures_dir / image.name)
+            rel = os.path.relpath(figures_dir / image.name, page.parent).replace(os.sep, "/")
+            text = re.sub(rf"\]\({re.escape(image.name)}\)", f"]({rel})", text)
+        sections += [text.rstrip("\n"), ""]
+    write_atomic(page, "\n".join(sections))
+    return page

@@ -1,0 +1,317 @@
+"""Results on disk: the one module that knows their encoding.
+
+A saved simulation is one JSON object (RFC 8259: non-finite numbers are written as ``null``)::
+
+    {"format": "onestep-gm/simulation", "version": 1,
+     "config": {... every SimulationConfig field, "data": {"kind": "mixture"|"fashion", ...}},
+     "config_repr": "...", "train": {"relu|nn": [per-trial errors], ...}, "gen": {...},
+     "seconds": float, "info": {... parameters, notes, convention, versions}}
+
+Writes are atomic: the text goes to a uniquely named temporary file in the target's folder,
+which then replaces the target (``os.replace``), so concurrent writers never collide and a
+reader sees either the old or the new file, never a partial one.  The per-point cache
+(:func:`simulate_cached`) treats an unreadable or ill-formed entry as a miss: it recomputes,
+overwrites it atomically and says so on stderr.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FORMAT = "onestep-gm/simulation"
+FORMAT_VERSION = 1
+_VERSIONED = ("onestep-gm", "jax", "jaxlib", "numpy", "scipy", "sympy", "mpmath", "matplotlib", "scienceplots")
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of this package and of the libraries that produce its numbers.
+
+    Returns
+    -------
+    dict
+        ``{"onestep-gm": "0.2.0", "jax": ..., ...}``; ``None`` for a package that is missing.
+    """
+    import importlib.metadata as md  # versions only when recorded
+
+    out: dict[str, str | None] = {}
+    for pkg in _VERSIONED:
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by ``None`` (strict JSON has no NaN).
+
+    Tuples become lists, NumPy scalars and arrays become Python numbers and lists.
+    """
+    if isinstance(obj, Mapping):
+        return {str(k): strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [strict_json(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, str):
+        return strict_json(obj.tolist())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    return obj
+
+
+def dumps(obj: Any, *, indent: int | None = None) -> str:
+    """Strict JSON text of ``obj`` (see :func:`strict_json`); unknown objects as ``str``."""
+    return json.dumps(strict_json(obj), indent=indent, default=str, allow_nan=False)
+
+
+def write_atomic(path: str | Path, content: str | bytes) -> Path:
+    """Write ``content`` to ``path`` atomically (unique temporary name, then ``os.replace``).
+
+    Raises
+    ------
+    OSError
+        When the folder cannot be created or written; no temporary file is left behind.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content.encode() if isinstance(content, str) else content)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+@contextlib.contextmanager
+def staged(targets: Mapping[str, Path]) -> Iterator[dict[str, Path]]:
+    """Stage several outputs and publish them all or none.
+
+    Yields a dict of temporary paths (same folders as ``targets``) to write into; on normal
+    exit every staged file replaces its target, on an exception all staged files are removed
+    and no target changes.
+    """
+    tmp_paths: dict[str, Path] = {}
+    try:
+        for key, target in targets.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            os.close(fd)
+            tmp_paths[key] = Path(tmp)
+        yield tmp_paths
+        for key, target in targets.items():
+            os.replace(tmp_paths.pop(key), target)
+    finally:
+        for tmp in tmp_paths.values():
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+
+# ---------------------------------------------------------------------------------------------
+# Simulation results
+# ---------------------------------------------------------------------------------------------
+
+
+def config_to_json(config) -> dict:
+    """A :class:`~onestep_gm.SimulationConfig` as a JSON object (its data spec tagged by kind)."""
+    # the engine (JAX) loads only when a result is built or read
+    from onestep_gm.numerics.fashion import FashionSpec
+
+    out = dataclasses.asdict(config)
+    kind = "fashion" if isinstance(config.data, FashionSpec) else "mixture"
+    out["data"] = {"kind": kind, **dataclasses.asdict(config.data)}
+    return strict_json(out)
+
+
+def config_from_json(obj: Mapping[str, Any]):
+    """Inverse of :func:`config_to_json`.
+
+    Raises
+    ------
+    ValueError
+        When a field is unknown or the data kind is neither ``mixture`` nor ``fashion``.
+    """
+    # the engine (JAX) loads only when a result is built or read
+    from onestep_gm.numerics.fashion import FashionSpec
+    from onestep_gm.numerics.mixture import MixtureSpec
+    from onestep_gm.numerics.simulation import SimulationConfig
+
+    fields = dict(obj)
+    data = dict(fields.pop("data"))
+    kind = data.pop("kind", "mixture")
+    if kind not in ("mixture", "fashion"):
+        raise ValueError(f"unknown data kind {kind!r} (expected 'mixture' or 'fashion')")
+    spec_cls = FashionSpec if kind == "fashion" else MixtureSpec
+    data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    try:
+        return SimulationConfig(data=spec_cls(**data), **fields)
+    except TypeError as exc:
+        raise ValueError(f"not a simulation config: {exc}") from None
+
+
+def result_to_json(result) -> dict:
+    """A :class:`~onestep_gm.SimulationResult` as a strict-JSON object (see the module doc)."""
+    return strict_json({
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "config": config_to_json(result.config),
+        "config_repr": repr(result.config),
+        "train": {"|".join(pair): v for pair, v in result.train.items()},
+        "gen": {"|".join(pair): v for pair, v in result.gen.items()},
+        "seconds": result.seconds,
+        "info": result.info,
+    })  # fmt: skip
+
+
+def result_from_json(obj: Mapping[str, Any], config=None):
+    """Inverse of :func:`result_to_json` (``None`` entries come back as NaN).
+
+    Raises
+    ------
+    ValueError
+        When ``obj`` is not a saved simulation (wrong format tag, missing or ill-typed keys).
+    """
+    from onestep_gm.numerics.simulation import (  # the engine (JAX) loads only when a result is built or read
+        Pair,
+        SimulationResult,
+    )
+
+    if not isinstance(obj, Mapping) or obj.get("format") != FORMAT:
+        raise ValueError(f"not a saved simulation (expected format {FORMAT!r})")
+    try:
+        if config is None:
+            config = config_from_json(obj["config"])
+
+        def unpack(table: Mapping[str, list]) -> dict:
+            out = {}
+            for key, values in table.items():
+                activation, model = key.split("|", 1)
+                out[Pair(activation, model)] = np.asarray(
+                    [np.nan if v is None else float(v) for v in values], dtype=float
+                )
+            return out
+
+        train, gen = unpack(obj["train"]), unpack(obj["gen"])
+        seconds, info = float(obj["seconds"]), dict(obj["info"])
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise ValueError(f"ill-formed saved simulation ({type(exc).__name__}: {exc})") from None
+    if set(train) != set(gen):
+        raise ValueError("ill-formed saved simulation (train and gen name different pairs)")
+    return SimulationResult(config=config, train=train, gen=gen, seconds=seconds, info=info)
+
+
+def save_result(result, path: str | Path) -> Path:
+    """Save a :class:`~onestep_gm.SimulationResult` as strict JSON, atomically.
+
+    Parameters
+    ----------
+    result : SimulationResult
+        What :func:`onestep_gm.simulate` returned.
+    path : str or Path
+        The target file; its folder is created.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    OSError
+        When the file cannot be written (nothing partial is left).
+    """
+    return write_atomic(path, dumps(result_to_json(result), indent=1))
+
+
+def load_result(path: str | Path):
+    """Read a result written by :func:`save_result` (or a per-point cache entry).
+
+    Parameters
+    ----------
+    path : str or Path
+        A JSON file in the format of :func:`result_to_json`.
+
+    Returns
+    -------
+    SimulationResult
+        With its :class:`~onestep_gm.SimulationConfig` rebuilt; ``null`` errors are NaN.
+
+    Raises
+    ------
+    OSError
+        When the file cannot be read.
+    ValueError
+        When it is not valid JSON or not a saved simulation; the message names the file.
+    """
+    path = Path(path)
+    try:
+        obj = json.loads(path.read_text())
+        return result_from_json(obj)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# The per-point cache
+# ---------------------------------------------------------------------------------------------
+
+
+def cache_path(cache_dir: str | Path, config) -> Path:
+    """``cache_dir/point-<sha256 of repr(config)>.json``: one file per simulated point."""
+    digest = hashlib.sha256(repr(config).encode()).hexdigest()[:20]
+    return Path(cache_dir) / f"point-{digest}.json"
+
+
+def _read_cached(path: Path, config):
+    """The cached result of ``config`` at ``path``, or ``None`` for a miss (absent, unreadable,
+    ill-formed, or another config's entry); a damaged entry is reported on stderr."""
+    if not path.exists():
+        return None
+    try:
+        obj = json.loads(path.read_bytes().decode())
+        if not isinstance(obj, Mapping) or obj.get("config_repr") != repr(config):
+            raise ValueError("it belongs to another configuration")
+        return result_from_json(obj, config)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        sys.stderr.write(f"onestep: cache entry {path} is unusable ({_one_line(exc)}); recomputing it\n")
+        return None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+def simulate_cached(config, *, cache_dir: str | Path | None = None, progress: bool = False):
+    """:func:`onestep_gm.simulate`, with one cache file per point under ``cache_dir``.
+
+    A hit returns the stored result (the same numbers, bit for bit); a miss, or an entry that
+    cannot be read back, runs the simulation and stores it atomically.  ``cache_dir=None``
+    simulates without a cache.
+    """
+    # the engine (JAX) loads only when a result is built or read
+    from onestep_gm.numerics.simulation import simulate
+
+    if cache_dir is None:
+        return simulate(config, progress=progress)
+    path = cache_path(cache_dir, config)
+    cached = _read_cached(path, config)
+    if cached is not None:
+        return cached
+    result = simulate(config, progress=progress)
+    write_atomic(path, dumps(result_to_json(result)))
+    return result

@@ -1,0 +1,123 @@
+r"""Predictions for a trained layer, without simulating the readout.
+
+Given a trained first layer :math:`\hat F`, :func:`predict` computes the exact population moments
+(:mod:`onestep_gm.numerics.population`) and the deterministic equivalent of ridge
+(:mod:`onestep_gm.numerics.ridge`) at one point; :func:`curve_along` along :math:`m`, :math:`k`
+or :math:`\lambda`, sharing the moments and the eigendecomposition.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from onestep_gm.numerics.population import population_moments
+from onestep_gm.numerics.ridge import (
+    CONVENTION,
+    equivalent_from_spectrum,
+    ridge_equivalent,
+    spectrum,
+)
+
+Array = jax.Array
+
+
+
+class Prediction(NamedTuple):
+    """Deterministic-equivalent errors of ridge at one point (floats).
+
+    ``gen_error`` and ``train_error`` are in the paper's ½ convention (``convention``);
+    the rest are the quantities of :func:`onestep_gm.ridge_equivalent`.
+    """
+
+    gen_error: float
+    train_error: float
+    test_mse: float
+    train_mse: float
+    kappa: float
+    bias: float
+    variance: float
+    df1: float
+    df2: float
+    sigma_eps2: float
+    w_norm2: float
+    convention: str = CONVENTION
+
+
+def predict(F_hat: Array, mixture, activation, lam: float, m: int, *, rule: str = "auto") -> Prediction:
+    r"""Predicted errors of the ridge readout on :math:`\sigma(\hat Fx)/\sqrt k` with ``m`` samples.
+
+    Parameters
+    ----------
+    F_hat : array, shape ``(k, n)``
+        The trained first layer.
+    mixture : Mixture
+        The data's Gaussian mixture.
+    activation : str or Activation
+        :math:`\sigma`.
+    lam : float
+        Ridge penalty :math:`\lambda \ge 0`.
+    m : int
+        Readout samples.
+    rule : {"auto", "closed", "mehler"}
+        How the bivariate expectations are computed (:func:`onestep_gm.population_moments`).
+
+    Returns
+    -------
+    Prediction
+
+    Raises
+    ------
+    RuntimeError
+        Without 64-bit JAX (:func:`onestep_gm.enable_x64`).
+    ValueError
+        For ``lam < 0``, ``m <= 0`` or an unknown rule.
+    """
+    require_x64("predict")
+    Omega, u, s_y = population_moments(F_hat, mixture, activation, rule=rule)
+    out = ridge_equivalent(Omega, u, s_y, lam, m)
+    return Prediction(**{key: float(v) for key, v in out.items()})
+
+
+def curve_along(
+    F_hat: Array,
+    mixture,
+    activation,
+    *,
+    vary: str,
+    values: Sequence[float],
+    lam: float,
+    m: int,
+    rule: str = "auto",
+) -> dict[str, np.ndarray]:
+    r"""The prediction for one :math:`\hat F` along ``values`` of ``vary`` ∈ {``"m"``, ``"lambda"``, ``"k"``}.
+
+    ``m`` and ``lambda`` reuse one eigendecomposition of :math:`\Omega`.  ``k`` uses the first
+    :math:`k'` rows of :math:`\hat F`: :math:`\Omega' = \frac{k}{k'}\Omega_{[:k',:k']}`,
+    :math:`u' = \sqrt{k/k'}\,u_{[:k']}` (the moments are computed once; one decomposition per
+    :math:`k'`).  Returns arrays keyed as :func:`onestep_gm.ridge_equivalent` plus ``"values"``.
+    """
+    values = np.asarray(values, np.float64)
+    Omega, u, s_y = population_moments(F_hat, mixture, activation, rule=rule)
+    if vary == "m":
+        out = equivalent_from_spectrum(spectrum(Omega, u, s_y), lam, values)
+    elif vary == "lambda":
+        out = equivalent_from_spectrum(spectrum(Omega, u, s_y), values, m)
+    elif vary == "k":
+        k = Omega.shape[0]
+        if np.any(values < 1) or np.any(values > k) or np.any(values != np.round(values)):
+            raise ValueError(f"k values must be integers in [1, {k}] (the rows of F_hat)")
+        rows = []
+        for kp in values.astype(int):
+            sub = spectrum(Omega[:kp, :kp] * (k / kp), u[:kp] * math.sqrt(k / kp), s_y)
+            rows.append(equivalent_from_spectrum(sub, lam, m))
+        out = {key: jnp.stack([r[key] for r in rows]) for key in rows[0]}
+    else:
+        raise ValueError(f"vary must be 'm', 'k' or 'lambda' (got {vary!r})")
+    result = {key: np.asarray(v, np.float64) for key, v in out.items()}
+    result["values"] = values
+    return result

@@ -1,0 +1,456 @@
+r"""Simulated points: the trial loop over a :class:`SimulationConfig`.
+
+One :class:`SimulationConfig` is one point of a figure.  :func:`simulate` resolves it
+(:func:`resolve`: θ, η, the order), realises the data per trial, and runs its trials through
+one jitted trial (:func:`onestep_gm.numerics.trial.make_trial`, compiled once per shape:
+sweeps over :math:`\alpha`, :math:`\beta`, alignment, :math:`\rho`, :math:`\lambda` or :math:`\eta`
+reuse it, because those enter as traced arguments).  Results are a :class:`SimulationResult`;
+saving and caching them is the job of :mod:`onestep_gm.experiments.results`.
+
+Seeds: trial ``t`` of seed ``s`` uses ``fold_in(PRNGKey(s), t)`` (data from ``fold_in(·, 1)``,
+the trial's draws from ``fold_in(·, 2)``), so the same seed gives the same numbers, and a point
+can be extended with more trials without changing the first ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from onestep_gm.numerics.fashion import FashionSpec, make_fashion
+from onestep_gm.numerics.mixture import MixtureSpec, covariance_trace, make_mixture
+from onestep_gm.numerics.network import CONVENTION
+from onestep_gm.numerics.precision import enable_x64
+from onestep_gm.numerics.prediction import predict
+from onestep_gm.numerics.trial import (
+    Data,
+    TrialParams,
+    TrialShape,
+    make_layers,
+    make_trial,
+    mixture_of,
+)
+from onestep_gm.theory.activations import get_activation
+from onestep_gm.theory.hermite import hermite_coefficients
+from onestep_gm.theory.order import bulk_scale, hermite_order, scalings, simulation_order
+
+MODELS = ("nn", "hermite", "conditional", "theory")
+_SIMULATED = ("nn", "hermite", "conditional")
+FASHION_N = 784
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """One simulated point: data model, network sizes, readout, models and trials.
+
+    Parameters
+    ----------
+    data : MixtureSpec or FashionSpec
+        The data model; ``n``, ``beta`` and ``alpha`` live here.
+    k, m : int
+        Hidden neurons; samples of the gradient batch and of the readout batch (each).
+    lam : float
+        Ridge penalty :math:`\\lambda \\ge 0`.
+    activations : tuple of str
+        Registry names or expressions in ``x``.
+    models : tuple of str
+        Any of ``"nn"``, ``"hermite"``, ``"conditional"``, ``"theory"``.
+    order : int or None
+        Hermite order; ``None`` is the theorem's order for ``beta`` (the higher neighbour at a
+        boundary).
+    trials, seed : int
+        Independent trials; the seed of trial ``t`` is ``fold_in(PRNGKey(seed), t)``.
+    test_factor : int
+        Fresh test samples per trial, in units of ``m``.
+    dtype : str
+        ``"float64"`` or ``"float32"`` for the large products (everything else is float64).
+    eta : float or None
+        Learning rate; ``None`` is :math:`\\eta = n^{\\beta\\alpha}`.
+    conditional_rank : int
+        Top singular directions of the gradient added to the conditional model's subspace.
+    theory_trials : int
+        The ``"theory"`` model is evaluated on the trained layers of the first
+        ``theory_trials`` trials only (its spread over trials is a few per cent of the
+        network's, and each prediction costs about as much as a trial).
+    """
+
+    data: MixtureSpec | FashionSpec = field(default_factory=MixtureSpec)
+    k: int = 1000
+    m: int = 1000
+    lam: float = 1e-4
+    activations: tuple[str, ...] = ("relu", "tanh", "sigmoid")
+    models: tuple[str, ...] = ("nn", "hermite")
+    order: int | None = None
+    trials: int = 20
+    seed: int = 0
+    test_factor: int = 5
+    dtype: str = "float64"
+    eta: float | None = None
+    conditional_rank: int = 2
+    theory_trials: int = 3
+
+
+class Pair(NamedTuple):
+    """An (activation, model) pair: the key of every per-trial error table."""
+
+    activation: str
+    model: str
+
+
+@dataclass(frozen=True)
+class SimulationResult:
+    """Per-trial errors of every (activation, model) pair, with everything that produced them.
+
+    ``train[Pair(a, m)]`` and ``gen[Pair(a, m)]`` are arrays of shape ``(trials,)`` (``theory``:
+    ``(min(trials, theory_trials),)``) in the convention ``info["convention"]``.
+    """
+
+    config: SimulationConfig
+    train: dict[Pair, np.ndarray]
+    gen: dict[Pair, np.ndarray]
+    seconds: float
+    info: dict
+
+    def summary(self) -> dict:
+        """JSON-able: per activation and model, mean and std over trials of both errors."""
+        out: dict[str, Any] = {}
+        for pair, gen in self.gen.items():
+            train = self.train[pair]
+            out.setdefault(pair.activation, {})[pair.model] = {
+                "train_error": {"mean": float(np.mean(train)), "std": float(np.std(train))},
+                "gen_error": {"mean": float(np.mean(gen)), "std": float(np.std(gen))},
+            }
+        return {
+            "activations": out,
+            "convention": self.info["convention"],
+            "parameters": self.info,
+            "seconds": self.seconds,
+        }
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Derived quantities of a point (:func:`resolve`).
+
+    ``tau`` and ``b`` are fixed for Fashion-MNIST; for mixtures they depend on the realised
+    spike sizes and are ``None`` here (set per trial).
+    """
+
+    n: int
+    beta: float
+    alpha: float
+    theta: float
+    eta: float
+    tau: float | None
+    b: float | None
+    order: int | None
+    activations: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+def validate(config: SimulationConfig) -> None:
+    """Raise ``ValueError`` with one clear sentence for any unusable parameter."""
+    checks = [
+        (config.k > 0 and config.m > 0, f"k and m must be positive integers (got k={config.k}, m={config.m})"),
+        (config.lam >= 0 and math.isfinite(config.lam), f"lambda must be a finite number >= 0 (got {config.lam})"),
+        (config.trials > 0, f"trials must be positive (got {config.trials})"),
+        (config.test_factor > 0, f"test_factor must be positive (got {config.test_factor})"),
+        (config.dtype in ("float32", "float64"), f"dtype must be float32 or float64 (got {config.dtype!r})"),
+        (bool(config.activations), "at least one activation is needed"),
+        (config.order is None or 1 <= config.order <= 40, f"order must be between 1 and 40 (got {config.order})"),
+        (config.eta is None or math.isfinite(config.eta), f"eta must be finite (got {config.eta})"),
+        (config.conditional_rank >= 0, "conditional_rank must be >= 0"),
+        (config.theory_trials >= 1, "theory_trials must be >= 1"),
+    ]  # fmt: skip
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
+    unknown = [mdl for mdl in config.models if mdl not in MODELS]
+    if unknown or not config.models:
+        raise ValueError(f"unknown model(s) {unknown}; choose from {', '.join(MODELS)}")
+
+
+def resolve(config: SimulationConfig) -> Resolved:
+    """Validate ``config`` and derive θ, η, the Hermite order and the activation names.
+
+    Raises
+    ------
+    ValueError
+        For any unusable parameter (:func:`validate`), β or α outside [0, 1], or an unknown
+        activation.
+    """
+    validate(config)
+    spec = config.data
+    notes: list[str] = []
+    fashion = isinstance(spec, FashionSpec)
+    n = FASHION_N if fashion else spec.n
+    sc = scalings(n, spec.beta, spec.alpha)
+    theta = sc.theta if fashion or spec.theta is None else float(spec.theta)
+    tau, b = (n + theta, 1.0) if fashion else (None, None)
+    order = config.order
+    if order is None and "hermite" in config.models:
+        info = hermite_order(spec.beta)
+        order = simulation_order(spec.beta)
+        if info.boundary:
+            msg = (
+                f"beta = {spec.beta} is a boundary of the Hermite theorem (neighbours "
+                f"{list(info.neighbours)}); using the higher order {order}"
+            )
+            warnings.warn(msg, stacklevel=2)
+            notes.append(msg)
+    eta = config.eta if config.eta is not None else sc.eta
+    activations = tuple(get_activation(a).name for a in config.activations)
+    return Resolved(n, spec.beta, spec.alpha, theta, eta, tau, b, order, activations, tuple(notes))
+
+
+def trial_shape(config: SimulationConfig, resolved: Resolved, *, with_layers: bool = False) -> TrialShape:
+    """The static shape of ``config``'s trials (what one compilation serves)."""
+    simulated = tuple(mdl for mdl in config.models if mdl in _SIMULATED)
+    return TrialShape(
+        n=resolved.n, k=config.k, m=config.m, test_factor=config.test_factor,
+        activations=resolved.activations, models=simulated,
+        order=resolved.order if "hermite" in simulated else None, dtype=config.dtype,
+        rank=config.conditional_rank, return_F_hat=with_layers,
+    )  # fmt: skip
+
+
+_FASHION_CACHE: dict = {}
+
+
+def fashion_pools(spec: FashionSpec):
+    """Preprocessed Fashion-MNIST pools for ``spec``, loaded once per process (the last spec)."""
+    if spec not in _FASHION_CACHE:
+        _FASHION_CACHE.clear()
+        _FASHION_CACHE[spec] = make_fashion(spec)
+    return _FASHION_CACHE[spec]
+
+
+class TrialSetup(NamedTuple):
+    """Trial ``t``'s realised data, its keys and traced parameters."""
+
+    data: Data
+    key: jax.Array
+    tau: float
+    b: float
+    params: TrialParams
+    hermite: dict
+
+
+def setup_trial(config: SimulationConfig, resolved: Resolved, t: int) -> TrialSetup:
+    """Realise trial ``t``'s data (a fresh mixture, or the image pools) and its parameters."""
+    key = jax.random.fold_in(jax.random.PRNGKey(config.seed), t)
+    spec = config.data
+    data = fashion_pools(spec) if isinstance(spec, FashionSpec) else make_mixture(spec, jax.random.fold_in(key, 1))
+    tau = resolved.tau if resolved.tau is not None else float(covariance_trace(mixture_of(data)))
+    b = resolved.b if resolved.b is not None else bulk_scale(resolved.n, tau)
+    h, h_star, hermite = _hermite_parameters(resolved, b)
+    params = TrialParams(eta=resolved.eta, lam=config.lam, tau=tau, b=b, h=h, h_star=h_star)
+    return TrialSetup(data, jax.random.fold_in(key, 2), tau, b, params, hermite)
+
+
+def _hermite_parameters(resolved: Resolved, b: float):
+    """Per-activation :math:`h_0..h_{l-1}` (A, l), :math:`h_l^*` (A,) at ``b``, and their record."""
+    if resolved.order is None:
+        return jnp.zeros((len(resolved.activations), 1)), jnp.zeros(len(resolved.activations)), {}
+    coeffs = [hermite_coefficients(a, f"{b:.15g}", resolved.order) for a in resolved.activations]
+    h = jnp.asarray(np.stack([c.as_floats() for c in coeffs]))
+    h_star = jnp.asarray([float(c.h_star) for c in coeffs])
+    record = {
+        a: {"h": [float(v) for v in c.h], "h_star": float(c.h_star), "method": c.method}
+        for a, c in zip(resolved.activations, coeffs, strict=True)
+    }
+    return h, h_star, record
+
+
+def trained_layer(config: SimulationConfig, activation: str | None = None, trial: int = 0):
+    r"""The trained first layer :math:`\hat F = F + \eta G` that trial ``trial`` of ``config`` sees.
+
+    The same draws and the same step as :func:`simulate` (one compiled function per shape), so
+    the theory curves and the simulations of one seed share :math:`\hat F`.
+
+    Parameters
+    ----------
+    config : SimulationConfig
+        The point (its seed, sizes, data and dtype).
+    activation : str, optional
+        Registry name or expression; default the first of ``config.activations``.
+    trial : int
+        Trial index (``fold_in(PRNGKey(seed), trial)``).
+
+    Returns
+    -------
+    F_hat : jax.Array, shape ``(k, n)``, float64
+    mixture : Mixture
+        The trial's Gaussian mixture (Fashion-MNIST: its Gaussian surrogate).
+
+    Raises
+    ------
+    ValueError
+        For an unusable configuration (see :func:`resolve`).
+    """
+    enable_x64()
+    if activation is not None:
+        config = dataclasses.replace(config, activations=(activation,))
+    config = dataclasses.replace(config, activations=config.activations[:1], models=("nn",))
+    resolved = resolve(config)
+    setup = setup_trial(config, resolved, trial)
+    F_hats = make_layers(trial_shape(config, resolved))(setup.key, setup.data, setup.tau, resolved.eta)
+    return F_hats[0], mixture_of(setup.data)
+
+
+@functools.cache
+def _blas_controller():
+    import scipy.linalg  # noqa: F401  (loads the OpenBLAS that JAX's CPU LAPACK calls)
+    from threadpoolctl import ThreadpoolController  # optional at import: used by trials only
+
+    controller = ThreadpoolController()
+    threads = [lib.num_threads for lib in controller.lib_controllers if lib.user_api == "blas"]
+    return controller, max(threads, default=1)
+
+
+@contextlib.contextmanager
+def serial_lapack(serial: bool = True):
+    """Run host BLAS/LAPACK (OpenBLAS) on one thread for the duration (``serial=False``: on
+    all the threads it had at first use, e.g. for SciPy work inside a serial block).
+
+    JAX's CPU Cholesky and triangular solves call OpenBLAS, whose own thread pool then
+    competes with XLA's for the same cores: measured on 2 cores, a 1000×1000 Cholesky
+    issued next to a running matrix product took 70–90 ms instead of 8, and a whole
+    trial took 0.51 s instead of 0.41 s.  XLA's own products keep all cores.  On an
+    accelerator the pin is not applied.
+    """
+    if jax.default_backend() != "cpu":
+        yield
+        return
+    controller, threads = _blas_controller()
+    with controller.limit(limits=1 if serial else threads, user_api="blas"):
+        yield
+
+
+def simulate(config: SimulationConfig, *, progress: bool = False) -> SimulationResult:
+    """Run ``config.trials`` trials of one point.
+
+    Switches JAX to 64-bit (:func:`onestep_gm.enable_x64`).
+
+    Parameters
+    ----------
+    config : SimulationConfig
+        The point.
+    progress : bool
+        Show a progress bar over trials.
+
+    Returns
+    -------
+    SimulationResult
+        Per-trial train and generalisation errors per (activation, model), in the ½ convention
+        of the paper's figures (``info["convention"]``).
+
+    Raises
+    ------
+    ValueError
+        For an unusable configuration, or non-finite network errors (a singular ridge system,
+        e.g. λ = 0 at the interpolation threshold).
+    """
+    enable_x64()
+    resolved = resolve(config)
+    want_theory = "theory" in config.models
+    shape = trial_shape(config, resolved, with_layers=want_theory)
+    trial_fn = make_trial(shape)
+    errors = _TrialErrors(resolved.activations, config.models)
+    iterator = range(config.trials)
+    if progress:
+        from tqdm.auto import tqdm  # the progress bar is optional and for terminals only
+
+        iterator = tqdm(iterator, desc="trials", unit="trial", leave=False)
+    start = time.perf_counter()
+    with serial_lapack():
+        for t in iterator:
+            setup = setup_trial(config, resolved, t)
+            out = trial_fn(setup.key, setup.data, setup.params)
+            errors.add_simulated(shape.models, out)
+            errors.record(setup)
+            if want_theory and t < config.theory_trials:
+                with serial_lapack(serial=False):  # SciPy's eigh for the theory wants every thread
+                    errors.add_theory(out.F_hat, mixture_of(setup.data), config)
+    seconds = time.perf_counter() - start
+    notes = list(resolved.notes) + errors.check(config)
+    return SimulationResult(config, errors.train_arrays(), errors.gen_arrays(), seconds,
+                            _info(config, resolved, errors, notes))  # fmt: skip
+
+
+class _TrialErrors:
+    """Per-trial errors collected over the loop of :func:`simulate`."""
+
+    def __init__(self, activations: tuple[str, ...], models: tuple[str, ...]):
+        self.activations = activations
+        self.train = {Pair(a, mdl): [] for a in activations for mdl in models}
+        self.gen = {Pair(a, mdl): [] for a in activations for mdl in models}
+        self.taus: list[float] = []
+        self.bs: list[float] = []
+        self.hermite: dict = {}
+
+    def add_simulated(self, models, out) -> None:
+        train, gen = np.asarray(out.train), np.asarray(out.gen)
+        for i, a in enumerate(self.activations):
+            for j, mdl in enumerate(models):
+                self.train[Pair(a, mdl)].append(float(train[i, j]))
+                self.gen[Pair(a, mdl)].append(float(gen[i, j]))
+
+    def add_theory(self, F_hats, mixture, config: SimulationConfig) -> None:
+
+        for i, a in enumerate(self.activations):
+            pred = predict(F_hats[i], mixture, get_activation(a), config.lam, config.m)
+            self.train[Pair(a, "theory")].append(pred.train_error)
+            self.gen[Pair(a, "theory")].append(pred.gen_error)
+
+    def record(self, setup: TrialSetup) -> None:
+        self.taus.append(setup.tau)
+        self.bs.append(setup.b)
+        self.hermite = setup.hermite
+
+    def check(self, config: SimulationConfig) -> list[str]:
+        """Raise for non-finite network errors; notes for non-finite equivalent models."""
+        bad = [p for p, v in self.gen.items() if not np.all(np.isfinite(v))]
+        if any(p.model == "nn" for p in bad):
+            names = ", ".join(f"{p.activation}/{p.model}" for p in bad)
+            raise ValueError(
+                f"non-finite errors for {names}: the ridge system is singular or the features "
+                f"overflow (lambda = {config.lam}; use lambda > 0)"
+            )
+        return [
+            f"{p.activation}/{p.model}: the ridge solve is numerically singular (condition number > 1e13) in "
+            f"{int(np.sum(~np.isfinite(self.gen[p])))} of {config.trials} trials, recorded as NaN: "
+            "the equivalent model's features span too many orders of magnitude (e.g. a "
+            "high-degree Hermite polynomial diverging along the spike)"
+            for p in bad
+        ]
+
+    def train_arrays(self) -> dict[Pair, np.ndarray]:
+        return {p: np.asarray(v) for p, v in self.train.items()}
+
+    def gen_arrays(self) -> dict[Pair, np.ndarray]:
+        return {p: np.asarray(v) for p, v in self.gen.items()}
+
+
+def _info(config: SimulationConfig, resolved: Resolved, errors: _TrialErrors, notes: list[str]) -> dict:
+    want_theory = "theory" in config.models
+    return {
+        "n": resolved.n, "k": config.k, "m": config.m, "lambda": config.lam,
+        "beta": resolved.beta, "alpha": resolved.alpha, "theta": resolved.theta,
+        "eta": resolved.eta, "tau": float(np.mean(errors.taus)), "b": float(np.mean(errors.bs)),
+        "order": resolved.order, "activations": list(resolved.activations),
+        "models": list(config.models), "trials": config.trials,
+        "theory_trials": min(config.trials, config.theory_trials) if want_theory else 0,
+        "seed": config.seed, "test_samples": config.test_factor * config.m, "dtype": config.dtype,
+        "data": dataclasses.asdict(config.data), "hermite": errors.hermite, "notes": notes,
+        "convention": CONVENTION,
+    }  # fmt: skip

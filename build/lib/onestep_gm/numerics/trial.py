@@ -1,0 +1,328 @@
+r"""One trial: its random draws, the trained first layers and every model's errors, jitted.
+
+A trial draws the batches and the initial network, takes one gradient step per activation
+(:func:`trained_layers`), and fits the ridge readout of every model on the same features.
+Every product is shared: one :math:`F\tilde X^\top` for the gradients of all activations, one
+:math:`\hat F X^\top` per activation for all of its models (network, Hermite, conditional
+Gaussian), and per block of test samples one :math:`\hat F X_b^\top` for all models.
+:func:`make_trial` compiles it once per :class:`TrialShape`.
+
+Precision: the ridge solve, the gradient's elementwise part and every error are float64;
+``dtype="float32"`` computes the three large products (:math:`F\tilde X^\top`, :math:`A\tilde X`,
+:math:`\hat F X^\top`) in float32 and draws the samples in float32.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from onestep_gm.numerics.equivalents import (
+    CONDITIONAL_NODES,
+    conditional_parts,
+    hermite_parts,
+    structure_basis,
+    top_right_singular_vectors,
+    with_noise,
+)
+from onestep_gm.numerics.fashion import FashionPools, sample_fashion
+from onestep_gm.numerics.mixture import Mixture, sample_mixture
+from onestep_gm.numerics.network import fit_readout, gradient_from_preactivations, init_network
+from onestep_gm.theory.codegen import jax_activation, jax_moments
+
+Array = jax.Array
+Data = Mixture | FashionPools
+
+_MAX_STRUCTURE_DIRECTIONS = 32
+_NOISE_STREAM = {"hermite": 0, "conditional": 2}
+
+TEST_BLOCK_ENTRIES = 1 << 22
+"""Test samples are streamed in blocks of about this many pre-activations (k × rows): small
+enough that a block's :math:`\\hat F X_b^\\top` (32 MB in float64) stays near the last-level
+cache for the elementwise passes over it, large enough that its product runs at full
+speed (block sizes from 2^20 to 2^23 measured within noise of each other)."""
+
+
+@dataclass(frozen=True)
+class TrialShape:
+    """The static part of a trial: everything that fixes array shapes or code paths."""
+
+    n: int
+    k: int
+    m: int
+    test_factor: int
+    activations: tuple[str, ...]
+    models: tuple[str, ...]
+    order: int | None
+    dtype: str = "float64"
+    rank: int = 2
+    return_F_hat: bool = False
+
+    @property
+    def compute(self):
+        """The dtype of the large products."""
+        return jnp.float32 if self.dtype == "float32" else jnp.float64
+
+
+class TrialParams(NamedTuple):
+    """The traced scalars of a trial (sweeps over them never recompile).
+
+    ``h`` is (A, order) Hermite coefficients :math:`h_0..h_{l-1}` per activation, ``h_star`` (A,).
+    """
+
+    eta: Array
+    lam: Array
+    tau: Array
+    b: Array
+    h: Array
+    h_star: Array
+
+
+class TrialDraws(NamedTuple):
+    """Every random draw of one trial except the per-model noise (derived from ``model_key``).
+
+    Shapes: ``X_tilde, X`` (m, n), ``X_test`` (test_factor·m, n), labels alike, ``F`` (k, n),
+    ``w`` (k,).
+    """
+
+    X_tilde: Array
+    y_tilde: Array
+    X: Array
+    y: Array
+    X_test: Array
+    y_test: Array
+    F: Array
+    w: Array
+    model_key: Array
+
+
+class TrialErrors(NamedTuple):
+    """Errors of one trial, (activations, models) each, and the trained layers if asked."""
+
+    train: Array
+    gen: Array
+    F_hat: Array | None
+
+
+class _Model(NamedTuple):
+    """What one activation's models need on every block of samples."""
+
+    sigma: Callable[[Array], Array]
+    h: Array
+    h_star: Array
+    b: Array
+    keys: Array
+    F_hat: Array
+    basis: Array | None
+    moments: Callable | None
+
+
+def mixture_of(data: Data) -> Mixture:
+    """The Gaussian mixture of ``data`` (for Fashion-MNIST, its Gaussian surrogate)."""
+    return data.mixture if isinstance(data, FashionPools) else data
+
+
+def sample(data: Data, key: Array, m: int, dtype=None):
+    """``m`` samples ``(X, y, c)`` of ``data``: the mixture, or images plus noise."""
+    if isinstance(data, FashionPools):
+        return sample_fashion(data, key, m, dtype)
+    return sample_mixture(data, key, m, dtype)
+
+
+def draw_trial(key: Array, data: Data, shape: TrialShape, tau: Array) -> TrialDraws:
+    """All random draws of one trial, in one sampler call so that image pools (Fashion-MNIST)
+    give disjoint batches: ``(X_tilde, y_tilde)`` for the gradient step, ``(X, y)`` for the
+    readout, ``test_factor · m`` test samples, and the initial network ``F, w``."""
+    k_data, k_net, k_model = jax.random.split(key, 3)
+    m = shape.m
+    dtype = jnp.float32 if shape.dtype == "float32" else None
+    X_every, y_every, _ = sample(data, k_data, (2 + shape.test_factor) * m, dtype)
+    y_every = y_every.astype(jnp.float64)
+    F, w = init_network(k_net, shape.n, shape.k, tau)
+    return TrialDraws(
+        X_tilde=X_every[:m], y_tilde=y_every[:m], X=X_every[m : 2 * m], y=y_every[m : 2 * m],
+        X_test=X_every[2 * m :], y_test=y_every[2 * m :], F=F, w=w, model_key=k_model,
+    )  # fmt: skip
+
+
+def trained_layers(draws: TrialDraws, shape: TrialShape, eta: Array) -> list[tuple[Array, Array]]:
+    r"""``[(G, F_hat)]`` per activation: the gradient and :math:`\hat F = F + \eta G`.
+
+    The one place the first layer is trained: :func:`evaluate_trial` and
+    :func:`onestep_gm.trained_layer` both call it.  One :math:`F\tilde X^\top` serves every
+    activation.
+    """
+    compute = shape.compute
+    X_tilde = draws.X_tilde.astype(compute)
+    pre_tilde = (draws.F.astype(compute) @ X_tilde.T).astype(jnp.float64)
+    out = []
+    for act in shape.activations:
+        sigma, dsigma = jax_activation(act)
+        G = gradient_from_preactivations(pre_tilde, draws.w, X_tilde, draws.y_tilde, sigma, dsigma)
+        G = G.astype(jnp.float64)
+        out.append((G, draws.F + eta * G))
+    return out
+
+
+def model_keys(model_key: Array, i: int) -> Array:
+    """Keys of activation ``i``: [Hermite noise, subspace iteration, conditional noise].
+
+    The two noise keys are the same for every activation (common random numbers, like the
+    data and the initial network, which all activations of a trial share): each model's
+    noise is still i.i.d. N(0, 1) per entry, and it is drawn once per trial.
+    """
+    shared = jax.random.split(model_key, 3)
+    return shared.at[1].set(jax.random.fold_in(shared[1], i))
+
+
+def _structure_directions(mixture: Mixture, n: int) -> Array:
+    """Means and spikes (the largest ones, at most 32) as rows: the data part of S."""
+    spikes = mixture.spikes.reshape(-1, n)
+    if spikes.shape[0] > _MAX_STRUCTURE_DIRECTIONS:
+        _, idx = jax.lax.top_k(mixture.sizes.reshape(-1), _MAX_STRUCTURE_DIRECTIONS)
+        spikes = spikes[idx]
+    return jnp.concatenate([mixture.means, spikes], axis=0)
+
+
+def _model_context(i, act, G, F_hat, draws, data, params, shape) -> _Model:
+    keys = model_keys(draws.model_key, i)
+    basis = moments = None
+    if "conditional" in shape.models:
+        dirs = [_structure_directions(mixture_of(data), shape.n)]
+        if shape.rank > 0:
+            dirs.append(top_right_singular_vectors(G, shape.rank, keys[1]).T)
+        basis = structure_basis(dirs)
+        moments = jax_moments(act, nodes=CONDITIONAL_NODES)
+    return _Model(jax_activation(act)[0], params.h[i], params.h_star[i], params.b, keys, F_hat,
+                  basis, moments)  # fmt: skip
+
+
+def evaluate_trial(draws: TrialDraws, data: Data, params: TrialParams, shape: TrialShape) -> TrialErrors:
+    r"""Train and generalisation errors of every (activation, model) of one trial.
+
+    Test features are streamed block by block (memory :math:`O(km)`).  The equivalent models'
+    features are a mean plus per-entry Gaussian noise, :math:`\phi = \bar\phi + s\odot g`.  On the
+    readout batch ``g`` is drawn (see :func:`block_noise_key`): the fit depends on it.  On test
+    samples it is integrated exactly, since the prediction is linear in it:
+    :math:`\mathbb E_g(y - v^\top\phi)^2 = (y - v^\top\bar\phi)^2 + \sum_i v_i^2 s_i^2` with
+    :math:`v = \hat w/\sqrt k`.
+    """
+    compute, models, root_k = shape.compute, shape.models, math.sqrt(shape.k)
+    X = draws.X.astype(compute)
+    blocks = _test_blocks(draws.X_test.astype(compute), draws.y_test, shape.k)
+    rows = shape.k > shape.m  # dual solve: samples-major features (see network.ridge)
+    train, gen, F_hats = [], [], []
+    for i, (act, (G, F_hat)) in enumerate(zip(shape.activations, trained_layers(draws, shape, params.eta), strict=True)):
+        ctx = _model_context(i, act, G, F_hat, draws, data, params, shape)
+        F_hat_c = F_hat.astype(compute)
+        pre = X @ F_hat_c.T if rows else F_hat_c @ X.T
+        fits = [
+            fit_readout(_train_features(mdl, pre, X, ctx, rows) / root_k, draws.y, params.lam, samples_major=rows)
+            for mdl in models
+        ]
+        readouts = [w_hat / root_k for w_hat, _ in fits]
+
+        def test_block(total, inputs, readouts=readouts, ctx=ctx, F_hat_c=F_hat_c):
+            X_b, y_b, weight_b = inputs
+            pre_b = F_hat_c @ X_b.T
+            sse = [_expected_sse(mdl, pre_b, X_b, y_b, weight_b, v, ctx) for mdl, v in zip(models, readouts, strict=True)]
+            return total + jnp.stack(sse), None
+
+        total, _ = jax.lax.scan(test_block, jnp.zeros(len(models)), blocks)
+        train.append(jnp.stack([fit[1] for fit in fits]))
+        gen.append(0.5 * total / (shape.test_factor * shape.m))
+        F_hats.append(F_hat)
+    return TrialErrors(jnp.stack(train), jnp.stack(gen), jnp.stack(F_hats) if shape.return_F_hat else None)
+
+
+def _model_parts(model: str, pre: Array, X_block: Array, ctx: _Model, rows: bool = False):
+    """Mean features and per-entry noise scale of one model on one block (``pre`` is k × M, or
+    M × k with ``rows``).  The network's :math:`\\sigma` runs in the compute dtype; the
+    equivalent models' series and moments always in float64 (high Hermite orders would
+    overflow float32)."""
+    if model == "nn":
+        return ctx.sigma(pre), None
+    pre = pre.astype(jnp.float64)
+    if model == "hermite":
+        return hermite_parts(pre, ctx.h, ctx.h_star, ctx.b)
+    X_block = X_block.astype(jnp.float64)
+    if rows:
+        mean, scale = conditional_parts(pre.T, ctx.F_hat, X_block, ctx.basis, ctx.moments)
+        return mean.T, scale.T
+    return conditional_parts(pre, ctx.F_hat, X_block, ctx.basis, ctx.moments)
+
+
+def _train_features(model: str, pre: Array, X: Array, ctx: _Model, rows: bool) -> Array:
+    """Features :math:`\\phi` (float64, laid out like ``pre``) of the readout batch, with the
+    noise drawn in that layout."""
+    mean, scale = _model_parts(model, pre, X, ctx, rows)
+    if scale is not None:
+        mean = with_noise(mean, scale, block_noise_key(ctx.keys, _NOISE_STREAM[model], 0))
+    return mean.astype(jnp.float64)
+
+
+def _expected_sse(model, pre, X_b, y_b, weight_b, v, ctx: _Model) -> Array:
+    """:math:`\\sum_b \\mathbb E_g (y_b - v^\\top\\phi_b)^2` over one test block (noise
+    integrated; ``weight_b`` is 0 on padding rows)."""
+    mean, scale = _model_parts(model, pre, X_b, ctx)
+    residual = y_b - (v.astype(mean.dtype) @ mean).astype(jnp.float64)
+    sse = weight_b @ residual**2
+    if scale is None:
+        return sse
+    if jnp.ndim(scale) == 0:
+        return sse + jnp.sum(weight_b) * scale**2 * jnp.sum(v**2)
+    return sse + weight_b @ ((v**2) @ scale**2)
+
+
+def _test_blocks(X_test: Array, y_test: Array, k: int):
+    """``(X, y, weight)`` split into equal row blocks of ~``TEST_BLOCK_ENTRIES / k`` rows, the
+    last one padded with zero rows of weight 0."""
+    total, n = X_test.shape
+    rows = max(1, min(total, TEST_BLOCK_ENTRIES // k))
+    blocks = -(-total // rows)
+    rows = -(-total // blocks)
+    pad = blocks * rows - total
+    if pad == 0:
+        return X_test.reshape(blocks, rows, n), y_test.reshape(blocks, rows), jnp.ones((blocks, rows))
+    weights = jnp.concatenate([jnp.ones(total), jnp.zeros(pad)]).reshape(blocks, rows)
+    X_pad = jnp.concatenate([X_test, jnp.zeros((pad, n), X_test.dtype)]).reshape(blocks, rows, n)
+    y_pad = jnp.concatenate([y_test, jnp.zeros(pad, y_test.dtype)]).reshape(blocks, rows)
+    return X_pad, y_pad, weights
+
+
+def block_noise_key(keys: Array, which: int, block: int | Array) -> Array:
+    """Key of the per-entry noise of model ``which`` (0 Hermite, 2 conditional) in ``block``
+    (block 0 is the readout batch; test blocks integrate the noise and draw none)."""
+    return jax.random.fold_in(keys[which], block)
+
+
+_TRIAL_CACHE: dict = {}
+_LAYER_CACHE: dict = {}
+
+
+def make_trial(shape: TrialShape):
+    """The jitted trial ``(key, data, params) -> TrialErrors`` for one shape, compiled once."""
+    if shape not in _TRIAL_CACHE:
+
+        def trial(key, data, params):
+            return evaluate_trial(draw_trial(key, data, shape, params.tau), data, params, shape)
+
+        _TRIAL_CACHE[shape] = jax.jit(trial)
+    return _TRIAL_CACHE[shape]
+
+
+def make_layers(shape: TrialShape):
+    """The jitted ``(key, data, tau, eta) -> F_hat`` (A, k, n) of a trial, without the readout:
+    the same draws and the same :func:`trained_layers` as :func:`make_trial`."""
+    if shape not in _LAYER_CACHE:
+
+        def layers(key, data, tau, eta):
+            draws = draw_trial(key, data, shape, tau)
+            return jnp.stack([F_hat for _, F_hat in trained_layers(draws, shape, eta)])
+
+        _LAYER_CACHE[shape] = jax.jit(layers)
+    return _LAYER_CACHE[shape]
