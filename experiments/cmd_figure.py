@@ -112,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
         get_figure,
     )
     from onestep_gm.experiments.outputs import save_figure
+    from onestep_gm.experiments.results import check_targets
     from onestep_gm.experiments.runner import run_figure
 
     names = list(FIGURES) if args.name == "all" else [get_figure(args.name).name]
@@ -121,6 +122,9 @@ def run(args: argparse.Namespace) -> int:
         if spec.kind == "heatmap" and overrides.models and "hermite" not in overrides.models:
             raise ValueError(f"{name} needs the hermite model (it compares NN with it)")
     out = Path(args.out)
+    for name in names:  # refuse unwritable outputs before a minute of simulation
+        check_targets({ext: out / f"{name}.{ext}" for ext in ("json", "csv", "md", "png", "pdf")})
+    check_targets({"cache": out / ".cache" / "point.json"})
     failed: list[str] = []
     for name in names:
         try:

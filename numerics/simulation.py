@@ -380,6 +380,7 @@ def simulate(config: SimulationConfig, *, progress: bool = False) -> SimulationR
     shape = trial_shape(config, resolved, with_layers=want_theory)
     trial_fn = make_trial(shape)
     errors = _TrialErrors(resolved.activations, config.models)
+    first = setup_trial(config, resolved, 0)  # its refusals (activation, data) precede the bar
     iterator = range(config.trials)
     if progress:
         from tqdm.auto import tqdm  # the progress bar is optional and for terminals only
@@ -388,7 +389,7 @@ def simulate(config: SimulationConfig, *, progress: bool = False) -> SimulationR
     start = time.perf_counter()
     with serial_lapack():
         for t in iterator:
-            setup = setup_trial(config, resolved, t)
+            setup = first if t == 0 else setup_trial(config, resolved, t)
             out = trial_fn(setup.key, setup.data, setup.params)
             errors.add_simulated(shape.models, out)
             errors.record(setup)
