@@ -126,6 +126,10 @@ class SimulationResult:
     def summary(self) -> dict:
         """JSON-able: per activation and model, mean and std over trials of both errors."""
         out: dict[str, Any] = {}
+        with np.errstate(invalid="ignore"):  # an infinite (null) prediction has no spread
+            return self._summary(out)
+
+    def _summary(self, out: dict[str, Any]) -> dict:
         for pair, gen in self.gen.items():
             train = self.train[pair]
             out.setdefault(pair.activation, {})[pair.model] = {
@@ -438,7 +442,7 @@ class _TrialErrors:
         if any(p.model == "nn" for p in bad):
             names = ", ".join(f"{p.activation}/{p.model}" for p in bad)
             raise ValueError(f"non-finite errors for {names}: {_non_finite_cause(config, bad)}")
-        return [
+        return [_theory_note(p, config, self.gen[p]) if p.model == "theory" else
             f"{p.activation}/{p.model}: the ridge solve is numerically singular (condition number > 1e13) in "
             f"{int(np.sum(~np.isfinite(self.gen[p])))} of {config.trials} trials, recorded as NaN: "
             "the equivalent model's features span too many orders of magnitude (e.g. a "
@@ -451,6 +455,17 @@ class _TrialErrors:
 
     def gen_arrays(self) -> dict[Pair, np.ndarray]:
         return {p: np.asarray(v) for p, v in self.gen.items()}
+
+
+def _theory_note(pair: Pair, config: SimulationConfig, gen: list[float]) -> str:
+    """Why the theory's prediction is missing (``null`` in JSON) in some trials."""
+    count = int(np.sum(~np.isfinite(gen)))
+    if config.lam == 0:
+        return (f"{pair.activation}/theory: the predicted generalisation error is infinite in {count} "
+                f"of {len(gen)} predictions (recorded as NaN, null in JSON): lambda = 0 at the "
+                f"interpolation threshold (m = {config.m} equals the rank of the feature covariance)")
+    return (f"{pair.activation}/theory: no finite prediction in {count} of {len(gen)} trials "
+            f"(recorded as NaN, null in JSON) at lambda = {config.lam:g}")
 
 
 def _non_finite_cause(config: SimulationConfig, bad: list[Pair]) -> str:

@@ -138,6 +138,19 @@ def test_simulate_json_is_strict(capsys):
     assert out["activations"]["relu"]["nn"]["gen_error"]["mean"] > 0
 
 
+def test_simulate_json_at_the_threshold_has_null_and_the_reason(capsys):
+    argv = ["simulate", *SMALL, "--model", "nn,theory", "--lambda", "0", "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    out = _strict(captured.out)
+    theory = out["activations"]["relu"]["theory"]
+    assert theory["gen_error"]["mean"] is None and theory["train_error"]["mean"] == 0.0
+    assert out["activations"]["relu"]["nn"]["gen_error"]["mean"] > 0
+    (note,) = [n for n in out["parameters"]["notes"] if n.startswith("relu/theory")]
+    assert "interpolation threshold" in note and "null" in note
+    assert captured.err == ""
+
+
 # --- 5. Ctrl-C -------------------------------------------------------------------------------
 
 
