@@ -96,6 +96,7 @@ class Overrides:
     trials: int | None = None
     seed: int | None = None
     data_dir: str | None = None
+    test: str | None = None
 
 
 def _linspace(lo: float, hi: float, num: int) -> tuple[float, ...]:

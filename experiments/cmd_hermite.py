@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 
 import mpmath
 from onestep_gm.experiments.args import emit_json, positive_float, positive_int
@@ -27,11 +26,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--b", type=positive_float, required=True, help="bulk scale b > 0")
     parser.add_argument("--order", type=positive_int, required=True, help="L: h_0..h_{L-1}")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--digits", type=positive_int, default=17, help="significant digits")
+    parser.add_argument(
+        "--digits", type=positive_int, default=17,
+        help=f"significant digits (at most {MAX_DIGITS}; computed at digits + 10)",
+    )
+
+
+MAX_DIGITS = 190
 
 
 def run(args: argparse.Namespace) -> int:
-    coeffs = hermite_coefficients(args.activation, args.b, args.order)
+    if args.digits > MAX_DIGITS:
+        raise ValueError(f"--digits must be at most {MAX_DIGITS} (the precision computed), got {args.digits}")
+    dps = max(40, args.digits + 10)
+    coeffs = hermite_coefficients(args.activation, args.b, args.order, dps=dps)
     if args.json:
         emit_json(coeffs.to_json(args.digits))
         return 0
@@ -40,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     rows = [("j", "h_j", "closed form", "h_j / j!")]
     for j, value in enumerate(coeffs.h):
         closed = str(coeffs.exact[j]) if coeffs.exact is not None else ""
-        scaled = value / math.factorial(j)
+        with mpmath.workdps(dps):
+            scaled = value / mpmath.factorial(j)
         rows.append((str(j), mpmath.nstr(value, digits), closed, mpmath.nstr(scaled, digits)))
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     for row in rows:

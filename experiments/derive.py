@@ -213,12 +213,20 @@ def _method_text(method: str) -> str:
 
 
 def _moments_section(activation) -> list[str]:
-    from onestep_gm.theory.moments import conditional_moments
+    from onestep_gm.theory.moments import IDENTITIES, conditional_moments
 
     moments = conditional_moments(activation)
+    how = "; ".join(IDENTITIES[key] for key in moments.how)
+    obtained = (
+        [f"How obtained: {how}. The Hermite coefficients follow by Stein's lemma, "
+         r"$h_j(b) = b^j\,\partial_a^j M_0(a, b)|_{a=0}$ (jumps included)."
+         if moments.M0 is not None else f"How obtained: {how}.", ""]
+        if how else []
+    )
     lines = [
         "## Conditional moments",
         "",
+        *obtained,
         r"For $g \sim N(0,1)$: $M_0(a,s) = \mathbb{E}\,\sigma(a+sg)$, "
         r"$M_1(a,s) = \partial_a M_0(a,s)$ ($= \mathbb{E}\,\sigma'(a+sg)$ for continuous $\sigma$), "
         r"$M_2(a,s) = \mathbb{E}\,\sigma(a+sg)^2$; the conditional Gaussian model's "

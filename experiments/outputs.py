@@ -89,10 +89,27 @@ def _csv_number(value: float | None) -> str:
 
 
 def save_figure(run: FigureRun, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``<name>.{json,csv,md,png,pdf}`` under ``out_dir``; all or nothing.
+    """Write ``<name>.{json,csv,md,png,pdf}`` of a figure run under ``out_dir``, all or nothing.
 
-    Every file is first rendered to a temporary name in ``out_dir`` and only moved into
-    place (``os.replace``) once all five exist, so no partial result is ever left behind.
+    Every file is rendered to a temporary name in ``out_dir`` and moved into place only once
+    all five exist (:func:`onestep_gm.experiments.results.staged`).
+
+    Parameters
+    ----------
+    run : FigureRun
+        What :func:`onestep_gm.run_figure` returned.
+    out_dir : str or Path
+        The folder (created if missing).
+
+    Returns
+    -------
+    dict
+        ``{"json": Path, "csv": ..., "md": ..., "png": ..., "pdf": ...}``.
+
+    Raises
+    ------
+    OSError
+        When a file cannot be written; no target is changed and no temporary file is left.
     """
     from onestep_gm.experiments import plots, report  # matplotlib: only when drawing
 

@@ -88,6 +88,8 @@ def _apply_overrides(spec: FigureSpec, config: SimulationConfig, ov: Overrides) 
         changes["trials"] = ov.trials
     if ov.seed is not None:
         changes["seed"] = ov.seed
+    if ov.test is not None:
+        changes["test"] = ov.test
     if ov.components is not None and isinstance(data, MixtureSpec) and spec.vary != "rho":
         data = dataclasses.replace(data, weights=(1.0 / ov.components,) * ov.components)
     if ov.data_dir is not None and isinstance(data, FashionSpec):

@@ -204,7 +204,21 @@ def load_fashion_mnist(
 
 @dataclass(frozen=True)
 class FashionSpec:
-    """Two Fashion-MNIST classes as a two-component mixture (Figs 3, 7, 8)."""
+    r"""Two Fashion-MNIST classes as a two-component mixture (the paper's Figs 3, 7, 8).
+
+    Parameters
+    ----------
+    classes : tuple of int
+        Two different labels in 0..9; the first is component 0 (label +1).
+    keep_means : bool
+        Remove only the common mean :math:`(\hat\mu_1+\hat\mu_2)/2` (Fig. 8) instead of each
+        class's own mean.
+    beta, alpha : float
+        Strength and weight (paper: β = 1, α = 0, so η = 1 and θ = n).
+    data_dir : str or None
+        Folder with the IDX files (Debian's or torchvision's layout); ``None`` is
+        ``/usr/share/datasets/fashion-mnist``.
+    """
 
     classes: tuple[int, int] = (0, 1)
     keep_means: bool = False  # Fig 8: remove only the common mean (mu_1 + mu_2)/2

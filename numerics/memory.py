@@ -280,7 +280,9 @@ def check_simulation_memory(config, *, available: int | None = None) -> int:
         "n": int(n), "k": int(config.k), "m": int(config.m), "test_factor": int(config.test_factor),
         "components": len(weights), "spikes": int(spikes) if isinstance(spikes, int) else 1,
         "models": sum(mdl != "theory" for mdl in config.models),
-        "theory": "theory" in config.models,
+        # the theory model and the exact test error (the default for mixtures) need Omega, k x k
+        "theory": "theory" in config.models
+        or (getattr(config, "test", None) or ("exact" if hasattr(data, "weights") else "sampled")) == "exact",
         "sample_bytes": 4 if config.dtype == "float32" else _FLOAT,
     }  # fmt: skip
     return check_memory(trial_bytes, sizes, what="one trial", available=available)

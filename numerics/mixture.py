@@ -39,8 +39,36 @@ SPIKE_SIZES = ("equal", "uniform")
 class MixtureSpec:
     r"""A Gaussian mixture :math:`x \sim \sum_c \rho_c \mathcal N(\mu_c, \Sigma_c)` with labels.
 
-    :math:`\Sigma_c = I_n + \sum_{i\le d_c} \theta_{c,i}\gamma_{c,i}\gamma_{c,i}^\top`.
-    See :func:`make_mixture` for how each field is realised.
+    :math:`\Sigma_c = I_n + \sum_{i\le d_c} \theta_{c,i}\gamma_{c,i}\gamma_{c,i}^\top` with orthonormal
+    spikes (Demir & Dogan, ICLR 2025, Sec. 2).  See :func:`make_mixture` for how each field is
+    realised.
+
+    Parameters
+    ----------
+    n : int
+        Input dimension.
+    beta, alpha : float
+        Strength and weight in [0, 1]: :math:`\theta = n^{\beta(1-\alpha)}`, :math:`\eta = n^{\beta\alpha}`.
+    weights : tuple of float
+        Mixture ratios :math:`\rho_c` (C = their number).
+    spikes : int or tuple of int
+        Spikes :math:`d_c` per component (one int for all).
+    theta : float or None
+        Spike size; ``None`` is :math:`n^{\beta(1-\alpha)}`.
+    spike_sizes : {"equal", "uniform"}
+        :math:`\theta_{c,i} = \theta`, or :math:`\theta\cdot U(0,1)` (the paper's Fig. 2c).
+    alignment : float
+        :math:`a` in :math:`\gamma_2 = a\gamma_1 + \sqrt{1-a^2}\gamma_2'`, in [−1, 1].
+    equal_trace : bool
+        Rescale components :math:`c \ge 2` to the trace of component 1.
+    mean_norm : float
+        :math:`\|\mu_c\|` (0: zero means).
+    task : {"regression", "classification"}
+        :math:`y = \mathrm{ReLU}(\xi^\top x) + \delta\varepsilon`, or :math:`y = \pm 1` by component.
+    teacher : {"random", "spikes"}
+        :math:`\xi` random with :math:`\|\xi\| = 1/\sqrt{\|\bar\Sigma\|}`, or along the first spikes.
+    noise : float
+        Label noise :math:`\delta \ge 0`.
     """
 
     n: int = 1000

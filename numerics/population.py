@@ -395,19 +395,22 @@ def _teacher_second_moment(law: ComponentLaw) -> Array:
 
 
 def population_moments(
-    F_hat: Array, mixture, activation: str | Activation, *, rule: str = "auto"
-) -> tuple[Array, Array, Array]:
+    F_hat: Array, mixture, activation: str | Activation, *, rule: str = "auto",
+    laws: Sequence[ComponentLaw] | None = None,
+) -> tuple[Array, Array, Array]:  # fmt: skip
     r"""Exact :math:`(\Omega, u, s_y)` of :math:`\phi = \sigma(\hat Fx)/\sqrt k` for the mixture.
 
     ``rule``: ``"auto"`` (closed forms where they apply, else Mehler + pair rule),
     ``"closed"`` (raise if none) or ``"mehler"`` (numeric everywhere; for measuring).
+    ``laws``: :func:`component_laws` of ``(F_hat, mixture)`` when the caller has them already
+    (they cost one :math:`k^2n` product).
     """
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; choose from {', '.join(RULES)}")
     act = activation if isinstance(activation, Activation) else get_activation(activation)
     F_hat = jnp.asarray(F_hat, jnp.float64)
     k = F_hat.shape[0]
-    laws = component_laws(F_hat, mixture)
+    laws = component_laws(F_hat, mixture) if laws is None else laws
     summaries = summarise(laws)
     weights = np.asarray(mixture.weights, np.float64)
     classification = bool(mixture.classification)

@@ -26,14 +26,19 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from onestep_gm.numerics.exact import generalisation_error, hermite_population_moments
 from onestep_gm.numerics.fashion import FashionSpec, check_pool_size, make_fashion
 from onestep_gm.numerics.memory import check_simulation_memory
 from onestep_gm.numerics.mixture import MixtureSpec, covariance_trace, make_mixture
 from onestep_gm.numerics.network import CONVENTION
+from onestep_gm.numerics.population import component_laws, population_moments
 from onestep_gm.numerics.precision import enable_x64
-from onestep_gm.numerics.prediction import predict
+from onestep_gm.numerics.prediction import Prediction, predict
+from onestep_gm.numerics.ridge import ridge_equivalent
 from onestep_gm.numerics.trial import (
+    TESTS,
     Data,
+    TrialErrors,
     TrialParams,
     TrialShape,
     make_layers,
@@ -84,6 +89,14 @@ class SimulationConfig:
         The ``"theory"`` model is evaluated on the trained layers of the first
         ``theory_trials`` trials only (its spread over trials is a few per cent of the
         network's, and each prediction costs about as much as a trial).
+    test : {"exact", "sampled"} or None
+        How the generalisation error is measured.  ``"exact"``:
+        :math:`\\tfrac12(s_y - 2\\hat w^\\top u + \\hat w^\\top\\Omega\\hat w)` from the exact
+        population moments given :math:`\\hat F` (:mod:`onestep_gm.numerics.exact`; network and
+        Hermite model, the conditional model stays sampled); ``"sampled"``: the mean over
+        ``test_factor · m`` fresh samples.  ``None`` (default): exact for Gaussian mixtures
+        (less spread over trials at lower cost, see ``docs/theorem.md``), sampled for
+        Fashion-MNIST (real images have no population law).
     """
 
     data: MixtureSpec | FashionSpec = field(default_factory=MixtureSpec)
@@ -100,6 +113,7 @@ class SimulationConfig:
     eta: float | None = None
     conditional_rank: int = 2
     theory_trials: int = 3
+    test: str | None = None
 
 
 class Pair(NamedTuple):
@@ -162,6 +176,7 @@ class Resolved:
     order: int | None
     activations: tuple[str, ...]
     notes: tuple[str, ...]
+    test: str = "sampled"
 
 
 def validate(config: SimulationConfig) -> None:
@@ -185,6 +200,9 @@ def validate(config: SimulationConfig) -> None:
         (config.theory_trials >= 1, "theory_trials must be >= 1"),
         (isinstance(config.seed, int) and 0 <= config.seed <= 2**32 - 1,
          f"seed must be an integer in 0 .. 2**32 - 1 (got {config.seed!r})"),
+        (config.test in (None, *TESTS), f"test must be exact or sampled (got {config.test!r})"),
+        (config.test != "exact" or not isinstance(config.data, FashionSpec),
+         "test='exact' needs a Gaussian mixture: Fashion-MNIST images have no population law"),
     ]  # fmt: skip
     for ok, message in checks:
         if not ok:
@@ -225,7 +243,11 @@ def resolve(config: SimulationConfig) -> Resolved:
             notes.append(msg)
     eta = config.eta if config.eta is not None else sc.eta
     activations = tuple(get_activation(a).name for a in config.activations)
-    return Resolved(n, spec.beta, spec.alpha, theta, eta, tau, b, order, activations, tuple(notes))
+    test = config.test or ("sampled" if fashion else "exact")
+    if test == "exact" and "conditional" in config.models:
+        notes.append("test='exact': the conditional model's generalisation error is sampled "
+                     f"({config.test_factor}m fresh samples); nn and hermite are exact")
+    return Resolved(n, spec.beta, spec.alpha, theta, eta, tau, b, order, activations, tuple(notes), test)
 
 
 def trial_shape(config: SimulationConfig, resolved: Resolved, *, with_layers: bool = False) -> TrialShape:
@@ -235,7 +257,7 @@ def trial_shape(config: SimulationConfig, resolved: Resolved, *, with_layers: bo
         n=resolved.n, k=config.k, m=config.m, test_factor=config.test_factor,
         activations=resolved.activations, models=simulated,
         order=resolved.order if "hermite" in simulated else None, dtype=config.dtype,
-        rank=config.conditional_rank, return_F_hat=with_layers,
+        rank=config.conditional_rank, return_F_hat=with_layers, test=resolved.test,
     )  # fmt: skip
 
 
@@ -395,15 +417,53 @@ def simulate(config: SimulationConfig, *, progress: bool = False) -> SimulationR
         for t in iterator:
             setup = first if t == 0 else setup_trial(config, resolved, t)
             out = trial_fn(setup.key, setup.data, setup.params)
+            theory = want_theory and t < config.theory_trials
+            moments = None
+            if shape.test == "exact":
+                out, moments = exact_test_errors(out, setup, shape)
             errors.add_simulated(shape.models, out)
             errors.record(setup)
-            if want_theory and t < config.theory_trials:
+            if theory:
                 with serial_lapack(serial=False):  # SciPy's eigh for the theory wants every thread
-                    errors.add_theory(out.F_hat, mixture_of(setup.data), config)
+                    errors.add_theory(out.F_hat, mixture_of(setup.data), config, moments)
     seconds = time.perf_counter() - start
     notes = list(resolved.notes) + errors.check(config)
     return SimulationResult(config, errors.train_arrays(), errors.gen_arrays(), seconds,
                             _info(config, resolved, errors, notes))  # fmt: skip
+
+
+def exact_test_errors(out: TrialErrors, setup: TrialSetup, shape: TrialShape):
+    r"""Fill in the exact generalisation errors of the network and the Hermite model.
+
+    :math:`E = \tfrac12(s_y - 2\hat w^\top u + \hat w^\top\Omega\hat w)` with the network's
+    moments from :func:`onestep_gm.numerics.population.population_moments` and the Hermite
+    model's from :func:`onestep_gm.numerics.exact.hermite_population_moments` (float64).
+
+    Returns
+    -------
+    TrialErrors
+        ``out`` with ``gen`` filled in for :data:`EXACT_MODELS`.
+    list of (Omega, u, s_y)
+        The network's moments per activation (shared with the theory prediction).
+    """
+    mixture = mixture_of(setup.data)
+    gen = np.array(out.gen)
+    moments = []
+    for i, act in enumerate(shape.activations):
+        laws = component_laws(out.F_hat[i], mixture)
+        Omega, u, s_y = population_moments(out.F_hat[i], mixture, act, laws=laws)
+        moments.append((Omega, u, s_y))
+        for j, mdl in enumerate(shape.models):
+            if mdl == "nn":
+                gen[i, j] = float(generalisation_error(out.w_hat[i, j], Omega, u, s_y))
+            elif mdl == "hermite":
+                params = setup.params
+                H = hermite_population_moments(
+                    out.F_hat[i], mixture, params.h[i], params.h_star[i : i + 1], params.b,
+                    orders=(shape.order,), laws=laws,
+                )  # fmt: skip
+                gen[i, j] = float(generalisation_error(out.w_hat[i, j], H[0][0], H[1][0], H[2]))
+    return out._replace(gen=gen), moments
 
 
 class _TrialErrors:
@@ -424,10 +484,14 @@ class _TrialErrors:
                 self.train[Pair(a, mdl)].append(float(train[i, j]))
                 self.gen[Pair(a, mdl)].append(float(gen[i, j]))
 
-    def add_theory(self, F_hats, mixture, config: SimulationConfig) -> None:
+    def add_theory(self, F_hats, mixture, config: SimulationConfig, moments=None) -> None:
 
         for i, a in enumerate(self.activations):
-            pred = predict(F_hats[i], mixture, get_activation(a), config.lam, config.m)
+            if moments is not None:
+                out = ridge_equivalent(*moments[i], config.lam, config.m)
+                pred = Prediction(**{key: float(v) for key, v in out.items()})
+            else:
+                pred = predict(F_hats[i], mixture, get_activation(a), config.lam, config.m)
             self.train[Pair(a, "theory")].append(pred.train_error)
             self.gen[Pair(a, "theory")].append(pred.gen_error)
 
@@ -503,7 +567,9 @@ def _info(config: SimulationConfig, resolved: Resolved, errors: _TrialErrors, no
         "order": resolved.order, "activations": list(resolved.activations),
         "models": list(config.models), "trials": config.trials,
         "theory_trials": min(config.trials, config.theory_trials) if want_theory else 0,
-        "seed": config.seed, "test_samples": config.test_factor * config.m, "dtype": config.dtype,
+        "seed": config.seed, "test": resolved.test,
+        "test_samples": trial_shape(config, resolved).test_rows,
+        "dtype": config.dtype,
         "data": dataclasses.asdict(config.data), "hermite": errors.hermite, "notes": notes,
         "convention": CONVENTION,
     }  # fmt: skip

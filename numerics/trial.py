@@ -37,6 +37,11 @@ from onestep_gm.theory.codegen import jax_activation, jax_moments
 Array = jax.Array
 Data = Mixture | FashionPools
 
+EXACT_MODELS = ("nn", "hermite")
+"""Models whose test error ``test="exact"`` computes from population moments
+(:mod:`onestep_gm.numerics.exact`); the conditional model's stays sampled."""
+TESTS = ("exact", "sampled")
+
 _MAX_STRUCTURE_DIRECTIONS = 32
 _NOISE_STREAM = {"hermite": 0, "conditional": 2}
 
@@ -61,11 +66,26 @@ class TrialShape:
     dtype: str = "float64"
     rank: int = 2
     return_F_hat: bool = False
+    test: str = "sampled"
 
     @property
     def compute(self):
         """The dtype of the large products."""
         return jnp.float32 if self.dtype == "float32" else jnp.float64
+
+    @property
+    def sampled_models(self) -> tuple[str, ...]:
+        """Models whose test error is estimated on fresh samples: all of them with
+        ``test="sampled"``; with ``test="exact"`` those without exact population moments
+        (:data:`EXACT_MODELS`)."""
+        if self.test == "sampled":
+            return self.models
+        return tuple(mdl for mdl in self.models if mdl not in EXACT_MODELS)
+
+    @property
+    def test_rows(self) -> int:
+        """Fresh test samples drawn per trial (none when every model's test error is exact)."""
+        return self.test_factor * self.m if self.sampled_models else 0
 
 
 class TrialParams(NamedTuple):
@@ -101,11 +121,17 @@ class TrialDraws(NamedTuple):
 
 
 class TrialErrors(NamedTuple):
-    """Errors of one trial, (activations, models) each, and the trained layers if asked."""
+    r"""Errors of one trial, (activations, models) each, and the trained layers if asked.
+
+    With ``test="exact"``, ``gen`` is NaN for the models of :data:`EXACT_MODELS` (the caller
+    computes it from ``F_hat`` and the readouts ``w_hat``, (activations, models, k), fitted on
+    :math:`\phi/\sqrt k`); ``w_hat`` is also returned with ``return_F_hat``, else ``None``.
+    """
 
     train: Array
     gen: Array
     F_hat: Array | None
+    w_hat: Array | None = None
 
 
 class _Model(NamedTuple):
@@ -136,11 +162,12 @@ def sample(data: Data, key: Array, m: int, dtype=None):
 def draw_trial(key: Array, data: Data, shape: TrialShape, tau: Array) -> TrialDraws:
     """All random draws of one trial, in one sampler call so that image pools (Fashion-MNIST)
     give disjoint batches: ``(X_tilde, y_tilde)`` for the gradient step, ``(X, y)`` for the
-    readout, ``test_factor · m`` test samples, and the initial network ``F, w``."""
+    readout, ``test_factor · m`` test samples (none if no model's test error is sampled, see
+    :attr:`TrialShape.test_rows`), and the initial network ``F, w``."""
     k_data, k_net, k_model = jax.random.split(key, 3)
     m = shape.m
     dtype = jnp.float32 if shape.dtype == "float32" else None
-    X_every, y_every, _ = sample(data, k_data, (2 + shape.test_factor) * m, dtype)
+    X_every, y_every, _ = sample(data, k_data, 2 * m + shape.test_rows, dtype)
     y_every = y_every.astype(jnp.float64)
     F, w = init_network(k_net, shape.n, shape.k, tau)
     return TrialDraws(
@@ -204,6 +231,9 @@ def _model_context(i, act, G, F_hat, draws, data, params, shape) -> _Model:
 def evaluate_trial(draws: TrialDraws, data: Data, params: TrialParams, shape: TrialShape) -> TrialErrors:
     r"""Train and generalisation errors of every (activation, model) of one trial.
 
+    With ``shape.test == "exact"`` the network's and the Hermite model's test errors are left to
+    :func:`onestep_gm.numerics.exact.generalisation_error` (NaN here; the readouts come back in
+    ``w_hat``), and only the other models' test samples are drawn and streamed.
     Test features are streamed block by block (memory :math:`O(km)`).  The equivalent models'
     features are a mean plus per-entry Gaussian noise, :math:`\phi = \bar\phi + s\odot g`.  On the
     readout batch ``g`` is drawn (see :func:`block_noise_key`): the fit depends on it.  On test
@@ -212,10 +242,11 @@ def evaluate_trial(draws: TrialDraws, data: Data, params: TrialParams, shape: Tr
     :math:`v = \hat w/\sqrt k`.
     """
     compute, models, root_k = shape.compute, shape.models, math.sqrt(shape.k)
+    sampled = shape.sampled_models
     X = draws.X.astype(compute)
-    blocks = _test_blocks(draws.X_test.astype(compute), draws.y_test, shape.k)
+    blocks = _test_blocks(draws.X_test.astype(compute), draws.y_test, shape.k) if sampled else None
     rows = shape.k > shape.m  # dual solve: samples-major features (see network.ridge)
-    train, gen, F_hats = [], [], []
+    train, gen, F_hats, w_hats = [], [], [], []
     for i, (act, (G, F_hat)) in enumerate(zip(shape.activations, trained_layers(draws, shape, params.eta), strict=True)):
         ctx = _model_context(i, act, G, F_hat, draws, data, params, shape)
         F_hat_c = F_hat.astype(compute)
@@ -224,19 +255,28 @@ def evaluate_trial(draws: TrialDraws, data: Data, params: TrialParams, shape: Tr
             fit_readout(_train_features(mdl, pre, X, ctx, rows) / root_k, draws.y, params.lam, samples_major=rows)
             for mdl in models
         ]
-        readouts = [w_hat / root_k for w_hat, _ in fits]
+        readouts = [w_hat / root_k for (w_hat, _), mdl in zip(fits, models, strict=True) if mdl in sampled]
+        errors = jnp.full(len(models), jnp.nan)
+        if sampled:
 
-        def test_block(total, inputs, readouts=readouts, ctx=ctx, F_hat_c=F_hat_c):
-            X_b, y_b, weight_b = inputs
-            pre_b = F_hat_c @ X_b.T
-            sse = [_expected_sse(mdl, pre_b, X_b, y_b, weight_b, v, ctx) for mdl, v in zip(models, readouts, strict=True)]
-            return total + jnp.stack(sse), None
+            def test_block(total, inputs, readouts=readouts, ctx=ctx, F_hat_c=F_hat_c):
+                X_b, y_b, weight_b = inputs
+                pre_b = F_hat_c @ X_b.T
+                sse = [_expected_sse(mdl, pre_b, X_b, y_b, weight_b, v, ctx) for mdl, v in zip(sampled, readouts, strict=True)]
+                return total + jnp.stack(sse), None
 
-        total, _ = jax.lax.scan(test_block, jnp.zeros(len(models)), blocks)
+            total, _ = jax.lax.scan(test_block, jnp.zeros(len(sampled)), blocks)
+            where = jnp.asarray([models.index(mdl) for mdl in sampled])
+            errors = errors.at[where].set(0.5 * total / shape.test_rows)
         train.append(jnp.stack([fit[1] for fit in fits]))
-        gen.append(0.5 * total / (shape.test_factor * shape.m))
+        gen.append(errors)
         F_hats.append(F_hat)
-    return TrialErrors(jnp.stack(train), jnp.stack(gen), jnp.stack(F_hats) if shape.return_F_hat else None)
+        w_hats.append(jnp.stack([fit[0] for fit in fits]))
+    exact = shape.test == "exact"
+    return TrialErrors(
+        jnp.stack(train), jnp.stack(gen), jnp.stack(F_hats) if shape.return_F_hat or exact else None,
+        jnp.stack(w_hats) if shape.return_F_hat or exact else None,
+    )  # fmt: skip
 
 
 def _model_parts(model: str, pre: Array, X_block: Array, ctx: _Model, rows: bool = False):
@@ -326,3 +366,50 @@ def make_layers(shape: TrialShape):
 
         _LAYER_CACHE[shape] = jax.jit(layers)
     return _LAYER_CACHE[shape]
+
+
+_ORDERS_CACHE: dict = {}
+
+
+def make_order_fits(shape: TrialShape, orders: tuple[int, ...]):
+    r"""The jitted ``(key, data, params, h_stars) -> (F_hat, w_hat)`` of one trial for the
+    network and the Hermite model at every order in ``orders``, on the same draws.
+
+    Common random numbers: one :math:`\hat F`, one readout batch and one noise draw :math:`g`
+    (the Hermite model's key, block 0) serve every order, so the orders differ only through
+    :math:`p_l` and :math:`h_l^\ast`.  ``params.h`` holds :math:`h_0..h_{L-1}` per activation
+    with :math:`L = \max(\text{orders})`; ``h_stars`` is (activations, len(orders)).
+    No test sample is drawn: the errors are exact (:mod:`onestep_gm.numerics.exact`).
+
+    Returns
+    -------
+    F_hat : (activations, k, n) float64
+    w_hat : (activations, 1 + len(orders), k) float64, fitted on :math:`\phi/\sqrt k`; row 0 is
+        the network's.
+    """
+    key = (shape, orders)
+    if key not in _ORDERS_CACHE:
+        root_k = math.sqrt(shape.k)
+
+        def fits(key, data, params, h_stars):
+            draws = draw_trial(key, data, shape, params.tau)
+            X = draws.X.astype(shape.compute)
+            rows = shape.k > shape.m
+            F_hats, w_hats = [], []
+            for i, (act, (_, F_hat)) in enumerate(zip(shape.activations, trained_layers(draws, shape, params.eta), strict=True)):
+                F_c = F_hat.astype(shape.compute)
+                pre = X @ F_c.T if rows else F_c @ X.T
+                feats = [jax_activation(act)[0](pre).astype(jnp.float64)]
+                noise_key = block_noise_key(model_keys(draws.model_key, i), _NOISE_STREAM["hermite"], 0)
+                pre64 = pre.astype(jnp.float64)
+                for o, l in enumerate(orders):
+                    mean, scale = hermite_parts(pre64, params.h[i, :l], h_stars[i, o], params.b)
+                    feats.append(with_noise(mean, scale, noise_key))
+                w_hats.append(jnp.stack([
+                    fit_readout(phi / root_k, draws.y, params.lam, samples_major=rows)[0] for phi in feats
+                ]))  # fmt: skip
+                F_hats.append(F_hat)
+            return jnp.stack(F_hats), jnp.stack(w_hats)
+
+        _ORDERS_CACHE[key] = jax.jit(fits)
+    return _ORDERS_CACHE[key]

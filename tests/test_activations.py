@@ -32,6 +32,17 @@ def test_registry_values():
         "silu": lambda x: x / (1 + math.exp(-x)),
         "leaky_relu": lambda x: x if x > 0 else 0.01 * x,
         "linear": lambda x: x,
+        "abs": abs,
+        "sign": lambda x: math.copysign(1.0, x),
+        "step": lambda x: 1.0 if x > 0 else 0.0,
+        "hardtanh": lambda x: min(1.0, max(-1.0, x)),
+        "sin": math.sin,
+        "cos": math.cos,
+        "gaussian": lambda x: math.exp(-x * x / 2),
+        "exp": math.exp,
+        "relu2": lambda x: max(0.0, x) ** 2,
+        "relu3": lambda x: max(0.0, x) ** 3,
+        "relu4": lambda x: max(0.0, x) ** 4,
     }
     assert set(expected) == set(REGISTRY)
     for name, f in expected.items():

@@ -25,9 +25,12 @@ from __future__ import annotations
 import ast
 import functools
 import re
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import mpmath
 import sympy as sp
 
 __all__ = [
@@ -35,15 +38,21 @@ __all__ = [
     "Activation",
     "ActivationError",
     "REGISTRY",
+    "KINK_RADIUS",
     "get_activation",
+    "moment_divergence",
     "parse_expression",
     "registered_names",
+    "require_finite_moments",
 ]
 
 X = sp.Symbol("x", real=True)
 """The symbol every activation expression is written in."""
 
 MAX_EXPRESSION_LENGTH = 300
+KINK_RADIUS = 64
+"""Periodic switching sets are enumerated on :math:`|x| \\le` ``KINK_RADIUS`` in :attr:`Activation.kinks`."""
+_SOLVE_SECONDS = 10
 
 
 class ActivationError(ValueError):
@@ -68,6 +77,24 @@ class Activation:
     name: str
     expr: sp.Expr
     kinks: tuple[sp.Expr, ...] = ()
+    periodic: tuple[sp.Set, ...] = ()
+
+    @property
+    def kinks_complete(self) -> bool:
+        """True when :attr:`kinks` is every real kink (no periodic switching set was truncated)."""
+        return not self.periodic
+
+    def kinks_within(self, radius) -> tuple[sp.Expr, ...]:
+        r"""Every kink with :math:`|x| \le` ``radius``, periodic switching sets enumerated exactly.
+
+        >>> [str(k) for k in get_activation("sign(sin(x))").kinks_within(4)]
+        ['-pi', '0', 'pi']
+        """
+        radius = sp.Rational(str(float(radius))) if not isinstance(radius, sp.Basic) else radius
+        points = {k for k in self.kinks if abs(float(k)) <= float(radius)}
+        for zeros in self.periodic:
+            points.update(_enumerate(zeros, radius))
+        return tuple(sorted(points, key=float))
 
     @functools.cached_property
     def derivative(self) -> sp.Expr:
@@ -113,8 +140,28 @@ def as_sympy(obj) -> sp.Basic:
     raise TypeError(f"expected a SymPy object or a number, got {type(obj).__name__}")
 
 
-def _kinks_of(expr: sp.Expr) -> tuple[sp.Expr, ...]:
-    """Real points where a non-smooth function inside ``expr`` switches branch."""
+class _Timeout(Exception):
+    pass
+
+
+def _with_time_limit(seconds: float, work):
+    """Run ``work()``; raise :class:`_Timeout` after ``seconds`` (main thread only; elsewhere unbounded)."""
+    if threading.current_thread() is not threading.main_thread():
+        return work()
+
+    def expire(signum, frame):
+        raise _Timeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return work()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _switch_arguments(expr: sp.Expr) -> list[sp.Expr]:
     switches: list[sp.Expr] = []
     for node in sp.preorder_traversal(expr):
         if isinstance(node, (sp.Max, sp.Min)):
@@ -126,16 +173,61 @@ def _kinks_of(expr: sp.Expr) -> tuple[sp.Expr, ...]:
             for _, cond in node.args:
                 if cond not in (sp.true, True) and hasattr(cond, "lhs"):
                     switches.append(cond.lhs - cond.rhs)
-    points: set[sp.Expr] = set()
-    for s in switches:
-        if not s.has(X):
-            continue
+    return [s for s in switches if s.has(X)]
+
+
+def _enumerate(zeros: sp.Set, radius) -> set[sp.Expr]:
+    inside = zeros.intersect(sp.Interval(-radius, radius))
+    if not isinstance(inside, sp.FiniteSet):  # pragma: no cover - guarded in _real_zeros
+        raise ActivationError(f"cannot enumerate the switching set {zeros}")
+    return {p for p in inside if p.is_real}
+
+
+def _real_zeros(s: sp.Expr, what: str) -> tuple[set[sp.Expr], sp.Set | None]:
+    """Real zeros of ``s``: ``(finite set, None)``, or ``(set(), periodic set)``; refuses otherwise.
+
+    Every zero must be found exactly: one missed zero would put a wrong branch between
+    the ones found.  Periodic sets (``sin(3x) = 0``) are kept whole and enumerated on demand.
+    """
+    try:
+        zeros = _with_time_limit(_SOLVE_SECONDS, lambda: sp.solveset(s, X, sp.Reals))
+    except (_Timeout, NotImplementedError, TypeError, ValueError, RecursionError):
+        zeros = None
+    if zeros is sp.S.EmptySet:
+        return set(), None
+    if isinstance(zeros, sp.FiniteSet):
+        if all(p.is_real for p in zeros):
+            return set(zeros), None
+    elif zeros is not None and not isinstance(zeros, sp.ConditionSet) and zeros.free_symbols == set():
         try:
-            roots = sp.solve(sp.Eq(s, 0), X)
-        except NotImplementedError as exc:  # pragma: no cover - exotic input
-            raise ActivationError(f"cannot locate the kinks of {expr}") from exc
-        points.update(r for r in roots if r.is_real)
-    return tuple(sorted(points, key=lambda r: float(r)))
+            probe = _with_time_limit(
+                _SOLVE_SECONDS, lambda: zeros.intersect(sp.Interval(-KINK_RADIUS, KINK_RADIUS))
+            )
+        except (_Timeout, NotImplementedError, TypeError, ValueError, RecursionError):
+            probe = None
+        if isinstance(probe, sp.FiniteSet) and all(p.is_real for p in probe):
+            return set(), zeros
+    raise ActivationError(
+        f"cannot locate every {what} of the activation: the real solutions of {s} = 0 "
+        "are not a finite or periodic set that SymPy can enumerate"
+    )
+
+
+def _kinks_of(expr: sp.Expr) -> tuple[tuple[sp.Expr, ...], tuple[sp.Set, ...]]:
+    """Exact real points where a non-smooth function inside ``expr`` switches branch.
+
+    Returns the finite kinks (periodic sets enumerated on :math:`|x|\\le` ``KINK_RADIUS``
+    included) and the periodic switching sets themselves.
+    """
+    points: set[sp.Expr] = set()
+    periodic: list[sp.Set] = []
+    for s in _switch_arguments(expr):
+        finite, zeros = _real_zeros(s, "kink")
+        points.update(finite)
+        if zeros is not None:
+            periodic.append(zeros)
+            points.update(_enumerate(zeros, KINK_RADIUS))
+    return tuple(sorted(points, key=lambda r: float(r))), tuple(periodic)
 
 
 def _sigmoid(u: sp.Expr) -> sp.Expr:
@@ -186,6 +278,7 @@ _FUNCTIONS: dict[str, Callable[..., sp.Expr]] = {
     "sigmoid": _sigmoid,
     "softplus": _softplus,
     "relu": _relu,
+    "hardtanh": lambda u: sp.Max(-1, sp.Min(1, u)),
     "gelu": _gelu,
     "leaky_relu": _leaky_relu,
 }
@@ -268,8 +361,163 @@ def parse_expression(text: str) -> sp.Expr:
     return expr
 
 
+def _probe_points() -> list[mpmath.mpf]:
+    steps = [mpmath.mpf(k) * mpmath.mpf("0.37") + mpmath.mpf("0.013") for k in range(80)]
+    return sorted({s for v in steps for s in (v, -v)} | {mpmath.mpf("1e-6"), mpmath.mpf("-1e-6")})
+
+
+def _check_real(name: str, expr: sp.Expr) -> None:
+    """Refuse activations that take non-real values on the real line (``sqrt(x)``, ``log(x)``).
+
+    Proven real by SymPy's assumptions, or else probed at 162 points of :math:`[-30, 30]`.
+    """
+    if expr.is_real:
+        return
+    fn = sp.lambdify(X, expr, modules="mpmath")
+    with mpmath.workdps(30):
+        for x in _probe_points():
+            try:
+                value = fn(x)
+            except (ZeroDivisionError, ValueError, TypeError, OverflowError):
+                continue
+            if isinstance(value, mpmath.mpc) and abs(value.imag) > 1e-20 * (1 + abs(value.real)):
+                raise ActivationError(
+                    f"{name} is not real at x = {mpmath.nstr(x, 4)} (value {mpmath.nstr(value, 4)}): "
+                    "activations must be real on the whole real line"
+                )
+
+
 def _make(name: str, expr: sp.Expr) -> Activation:
-    return Activation(name=name, expr=expr, kinks=_kinks_of(expr))
+    _check_real(name, expr)
+    kinks, periodic = _kinks_of(expr)
+    return Activation(name=name, expr=expr, kinks=kinks, periodic=periodic)
+
+
+# ---------------------------------------------------------------- moments that exist
+
+
+def _singular_candidates(expr: sp.Expr) -> set[sp.Expr]:
+    r"""Real zeros of denominators and of logarithm arguments (where :math:`\sigma` may blow up)."""
+    arguments = []
+    for node in sp.preorder_traversal(expr):
+        if isinstance(node, sp.Pow) and node.exp.is_number and bool(node.exp < 0):
+            arguments.append(node.base)
+        elif isinstance(node, sp.log):
+            arguments.append(node.args[0])
+    points: set[sp.Expr] = set()
+    for u in arguments:
+        if not u.has(X):
+            continue
+        finite, zeros = _real_zeros(u, "singular point")
+        points.update(finite)
+        if zeros is not None:
+            points.update(_enumerate(zeros, KINK_RADIUS))
+    return points
+
+
+def _local_exponent(fn, x0: mpmath.mpf) -> mpmath.mpf:
+    r""":math:`p` with :math:`|\sigma(x_0 \pm \epsilon)| \sim \epsilon^{-p}`, from :math:`\epsilon = 10^{-30}, 10^{-60}`."""
+    worst = mpmath.mpf(0)
+    for side in (1, -1):
+        try:
+            near = abs(fn(x0 + side * mpmath.mpf("1e-60")))
+            far = abs(fn(x0 + side * mpmath.mpf("1e-30")))
+        except (ZeroDivisionError, ValueError, OverflowError):
+            return mpmath.inf
+        if far == 0 or near == 0:
+            continue
+        worst = max(worst, mpmath.log(near / far) / mpmath.log(mpmath.mpf(10) ** 30))
+    return worst
+
+
+def _gaussian_growth(fn) -> mpmath.mpf:
+    r""":math:`c = \max_\pm \log|\sigma(\pm x)|/x^2` at :math:`x = 10^4` (:math:`e^{c x^2}` growth)."""
+    x = mpmath.mpf(10) ** 4
+    rates = []
+    for side in (1, -1):
+        try:
+            value = abs(fn(side * x))
+        except (ZeroDivisionError, ValueError, OverflowError):
+            continue
+        rates.append(mpmath.log(value) / x**2 if value > 0 else mpmath.mpf(0))
+    return max(rates, default=mpmath.mpf(0))
+
+
+@functools.lru_cache(maxsize=256)
+def _obstructions(activation: Activation) -> tuple[tuple[mpmath.mpf, str], mpmath.mpf]:
+    fn = sp.lambdify(X, activation.expr, modules="mpmath")
+    with mpmath.workdps(80):
+        worst = (mpmath.mpf(0), "")
+        for point in sorted(_singular_candidates(activation.expr), key=lambda r: abs(float(r))):
+            p = _local_exponent(fn, mpmath.mpf(sp.N(point, 90)))
+            if p > worst[0]:
+                worst = (p, str(point))
+        return worst, _gaussian_growth(fn)
+
+
+def moment_divergence(activation: Activation | str, scale=None, power: int = 2) -> str | None:
+    r"""Why :math:`\mathbb E|\sigma(a + s g)|^{\text{power}} = \infty`, or ``None`` when it is finite.
+
+    Two obstructions, each decided from the expression:
+
+    * a real singular point :math:`x_0` (zero of a denominator or of a logarithm's argument)
+      with :math:`|\sigma(x)| \sim |x-x_0|^{-p}`: the moment diverges for every :math:`s`
+      when :math:`p \cdot \text{power} \ge 1` (``1/x``: :math:`p = 1`); :math:`p` is read off
+      :math:`|\sigma(x_0\pm 10^{-30})|` and :math:`|\sigma(x_0\pm 10^{-60})|` at 80 digits;
+    * Gaussian growth :math:`\log|\sigma(x)| \sim c\,x^2` (``exp(x**2)``: :math:`c = 1`): the
+      moment at scale :math:`s` is finite iff :math:`\text{power}\cdot c\,s^2 < 1/2`; with
+      ``scale=None`` only singular points are judged.
+
+    Parameters
+    ----------
+    activation:
+        Name, expression or :class:`Activation`.
+    scale:
+        The standard deviation :math:`s` (:math:`b` for the Hermite coefficients), or ``None``.
+    power:
+        1 for :math:`M_0`, 2 for :math:`M_2` and :math:`\mathbb E\sigma(bz)^2` (what every model needs).
+
+    Returns
+    -------
+    str or None
+        One line naming the moment and the reason.
+
+    >>> print(moment_divergence("1/x"))
+    E|σ(a + s g)|^2 = ∞ for every s: |σ(x)| grows like |x - 0|^-1.0 near x = 0 (needs exponent < 1/2)
+    >>> print(moment_divergence("exp(x**2)", scale=0.5))
+    E|σ(a + s g)|^2 = ∞ at s = 0.5: σ grows too fast, like exp(1.0 x²), finite only for s < 0.5
+    >>> moment_divergence("tanh", scale=3) is None
+    True
+    """
+    act = activation if isinstance(activation, Activation) else get_activation(activation)
+    (p, where), c = _obstructions(act)
+    if p * power >= 1 - 1e-6:
+        shown = "inf" if p == mpmath.inf else mpmath.nstr(p, 3)
+        return (
+            f"E|σ(a + s g)|^{power} = ∞ for every s: |σ(x)| grows like |x - {where}|^-{shown} "
+            f"near x = {where} (needs exponent < 1/{power})"
+        )
+    if scale is not None and c > mpmath.mpf("1e-6"):
+        limit = 1 / mpmath.sqrt(2 * power * c)
+        if float(scale) >= float(limit) * (1 - 1e-12):
+            return (
+                f"E|σ(a + s g)|^{power} = ∞ at s = {float(scale):g}: σ grows too fast, like "
+                f"exp({mpmath.nstr(c, 3)} x²), finite only for s < {mpmath.nstr(limit, 6)}"
+            )
+    return None
+
+
+def require_finite_moments(activation: Activation | str, scale=None, power: int = 2) -> None:
+    """Raise :class:`ActivationError` with :func:`moment_divergence`'s line when the moment is infinite.
+
+    Raises
+    ------
+    ActivationError
+        When :math:`\\mathbb E|\\sigma(a+sg)|^{\text{power}} = \\infty` (see :func:`moment_divergence`).
+    """
+    reason = moment_divergence(activation, scale, power)
+    if reason is not None:
+        raise ActivationError(reason)
 
 
 REGISTRY: dict[str, Activation] = {
@@ -284,9 +532,20 @@ REGISTRY: dict[str, Activation] = {
         _make("silu", X * _sigmoid(X)),
         _make("leaky_relu", _leaky_relu(X)),
         _make("linear", X),
+        _make("abs", sp.Abs(X)),
+        _make("sign", sp.sign(X)),
+        _make("step", sp.Heaviside(X)),
+        _make("hardtanh", sp.Max(-1, sp.Min(1, X))),
+        _make("sin", sp.sin(X)),
+        _make("cos", sp.cos(X)),
+        _make("gaussian", sp.exp(-(X**2) / 2)),
+        _make("exp", sp.exp(X)),
+        *(_make(f"relu{p}", sp.Max(0, X) ** p) for p in (2, 3, 4)),
     )
 }
-"""Registered activations by name; ``leaky_relu`` has slope 1/100 (``leaky_relu(0.2)`` sets it)."""
+r"""Registered activations by name; ``leaky_relu`` has slope 1/100 (``leaky_relu(0.2)`` sets it);
+``relu2..relu4`` are the rectified monomials :math:`\max(0,x)^p`; ``step`` is ``Heaviside(x)``
+(value 1/2 at 0); ``gaussian`` is :math:`e^{-x^2/2}`."""
 
 _LEAKY = re.compile(r"^\s*leaky_relu\s*\(\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*\)\s*$")
 

@@ -47,7 +47,13 @@ import mpmath
 import numpy as np
 import sympy as sp
 from mpmath.calculus.quadrature import TanhSinh
-from onestep_gm.theory.activations import Activation, X, as_sympy, get_activation
+from onestep_gm.theory.activations import (
+    Activation,
+    X,
+    as_sympy,
+    get_activation,
+    require_finite_moments,
+)
 
 __all__ = [
     "B",
@@ -115,6 +121,15 @@ class HermiteCoefficients:
 
 
 # ---------------------------------------------------------------- validation
+
+
+@functools.lru_cache(maxsize=512)
+def get_activation_like(expr: sp.Expr, kinks: tuple[sp.Expr, ...]) -> Activation:
+    """The activation of ``expr`` (periodic kink sets recovered from the expression)."""
+    from onestep_gm.theory.activations import _kinks_of
+
+    found, periodic = _kinks_of(expr)
+    return Activation(name=str(expr), expr=expr, kinks=found, periodic=periodic)
 
 
 def _as_activation(activation: str | Activation) -> Activation:
@@ -267,12 +282,128 @@ def hermite_symbolic(activation: str | Activation, j: int) -> sp.Expr | None:
     return _hermite_symbolic(act.expr, act.kinks, int(j))
 
 
+def _engine(act: Activation, integrand: sp.Expr, t: sp.Expr) -> sp.Expr | None:
+    r""":math:`\mathbb E f(x)`, :math:`x\sim N(0,t^2)`, by :func:`theory.moments.expectation`."""
+    from onestep_gm.theory.moments import expectation
+
+    return expectation(integrand, 0, t, act.kinks, act.kinks_complete)[0]
+
+
+_MEAN = sp.Symbol("a", real=True)
+_PLAIN = sp.Dummy("a")
+
+
+@functools.lru_cache(maxsize=256)
+def _mean_derivatives(act: Activation, t: sp.Expr) -> list:
+    """``[M0(a, t), dM0/da, ...]`` grown on demand (``None`` when :math:`M_0` has no closed form)."""
+    from onestep_gm.theory.moments import expectation
+
+    m0 = expectation(act.expr, _MEAN, t, act.kinks, act.kinks_complete)[0]
+    if m0 is None:
+        return [None]
+    # Differentiating in a symbol without assumptions avoids SymPy's costly assumption queries.
+    return [m0.subs(_MEAN, _PLAIN)]
+
+
+def _poly(expr: sp.Expr) -> list:
+    """Coefficients of a polynomial in the mean, lowest degree first (plain SymPy numbers, no ``cancel``)."""
+    return [sp.expand(c) for c in reversed(sp.Poly(expr, _PLAIN).all_coeffs())]
+
+
+def _padd(p: list, q: list) -> list:
+    n = max(len(p), len(q))
+    return [(p[i] if i < len(p) else 0) + (q[i] if i < len(q) else 0) for i in range(n)]
+
+
+def _pmul(p: list, q: list) -> list:
+    out = [sp.Integer(0)] * (len(p) + len(q) - 1)
+    for i, a in enumerate(p):
+        for k, c in enumerate(q):
+            out[i + k] += a * c
+    return [sp.expand(c) for c in out]
+
+
+def _structured(expr: sp.Expr) -> dict | None:
+    """``{atom: coefficients}`` with atoms 1, erf(linear), exp(quadratic), sin/cos(linear) of a."""
+    out: dict = {}
+    for term in sp.Add.make_args(sp.expand(expr, power_exp=False)):
+        coeff, dependent = term.as_independent(_PLAIN, as_Add=False)
+        poly, atom = sp.Integer(1), sp.Integer(1)
+        for factor in sp.Mul.make_args(dependent):
+            if factor.is_polynomial(_PLAIN):
+                poly *= factor
+            elif isinstance(factor, sp.exp) and isinstance(atom, sp.exp):
+                atom = sp.exp(atom.args[0] + factor.args[0])
+            elif isinstance(factor, (sp.erf, sp.exp, sp.sin, sp.cos)) and atom == 1:
+                atom = factor
+            else:
+                return None
+        if atom != 1:
+            degree = 2 if isinstance(atom, sp.exp) else 1
+            if not atom.args[0].is_polynomial(_PLAIN) or sp.degree(atom.args[0], _PLAIN) > degree:
+                return None
+        part = _poly(coeff * poly)
+        out[atom] = _padd(out[atom], part) if atom in out else part
+    return out
+
+
+def _differentiate(terms: dict) -> dict:
+    r"""Product rule on :func:`_structured` terms (:math:`\mathrm{erf}' = 2e^{-u^2}/\sqrt\pi`)."""
+    out: dict = {}
+
+    def add(atom, poly):
+        out[atom] = _padd(out[atom], poly) if atom in out else poly
+
+    for atom, poly in terms.items():
+        add(atom, [k * c for k, c in enumerate(poly)][1:] or [sp.Integer(0)])
+        if atom == 1:
+            continue
+        u = atom.args[0]
+        du = _poly(sp.diff(u, _PLAIN))
+        if isinstance(atom, sp.erf):
+            add(sp.exp(sp.expand(-(u**2))), _pmul(poly, [c * 2 / sp.sqrt(sp.pi) for c in du]))
+        elif isinstance(atom, sp.exp):
+            add(atom, _pmul(poly, du))
+        elif isinstance(atom, sp.sin):
+            add(sp.cos(u), _pmul(poly, du))
+        else:
+            add(sp.sin(u), _pmul(poly, [-c for c in du]))
+    return out
+
+
+def _at_zero(terms: dict) -> sp.Expr:
+    return sp.Add(*(poly[0] * atom.subs(_PLAIN, 0) for atom, poly in terms.items()))
+
+
+def _engine_hermite(act: Activation, j: int, t: sp.Expr) -> sp.Expr | None:
+    r""":math:`h_j(t) = t^j\,\partial_a^j M_0(a, t)|_{a=0}`, :math:`M_0(a,t) = \mathbb E\sigma(a + tz)`.
+
+    Gaussian integration by parts (Stein) :math:`j` times:
+    :math:`\mathbb E[\sigma(tz)\mathrm{He}_j(z)] = t^j\,\mathbb E\sigma^{(j)}(tz)`, with the jumps of a
+    discontinuous :math:`\sigma` included because the derivative acts on the smooth :math:`M_0`.
+    """
+    chain = _mean_derivatives(act, t)
+    if chain[0] is None:
+        return None
+    if len(chain) == 1:
+        chain.append(_structured(chain[0]))
+    if chain[1] is None:
+        return t**j * sp.diff(chain[0], _PLAIN, j).subs(_PLAIN, 0)
+    while len(chain) <= j + 1:
+        chain.append(_differentiate(chain[-1]))
+    return t**j * _at_zero(chain[j + 1])
+
+
 @functools.lru_cache(maxsize=1024)
 def _hermite_symbolic(expr: sp.Expr, kinks: tuple[sp.Expr, ...], j: int) -> sp.Expr | None:
+    act = get_activation_like(expr, kinks)
+    if not act.kinks_complete:
+        return None
     rest, erf_terms = _split_erf(expr)
     pieces = _polynomial_pieces(rest, kinks) if rest != 0 else ()
     if pieces is None:
-        return None
+        value = _engine_hermite(act, j, B)
+        return None if value is None else _simplify(value)
     he = sp.hermite_prob(j, _Z)
     total = sum(
         (_integrate_against_gaussian(p * he, lo, hi) for lo, hi, p in pieces), sp.Integer(0)
@@ -295,16 +426,62 @@ def second_moment_symbolic(activation: str | Activation) -> sp.Expr | None:
 
 @functools.lru_cache(maxsize=256)
 def _second_moment_symbolic(expr: sp.Expr, kinks: tuple[sp.Expr, ...]) -> sp.Expr | None:
+    act = get_activation_like(expr, kinks)
+    if not act.kinks_complete:
+        return None
     rest, erf_terms = _split_erf(expr)
-    if erf_terms:
-        if rest != 0 or len(erf_terms) != 1:
-            return None
+    if erf_terms and rest == 0 and len(erf_terms) == 1:
         a, c = erf_terms[0]
         return _simplify(a**2 * _erf_second_moment(c * B))
-    pieces = _polynomial_pieces(rest, kinks)
+    pieces = None if erf_terms else _polynomial_pieces(rest, kinks)
     if pieces is None:
-        return None
+        value = _engine(act, expr**2, B)
+        return None if value is None else _simplify(value)
     return _simplify(sum(_integrate_against_gaussian(p**2, lo, hi) for lo, hi, p in pieces))
+
+
+def _exact_at(act: Activation, b: sp.Rational, order: int) -> list | None:
+    r"""Closed forms of :math:`h_0..h_{L-1}` and :math:`\mathbb E\sigma(bz)^2` at ``b``, or ``None``."""
+    if not act.kinks_complete:
+        return None
+    second = _second_moment_symbolic(act.expr, act.kinks)
+    if second is None:
+        return None
+    h = [_engine_hermite(act, j, b) for j in range(order)]
+    if any(v is None for v in h):
+        symbolic = [_hermite_symbolic(act.expr, act.kinks, j) for j in range(order)]
+        if any(v is None for v in symbolic):
+            return None
+        h = [v.subs(B, b) for v in symbolic]
+    return [*h, second.subs(B, b)]
+
+
+def _evaluate(exprs: list, dps: int) -> list | None:
+    """Closed forms as numbers with ``dps`` correct digits, cancellation included.
+
+    Each is evaluated by mpmath at ``p`` and ``2p`` digits (``p`` from ``dps + 20`` up to 1600);
+    a value is accepted when the two agree to ``10^-dps`` relative to the largest term's size.
+    """
+    functions = [sp.lambdify((), e, modules="mpmath") for e in exprs]
+    out = []
+    for f, e in zip(functions, exprs, strict=True):
+        p = dps + 2 * _GUARD_DIGITS
+        while True:
+            with mpmath.workdps(p):
+                low = mpmath.mpf(f())
+            with mpmath.workdps(2 * p):
+                high = mpmath.mpf(f())
+                size = max((abs(mpmath.mpf(sp.N(t, 15))) for t in sp.Add.make_args(e)), default=0)
+                # Past 400 digits the value is accepted to dps digits of the largest term:
+                # a closed form that cancels to below that is zero to the precision shown.
+                floor = size * mpmath.mpf(10) ** (-p // 2 if p < 400 else 0)
+                if abs(high - low) <= mpmath.mpf(10) ** (-dps - 5) * max(abs(high), floor):
+                    out.append(high)
+                    break
+            p *= 2
+            if p > 1600:
+                return None
+    return out
 
 
 # ---------------------------------------------------------------- numeric route
@@ -337,7 +514,9 @@ def _vector_tanh_sinh(values, a, b, size: int, prec: int, eps):
         h = mpmath.ldexp(1, -degree)
         history.append([h * r for r in raw])
         if degree > 1:
-            m2 = max(abs(history[-1][-1]), mpmath.mpf(10) ** (-prec // 3))
+            # Scale-free: the error of h_j is judged against sqrt(j! E[σ²]) itself, never an
+            # absolute floor (which stopped too early for tiny b).
+            m2 = abs(history[-1][-1]) or mpmath.mpf(1)
             scales = [mpmath.sqrt(mpmath.factorial(j) * m2) for j in range(size - 1)] + [m2]
             # mpmath's estimator assumes numbers of size ~1, so feed it scaled ones.
             errors = [
@@ -412,6 +591,51 @@ def _numeric(activation: Activation, b: sp.Rational, order: int, dps: int):
         return tuple(+v for v in total[:-1]), +m2
 
 
+def _check_resolved(act: Activation, b, h, m2, star_sq, dps: int) -> None:
+    r"""Refuse results the quadrature cannot resolve (tiny :math:`b`), instead of printing them.
+
+    The quadrature's error on :math:`h_j` is about :math:`10^{-\mathrm{dps}}\sqrt{j!\,\mathbb E\sigma^2}`.
+    For small :math:`b`, :math:`h_j \sim b^j` falls below it for odd/even :math:`j` that are not zero
+    by symmetry, and :math:`(h_L^*)^2` cancels to below :math:`10^{-\mathrm{dps}/2}\,\mathbb E\sigma^2`:
+    then the digits shown would be wrong, so the request is refused.
+    """
+    odd, even = _zero_by_symmetry(act.expr)
+    floor = mpmath.mpf(10) ** (-dps + 5)
+    for j, v in enumerate(h):
+        degree = odd if j % 2 else even
+        if degree is not None and j > degree:
+            continue
+        if abs(v) < floor * mpmath.sqrt(mpmath.factorial(j) * m2):
+            raise ArithmeticError(
+                f"b = {float(b):g} is too small for the numeric route: h_{j} of {act.name} is below "
+                f"the quadrature's resolution ({dps} digits); use a larger b"
+            )
+    if 0 <= star_sq < mpmath.mpf(10) ** (-dps // 2) * m2:
+        raise ArithmeticError(
+            f"b = {float(b):g} is too small for the numeric route: h_star² of {act.name} cancels "
+            f"below {dps // 2} digits; use a larger b"
+        )
+
+
+@functools.lru_cache(maxsize=256)
+def _zero_by_symmetry(expr: sp.Expr) -> tuple[int | None, int | None]:
+    r"""``(d_odd, d_even)``: the odd (even) part of :math:`\sigma` is a polynomial of that degree, else ``None``.
+
+    Then every odd (even) :math:`h_j` with :math:`j >` that degree is exactly zero
+    (``tanh``: odd part tanh, even part 0; ``softplus``: odd part x/2).
+    """
+    mirrored = expr.subs(X, -X)
+    out = []
+    for part in ((expr - mirrored) / 2, (expr + mirrored) / 2):
+        try:
+            simple = sp.simplify(sp.expand(part.rewrite(sp.exp)))
+        except (TypeError, ValueError, NotImplementedError):  # pragma: no cover
+            out.append(None)
+            continue
+        out.append(int(sp.degree(simple, X)) if simple.is_polynomial(X) and simple != 0 else (-1 if simple == 0 else None))
+    return out[0], out[1]
+
+
 # ---------------------------------------------------------------- public entry
 
 
@@ -447,23 +671,22 @@ def hermite_coefficients(
 def _hermite_coefficients(
     act: Activation, b: sp.Rational, order: int, dps: int
 ) -> HermiteCoefficients:
+    require_finite_moments(act, b, 2)
     _probe_growth(act, b, float(_tail_cutoff(order, dps)))
-    second = _second_moment_symbolic(act.expr, act.kinks)
-    symbolic = (
-        [_hermite_symbolic(act.expr, act.kinks, j) for j in range(order)]
-        if second is not None
-        else []
-    )
-    if second is not None and all(e is not None for e in symbolic):
-        exact = tuple(e.subs(B, b) for e in symbolic)
-        second_b = second.subs(B, b)
-        star_sq = sp.expand(second_b - sum(e**2 / sp.factorial(j) for j, e in enumerate(exact)))
-        with mpmath.workdps(dps):
-            h = tuple(mpmath.mpf(sp.N(e, dps + _GUARD_DIGITS)) for e in exact)
-            m2 = mpmath.mpf(sp.N(second_b, dps + _GUARD_DIGITS))
-            star = mpmath.mpf(sp.N(star_sq, dps + _GUARD_DIGITS))
-            h_star = mpmath.sqrt(max(star, 0))
-        return HermiteCoefficients(act.name, float(b), order, h, m2, h_star, "exact", exact)
+    exact = _exact_at(act, b, order)
+    if exact is not None:
+        *h_exprs, second_b = exact
+        star_expr = sp.expand(second_b - sum(e**2 / sp.factorial(j) for j, e in enumerate(h_exprs)))
+        values = _evaluate([*h_exprs, second_b, star_expr], dps)
+        if values is not None:
+            *h, m2, star = values
+            with mpmath.workdps(dps + _GUARD_DIGITS):
+                h_star = mpmath.sqrt(max(star, 0))
+            with mpmath.workdps(dps):
+                h, m2, h_star = tuple(+v for v in h), +m2, +h_star
+            return HermiteCoefficients(
+                act.name, float(b), order, h, m2, h_star, "exact", tuple(h_exprs)
+            )
     h, m2 = _numeric(act, b, order, dps)
     with mpmath.workdps(dps + _GUARD_DIGITS):
         star_sq = m2 - mpmath.fsum(v**2 / mpmath.factorial(j) for j, v in enumerate(h))
@@ -478,6 +701,7 @@ def _hermite_coefficients(
             else v
             for j, v in enumerate(h)
         )
+    _check_resolved(act, b, h, m2, star_sq, dps)
     with mpmath.workdps(dps):
         h_star = mpmath.sqrt(max(star_sq, 0))
         h = tuple(+v for v in h)

@@ -190,7 +190,7 @@ def _mp_function(expr: sp.Expr) -> Callable:
 def _kink_points(expr: sp.Expr) -> list[float]:
     from onestep_gm.theory.activations import _kinks_of
 
-    return [float(k) for k in _kinks_of(expr)]
+    return [float(k) for k in _kinks_of(expr)[0]]
 
 
 def mean_mp(expr: sp.Expr, m1, q1, *, dps: int = 30):

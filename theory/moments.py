@@ -53,7 +53,13 @@ from dataclasses import dataclass
 
 import mpmath as mp
 import sympy as sp
-from onestep_gm.theory.activations import Activation, X, as_sympy, get_activation
+from onestep_gm.theory.activations import (
+    Activation,
+    X,
+    as_sympy,
+    get_activation,
+    require_finite_moments,
+)
 
 __all__ = [
     "A",
@@ -104,6 +110,8 @@ class ConditionalMoments:
     M1: sp.Expr | None
     M2: sp.Expr | None
     method: str
+    how: tuple[str, ...] = ()
+    """Keys of :data:`IDENTITIES`: how the closed forms were obtained."""
 
     @property
     def exact(self) -> dict[str, bool]:
@@ -271,7 +279,7 @@ def _tidy(expr: sp.Expr) -> sp.Expr:
     )
 
 
-def _derive(activation: Activation) -> tuple[sp.Expr | None, sp.Expr | None, sp.Expr | None]:
+def _derive_legacy(activation: Activation):
     if activation.kinks or activation.is_polynomial:
         pieces = _pieces(activation)
         if pieces is None:
@@ -284,11 +292,36 @@ def _derive(activation: Activation) -> tuple[sp.Expr | None, sp.Expr | None, sp.
     return m0, m1, m2
 
 
+def _derive(activation: Activation):
+    """``(M0, M1, M2, identities)``; the truncated-moment and smoothing routes first, then the engine."""
+    if not activation.kinks_complete:
+        return None, None, None, ()
+    m0, m1, m2 = _derive_legacy(activation)
+    how: set = set()
+    if activation.kinks and m0 is not None:
+        how.add("kinks")
+    if m0 is None:
+        m0, tags = expectation(activation.expr, A, S, activation.kinks)
+        how |= set(tags)
+        m1 = None if m0 is None else sp.diff(m0, A)
+    if m2 is None:
+        m2, tags = expectation(activation.expr**2, A, S, activation.kinks)
+        how |= set(tags)
+    if m0 is not None and not how:
+        expr = activation.expr
+        how |= {key for key, present in (
+            ("erf", expr.has(sp.erf)), ("square", expr.has(sp.exp)),
+            ("stein", not activation.is_polynomial and expr.has(X * X) or activation.is_polynomial),
+        ) if present} or {"stein"}
+    return m0, m1, m2, tuple(sorted(how))
+
+
 @functools.lru_cache(maxsize=128)
 def _conditional_moments(activation: Activation) -> ConditionalMoments:
-    exprs = [None if e is None else _tidy(e) for e in _derive(activation)]
+    *derived, how = _derive(activation)
+    exprs = [None if e is None else _tidy(e) for e in derived]
     method = "exact" if all(e is not None for e in exprs) else "quadrature"
-    return ConditionalMoments(activation.name, *exprs, method=method)
+    return ConditionalMoments(activation.name, *exprs, method=method, how=how)
 
 
 def conditional_moments(activation: str | Activation) -> ConditionalMoments:
@@ -299,8 +332,16 @@ def conditional_moments(activation: str | Activation) -> ConditionalMoments:
 
     >>> conditional_moments("x**2").M2
     a**4 + 6*a**2*s**2 + 3*s**4
+
+    Raises
+    ------
+    ActivationError
+        When :math:`M_2` is infinite for every :math:`s` (a pole such as ``1/x``): see
+        :func:`theory.activations.moment_divergence`.
     """
-    return _conditional_moments(get_activation(activation))
+    act = get_activation(activation)
+    require_finite_moments(act, None, 2)
+    return _conditional_moments(act)
 
 
 _PHI = sp.Function("Phi")
@@ -355,7 +396,7 @@ def _mpmath_functions(activation: Activation):
     sigma = _mpmath_function(activation.expr)
     derivative = activation.derivative
     sigma_prime = None if derivative.has(sp.DiracDelta) else _mpmath_function(derivative)
-    kinks = tuple(sp.Float(k, 50) for k in activation.kinks)
+    kinks = tuple(sp.N(k, 50) for k in activation.kinks)
     return sigma, sigma_prime, kinks
 
 
@@ -395,3 +436,218 @@ def moments_mpmath(activation: str | Activation, a, s, dps: int = 30) -> tuple:
         )
         m2 = expect(lambda x: sigma(x) ** 2)
         return +m0, +m1, +m2
+
+
+# ---------------------------------------------------------------- the derivation engine
+#
+# E f(x), x ~ N(m, t^2), for f a sum of terms  c x^n exp(alpha x^2 + beta x + gamma) prod_i erf(u_i x + v_i)
+# (sin, cos, sinh, cosh enter as complex exponentials), on the whole line or on an interval
+# between two kinks.  Four identities, each exact:
+#   completing the square:  E[e^{alpha x^2+beta x+gamma} h(x)] = K E h(x'),  x' ~ N(m', t'^2);
+#   Stein's lemma:          E[x h(x)] = m E h(x) + t^2 E h'(x);
+#   erf smoothing:          E erf(u x + v) = erf((u m + v)/sqrt(1 + 2u^2 t^2));
+#   Price/arcsine:          E erf(u1 x) erf(u2 x) = (2/pi) asin(2 u1 u2 t^2 / sqrt((1+2u1^2t^2)(1+2u2^2t^2)))  (m = 0);
+# and on an interval the truncated moments I_n (integration by parts, erf/Phi closed forms).
+
+IDENTITIES = {
+    "square": "completing the square in the Gaussian exponent",
+    "stein": "Stein's lemma E[x h(x)] = m E h + t² E h'",
+    "erf": "erf smoothing E erf(ux+v) = erf((um+v)/√(1+2u²t²))",
+    "arcsine": "Price's arcsine law for E erf·erf at zero mean",
+    "euler": "sin, cos as complex exponentials (Gaussian moment generating function)",
+    "kinks": "splitting at the kinks, truncated Gaussian moments (erf/Φ closed forms)",
+}
+
+
+class _NoClosedForm(Exception):
+    pass
+
+
+def _linear(u: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+    if not u.is_polynomial(X) or sp.degree(u, X) > 1:
+        raise _NoClosedForm
+    poly = sp.Poly(u, X)
+    return poly.coeff_monomial(X), poly.coeff_monomial(1)
+
+
+def _quadratic(q: sp.Expr) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    if not q.is_polynomial(X) or sp.degree(q, X) > 2:
+        raise _NoClosedForm
+    poly = sp.Poly(q, X)
+    return poly.coeff_monomial(X**2), poly.coeff_monomial(X), poly.coeff_monomial(1)
+
+
+def _atoms(term: sp.Expr):
+    """``(coeff, n, (alpha, beta, gamma), erfs)`` for ``coeff x^n exp(alpha x^2+beta x+gamma) prod erf``."""
+    coeff, dependent = term.as_independent(X, as_Add=False)
+    n, exponent, erfs = 0, sp.Integer(0), []
+    for factor in sp.Mul.make_args(dependent):
+        base, power = factor.as_base_exp()
+        if factor == 1:
+            continue
+        if isinstance(factor, sp.exp):
+            exponent += factor.args[0]
+        elif base == X and power.is_Integer and power > 0:
+            n += int(power)
+        elif isinstance(base, sp.exp) and power.is_number:
+            exponent += power * base.args[0]
+        elif isinstance(base, sp.erf) and power.is_Integer and power > 0:
+            erfs += [_linear(base.args[0])] * int(power)
+        elif isinstance(factor, sp.erf):
+            erfs.append(_linear(factor.args[0]))
+        else:
+            raise _NoClosedForm
+    return coeff, n, _quadratic(sp.expand(exponent)), tuple(erfs)
+
+
+def _complete_square(quad, m, t, used: set):
+    alpha, beta, gamma = quad
+    if alpha == 0 and beta == 0:
+        return sp.exp(gamma), m, t
+    used.add("square")
+    d = 1 - 2 * alpha * t**2
+    if d.is_number and not bool(sp.re(d) > 0):
+        raise _NoClosedForm  # the expectation diverges (see activations.moment_divergence)
+    factor = sp.exp(gamma + (alpha * m**2 + beta * m + beta**2 * t**2 / 2) / d) / sp.sqrt(d)
+    return factor, (m + beta * t**2) / d, t / sp.sqrt(d)
+
+
+@functools.lru_cache(maxsize=100_000)
+def _free_expectation(n: int, quad, erfs, m, t, used_key) -> tuple[sp.Expr, frozenset]:
+    r""":math:`\mathbb E[x^n e^{\alpha x^2+\beta x+\gamma}\prod_i \mathrm{erf}(u_ix+v_i)]`, :math:`x\sim N(m,t^2)`."""
+    used: set = set()
+    factor, m, t = _complete_square(quad, m, t, used)
+    if erfs and m.has(sp.I):
+        raise _NoClosedForm
+    if n == 0:
+        if not erfs:
+            return factor, frozenset(used)
+        if len(erfs) == 1:
+            (u, v), = erfs
+            used.add("erf")
+            return factor * sp.erf((u * m + v) / sp.sqrt(1 + 2 * u**2 * t**2)), frozenset(used)
+        if len(erfs) == 2 and all(sp.simplify(u * m + v) == 0 for u, v in erfs):
+            (u1, _), (u2, _) = erfs
+            used.add("arcsine")
+            ratio = 2 * u1 * u2 * t**2 / sp.sqrt((1 + 2 * u1**2 * t**2) * (1 + 2 * u2**2 * t**2))
+            return factor * 2 / sp.pi * sp.asin(ratio), frozenset(used)
+        raise _NoClosedForm
+    used.add("stein")
+    zero = (sp.Integer(0),) * 3
+    total = m * _free_expectation(n - 1, zero, erfs, m, t, None)[0]
+    inner = _free_expectation(n - 2, zero, erfs, m, t, None) if n >= 2 else None
+    if inner is not None:
+        total += t**2 * (n - 1) * inner[0]
+        used |= inner[1]
+    used |= _free_expectation(n - 1, zero, erfs, m, t, None)[1]
+    for i, (u, v) in enumerate(erfs):
+        others = erfs[:i] + erfs[i + 1 :]
+        value, tags = _free_expectation(
+            n - 1, (-(u**2), -2 * u * v, -(v**2)), others, m, t, None
+        )
+        total += t**2 * u * 2 / sp.sqrt(sp.pi) * value
+        used |= tags
+    return factor * total, frozenset(used)
+
+
+def _interval_expectation(n: int, quad, lo, hi, m, t, used: set) -> sp.Expr:
+    r""":math:`\mathbb E[x^n e^{\alpha x^2+\beta x+\gamma}\mathbf 1\{lo<x<hi\}]` by truncated moments."""
+    factor, m, t = _complete_square(quad, m, t, used)
+    if m.has(sp.I):
+        raise _NoClosedForm
+    used.add("kinks")
+    z = sp.Dummy("z")
+    poly = sp.Poly(sp.expand((m + t * z) ** n), z)
+    alpha = lo if lo is -sp.oo else (lo - m) / t
+    beta = hi if hi is sp.oo else (hi - m) / t
+    moments = _truncated_moments(alpha, beta, max(poly.degree(), 0))
+    return factor * sum((c * moments[k] for (k,), c in poly.terms()), sp.Integer(0))
+
+
+def _exponential_form(expr: sp.Expr, used: set) -> sp.Expr:
+    trig = (sp.sin, sp.cos, sp.sinh, sp.cosh)
+    if expr.has(*trig):
+        if expr.has(sp.sin, sp.cos):
+            used.add("euler")
+        expr = expr.replace(lambda e: isinstance(e, trig), lambda e: e.rewrite(sp.exp))
+    return sp.expand(sp.powsimp(sp.expand(expr, power_exp=False)), power_exp=False)
+
+
+def _real_part(value: sp.Expr) -> sp.Expr:
+    if not value.has(sp.I):
+        return value
+    re, im = sp.expand_complex(value).as_real_imag()
+    if sp.simplify(im) != 0:  # pragma: no cover - a real integrand has a real mean
+        raise _NoClosedForm
+    return re
+
+
+def expectation(expr: sp.Expr, m: sp.Expr, t: sp.Expr, kinks=(), complete: bool = True):
+    r"""Closed form of :math:`\mathbb E f(x)`, :math:`x \sim N(m, t^2)`, and how it was obtained.
+
+    :math:`f` is a sum of :math:`c\,x^n e^{\alpha x^2+\beta x+\gamma}\prod_i\mathrm{erf}(u_ix+v_i)`
+    (``sin``, ``cos``, ``sinh``, ``cosh`` as complex exponentials) or, between exact kinks,
+    piecewise such terms without ``erf``.  Identities: completing the square,
+    Stein's lemma :math:`\mathbb E[x h(x)] = m\,\mathbb E h + t^2\,\mathbb E h'`, Gaussian smoothing
+    of ``erf``, Price's arcsine law for two centred ``erf`` (Williams 1997), truncated Gaussian
+    moments on each interval between kinks.
+
+    Parameters
+    ----------
+    expr:
+        :math:`f` in :data:`theory.activations.X`.
+    m, t:
+        Mean and standard deviation (SymPy expressions or numbers; :math:`t > 0`).
+    kinks:
+        Exact kinks of ``expr``, sorted.
+    complete:
+        False when the kinks are a truncated periodic set: then there is no closed form.
+
+    Returns
+    -------
+    tuple
+        ``(value, identities)`` with ``identities`` a sorted tuple of keys of :data:`IDENTITIES`,
+        or ``(None, ())`` when no closed form is reached.
+
+    >>> expectation(sp.sin(X), A, S)[0]
+    exp(-s**2/2)*sin(a)
+    """
+    used: set = set()
+    m, t = as_sympy(m), as_sympy(t)
+    try:
+        if kinks or expr.has(sp.Max, sp.Min, sp.Abs, sp.Heaviside, sp.sign, sp.Piecewise):
+            if not complete:
+                return None, ()
+            edges = [-sp.oo, *kinks, sp.oo]
+            total = sp.Integer(0)
+            for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+                if lo is -sp.oo and hi is sp.oo:
+                    probe = sp.Integer(0)
+                elif lo is -sp.oo:
+                    probe = hi - 1
+                elif hi is sp.oo:
+                    probe = lo + 1
+                else:
+                    probe = (lo + hi) / 2
+                branch = _exponential_form(_branch_at(expr, probe), used)
+                if branch.has(sp.Max, sp.Min, sp.Abs, sp.Heaviside, sp.sign, sp.Piecewise):
+                    return None, ()
+                for term in sp.Add.make_args(branch):
+                    if term == 0:
+                        continue
+                    coeff, n, quad, erfs = _atoms(term)
+                    if erfs:
+                        return None, ()
+                    total += coeff * _interval_expectation(n, quad, lo, hi, m, t, used)
+            return _real_part(total), tuple(sorted(used))
+        total = sp.Integer(0)
+        for term in sp.Add.make_args(_exponential_form(expr, used)):
+            if term == 0:
+                continue
+            coeff, n, quad, erfs = _atoms(term)
+            value, tags = _free_expectation(n, quad, erfs, m, t, None)
+            used |= tags
+            total += coeff * value
+        return _real_part(total), tuple(sorted(used))
+    except _NoClosedForm:
+        return None, ()

@@ -1,6 +1,6 @@
 r"""Spike strength :math:`\beta` → Hermite order :math:`l`, and the scalings :math:`\theta, \eta`.
 
-The paper's theorem (Demir & Dogan, ICLR 2025; DESIGN.md "Hermite model")
+The paper's theorem (Demir & Dogan, ICLR 2025, Theorem 2; the docs' model page)
 says the network after one step is equivalent to the Hermite model of order
 :math:`l` where
 
@@ -65,7 +65,7 @@ class OrderInfo:
     neighbours: tuple[int, ...]
 
     def to_json(self) -> dict:
-        """The ``onestep order --json`` object (DESIGN.md, CLI contract)."""
+        """The ``onestep order --json`` object (the CLI reference of the docs)."""
         return {
             "beta": self.beta,
             "order": self.order,
@@ -133,6 +133,27 @@ def _check_beta(beta) -> float:
 def hermite_order(beta: float) -> OrderInfo:
     r"""The Hermite order :math:`l = \lfloor 1/(1-\beta)\rfloor + 1` of the theorem.
 
+    Demir & Dogan (ICLR 2025), Theorem 2: for :math:`\frac{l-2}{l-1} < \beta < \frac{l-1}{l}` the
+    network after one step is equivalent to the Hermite model of order :math:`l`.
+
+    Parameters
+    ----------
+    beta : float
+        The strength :math:`\beta \in [0, 1]`.
+
+    Returns
+    -------
+    OrderInfo
+        ``order`` (``None`` at a boundary :math:`(l-1)/l`, which names both ``neighbours``,
+        and at :math:`\beta = 1`, which has no finite order) and the open ``interval``.
+
+    Raises
+    ------
+    ValueError
+        When ``beta`` is not a number in [0, 1].
+
+    Examples
+    --------
     >>> hermite_order(0.0).order, hermite_order(0.49).order, hermite_order(0.6).order
     (2, 2, 3)
     >>> hermite_order(2 / 3).boundary
@@ -177,8 +198,29 @@ class Scalings:
 
 
 def scalings(n: int, beta: float, alpha: float) -> Scalings:
-    r"""DESIGN.md "The model": :math:`\theta = n^{\beta(1-\alpha)}`, :math:`\eta = n^{\beta\alpha}`.
+    r"""Spike size :math:`\theta = n^{\beta(1-\alpha)}` and learning rate :math:`\eta = n^{\beta\alpha}`.
 
+    The scalings of Demir & Dogan (ICLR 2025, Sec. 2): :math:`\|\Sigma\| \asymp n^{\beta(1-\alpha)}`
+    and :math:`\theta\eta = n^\beta`.
+
+    Parameters
+    ----------
+    n : int
+        Input dimension (≥ 1).
+    beta, alpha : float
+        Strength and weight, each in [0, 1].
+
+    Returns
+    -------
+    Scalings
+
+    Raises
+    ------
+    ValueError
+        For a non-integer or non-positive ``n``, or ``beta``/``alpha`` outside [0, 1].
+
+    Examples
+    --------
     >>> s = scalings(100, 1.0, 0.0)
     >>> s.theta, s.eta
     (100.0, 1.0)
@@ -194,6 +236,27 @@ def scalings(n: int, beta: float, alpha: float) -> Scalings:
 def bulk_scale(n: int, tau: float) -> float:
     r"""The bulk pre-activation scale :math:`b = \sqrt{n/\tau}`, :math:`\tau = \mathrm{tr}\,\bar\Sigma`.
 
+    With :math:`F_{ij}\sim\mathcal N(0, 1/\tau)`, the pre-activation of a bulk direction has
+    variance :math:`b^2 = n/\tau`; the Hermite coefficients are taken at this :math:`b`.
+
+    Parameters
+    ----------
+    n : float
+        Input dimension.
+    tau : float
+        :math:`\operatorname{tr}\bar\Sigma > 0`.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        For ``n <= 0`` or a non-finite or non-positive ``tau``.
+
+    Examples
+    --------
     >>> bulk_scale(1000, 1000.0)
     1.0
     """

@@ -1,0 +1,70 @@
+"""The theorem's figures: common-random-number order fits, the slope fit, tiny end-to-end runs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from onestep_gm.experiments import theorem
+from onestep_gm.numerics.mixture import MixtureSpec
+from onestep_gm.numerics.simulation import SimulationConfig, resolve, setup_trial, trial_shape
+from onestep_gm.numerics.trial import make_order_fits, make_trial
+from onestep_gm.theory.hermite import hermite_coefficients
+
+
+def test_order_fits_equal_the_trials_readouts_at_each_order():
+    """Row l of make_order_fits is the readout simulate fits with order=l on the same trial
+    (same F̂, batch and noise), and row 0 the network's: the orders share their draws."""
+    base = SimulationConfig(data=MixtureSpec(n=40), k=30, m=25, activations=("relu", "tanh"),
+                            models=("nn", "hermite"), order=5, test="exact")
+    orders = (2, 3, 5)
+    resolved = resolve(base)
+    setup = setup_trial(base, resolved, 0)
+    coeffs = [hermite_coefficients(a, f"{setup.b:.15g}", 5) for a in resolved.activations]
+    h_stars = jnp.asarray([[float(c.h_star_at(l)) for l in orders] for c in coeffs])
+    F_hats, w_hats = make_order_fits(trial_shape(base, resolved), orders)(setup.key, setup.data, setup.params, h_stars)
+    for o, l in enumerate(orders):
+        config = dataclasses.replace(base, order=l)
+        res = resolve(config)
+        s = setup_trial(config, res, 0)
+        out = make_trial(trial_shape(config, res))(s.key, s.data, s.params)
+        np.testing.assert_allclose(np.asarray(out.F_hat), np.asarray(F_hats), rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(out.w_hat[:, 1]), np.asarray(w_hats[:, 1 + o]), rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(np.asarray(out.w_hat[:, 0]), np.asarray(w_hats[:, 0]), rtol=1e-8, atol=1e-10)
+
+
+def test_fit_slope_recovers_a_power_law():
+    """Gaps c·n^-0.5 with 5% errors give slope -0.5 inside the 95% interval; gaps within 2 SE of 0
+    are left out."""
+    rng = np.random.default_rng(0)
+    ns = np.array([250, 500, 1000, 2000, 4000.0])
+    g = 0.3 * ns**-0.5 * (1 + 0.05 * rng.standard_normal(5))
+    fit = theorem.fit_slope(ns, g, 0.05 * np.abs(g))
+    assert fit["points"] == 5 and abs(fit["slope"] + 0.5) < fit["ci"] + 1e-12 and fit["ci"] < 0.2
+    assert theorem.fit_slope(ns, [1e-3, 1e-4, 1e-3, 1e-4, 1e-3], [1.0] * 5)["points"] == 0
+
+
+def test_theorem_order_is_the_staircase():
+    assert [theorem.theorem_order(b) for b in (0.0, 0.3, 0.6, 0.7, 0.74, 0.77, 0.9)] == [2, 2, 3, 4, 4, 5, 11]
+    assert all(abs(b - (l - 1) / l) > 1e-6 for b in theorem.ORDER_FULL.betas for l in range(2, 100))
+    assert len(theorem.ORDER_FULL.betas) == 24
+
+
+@pytest.mark.slow
+def test_tiny_order_and_convergence_runs(tmp_path):
+    """Both figures run end to end at toy sizes and write their files; gaps are finite."""
+    spec = theorem.OrderSpec(n_values=(40,), betas=(0.3, 0.8), trials=2, orders=(2, 3, 4))
+    data = theorem.run_order(spec)
+    data["quick"] = True
+    table = theorem.order_table(data)
+    assert table[("relu", 40)].shape == (2, 3) and np.all(np.isfinite(table[("relu", 40)]))
+    paths = theorem.write_theorem_outputs(data, tmp_path)
+    assert json.loads(paths["json"].read_text())["name"] == "order" and paths["png"].stat().st_size > 0
+    conv = theorem.ConvergenceSpec(n_values=(40, 60), points=((0.3, 0.5),), trials=2)
+    data = theorem.run_convergence(conv)
+    rows = theorem.convergence_table(data)
+    assert {r["model"] for r in rows} == {"hermite", "conditional", "theory"}
+    assert theorem.write_theorem_outputs(data, tmp_path)["md"].read_text().startswith("# Convergence")
