@@ -63,6 +63,20 @@ def nonnegative_int(text: str) -> int:
     return value
 
 
+SEED_MAX = 2**32 - 1
+
+
+def seed(text: str) -> int:
+    """A random seed in 0 .. 2**32 - 1 (what ``jax.random.PRNGKey`` takes without folding)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{text} is outside 0 .. 2**32 - 1 = {SEED_MAX}")
+    return value
+
+
 def comma_list(text: str) -> list[str]:
     """``"relu,tanh"`` → ``["relu", "tanh"]``; commas inside parentheses are kept."""
     items, depth, current = [], 0, []

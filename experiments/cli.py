@@ -11,11 +11,73 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
+
+_INTERRUPTED = threading.Lock()
+
+
+def _leave_interrupted(*_args) -> None:
+    """Ctrl-C at any moment: one line, remove staged temporary files, exit 130 at once.
+
+    ``os._exit`` skips the interpreter's shutdown, which JAX/XLA threads can crash (a segfault
+    after compilation was interrupted), and no ``KeyboardInterrupt`` is left for a library to
+    swallow.  Every file is written atomically (:mod:`onestep_gm.experiments.results`), so the
+    cache and the outputs hold either the old or the new version, never a partial one.
+    """
+    if not _INTERRUPTED.acquire(blocking=False):
+        return
+    results = sys.modules.get("onestep_gm.experiments.results")
+    if results is not None:
+        try:
+            results.discard_pending()
+        except Exception:  # noqa: BLE001 - leaving is all that is left to do
+            pass
+    command = _COMMAND or ""
+    note = " (finished points are cached; re-run to resume)" if command in _CACHING else ""
+    try:
+        sys.stdout.flush()
+    except Exception:  # noqa: BLE001
+        pass
+    os.write(2, f"\nonestep{' ' + command if command else ''}: interrupted{note}\n".encode())
+    os._exit(130)
+
+
+def _watch_wakeup(fd: int) -> None:
+    """Leave as soon as the C-level handler reports SIGINT on ``fd``, even while the main thread
+    is inside a long XLA call (where the Python-level handler would wait for it to return)."""
+    while True:
+        try:
+            data = os.read(fd, 64)
+        except OSError:
+            return
+        if not data:
+            return
+        if signal.SIGINT in data:
+            _leave_interrupted()
+
+
+def install_interrupt_handler() -> None:
+    """Make SIGINT print one line and exit 130 at any moment (main thread only; once)."""
+    if signal.getsignal(signal.SIGINT) is _leave_interrupted:
+        return
+    signal.signal(signal.SIGINT, _leave_interrupted)
+    try:
+        read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+    except (ValueError, OSError):  # not the main thread, or no pipes: the handler alone
+        return
+    threading.Thread(target=_watch_wakeup, args=(read_fd,), daemon=True, name="onestep-sigint").start()
+
 
 COMMANDS = ("order", "hermite", "moments", "derive", "simulate", "bench", "figure", "report", "curve")
 _NUMERIC = {"moments", "derive", "simulate", "bench", "figure", "curve"}
 """Commands that run JAX: the CLI is an entry point and switches it to 64-bit for them."""
+_CACHING = {"figure"}
+"""Commands whose finished points survive an interrupt (their per-point cache)."""
+_COMMAND: str | None = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,8 +105,23 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``onestep`` command; returns its exit status (0, 1 internal error, 2 bad input,
+    130 interrupted).
+
+    Called without ``argv`` (the console script, ``python -m``), it first installs the
+    Ctrl-C handler (:func:`install_interrupt_handler`); with ``argv`` (a caller's own process,
+    e.g. tests) it leaves the process's signal handling alone.
+    """
+    global _COMMAND
+    if argv is None and threading.current_thread() is threading.main_thread():
+        install_interrupt_handler()
+        if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
+            _COMMAND = sys.argv[1]  # named in an interrupt that lands while the parser is built
     parser = build_parser()
     args = parser.parse_args(argv)
+    _COMMAND = args.command
+    if getattr(args, "cache_dir", None):
+        _CACHING.add(args.command)
     try:
         if args.command in _NUMERIC:
             from onestep_gm.numerics.precision import (  # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
@@ -54,12 +131,12 @@ def main(argv: list[str] | None = None) -> int:
             enable_x64()
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
-        sys.stderr.write("onestep: interrupted (cached results are kept; re-run to resume)\n")
+        _leave_interrupted()
         return 130
     except (ValueError, OSError, ArithmeticError) as exc:
         if os.environ.get("ONESTEP_DEBUG"):
             raise
-        sys.stderr.write(f"onestep {args.command}: error: {_one_line(exc)}\n")
+        sys.stderr.write(f"onestep {args.command}: error: {_message(exc, args)}\n")
         return 2
     except Exception as exc:  # noqa: BLE001 - the CLI never shows a traceback
         if os.environ.get("ONESTEP_DEBUG"):
@@ -69,6 +146,27 @@ def main(argv: list[str] | None = None) -> int:
             " (set ONESTEP_DEBUG=1 for a traceback)\n"
         )
         return 1
+
+
+def _message(exc: BaseException, args: argparse.Namespace) -> str:
+    """One line for a refusal: a memory refusal names the command-line option, an arithmetic
+    failure without a message names the activation it came from."""
+    from onestep_gm.numerics.memory import MemoryLimitError  # no JAX: a plain module
+
+    if isinstance(exc, MemoryLimitError):
+        return exc.describe(f"--{exc.parameter.replace('_', '-')} {exc.value}")
+    text = _one_line(exc)
+    if isinstance(exc, ArithmeticError) and text in {"", type(exc).__name__} | _BARE:
+        act = getattr(args, "activation", None)
+        act = getattr(act, "name", act)
+        act = ", ".join(map(str, act)) if isinstance(act, list | tuple) else act
+        what = f"for --activation {act}" if act else "in this computation"
+        return (f"{type(exc).__name__} {what}: the activation is singular on the real line or its "
+                "Gaussian moments diverge; use an activation finite on the real line")
+    return text
+
+
+_BARE = {"division by zero", "float division by zero", "integer division or modulo by zero"}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 from pathlib import Path
 
 import numpy as np
-from onestep_gm.experiments.args import emit_json, nonnegative_float, positive_int, unit_interval
+from onestep_gm.experiments.args import (
+    emit_json,
+    nonnegative_float,
+    positive_int,
+    seed,
+    unit_interval,
+)
 
 HELP = "theory curve (deterministic equivalent) of train/gen error along m, k or lambda"
 
@@ -35,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", choices=["regression", "classification"], default="regression")
     parser.add_argument("--points", type=positive_int, default=100, help="points on the curve (default 100)")
     parser.add_argument("--trials", type=positive_int, default=3, help="trained layers F_hat (default 3)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="random seed in 0 .. 2**32-1 (default 0)")
     parser.add_argument("--out", default=None, help="write curve.csv and curve.png into this folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
 
@@ -67,8 +72,34 @@ def compute(args: argparse.Namespace) -> dict:
             "trials": args.trials, "seed": args.seed, "points": len(curve.values),
         },
         "convention": curve.convention,
+        "notes": _notes(curve, args.lam),
         "seconds": curve.seconds,
     }
+
+
+def _notes(curve, lam: float) -> list[str]:
+    r"""Why a value is missing (``null`` in JSON); raises for a non-finite value with no reason.
+
+    With λ = 0 the deterministic equivalent diverges where the readout samples equal the rank of
+    :math:`\Omega` (the interpolation threshold): the generalisation error is infinite there
+    (``null``) and the train error is 0, its limit.  Any other non-finite value is an error.
+    """
+    gen, train = curve.mean["gen_error"], curve.mean["train_error"]
+    bad = ~np.isfinite(gen) | ~np.isfinite(train)
+    if not bad.any():
+        return []
+    where = ", ".join(f"{curve.vary} = {v:g}" for v in curve.values[bad])
+    at_threshold = lam == 0 and np.all(np.isfinite(train[bad])) and np.all(np.isposinf(gen[bad]))
+    if not at_threshold:
+        raise ValueError(
+            f"the theory curve is not finite at {where} (lambda = {lam:g}); "
+            "no finite deterministic equivalent there"
+        )
+    return [
+        f"gen_error is infinite (null) at {where}: with lambda = 0 that is the interpolation "
+        "threshold, where the readout samples equal the rank of the feature covariance and "
+        "ridgeless regression's test error diverges; train_error there is 0, its limit"
+    ]
 
 
 def _eta(args: argparse.Namespace) -> float:
@@ -89,7 +120,7 @@ def _write(result: dict, out: Path) -> None:
     from onestep_gm.experiments.results import staged
 
     columns = ["gen_error", "train_error", "kappa", "df1", "sigma_eps2"]
-    with staged({"csv": out / "curve.csv", "png": out / "curve.png"}) as tmp:
+    with staged(_targets(out)) as tmp:
         _draw(result, columns, tmp)
 
 
@@ -108,8 +139,9 @@ def _draw(result: dict, columns: list[str], tmp: dict) -> None:
         xs = xs / (p["k"] if result["vary"] == "m" else p["m"])
     for name, style in (("gen_error", "-"), ("train_error", "--")):
         mean, std = np.asarray(result["mean"][name]), np.asarray(result["std"][name])
-        ax.plot(xs, mean, style, label=name.replace("_", " "))
-        ax.fill_between(xs, mean - std, mean + std, alpha=0.25)
+        shown = np.isfinite(mean) & np.isfinite(std) & (mean > 0)  # log axes: no 0, no inf
+        ax.plot(xs[shown], mean[shown], style, label=name.replace("_", " "))
+        ax.fill_between(xs[shown], (mean - std)[shown], (mean + std)[shown], alpha=0.25)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel({"m": "m / k", "k": "k / m", "lambda": "λ"}[result["vary"]])
@@ -121,13 +153,21 @@ def _draw(result: dict, columns: list[str], tmp: dict) -> None:
     plt.close(fig)
 
 
+def _targets(out: Path) -> dict[str, Path]:
+    return {"csv": out / "curve.csv", "png": out / "curve.png"}
+
+
 def run(args: argparse.Namespace) -> int:
+    from onestep_gm.experiments.results import check_targets
+
     if args.vary == "k" and 2 * args.m > 20000:
         raise ValueError("--vary k uses up to 2m neurons; m must be at most 10000")
     out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a folder")
-    result = compute(args)
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {out} exists and is not a folder")
+        check_targets(_targets(out))
+    result = compute(args)  # every refusal happens here, before anything is written or printed
     if out is not None:
         _write(result, out)
     if args.json:
@@ -142,8 +182,8 @@ def run(args: argparse.Namespace) -> int:
         g, t, kap = (result["mean"][c][i] for c in ("gen_error", "train_error", "kappa"))
         print(f"{x:>12.4g}{g:>14.6g}{t:>14.6g}{kap:>12.4g}")
     print(f"convention: {result['convention']}")
+    for note in result["notes"]:
+        print(f"note: {note}")
     if out is not None:
         print(f"wrote {out / 'curve.csv'} and {out / 'curve.png'}")
-    if not all(math.isfinite(v) for v in result["mean"]["gen_error"]):
-        raise ValueError("non-finite prediction (lambda = 0 at the interpolation threshold?)")
     return 0

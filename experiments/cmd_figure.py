@@ -12,7 +12,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from onestep_gm.experiments.args import comma_list, nonnegative_int, positive_int
+from onestep_gm.experiments.args import comma_list, positive_int, seed
 
 HELP = ("reproduce a figure of the paper (fig1a … fig8b, or all): png, pdf, json, csv, md; "
         "or check the theorem (order, convergence)")
@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--data-dir", default=None, help="folder of the Fashion-MNIST files")
     parser.add_argument(
-        "--seed", type=nonnegative_int, default=None, help="random seed (default 0)"
+        "--seed", type=seed, default=None, help="random seed in 0 .. 2**32-1 (default 0)"
     )
     parser.add_argument(
         "--test", choices=["exact", "sampled"], default=None,
@@ -85,6 +85,11 @@ def overrides_from_args(args: argparse.Namespace):
             )
         if "nn" not in models:
             raise ValueError("--models must include nn: every figure compares against the network")
+    if args.components is not None and args.components > 1000:  # before C weights are built
+        raise ValueError(
+            f"--components {args.components} is too many: each component needs its own spike "
+            "direction, and the figures use n <= 1000"
+        )
     return Overrides(
         activations=activations, models=models, components=args.components, order=args.order,
         trials=args.trials, seed=args.seed, data_dir=args.data_dir, test=args.test,
@@ -128,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
         get_figure,
     )
     from onestep_gm.experiments.outputs import save_figure
+    from onestep_gm.experiments.results import check_targets
     from onestep_gm.experiments.runner import run_figure
 
     if args.name in THEOREM_FIGURES:
@@ -140,6 +146,9 @@ def run(args: argparse.Namespace) -> int:
         if spec.kind == "heatmap" and overrides.models and "hermite" not in overrides.models:
             raise ValueError(f"{name} needs the hermite model (it compares NN with it)")
     out = Path(args.out)
+    for name in names:  # refuse unwritable outputs before a minute of simulation
+        check_targets({ext: out / f"{name}.{ext}" for ext in ("json", "csv", "md", "png", "pdf")})
+    check_targets({"cache": out / ".cache" / "point.json"})
     failed: list[str] = []
     for name in names:
         try:

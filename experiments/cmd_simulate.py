@@ -11,6 +11,7 @@ from onestep_gm.experiments.args import (
     nonnegative_float,
     positive_float,
     positive_int,
+    seed,
     unit_interval,
 )
 
@@ -31,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ridge penalty λ >= 0 (default 1e-4)")
     parser.add_argument("--noise", type=nonnegative_float, default=0.0, help="label noise δ (default 0)")
     parser.add_argument("--trials", type=positive_int, default=20, help="trials (default 20)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="random seed in 0 .. 2**32-1 (default 0)")
     parser.add_argument("--order", type=positive_int, default=None,
                         help="Hermite order l (default: the theorem's order for β)")
     parser.add_argument("--dtype", choices=["float64", "float32"], default="float64",
@@ -60,6 +61,12 @@ def config_from_args(args: argparse.Namespace):
     unknown = [m for m in args.model if m not in MODELS]
     if unknown:
         raise ValueError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+    directions = args.components * args.spikes
+    if directions > args.n:  # checked before the C weights are built (C may be huge)
+        raise ValueError(
+            f"--components {args.components} with --spikes {args.spikes} needs {directions} "
+            f"orthogonal spike directions, more than --n {args.n}"
+        )
     if args.rho is not None:
         if args.components != 2:
             raise ValueError("--rho needs --components 2")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from onestep_gm.experiments.results import write_atomic
+from onestep_gm.experiments.results import staged
 
 THRESHOLD = 2.0
 MODEL_ORDER = ("nn", "hermite", "conditional", "theory")
@@ -242,14 +242,19 @@ def gather(
         "models, and the numbers per point.",
         "",
     ]
+    images: dict[str, Path] = {}
     for name in _figure_order(list(reports), order):
         text = reports[name].read_text()
         image = out / f"{name}.png"
         if image.exists():
-            figures_dir.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(image, figures_dir / image.name)
+            images[name] = image
             rel = os.path.relpath(figures_dir / image.name, page.parent).replace(os.sep, "/")
             text = re.sub(rf"\]\({re.escape(image.name)}\)", f"]({rel})", text)
         sections += [text.rstrip("\n"), ""]
-    write_atomic(page, "\n".join(sections))
+    targets = {f"image:{name}": figures_dir / image.name for name, image in images.items()}
+    targets["page"] = page
+    with staged(targets) as tmp:  # the page and its pictures: all or nothing
+        for name, image in images.items():
+            shutil.copyfile(image, tmp[f"image:{name}"])
+        tmp["page"].write_text("\n".join(sections))
     return page

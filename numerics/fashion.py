@@ -39,47 +39,88 @@ _HOW_TO_FIX = (
 )
 
 
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file of unsigned bytes (plain or gzip): images (magic 0x00000803) or labels
-    (0x00000801).  Returns a ``uint8`` array of the announced shape.
+IMAGE_SHAPE = (28, 28)
 
-    Raises :class:`ValueError` for a missing or unreadable file, a bad magic number, a
-    truncated file (or gzip stream) and trailing bytes.
+
+def read_idx(path: str | Path, item_shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Read an IDX file of unsigned bytes (plain or gzip): images (magic 0x00000803) or labels
+    (0x00000801).
+
+    The file is streamed: the header is read first, and no more than the data bytes it
+    announces (plus one, to detect trailing bytes) are ever read or inflated, so a gzip stream
+    that inflates to far more than its header says cannot exhaust memory.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+    item_shape : tuple of int, optional
+        The shape every item must have (``(28, 28)`` for Fashion-MNIST images, ``()`` for
+        labels); checked against the header before the data is read.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` of the announced shape.
+
+    Raises
+    ------
+    ValueError
+        For a missing or unreadable file, a bad magic number, items of another shape, no
+        items, data larger than the available memory, a truncated file (or gzip stream) and
+        trailing bytes; the message names the file.
     """
+    from onestep_gm.numerics.memory import available_memory, format_bytes
+
     path = Path(path)
     try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
+        with path.open("rb") as raw_fh:
+            gzipped = raw_fh.read(2) == b"\x1f\x8b"
+        opener = gzip.open if gzipped else open
+        with opener(path, "rb") as fh:
+            head = fh.read(4)
+            if len(head) < 4:
+                raise ValueError(f"{path}: truncated: {len(head)} bytes, shorter than the IDX header")
+            magic = int.from_bytes(head, "big")
+            if magic not in (IDX_IMAGES, IDX_LABELS):
+                raise ValueError(
+                    f"{path}: bad magic number 0x{magic:08x} (expected 0x{IDX_IMAGES:08x} for images "
+                    f"or 0x{IDX_LABELS:08x} for labels); not an IDX file of unsigned bytes"
+                )
+            ndim = magic & 0xFF
+            header = fh.read(4 * ndim)
+            if len(header) < 4 * ndim:
+                raise ValueError(f"{path}: truncated: the header announces {ndim} dimensions")
+            dims = tuple(int.from_bytes(header[4 * i : 4 * i + 4], "big") for i in range(ndim))
+            if item_shape is not None and dims[1:] != tuple(item_shape):
+                raise ValueError(
+                    f"{path}: items of shape {dims[1:]} (file shape {dims}), expected "
+                    f"{tuple(item_shape)} (shape (N, {', '.join(map(str, item_shape))}))".replace(", )", ")")
+                )
+            if dims[0] == 0:
+                raise ValueError(f"{path}: no items (file shape {dims}); expected shape (N, "
+                                 f"{', '.join(map(str, dims[1:]))}) with N > 0".replace(", )", ")"))
+            expected = math.prod(dims)
+            if expected > available_memory():
+                raise ValueError(
+                    f"{path}: the header announces shape {dims}, {format_bytes(expected)} of data, "
+                    f"more than the available memory"
+                )
+            data = fh.read(expected + 1)  # never more than announced (+1: trailing bytes)
     except FileNotFoundError:
         raise ValueError(f"{path}: no such file; {_HOW_TO_FIX}") from None
     except (EOFError, gzip.BadGzipFile, zlib.error) as error:
         raise ValueError(f"{path}: truncated or corrupt gzip stream ({error})") from None
     except OSError as error:
         raise ValueError(f"{path}: cannot read ({error.strerror or error})") from None
-    if len(raw) < 4:
-        raise ValueError(f"{path}: truncated: {len(raw)} bytes, shorter than the IDX header")
-    magic = int.from_bytes(raw[:4], "big")
-    if magic not in (IDX_IMAGES, IDX_LABELS):
-        raise ValueError(
-            f"{path}: bad magic number 0x{magic:08x} (expected 0x{IDX_IMAGES:08x} for images "
-            f"or 0x{IDX_LABELS:08x} for labels); not an IDX file of unsigned bytes"
-        )
-    ndim = magic & 0xFF
-    offset = 4 + 4 * ndim
-    if len(raw) < offset:
-        raise ValueError(f"{path}: truncated: the header announces {ndim} dimensions")
-    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    expected, found = math.prod(dims), len(raw) - offset
+    found = len(data)
     if found < expected:
         raise ValueError(
             f"{path}: truncated: shape {dims} needs {expected} data bytes, found {found}"
         )
     if found > expected:
-        raise ValueError(
-            f"{path}: {found - expected} trailing bytes after the data of shape {dims}"
-        )
-    return np.frombuffer(raw, np.uint8, offset=offset).reshape(dims).copy()
+        raise ValueError(f"{path}: trailing bytes after the data of shape {dims}")
+    return np.frombuffer(data, np.uint8, count=expected).reshape(dims).copy()
 
 
 def _locate_fashion(data_dir: Path) -> dict[str, Path]:
@@ -150,7 +191,7 @@ def load_fashion_mnist(
         images, labels = [], []
         for split in ("train", "test"):
             split_images, split_labels = _images_and_labels(
-                read_idx(files[f"{split}_images"]), read_idx(files[f"{split}_labels"]),
+                read_idx(files[f"{split}_images"], IMAGE_SHAPE), read_idx(files[f"{split}_labels"], ()),
                 str(files[f"{split}_images"].parent),
             )
             images.append(split_images)
@@ -239,7 +280,12 @@ def fashion_from_images(
 
     (mu_1, S_1), (mu_2, S_2) = _class_statistics(images_1), _class_statistics(images_2)
     trace_1, trace_2 = np.trace(S_1), np.trace(S_2)
-    _require(trace_1 > 0 and trace_2 > 0, "a class has identical images (zero covariance)")
+    for label, images_c, trace_c in ((1, images_1, trace_1), (2, images_2, trace_2)):
+        # exact test first: the mean of identical rows need not round back to them
+        _require(
+            not np.all(images_c == images_c[0]) and trace_c > 1e-20 * n,
+            f"class {label} of the pair has identical images (zero covariance): no spike to learn",
+        )
     ratio = math.sqrt(trace_1 / trace_2)
     kept_1, kept_2 = ((mu_1 - mu_2) / 2, (mu_2 - mu_1) / 2) if keep_means else (0 * mu_1, 0 * mu_2)
     theta = scalings(n, beta, alpha).theta
@@ -289,6 +335,31 @@ def make_fashion(spec: FashionSpec, dtype=jnp.float64) -> FashionPools:
         beta=spec.beta,
         alpha=spec.alpha,
         dtype=dtype,
+    )
+
+
+def check_pool_size(data: FashionPools, draws: int) -> None:
+    """Refuse pools too small for one trial: ``draws`` samples take about ``draws / 2`` images
+    of each class, and images must not repeat within a trial.
+
+    Parameters
+    ----------
+    data : FashionPools
+        The preprocessed pools.
+    draws : int
+        Samples one trial draws, ``(2 + test_factor) * m``.
+
+    Raises
+    ------
+    ValueError
+        When a class has fewer than ``ceil(draws / 2)`` images.
+    """
+    P = int(data.pools.shape[1])
+    need = -(-int(draws) // 2)
+    _require(
+        P >= need,
+        f"each class has {P} images but one trial draws about {need} per class "
+        f"((2 + test_factor) * m / 2 = {draws}/2): lower m or test_factor",
     )
 
 

@@ -45,6 +45,24 @@ def curve_grid(vary: str, points: int, k: int, m: int) -> np.ndarray:
     return np.unique(np.maximum(1, np.round(ratios * base))).astype(float)
 
 
+def _check_curve_memory(config, vary: str, points: int) -> None:
+    """Refuse a curve whose layer, moments or grid cannot fit (before the grid is built)."""
+    from onestep_gm.numerics.memory import check_memory, curve_bytes  # plain module, no JAX
+
+    if vary == "k":  # the layer is 2m wide (the top of the k/m range)
+
+        def estimate(*, n, m, points, test_factor):
+            return curve_bytes(n=n, k=max(1, round(RANGES["k"][1] * m)), m=m, points=points,
+                               test_factor=test_factor)  # fmt: skip
+
+        sizes = {"n": config.data.n, "m": config.m, "points": points, "test_factor": config.test_factor}
+    else:
+        estimate = curve_bytes
+        sizes = {"n": config.data.n, "k": config.k, "m": config.m, "points": points,
+                 "test_factor": config.test_factor}  # fmt: skip
+    check_memory(estimate, sizes, what="the curve")
+
+
 class LearningCurve(NamedTuple):
     """A theory curve averaged over trained layers.
 
@@ -102,7 +120,9 @@ def learning_curve(
     Raises
     ------
     ValueError
-        For an unknown ``vary``, Fashion-MNIST data, bad values or an unusable config.
+        For an unknown ``vary``, Fashion-MNIST data, bad values or an unusable config; a
+        :class:`~onestep_gm.numerics.memory.MemoryLimitError` when the layer, its moments or
+        the grid cannot fit in the available memory (checked before any work).
     """
     enable_x64()
     if vary not in VARIES:
@@ -111,6 +131,7 @@ def learning_curve(
         raise ValueError("learning curves take Gaussian-mixture data (MixtureSpec)")
     if trials < 1:
         raise ValueError(f"trials must be >= 1 (got {trials})")
+    _check_curve_memory(config, vary, points if values is None else len(values))
     grid = curve_grid(vary, points, config.k, config.m) if values is None else np.asarray(values, float)
     act = activation or config.activations[0]
     if vary == "k":
@@ -122,8 +143,10 @@ def learning_curve(
         curves.append(curve_along(F_hat, mixture, act, vary=vary, values=grid, lam=config.lam,
                                   m=config.m, rule=rule))  # fmt: skip
     stacked = {key: np.stack([c[key] for c in curves]) for key in curves[0] if key != "values"}
+    with np.errstate(invalid="ignore"):  # std of an infinite point (λ = 0 at the threshold) is NaN
+        std = {k: v.std(axis=0) for k, v in stacked.items()}
     return LearningCurve(
         vary=vary, values=grid, mean={k: v.mean(axis=0) for k, v in stacked.items()},
-        std={k: v.std(axis=0) for k, v in stacked.items()}, per_trial=stacked, activation=act,
+        std=std, per_trial=stacked, activation=act,
         config=config, trials=trials, seconds=time.perf_counter() - start,
     )  # fmt: skip

@@ -114,15 +114,20 @@ def _equivalent(spec: Spectrum, lam: Array, m: Array) -> dict:
     bias = kappa**2 * jnp.sum(a / (omega + kappa) ** 2) / shrink
     variance = sigma_eps2 * (df2 / m) / shrink
     test_mse = bias + variance + sigma_eps2
-    train_mse = (1.0 - df1 / m) ** 2 * test_mse
+    # lambda = 0 at the interpolation threshold (m = rank Omega): the test error diverges while
+    # the readout still interpolates, so the train error's limit is 0 (not 0 * inf = NaN)
+    threshold = (lam == 0) & (shrink <= 1e-12)
+    test_mse = jnp.where(threshold, jnp.inf, test_mse)
+    train_mse = jnp.where(threshold, 0.0, (1.0 - df1 / m) ** 2 * test_mse)
     w_norm2 = (
         jnp.sum(a * ratio / jnp.where(omega > 0, omega, 1.0))
         - lam * jnp.sum(a / (omega + kappa) ** 2) / shrink
         + sigma_eps2 * jnp.sum(omega / (omega + kappa) ** 2) / (m * shrink)
     )
+    penalty = jnp.where(lam == 0, 0.0, lam * w_norm2)
     return {
         "gen_error": test_mse / 2,
-        "train_error": train_mse / 2 + lam * w_norm2 / 2,
+        "train_error": train_mse / 2 + penalty / 2,
         "test_mse": test_mse,
         "train_mse": train_mse,
         "kappa": kappa,

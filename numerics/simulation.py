@@ -27,7 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from onestep_gm.numerics.exact import generalisation_error, hermite_population_moments
-from onestep_gm.numerics.fashion import FashionSpec, make_fashion
+from onestep_gm.numerics.fashion import FashionSpec, check_pool_size, make_fashion
+from onestep_gm.numerics.memory import check_simulation_memory
 from onestep_gm.numerics.mixture import MixtureSpec, covariance_trace, make_mixture
 from onestep_gm.numerics.network import CONVENTION
 from onestep_gm.numerics.population import component_laws, population_moments
@@ -51,6 +52,8 @@ from onestep_gm.theory.order import bulk_scale, hermite_order, scalings, simulat
 MODELS = ("nn", "hermite", "conditional", "theory")
 _SIMULATED = ("nn", "hermite", "conditional")
 FASHION_N = 784
+_SQUARE_MAX = 1e150
+"""Largest eta or label noise whose squares (in the Gram matrix and the errors) stay finite."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +140,10 @@ class SimulationResult:
     def summary(self) -> dict:
         """JSON-able: per activation and model, mean and std over trials of both errors."""
         out: dict[str, Any] = {}
+        with np.errstate(invalid="ignore"):  # an infinite (null) prediction has no spread
+            return self._summary(out)
+
+    def _summary(self, out: dict[str, Any]) -> dict:
         for pair, gen in self.gen.items():
             train = self.train[pair]
             out.setdefault(pair.activation, {})[pair.model] = {
@@ -173,7 +180,8 @@ class Resolved:
 
 
 def validate(config: SimulationConfig) -> None:
-    """Raise ``ValueError`` with one clear sentence for any unusable parameter."""
+    """Raise ``ValueError`` with one clear sentence for any unusable parameter, including sizes
+    whose trial cannot fit in the available memory (:func:`~onestep_gm.numerics.memory.check_simulation_memory`)."""
     checks = [
         (config.k > 0 and config.m > 0, f"k and m must be positive integers (got k={config.k}, m={config.m})"),
         (config.lam >= 0 and math.isfinite(config.lam), f"lambda must be a finite number >= 0 (got {config.lam})"),
@@ -183,8 +191,15 @@ def validate(config: SimulationConfig) -> None:
         (bool(config.activations), "at least one activation is needed"),
         (config.order is None or 1 <= config.order <= 40, f"order must be between 1 and 40 (got {config.order})"),
         (config.eta is None or math.isfinite(config.eta), f"eta must be finite (got {config.eta})"),
+        (config.eta is None or abs(config.eta) <= _SQUARE_MAX,
+         f"eta = {config.eta:g} would overflow float64: the features of F + eta*G are squared in the ridge solve (use eta <= 1e150)"
+         if config.eta is not None else ""),
+        (float(getattr(config.data, "noise", 0.0)) <= _SQUARE_MAX,
+         f"noise = {getattr(config.data, 'noise', 0.0):g} would overflow float64: the labels are squared (use noise <= 1e150)"),
         (config.conditional_rank >= 0, "conditional_rank must be >= 0"),
         (config.theory_trials >= 1, "theory_trials must be >= 1"),
+        (isinstance(config.seed, int) and 0 <= config.seed <= 2**32 - 1,
+         f"seed must be an integer in 0 .. 2**32 - 1 (got {config.seed!r})"),
         (config.test in (None, *TESTS), f"test must be exact or sampled (got {config.test!r})"),
         (config.test != "exact" or not isinstance(config.data, FashionSpec),
          "test='exact' needs a Gaussian mixture: Fashion-MNIST images have no population law"),
@@ -195,6 +210,7 @@ def validate(config: SimulationConfig) -> None:
     unknown = [mdl for mdl in config.models if mdl not in MODELS]
     if unknown or not config.models:
         raise ValueError(f"unknown model(s) {unknown}; choose from {', '.join(MODELS)}")
+    check_simulation_memory(config)  # before any allocation: refuse what cannot fit
 
 
 def resolve(config: SimulationConfig) -> Resolved:
@@ -272,6 +288,8 @@ def setup_trial(config: SimulationConfig, resolved: Resolved, t: int) -> TrialSe
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), t)
     spec = config.data
     data = fashion_pools(spec) if isinstance(spec, FashionSpec) else make_mixture(spec, jax.random.fold_in(key, 1))
+    if isinstance(spec, FashionSpec):
+        check_pool_size(data, (2 + config.test_factor) * config.m)
     tau = resolved.tau if resolved.tau is not None else float(covariance_trace(mixture_of(data)))
     b = resolved.b if resolved.b is not None else bulk_scale(resolved.n, tau)
     h, h_star, hermite = _hermite_parameters(resolved, b)
@@ -388,6 +406,7 @@ def simulate(config: SimulationConfig, *, progress: bool = False) -> SimulationR
     shape = trial_shape(config, resolved, with_layers=want_theory)
     trial_fn = make_trial(shape)
     errors = _TrialErrors(resolved.activations, config.models)
+    first = setup_trial(config, resolved, 0)  # its refusals (activation, data) precede the bar
     iterator = range(config.trials)
     if progress:
         from tqdm.auto import tqdm  # the progress bar is optional and for terminals only
@@ -396,7 +415,7 @@ def simulate(config: SimulationConfig, *, progress: bool = False) -> SimulationR
     start = time.perf_counter()
     with serial_lapack():
         for t in iterator:
-            setup = setup_trial(config, resolved, t)
+            setup = first if t == 0 else setup_trial(config, resolved, t)
             out = trial_fn(setup.key, setup.data, setup.params)
             theory = want_theory and t < config.theory_trials
             moments = None
@@ -486,11 +505,8 @@ class _TrialErrors:
         bad = [p for p, v in self.gen.items() if not np.all(np.isfinite(v))]
         if any(p.model == "nn" for p in bad):
             names = ", ".join(f"{p.activation}/{p.model}" for p in bad)
-            raise ValueError(
-                f"non-finite errors for {names}: the ridge system is singular or the features "
-                f"overflow (lambda = {config.lam}; use lambda > 0)"
-            )
-        return [
+            raise ValueError(f"non-finite errors for {names}: {_non_finite_cause(config, bad)}")
+        return [_theory_note(p, config, self.gen[p]) if p.model == "theory" else
             f"{p.activation}/{p.model}: the ridge solve is numerically singular (condition number > 1e13) in "
             f"{int(np.sum(~np.isfinite(self.gen[p])))} of {config.trials} trials, recorded as NaN: "
             "the equivalent model's features span too many orders of magnitude (e.g. a "
@@ -503,6 +519,43 @@ class _TrialErrors:
 
     def gen_arrays(self) -> dict[Pair, np.ndarray]:
         return {p: np.asarray(v) for p, v in self.gen.items()}
+
+
+def _theory_note(pair: Pair, config: SimulationConfig, gen: list[float]) -> str:
+    """Why the theory's prediction is missing (``null`` in JSON) in some trials."""
+    count = int(np.sum(~np.isfinite(gen)))
+    if config.lam == 0:
+        return (f"{pair.activation}/theory: the predicted generalisation error is infinite in {count} "
+                f"of {len(gen)} predictions (recorded as NaN, null in JSON): lambda = 0 at the "
+                f"interpolation threshold (m = {config.m} equals the rank of the feature covariance)")
+    return (f"{pair.activation}/theory: no finite prediction in {count} of {len(gen)} trials "
+            f"(recorded as NaN, null in JSON) at lambda = {config.lam:g}")
+
+
+def _non_finite_cause(config: SimulationConfig, bad: list[Pair]) -> str:
+    """Which input made the network's errors non-finite, in one clause."""
+    from onestep_gm.theory.codegen import jax_activation  # loaded already by the trial
+
+    probe = jnp.linspace(-40.0, 40.0, 161)  # pre-activations reach this range after a step
+    for act in dict.fromkeys(p.activation for p in bad if p.model == "nn"):
+        broken = ~np.isfinite(np.asarray(jax_activation(act)[0](probe)))
+        probe = np.asarray(probe)
+        if np.any(broken):
+            x = float(probe[np.argmax(broken)])
+            return (f"the activation {act} is not real or overflows at x = {x:g} (pre-activations "
+                    "reach such values after the step); use an activation finite on the real line")
+    spec = config.data
+    eta = config.eta if config.eta is not None else scalings(getattr(spec, "n", FASHION_N), spec.beta, spec.alpha).eta
+    noise = float(getattr(spec, "noise", 0.0))
+    if noise > 1e100:
+        return f"noise = {noise:g} makes the labels' squares overflow; use a smaller noise"
+    if eta > 1e100:
+        return f"eta = {eta:g} makes the trained layer's features overflow; use a smaller eta"
+    if config.lam == 0:
+        return (f"lambda = 0 and the ridge system is singular (k = {config.k}, m = {config.m}: "
+                "at or near the interpolation threshold); use lambda > 0")
+    return (f"the features overflow or the ridge system is singular at lambda = {config.lam:g} "
+            f"(eta = {eta:g}, noise = {noise:g})")
 
 
 def _info(config: SimulationConfig, resolved: Resolved, errors: _TrialErrors, notes: list[str]) -> dict:

@@ -48,7 +48,7 @@ def write_idx(path: Path, array: np.ndarray, compress: bool = False, **kwargs) -
     return path
 
 
-def synthetic_dataset(rng, n_train=30, n_test=20, side=4):
+def synthetic_dataset(rng, n_train=30, n_test=20, side=28):
     images = {s: rng.integers(0, 256, (N, side, side), np.uint8) for s, N in (("train", n_train), ("t10k", n_test))}
     labels = {s: rng.integers(0, 3, len(images[s]), np.uint8) for s in images}
     return images, labels
@@ -113,7 +113,7 @@ def test_read_idx_missing_file(tmp_path):
 
 
 def expected_arrays(images, labels):
-    X = np.concatenate([images["train"], images["t10k"]]).reshape(-1, 16) / 255.0
+    X = np.concatenate([images["train"], images["t10k"]]).reshape(-1, 784) / 255.0
     return X, np.concatenate([labels["train"], labels["t10k"]])
 
 
@@ -125,7 +125,7 @@ def test_load_layouts(tmp_path, layout):
     root = tmp_path / "FashionMNIST" if layout == "torchvision-inner" else tmp_path
     X, y = load_fashion_mnist(root)
     X_expected, y_expected = expected_arrays(images, labels)
-    assert X.dtype == np.float64 and X.shape == (50, 16)
+    assert X.dtype == np.float64 and X.shape == (50, 784)
     np.testing.assert_array_equal(X, X_expected)
     np.testing.assert_array_equal(y, y_expected)
     assert X.min() >= 0 and X.max() <= 1

@@ -573,7 +573,7 @@ def get_activation(spec: str) -> Activation:
     if (match := _LEAKY.match(key)) is not None:
         slope = sp.Rational(match.group(1))
         return _make(f"leaky_relu({match.group(1)})", _leaky_relu(X, slope))
-    if key.isidentifier():
+    if key.isidentifier() and key != "x":  # "x" alone is the identity, an expression
         raise ActivationError(
             f"unknown activation {key!r}; registered: {', '.join(REGISTRY)}, or an expression in x"
         )
