@@ -45,7 +45,7 @@ from onestep_gm.numerics.trial import (
     make_trial,
     mixture_of,
 )
-from onestep_gm.theory.activations import get_activation
+from onestep_gm.theory.activations import get_activation, require_finite_moments
 from onestep_gm.theory.hermite import hermite_coefficients
 from onestep_gm.theory.order import bulk_scale, hermite_order, scalings, simulation_order
 
@@ -243,6 +243,9 @@ def resolve(config: SimulationConfig) -> Resolved:
             notes.append(msg)
     eta = config.eta if config.eta is not None else sc.eta
     activations = tuple(get_activation(a).name for a in config.activations)
+    if any(mdl in config.models for mdl in ("hermite", "conditional", "theory")):
+        for a in activations:  # the equivalent models need E sigma(a + s g)^2 < inf at s = b <= 1
+            require_finite_moments(a, 1.0, 2)
     test = config.test or ("sampled" if fashion else "exact")
     if test == "exact" and "conditional" in config.models:
         notes.append("test='exact': the conditional model's generalisation error is sampled "

@@ -136,3 +136,13 @@ def test_digits_are_computed_not_padded():
     assert printed == mpmath.nstr(want, 70)
     assert row.split()[-1] == mpmath.nstr(want, 70)  # h_1 / 1! at the same precision
     assert "at most 190" in _refused("hermite", "--activation", "tanh", "--b", "1", "--order", "3", "--digits", "500")
+
+
+def test_simulate_refuses_activations_whose_equivalent_models_diverge():
+    """``1/x`` with the conditional model: E σ(a + s g)² = ∞, refused before any trial."""
+    import onestep_gm as og
+
+    config = og.SimulationConfig(data=og.MixtureSpec(n=20), k=10, m=12, trials=1,
+                                 activations=("1/x",), models=("nn", "conditional"))  # fmt: skip
+    with pytest.raises(ValueError, match="grows like"):
+        og.simulate(config)
