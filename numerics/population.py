@@ -42,6 +42,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from onestep_gm.numerics.precision import require_x64
 from onestep_gm.theory.activations import Activation, get_activation
 from onestep_gm.theory.quadrature import hermite_projections, panel_rule
 
@@ -410,7 +411,31 @@ def population_moments(
     ``"closed"`` (raise if none) or ``"mehler"`` (numeric everywhere; for measuring).
     ``laws``: :func:`component_laws` of ``(F_hat, mixture)`` when the caller has them already
     (they cost one :math:`k^2n` product).
+
+    Parameters
+    ----------
+    F_hat : array, shape ``(k, n)``
+        The trained first layer.
+    mixture : Mixture
+        The data's Gaussian mixture (means, spikes, sizes, teacher, task).
+    activation : str or Activation
+        :math:`\sigma`.
+
+    Returns
+    -------
+    Omega : jax.Array, shape ``(k, k)``
+    u : jax.Array, shape ``(k,)``
+    s_y : jax.Array, shape ``()``
+        :math:`\mathbb E\phi\phi^\top`, :math:`\mathbb E\phi y`, :math:`\mathbb E y^2`, float64.
+
+    Raises
+    ------
+    RuntimeError
+        Without 64-bit JAX (:func:`onestep_gm.enable_x64`).
+    ValueError
+        For an unknown ``rule``, or ``"closed"`` where no closed kernel applies.
     """
+    require_x64("population_moments")
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; choose from {', '.join(RULES)}")
     act = activation if isinstance(activation, Activation) else get_activation(activation)
