@@ -245,12 +245,12 @@ def _moments_section(activation) -> list[str]:
 
 def _numeric_moments_text() -> str:
     # SymPy derivations load when pages are written
-    from onestep_gm.theory import codegen
+    from onestep_gm.theory import codegen, quadrature
 
-    nodes = codegen._DEFAULT_NODES["trapezoid"]
+    nodes, reach = codegen._DEFAULT_NODES["trapezoid"], quadrature.TRAPEZOID_RANGE
     return (
         f"integrated numerically, in JAX by `theory.codegen.jax_moments` (trapezoid rule on "
-        f"$z \\in [-{codegen.TRUNCATION:g}, {codegen.TRUNCATION:g}]$, {nodes} nodes by default) "
+        f"$z \\in [-{reach:g}, {reach:g}]$, {nodes} nodes by default) "
         "and in mpmath by `theory.moments.moments_mpmath`"
     )
 
