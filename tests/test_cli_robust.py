@@ -281,12 +281,10 @@ def test_library_refuses_bad_seed_and_overflowing_eta():
         simulate(SimulationConfig(data=MixtureSpec(n=30), k=20, m=20, eta=1e300))
 
 
-# Polynomial products stall the exact route (bounded in theory/ by the theory engineer): these
-# fail until that bound is merged; then the xfail markers must go (strict: an XPASS fails).
+# Polynomial products used to stall the exact route: above MAX_EXACT_DEGREE it is skipped.
 STALLS = [["hermite", "--b", "1", "--order", "3"], ["moments"], ["simulate", *SMALL[:-2], "--json"]]
 
 
-@pytest.mark.xfail(strict=True, reason="exact route unbounded until the theory/ bound is merged")
 @pytest.mark.parametrize("expr", ["(x+1)**64", "Abs(x-1)**63*Abs(x+1)**63"])
 @pytest.mark.parametrize("argv", [STALLS[0]] + [pytest.param(a, marks=pytest.mark.slow) for a in STALLS[1:]])
 def test_polynomial_products_come_back_within_seconds(argv, expr):

@@ -146,3 +146,18 @@ def test_simulate_refuses_activations_whose_equivalent_models_diverge():
                                  activations=("1/x",), models=("nn", "conditional"))  # fmt: skip
     with pytest.raises(ValueError, match="grows like"):
         og.simulate(config)
+
+
+def test_high_degree_products_skip_the_exact_route_and_stay_right():
+    """``(x+1)**64``: quadrature (method "numeric"), equal to the binomial closed form."""
+    import math
+
+    from onestep_gm.theory.hermite import hermite_coefficients
+
+    c = hermite_coefficients("(x+1)**64", 1, 2)
+    assert c.method == "numeric"
+    # E (z+1)^64 = sum_k C(64, 2k) (2k-1)!!  and  E z (z+1)^64 = sum_k C(64, 2k+1) (2k+1)!!
+    even = sum(math.comb(64, 2 * k) * math.prod(range(1, 2 * k, 2)) for k in range(33))
+    odd = sum(math.comb(64, 2 * k + 1) * math.prod(range(1, 2 * k + 2, 2)) for k in range(32))
+    assert float(c.h[0]) == pytest.approx(even, rel=1e-12)
+    assert float(c.h[1]) == pytest.approx(odd, rel=1e-12)

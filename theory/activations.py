@@ -455,6 +455,33 @@ def _obstructions(activation: Activation) -> tuple[tuple[mpmath.mpf, str], mpmat
         return worst, _gaussian_growth(fn)
 
 
+MAX_EXACT_DEGREE = 24
+"""Polynomial degree above which the exact (SymPy) routes are skipped for quadrature: products
+such as ``(x+1)**64`` or ``Abs(x-1)**63*Abs(x+1)**63`` expand into thousands of terms and
+stalled the symbolic route for over a minute, while quadrature takes well under a second."""
+
+
+def polynomial_degree(expr: sp.Expr) -> int:
+    """An upper bound on the polynomial degree of ``expr`` in ``x``, read off its tree without
+    expanding: sums take the largest, products add, integer powers multiply; ``Abs``, ``Max``,
+    ``Min`` and other functions count as their arguments' largest degree.
+
+    >>> polynomial_degree(sp.Abs(X - 1) ** 63 * sp.Abs(X + 1) ** 63)
+    126
+    """
+    if expr.is_Number or not expr.has(X):
+        return 0
+    if expr == X:
+        return 1
+    if isinstance(expr, sp.Add):
+        return max(polynomial_degree(a) for a in expr.args)
+    if isinstance(expr, sp.Mul):
+        return sum(polynomial_degree(a) for a in expr.args)
+    if isinstance(expr, sp.Pow) and expr.exp.is_Integer and expr.exp > 0:
+        return int(expr.exp) * polynomial_degree(expr.base)
+    return max((polynomial_degree(a) for a in expr.args), default=0)
+
+
 def moment_divergence(activation: Activation | str, scale=None, power: int = 2) -> str | None:
     r"""Why :math:`\mathbb E|\sigma(a + s g)|^{\text{power}} = \infty`, or ``None`` when it is finite.
 

@@ -48,11 +48,13 @@ import numpy as np
 import sympy as sp
 from mpmath.calculus.quadrature import TanhSinh
 from onestep_gm.theory.activations import (
+    MAX_EXACT_DEGREE,
     Activation,
     X,
     _kinks_of,
     as_sympy,
     get_activation,
+    polynomial_degree,
     require_finite_moments,
 )
 from onestep_gm.theory.moments import expectation
@@ -438,7 +440,7 @@ def _second_moment_symbolic(expr: sp.Expr, kinks: tuple[sp.Expr, ...]) -> sp.Exp
 
 def _exact_at(act: Activation, b: sp.Rational, order: int) -> list | None:
     r"""Closed forms of :math:`h_0..h_{L-1}` and :math:`\mathbb E\sigma(bz)^2` at ``b``, or ``None``."""
-    if not act.kinks_complete:
+    if not act.kinks_complete or polynomial_degree(act.expr) > MAX_EXACT_DEGREE:
         return None
     second = _second_moment_symbolic(act.expr, act.kinks)
     if second is None:

@@ -54,10 +54,12 @@ from dataclasses import dataclass
 import mpmath as mp
 import sympy as sp
 from onestep_gm.theory.activations import (
+    MAX_EXACT_DEGREE,
     Activation,
     X,
     as_sympy,
     get_activation,
+    polynomial_degree,
     require_finite_moments,
 )
 
@@ -318,6 +320,8 @@ def _derive(activation: Activation):
 
 @functools.lru_cache(maxsize=128)
 def _conditional_moments(activation: Activation) -> ConditionalMoments:
+    if polynomial_degree(activation.expr) > MAX_EXACT_DEGREE:
+        return ConditionalMoments(activation.name, None, None, None, method="quadrature")
     *derived, how = _derive(activation)
     exprs = [None if e is None else _tidy(e) for e in derived]
     method = "exact" if all(e is not None for e in exprs) else "quadrature"
