@@ -13,8 +13,8 @@ import importlib
 import os
 import sys
 
-COMMANDS = ("order", "hermite", "moments", "derive", "simulate", "bench", "figure", "report", "curve")
-_NUMERIC = {"moments", "derive", "simulate", "bench", "figure", "curve"}
+COMMANDS = ("order", "hermite", "moments", "derive", "simulate", "bench", "figure", "report", "curve", "sweep")
+_NUMERIC = {"moments", "derive", "simulate", "bench", "figure", "curve", "sweep"}
 """Commands that run JAX: the CLI is an entry point and switches it to 64-bit for them."""
 
 
@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
             )
 
             enable_x64()
+            from onestep_gm.numerics.compile_cache import enable_compile_cache  # JAX: numeric commands only
+
+            enable_compile_cache()  # persistent, shared compile cache unless ONESTEP_COMPILE_CACHE=0
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
         sys.stderr.write("onestep: interrupted (cached results are kept; re-run to resume)\n")

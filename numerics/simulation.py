@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from onestep_gm.numerics.compile_cache import enable_compile_cache
 from onestep_gm.numerics.fashion import FashionSpec, make_fashion
 from onestep_gm.numerics.mixture import MixtureSpec, covariance_trace, make_mixture
 from onestep_gm.numerics.network import CONVENTION
@@ -339,7 +340,8 @@ def serial_lapack(serial: bool = True):
 def simulate(config: SimulationConfig, *, progress: bool = False) -> SimulationResult:
     """Run ``config.trials`` trials of one point.
 
-    Switches JAX to 64-bit (:func:`onestep_gm.enable_x64`).
+    Switches JAX to 64-bit (:func:`onestep_gm.enable_x64`) and, unless the user opted out,
+    on JAX's persistent compilation cache (:func:`onestep_gm.enable_compile_cache`).
 
     Parameters
     ----------
@@ -361,6 +363,7 @@ def simulate(config: SimulationConfig, *, progress: bool = False) -> SimulationR
         e.g. λ = 0 at the interpolation threshold).
     """
     enable_x64()
+    enable_compile_cache()
     resolved = resolve(config)
     want_theory = "theory" in config.models
     shape = trial_shape(config, resolved, with_layers=want_theory)
