@@ -12,6 +12,7 @@ the same program on every worker.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -75,6 +76,7 @@ def run_points(
     workers: int | None = None,
     scheduler: str | None = None,
     on_done: Callable[[], None] | None = None,
+    timeout: float = 20.0,
 ) -> list[Any]:
     """Simulate ``configs`` as Dask tasks; results in the order of ``configs``.
 
@@ -92,6 +94,8 @@ def run_points(
         Address of a running scheduler (``tcp://host:8786``) to submit to instead.
     on_done : callable, optional
         Called once per completed point (the progress bar).
+    timeout : float
+        Seconds to wait for the scheduler before giving up.
 
     Returns
     -------
@@ -119,13 +123,13 @@ def run_points(
         if scheduler is None:
             cluster = distributed.LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                env=_worker_env(workers),
+                env=_worker_env(workers), silence_logs=logging.ERROR,
             )  # fmt: skip
             address = cluster.scheduler_address
         else:
             address = scheduler
         try:
-            client = distributed.Client(address, timeout="20s")
+            client = distributed.Client(address, timeout=f"{timeout}s")
         except (OSError, TimeoutError) as exc:
             raise OSError(f"cannot reach the Dask scheduler at {address} ({exc})") from None
         with client:
