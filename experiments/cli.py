@@ -47,13 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command in _NUMERIC:
+            from onestep_gm.numerics.compile_cache import (  # JAX: numeric commands only
+                enable_compile_cache,
+            )
             from onestep_gm.numerics.precision import (  # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
                 enable_x64,  # imports JAX: numeric commands only
             )
 
             enable_x64()
-            from onestep_gm.numerics.compile_cache import enable_compile_cache  # JAX: numeric commands only
-
             enable_compile_cache()  # persistent, shared compile cache unless ONESTEP_COMPILE_CACHE=0
         return int(args._run(args) or 0)
     except KeyboardInterrupt:

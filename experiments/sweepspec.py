@@ -31,7 +31,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from onestep_gm.experiments.catalogue import GEN_LABEL, KINDS, METRICS, TRAIN_LABEL, VARIABLES, FigureSpec, Quick
+from onestep_gm.experiments.catalogue import (
+    GEN_LABEL,
+    KINDS,
+    METRICS,
+    TRAIN_LABEL,
+    VARIABLES,
+    FigureSpec,
+    Quick,
+)
 from onestep_gm.experiments.runner import NO_OVERRIDES, point_config, point_grid
 from onestep_gm.numerics.fashion import FashionSpec
 from onestep_gm.numerics.mixture import MixtureSpec
