@@ -113,3 +113,10 @@ def compile_cache_dir() -> Path | None:
     """The folder JAX's persistent cache uses now, or ``None`` when it is off."""
     current = jax.config.jax_compilation_cache_dir
     return Path(current) if current else None
+
+
+def coefficient_cache_dir() -> Path | None:
+    """Folder of the cached float Hermite coefficients (beside the compile cache), or ``None``
+    when the compile cache is off: one switch for everything cached across processes."""
+    folder = compile_cache_dir()
+    return None if folder is None else folder.parent / (folder.name + "-hermite")
