@@ -6,7 +6,10 @@ Measured in one process:
 (ii) the same trial the straightforward way (:mod:`benchmarks.naive`);
 (iii) achieved GFLOP/s of the engine, from an operation count of its products, against
      the machine's measured float64 matmul peak (a 2000×2000 ``jnp.dot``);
-(iv) optionally one deterministic-equivalent (theory) point per activation.
+(iv) optionally one deterministic-equivalent (theory) point per activation;
+(v)  the lean NumPy trial of :mod:`onestep_gm.experiments.baseline` (network only), against
+     the engine on the same work (``nn``) and on network + Hermite + theory;
+and the device the engine ran on.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from onestep_gm.experiments.baseline import time_baseline
 from onestep_gm.numerics.precision import enable_x64
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
@@ -115,7 +119,8 @@ def run_benchmark(n: int = 1000, k: int = 1000, m: int = 1000, trials: int = 3,
     enable_x64()
     peak = matmul_peak()
     flops = engine_flops(n, k, m, 5, len(ACTIVATIONS), 2)
-    res: dict = {"n": n, "k": k, "m": m, "activations": list(ACTIVATIONS), "models": ["nn", "hermite"],
+    device = jax.devices()[0]
+    res: dict = {"device": f"{device.platform}: {device.device_kind}", "n": n, "k": k, "m": m, "activations": list(ACTIVATIONS), "models": ["nn", "hermite"],
                  "matmul_peak_gflops_float64": peak,
                  "matmul_peak_gflops_float32": matmul_peak(dtype=jnp.float32), "trial_gflop": flops / 1e9}
     for dtype in ("float64", "float32"):
@@ -128,6 +133,12 @@ def run_benchmark(n: int = 1000, k: int = 1000, m: int = 1000, trials: int = 3,
         res["naive_seconds"] = _time_naive(n, k, m, repeats=2)
         for dtype in ("float64", "float32"):
             res[f"speedup_{dtype}"] = res["naive_seconds"] / res[f"engine_seconds_{dtype}"]
+    res["baseline_seconds"] = time_baseline(n, k, m)
+    for label, models in (("nn", ("nn",)), ("nn_hermite_theory", ("nn", "hermite", "theory"))):
+        for dtype in ("float64", "float32"):
+            sec = _time_engine(n, k, m, trials, dtype, models=models)
+            res[f"engine_{label}_seconds_{dtype}"] = sec
+            res[f"baseline_over_{label}_{dtype}"] = res["baseline_seconds"] / sec
     if wide_ratio:
         k_wide = int(round(wide_ratio * m))
         wide = res["wide"] = {"k": k_wide, "trial_gflop": engine_flops(n, k_wide, m, 5, len(ACTIVATIONS), 2) / 1e9}

@@ -24,7 +24,8 @@ from onestep_gm.numerics.simulation import SimulationConfig
 Coords = dict[str, float]
 SimulateFn = Callable[..., Any]
 
-VARIABLES = ("k_over_m", "alpha", "beta", "alignment", "rho", "spikes", "log_eta")
+VARIABLES = ("k_over_m", "alpha", "beta", "alignment", "rho", "spikes", "log_eta",
+             "lam", "eta", "k", "m", "n", "theta", "noise", "mean_norm")
 METRICS = ("gen", "train", "gap")
 KINDS = ("line", "heatmap")
 FASHION_N = 784

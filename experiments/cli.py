@@ -72,8 +72,8 @@ def install_interrupt_handler() -> None:
     threading.Thread(target=_watch_wakeup, args=(read_fd,), daemon=True, name="onestep-sigint").start()
 
 
-COMMANDS = ("order", "hermite", "moments", "derive", "simulate", "bench", "figure", "report", "curve")
-_NUMERIC = {"moments", "derive", "simulate", "bench", "figure", "curve"}
+COMMANDS = ("order", "hermite", "moments", "derive", "simulate", "bench", "figure", "report", "curve", "sweep")
+_NUMERIC = {"moments", "derive", "simulate", "bench", "figure", "curve", "sweep"}
 """Commands that run JAX: the CLI is an entry point and switches it to 64-bit for them."""
 _CACHING = {"figure"}
 """Commands whose finished points survive an interrupt (their per-point cache)."""
@@ -124,11 +124,15 @@ def main(argv: list[str] | None = None) -> int:
         _CACHING.add(args.command)
     try:
         if args.command in _NUMERIC:
+            from onestep_gm.numerics.compile_cache import (  # JAX: numeric commands only
+                enable_compile_cache,
+            )
             from onestep_gm.numerics.precision import (  # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
                 enable_x64,  # imports JAX: numeric commands only
             )
 
             enable_x64()
+            enable_compile_cache()  # persistent, shared compile cache unless ONESTEP_COMPILE_CACHE=0
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
         _leave_interrupted()

@@ -47,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(res)
         return 0
+    print(f"device: {res['device']}")
     print(f"n = {res['n']}, k = {res['k']}, m = {res['m']}; activations {', '.join(res['activations'])} × nn, hermite")
     print(f"matmul peak: {res['matmul_peak_gflops_float64']:.1f} GFLOP/s float64, "
           f"{res['matmul_peak_gflops_float32']:.1f} GFLOP/s float32; one trial = {res['trial_gflop']:.1f} GFLOP")
@@ -56,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
     if "naive_seconds" in res:
         print(f"naive (best of 2, warmed up): {res['naive_seconds']:.3f} s/trial -> speed-up "
               f"{res['speedup_float64']:.1f}x (float64), {res['speedup_float32']:.1f}x (float32)")
+    print(f"lean NumPy baseline (network only, best of 2): {res['baseline_seconds']:.3f} s/trial")
+    for label, what in (("nn", "network only"), ("nn_hermite_theory", "network + Hermite + theory")):
+        print(f"engine, {what}: " + ", ".join(
+            f"{res[f'engine_{label}_seconds_{d}']:.3f} s/trial ({d}, baseline/engine "
+            f"{res[f'baseline_over_{label}_{d}']:.2f}x)" for d in ("float64", "float32")))
     if "wide" in res:
         w = res["wide"]
         line = (f"k/m = {w['k'] / res['m']:.1f} ({w['trial_gflop']:.0f} GFLOP): engine "

@@ -61,6 +61,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: exact for Gaussian mixtures, sampled for Fashion-MNIST)",
     )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_distributed_arguments(parser)
+
+
+def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--workers N`` / ``--scheduler ADDRESS``: the points as Dask tasks (``figure``, ``sweep``)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--workers", type=positive_int, default=None,
+        help="run the points on a local Dask cluster of N worker processes (extra [distributed])",
+    )  # fmt: skip
+    group.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS",
+        help="run the points on the Dask cluster at ADDRESS, e.g. tcp://host:8786",
+    )  # fmt: skip
 
 
 def overrides_from_args(args: argparse.Namespace):
@@ -155,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
             _check_data(FIGURES[name], overrides)
             run_ = run_figure(
                 FIGURES[name], quick=args.quick, overrides=overrides, cache_dir=out / ".cache",
-                progress=not args.no_progress,
+                progress=not args.no_progress, workers=args.workers, scheduler=args.scheduler,
             )  # fmt: skip
         except ValueError as exc:
             if len(names) == 1:

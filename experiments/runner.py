@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,9 @@ from onestep_gm.experiments.catalogue import (
     Overrides,
     get_figure,
 )
+from onestep_gm.experiments.distributed import check_options, run_points
 from onestep_gm.experiments.results import simulate_cached
+from onestep_gm.numerics.compile_cache import enable_compile_cache
 from onestep_gm.numerics.fashion import FashionSpec
 from onestep_gm.numerics.mixture import MixtureSpec
 from onestep_gm.numerics.simulation import SimulationConfig
@@ -61,7 +63,20 @@ def _set(config: SimulationConfig, variable: str, value: float) -> SimulationCon
         )
     if variable == "spikes":
         return dataclasses.replace(config, data=dataclasses.replace(data, spikes=int(value)))
+    if variable in ("k", "m"):
+        return dataclasses.replace(config, **{variable: _whole(variable, value)})
+    if variable in ("lam", "eta"):
+        return dataclasses.replace(config, **{variable: float(value)})
+    if variable in ("n", "theta", "noise", "mean_norm") and isinstance(data, MixtureSpec):
+        value = _whole(variable, value) if variable == "n" else float(value)
+        return dataclasses.replace(config, data=dataclasses.replace(data, **{variable: value}))
     raise ValueError(f"unknown figure variable {variable!r}; choose from {', '.join(VARIABLES)}")
+
+
+def _whole(variable: str, value: float) -> int:
+    if float(value) != int(value):
+        raise ValueError(f"{variable} takes whole numbers (got {value})")
+    return int(value)
 
 
 def _apply_quick(spec: FigureSpec, config: SimulationConfig) -> SimulationConfig:
@@ -154,6 +169,8 @@ def run_figure(
     simulate_fn: SimulateFn | None = None,
     cache_dir: str | Path | None = None,
     progress: bool = False,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> FigureRun:
     """Simulate every point of a figure (cached per point under ``cache_dir``: re-runs resume).
 
@@ -171,7 +188,14 @@ def run_figure(
     cache_dir : str or Path, optional
         One JSON file per point; ``None`` for no cache.
     progress : bool
-        A progress bar over points.
+        A progress bar over points (it counts completed points).
+    workers : int, optional
+        Run the points as tasks on a local Dask cluster of this many worker processes
+        (:mod:`onestep_gm.experiments.distributed`; needs the ``distributed`` extra).
+    scheduler : str, optional
+        Run the points on the Dask cluster at this scheduler address instead.  With either,
+        ``cache_dir`` must be visible to the workers; the numbers are those of the
+        in-process run.
 
     Returns
     -------
@@ -182,20 +206,40 @@ def run_figure(
     Raises
     ------
     ValueError
-        For an unknown figure name or an unusable point.
+        For an unknown figure name or an unusable point, or distributed options that cannot
+        be used (both given, or dask.distributed missing).
     """
     if isinstance(spec, str):
         spec = get_figure(spec)
+    distributed = workers is not None or scheduler is not None
+    if distributed and simulate_fn is not None:
+        raise ValueError("simulate_fn cannot be combined with workers or scheduler")
+    check_options(workers, scheduler)
+    enable_compile_cache()
     simulate_fn = simulate_fn or simulate_cached
     coords = point_grid(spec, quick)
     configs = [point_config(spec, c, quick, overrides) for c in coords]
     start = time.perf_counter()
-    iterator: Sequence[SimulationConfig] = configs
+    bar = None
     if progress:
         from tqdm.auto import tqdm  # progress bars for terminals only
 
-        iterator = tqdm(configs, desc=spec.name, unit="point", dynamic_ncols=True)
-    results = [simulate_fn(config, progress=False, cache_dir=cache_dir) for config in iterator]
+        bar = tqdm(total=len(configs), desc=spec.name, unit="point", dynamic_ncols=True)
+    try:
+        if distributed:
+            on_done = None if bar is None else (lambda: bar.update(1))
+            results = run_points(
+                configs, cache_dir=cache_dir, workers=workers, scheduler=scheduler, on_done=on_done
+            )
+        else:
+            results = []
+            for config in configs:
+                results.append(simulate_fn(config, progress=False, cache_dir=cache_dir))
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
     return FigureRun(
         spec=spec, quick=quick, overrides=overrides, coords=coords, configs=configs,
         results=results, seconds=time.perf_counter() - start, notes=figure_notes(spec, overrides),

@@ -17,7 +17,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import hashlib
+import json
 import math
+import os
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -26,6 +30,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from onestep_gm.numerics.compile_cache import coefficient_cache_dir, enable_compile_cache
 from onestep_gm.numerics.exact import generalisation_error, hermite_population_moments
 from onestep_gm.numerics.fashion import FashionSpec, check_pool_size, make_fashion
 from onestep_gm.numerics.memory import check_simulation_memory
@@ -48,6 +53,7 @@ from onestep_gm.numerics.trial import (
 from onestep_gm.theory.activations import get_activation, require_finite_moments
 from onestep_gm.theory.hermite import hermite_coefficients
 from onestep_gm.theory.order import bulk_scale, hermite_order, scalings, simulation_order
+from sympy import srepr as sp_srepr
 
 MODELS = ("nn", "hermite", "conditional", "theory")
 _SIMULATED = ("nn", "hermite", "conditional")
@@ -304,14 +310,65 @@ def _hermite_parameters(resolved: Resolved, b: float):
     """Per-activation :math:`h_0..h_{l-1}` (A, l), :math:`h_l^*` (A,) at ``b``, and their record."""
     if resolved.order is None:
         return jnp.zeros((len(resolved.activations), 1)), jnp.zeros(len(resolved.activations)), {}
-    coeffs = [hermite_coefficients(a, f"{b:.15g}", resolved.order) for a in resolved.activations]
-    h = jnp.asarray(np.stack([c.as_floats() for c in coeffs]))
-    h_star = jnp.asarray([float(c.h_star) for c in coeffs])
-    record = {
-        a: {"h": [float(v) for v in c.h], "h_star": float(c.h_star), "method": c.method}
-        for a, c in zip(resolved.activations, coeffs, strict=True)
-    }
+    record = {a: _hermite_record(a, f"{b:.15g}", resolved.order) for a in resolved.activations}
+    h = jnp.asarray(np.stack([np.asarray(record[a]["h"], dtype=np.float64) for a in resolved.activations]))
+    h_star = jnp.asarray([record[a]["h_star"] for a in resolved.activations])
     return h, h_star, record
+
+
+_HERMITE_FORMAT = "onestep-gm/hermite-floats-1"
+
+
+def _hermite_record(activation: str, b: str, order: int) -> dict:
+    """``{"h", "h_star", "method"}`` of one activation at ``b`` as floats, read from the
+    coefficient cache next to the compile cache when there is one.
+
+    The exact layer takes about 1 s per activation for the numeric ones (tanh-sinh quadrature
+    at 40 digits): most of a warm cold start.  Only the float64 values the trial uses are
+    stored (JSON round-trips them exactly), keyed by the activation's SymPy expression, ``b``,
+    the order and the package version; an unreadable entry is recomputed.
+    """
+    folder = coefficient_cache_dir()
+    path = None
+    if folder is not None:
+        act = get_activation(activation)
+        key = repr((_HERMITE_FORMAT, _package_version(), sp_srepr(act.expr), act.kinks, b, order))
+        path = folder / f"h-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
+        try:
+            obj = json.loads(path.read_text())
+            if obj.get("key") == key:
+                return obj["record"]
+        except (OSError, ValueError, KeyError, AttributeError):
+            pass
+    c = hermite_coefficients(activation, b, order)
+    record = {"h": [float(v) for v in c.h], "h_star": float(c.h_star), "method": c.method}
+    if path is not None:
+        with contextlib.suppress(OSError):
+            _write_atomic(path, json.dumps({"key": key, "record": record}))
+    return record
+
+
+def _write_atomic(path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+@functools.cache
+def _package_version() -> str:
+    import importlib.metadata as md  # the version keys the coefficient cache only
+
+    try:
+        return md.version("onestep-gm")
+    except md.PackageNotFoundError:
+        return "source"
 
 
 def trained_layer(config: SimulationConfig, activation: str | None = None, trial: int = 0):
@@ -382,7 +439,8 @@ def serial_lapack(serial: bool = True):
 def simulate(config: SimulationConfig, *, progress: bool = False) -> SimulationResult:
     """Run ``config.trials`` trials of one point.
 
-    Switches JAX to 64-bit (:func:`onestep_gm.enable_x64`).
+    Switches JAX to 64-bit (:func:`onestep_gm.enable_x64`) and, unless the user opted out,
+    on JAX's persistent compilation cache (:func:`onestep_gm.enable_compile_cache`).
 
     Parameters
     ----------
@@ -404,6 +462,7 @@ def simulate(config: SimulationConfig, *, progress: bool = False) -> SimulationR
         e.g. λ = 0 at the interpolation threshold).
     """
     enable_x64()
+    enable_compile_cache()
     resolved = resolve(config)
     want_theory = "theory" in config.models
     shape = trial_shape(config, resolved, with_layers=want_theory)

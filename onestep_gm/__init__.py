@@ -17,7 +17,10 @@ The public API, one entry per concept:
   :class:`Prediction`), :func:`learning_curve` (a :class:`LearningCurve`);
 * figures and results on disk: :data:`FIGURES`, :func:`run_figure`, :func:`save_figure`, :func:`save_result`,
   :func:`load_result`;
-* :func:`enable_x64` switches JAX to 64-bit (the simulation entry points do it themselves).
+* user sweeps: :func:`load_sweep` reads a TOML sweep spec into a :class:`FigureSpec`;
+* :func:`enable_x64` switches JAX to 64-bit (the simulation entry points do it themselves);
+  :func:`enable_compile_cache` / :func:`disable_compile_cache` control the persistent
+  compilation cache, which the entry points switch on unless the user opted out.
 
 Importing the package changes no global state and imports neither JAX nor SymPy: each name
 is loaded on first use.
@@ -43,6 +46,9 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs; loaded lazily a
     from onestep_gm.experiments.results import load_result as load_result
     from onestep_gm.experiments.results import save_result as save_result
     from onestep_gm.experiments.runner import run_figure as run_figure
+    from onestep_gm.experiments.sweepspec import load_sweep as load_sweep
+    from onestep_gm.numerics.compile_cache import disable_compile_cache as disable_compile_cache
+    from onestep_gm.numerics.compile_cache import enable_compile_cache as enable_compile_cache
     from onestep_gm.numerics.fashion import FashionSpec as FashionSpec
     from onestep_gm.numerics.learning import LearningCurve as LearningCurve
     from onestep_gm.numerics.learning import learning_curve as learning_curve
@@ -74,6 +80,9 @@ _HOME = {
     "FIGURES": "onestep_gm.experiments.catalogue",
     "FigureSpec": "onestep_gm.experiments.catalogue",
     "run_figure": "onestep_gm.experiments.runner",
+    "load_sweep": "onestep_gm.experiments.sweepspec",
+    "enable_compile_cache": "onestep_gm.numerics.compile_cache",
+    "disable_compile_cache": "onestep_gm.numerics.compile_cache",
     "save_figure": "onestep_gm.experiments.outputs",
     "load_result": "onestep_gm.experiments.results",
     "save_result": "onestep_gm.experiments.results",
@@ -124,12 +133,15 @@ __all__ = [
     "__version__",
     "bulk_scale",
     "conditional_moments",
+    "disable_compile_cache",
+    "enable_compile_cache",
     "enable_x64",
     "get_activation",
     "hermite_coefficients",
     "hermite_order",
     "learning_curve",
     "load_result",
+    "load_sweep",
     "population_moments",
     "predict",
     "ridge_equivalent",

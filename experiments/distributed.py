@@ -1,0 +1,149 @@
+"""Points of a sweep as Dask tasks: a local cluster (``--workers N``) or any scheduler address.
+
+Each grid point is one task, :func:`run_point`: it simulates the point through the per-point
+cache (:func:`onestep_gm.experiments.results.simulate_cached`) and returns the result.  So a
+worker that dies loses only the point it was running (Dask re-runs it elsewhere), and a sweep
+that is stopped resumes from the cache when it is run again.  The numbers do not depend on
+where a point ran: a point's random draws depend on its seed only, and its compiled trial is
+the same program on every worker.
+
+``dask.distributed`` is an optional dependency (``pip install 'onestep-gm[distributed]'``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+INSTALL_HINT = "distributed sweeps need dask.distributed: pip install 'onestep-gm[distributed]'"
+
+
+def run_point(config, cache_dir: str | None, compile_cache: str | None):
+    """One task: simulate ``config`` through the per-point cache, on whichever worker runs it.
+
+    ``compile_cache`` is the client's persistent compilation-cache folder (``None``: off), so
+    every worker that can see it shares the client's compiled programs.
+    """
+    # the engine (JAX) loads on the worker, when its first task runs
+    from onestep_gm.experiments.results import simulate_cached
+    from onestep_gm.numerics.compile_cache import disable_compile_cache, enable_compile_cache
+
+    if compile_cache is None:
+        disable_compile_cache()
+    else:
+        enable_compile_cache(compile_cache)
+    return simulate_cached(config, cache_dir=cache_dir, progress=False)
+
+
+def _worker_env(workers: int) -> dict[str, str]:
+    """Environment of local workers: XLA and BLAS threads split between the workers, so N
+    workers on N cores do not each start a pool as large as the machine."""
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    flags = os.environ.get("XLA_FLAGS", "")
+    if threads == 1 and "xla_cpu_multi_thread_eigen" not in flags:
+        flags = f"{flags} --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1".strip()
+    env = {"OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}
+    if flags:
+        env["XLA_FLAGS"] = flags
+    return env
+
+
+def _import_distributed():
+    try:
+        import distributed  # optional extra: only distributed sweeps need it
+    except ImportError:
+        raise ValueError(INSTALL_HINT) from None
+    return distributed
+
+
+def check_options(workers: int | None, scheduler: str | None) -> None:
+    """``ValueError`` (one sentence) for options that cannot be used together or at all."""
+    if workers is not None and scheduler is not None:
+        raise ValueError("give either --workers or --scheduler, not both")
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be a positive integer (got {workers})")
+    if workers is not None or scheduler is not None:
+        _import_distributed()
+
+
+def run_points(
+    configs: Sequence[Any],
+    *,
+    cache_dir: str | Path | None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    on_done: Callable[[], None] | None = None,
+    timeout: float = 20.0,
+) -> list[Any]:
+    """Simulate ``configs`` as Dask tasks; results in the order of ``configs``.
+
+    Parameters
+    ----------
+    configs : sequence of SimulationConfig
+        One task per config.
+    cache_dir : str or Path, optional
+        The per-point cache; it must be visible to every worker (a shared file system on a
+        cluster).  ``None`` simulates without one (nothing survives a lost worker then).
+    workers : int, optional
+        Start a ``dask.distributed.LocalCluster`` of this many single-threaded worker
+        processes, closed at the end.
+    scheduler : str, optional
+        Address of a running scheduler (``tcp://host:8786``) to submit to instead.
+    on_done : callable, optional
+        Called once per completed point (the progress bar).
+    timeout : float
+        Seconds to wait for the scheduler before giving up.
+
+    Returns
+    -------
+    list of SimulationResult
+
+    Raises
+    ------
+    ValueError
+        When dask.distributed is missing, the options conflict, or a point is unusable.
+    OSError
+        When the scheduler cannot be reached.
+    """
+    check_options(workers, scheduler)
+    if workers is None and scheduler is None:
+        raise ValueError("run_points needs --workers or --scheduler")
+    distributed = _import_distributed()
+    # the compile-cache folder travels with each task (JAX loads only if the cache is on)
+    from onestep_gm.numerics.compile_cache import compile_cache_dir
+
+    folder = compile_cache_dir()
+    compile_cache = None if folder is None else str(folder)
+    cache = None if cache_dir is None else str(Path(cache_dir).resolve())
+    cluster = None
+    try:
+        if scheduler is None:
+            cluster = distributed.LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                env=_worker_env(workers), silence_logs=logging.ERROR,
+            )  # fmt: skip
+            address = cluster.scheduler_address
+        else:
+            address = scheduler
+        try:
+            client = distributed.Client(address, timeout=f"{timeout}s")
+        except (OSError, TimeoutError) as exc:
+            raise OSError(f"cannot reach the Dask scheduler at {address} ({exc})") from None
+        with client:
+            futures = [
+                client.submit(run_point, config, cache, compile_cache, pure=False)
+                for config in configs
+            ]
+            index = {f.key: i for i, f in enumerate(futures)}
+            results: list[Any] = [None] * len(futures)
+            for future in distributed.as_completed(futures):
+                results[index[future.key]] = future.result()
+                if on_done is not None:
+                    on_done()
+            return results
+    finally:
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,122 @@
+"""JAX's persistent compilation cache, switched on by the entry points (never at import).
+
+The jitted trial of a shape takes seconds to compile (about 6 s of an 8 s cold
+``onestep simulate --trials 1``); with the persistent cache a later process, or another
+worker of a Dask cluster, loads the compiled executable from disk instead.
+
+Where: ``$ONESTEP_COMPILE_CACHE_DIR`` if set, else ``<user cache dir>/onestep-gm/jax``
+(:func:`platformdirs.user_cache_dir`).  Off: ``ONESTEP_COMPILE_CACHE=0`` (or ``off``,
+``false``, ``no``) in the environment, or :func:`disable_compile_cache` in Python.  A cache
+directory the user already gave JAX (``jax_compilation_cache_dir`` or
+``JAX_COMPILATION_CACHE_DIR``) is kept as it is.
+
+Concurrent writers are safe: JAX keys each entry by a hash of the program, the compiler
+options and the backend (two processes compiling the same program write the same bytes),
+and with a size limit set (:data:`MAX_BYTES`) it reads and writes every entry under a file
+lock (``filelock``; a soft lock on network file systems), so no process reads an entry
+another one is still writing.  JAX writes an entry in place, not by renaming: a process
+killed in the middle of a write can leave a truncated entry, which JAX reports as a warning
+and compiles around; delete the folder to clear it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jax
+import platformdirs
+
+ENV_SWITCH = "ONESTEP_COMPILE_CACHE"
+ENV_DIR = "ONESTEP_COMPILE_CACHE_DIR"
+_OFF = {"0", "off", "false", "no"}
+
+MIN_COMPILE_SECONDS = 0.0
+"""Cache every executable, however fast it compiled: the cold start is made of one large
+compilation (the trial, seconds) and dozens of small ones (data set-up, 10–100 ms each)
+whose sum is comparable; reading an entry back costs about a millisecond."""
+
+MAX_BYTES = 4 << 30
+"""Size limit of the cache folder (least recently used entries go first).  Setting one is
+also what makes JAX lock the folder around each read and write."""
+
+_state = {"opted_out": False}
+
+
+def default_cache_dir() -> Path:
+    """``$ONESTEP_COMPILE_CACHE_DIR``, or the per-user cache folder ``.../onestep-gm/jax``."""
+    env = os.environ.get(ENV_DIR)
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_cache_dir("onestep-gm")) / "jax"
+
+
+def compile_cache_enabled_by_env() -> bool:
+    """False when ``ONESTEP_COMPILE_CACHE`` is ``0``/``off``/``false``/``no``."""
+    return os.environ.get(ENV_SWITCH, "").strip().lower() not in _OFF
+
+
+def enable_compile_cache(path: str | Path | None = None) -> Path | None:
+    """Switch on JAX's persistent compilation cache for this process.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        The cache folder (created); default :func:`default_cache_dir`.  Passing a path
+        overrides an earlier :func:`disable_compile_cache` and the environment switch.
+
+    Returns
+    -------
+    Path or None
+        The folder in use, or ``None`` when the cache is switched off (environment variable
+        ``ONESTEP_COMPILE_CACHE=0`` or :func:`disable_compile_cache`, with no ``path``).
+        A folder the user set in JAX's own configuration is kept and returned.
+
+    Examples
+    --------
+    >>> import onestep_gm as og
+    >>> folder = og.enable_compile_cache()  # doctest: +SKIP
+    """
+    if path is None:
+        if _state["opted_out"] or not compile_cache_enabled_by_env():
+            return None
+        current = jax.config.jax_compilation_cache_dir
+        if current:
+            return Path(current)
+        path = default_cache_dir()
+    else:
+        _state["opted_out"] = False
+    folder = Path(path).expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    if jax.config.jax_compilation_cache_dir != str(folder):
+        jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    if jax.config.jax_compilation_cache_max_size == -1:
+        jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
+    return folder
+
+
+def disable_compile_cache() -> None:
+    """Opt out: later calls of :func:`enable_compile_cache` without a path do nothing, and
+    :func:`onestep_gm.simulate` / :func:`onestep_gm.run_figure` no longer switch it on.
+
+    A cache this process had already switched on stays on for executables compiled so far;
+    call this before the first simulation.
+    """
+    _state["opted_out"] = True
+    if jax.config.jax_compilation_cache_dir:
+        jax.config.update("jax_compilation_cache_dir", None)
+
+
+def compile_cache_dir() -> Path | None:
+    """The folder JAX's persistent cache uses now, or ``None`` when it is off."""
+    current = jax.config.jax_compilation_cache_dir
+    return Path(current) if current else None
+
+
+def coefficient_cache_dir() -> Path | None:
+    """Folder of the cached float Hermite coefficients (beside the compile cache), or ``None``
+    when the compile cache is off: one switch for everything cached across processes."""
+    folder = compile_cache_dir()
+    return None if folder is None else folder.parent / (folder.name + "-hermite")

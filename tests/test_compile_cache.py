@@ -1,0 +1,95 @@
+"""The persistent compilation cache: where it lives, how it is switched off, and that a second
+process actually loads the compiled trial from it instead of compiling again."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import pytest
+from onestep_gm.numerics import compile_cache
+
+# A fresh process simulates a tiny point and reports the compile-cache events JAX recorded.
+_PROBE = textwrap.dedent("""
+    import json, time
+    import jax
+    counts = {}
+    jax.monitoring.register_event_listener(lambda event, **kw: counts.__setitem__(event, counts.get(event, 0) + 1))
+    from onestep_gm import MixtureSpec, SimulationConfig, simulate
+    t0 = time.perf_counter()
+    config = SimulationConfig(data=MixtureSpec(n=48), k=40, m=40, activations=("relu",), trials=1)
+    result = simulate(config)
+    print(json.dumps({"hits": counts.get("/jax/compilation_cache/cache_hits", 0),
+                      "misses": counts.get("/jax/compilation_cache/cache_misses", 0),
+                      "seconds": time.perf_counter() - t0,
+                      "gen": float(result.gen[("relu", "nn")][0])}))
+""")
+
+
+def _probe(env):
+    out = subprocess.run([sys.executable, "-c", _PROBE], env=env, capture_output=True, text=True,
+                         timeout=300, check=True)  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def restore_jax_cache():
+    saved = {name: getattr(jax.config, name) for name in (
+        "jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+        "jax_compilation_cache_max_size")}  # fmt: skip
+    opted = dict(compile_cache._state)
+    yield
+    for name, value in saved.items():
+        jax.config.update(name, value)
+    compile_cache._state.update(opted)
+
+
+def test_second_process_hits_the_cache(tmp_path):
+    env = {**os.environ, "ONESTEP_COMPILE_CACHE_DIR": str(tmp_path / "jax")}
+    env.pop("ONESTEP_COMPILE_CACHE", None)
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    first = _probe(env)
+    entries = list((tmp_path / "jax").glob("*-cache"))
+    second = _probe(env)
+    assert first["misses"] > 0 and first["hits"] == 0
+    assert len(entries) >= first["misses"]  # every executable was written, the trial included
+    assert second["misses"] == 0 and second["hits"] == first["misses"]
+    assert second["gen"] == first["gen"]  # a loaded executable computes the same numbers
+
+
+def test_switched_off_by_the_environment(tmp_path, monkeypatch, restore_jax_cache):
+    jax.config.update("jax_compilation_cache_dir", None)
+    compile_cache._state["opted_out"] = False
+    monkeypatch.setenv("ONESTEP_COMPILE_CACHE_DIR", str(tmp_path / "jax"))
+    for value in ("0", "off", "False", " no "):
+        monkeypatch.setenv("ONESTEP_COMPILE_CACHE", value)
+        assert compile_cache.enable_compile_cache() is None
+        assert compile_cache.compile_cache_dir() is None
+    assert not (tmp_path / "jax").exists()
+    monkeypatch.setenv("ONESTEP_COMPILE_CACHE", "1")
+    assert compile_cache.enable_compile_cache() == tmp_path / "jax"
+
+
+def test_default_folder_is_the_user_cache_dir(monkeypatch):
+    import platformdirs
+
+    monkeypatch.delenv("ONESTEP_COMPILE_CACHE_DIR", raising=False)
+    expected = os.path.join(platformdirs.user_cache_dir("onestep-gm"), "jax")
+    assert str(compile_cache.default_cache_dir()) == expected
+    monkeypatch.setenv("ONESTEP_COMPILE_CACHE_DIR", "/somewhere/else")
+    assert str(compile_cache.default_cache_dir()) == "/somewhere/else"
+
+
+def test_enable_disable_and_user_folder(tmp_path, monkeypatch, restore_jax_cache):
+    monkeypatch.delenv("ONESTEP_COMPILE_CACHE", raising=False)
+    compile_cache.disable_compile_cache()
+    assert compile_cache.compile_cache_dir() is None
+    assert compile_cache.enable_compile_cache() is None  # opted out: the entry points keep off
+    folder = compile_cache.enable_compile_cache(tmp_path / "mine")  # an explicit path wins
+    assert folder == tmp_path / "mine" and folder.is_dir()
+    assert jax.config.jax_compilation_cache_dir == str(folder)
+    assert jax.config.jax_compilation_cache_max_size == compile_cache.MAX_BYTES  # locks entries
+    monkeypatch.setenv("ONESTEP_COMPILE_CACHE_DIR", str(tmp_path / "other"))
+    assert compile_cache.enable_compile_cache() == folder  # a folder already set is kept

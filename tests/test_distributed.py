@@ -1,0 +1,104 @@
+"""Sweeps on Dask: a LocalCluster of two worker processes, reached by its scheduler address,
+gives the in-process numbers; a worker killed mid-sweep loses nothing; a re-run resumes.
+
+The sweep varies alpha at a fixed Hermite order, so each process compiles one trial."""
+
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+from onestep_gm.experiments import distributed as dist
+from onestep_gm.experiments.catalogue import FigureSpec
+from onestep_gm.experiments.results import cache_path
+from onestep_gm.experiments.runner import run_figure
+from onestep_gm.numerics import simulation
+from onestep_gm.numerics.mixture import MixtureSpec
+from onestep_gm.numerics.simulation import SimulationConfig
+
+distributed = pytest.importorskip("distributed", reason="the test extra installs dask[distributed]")
+
+SPEC = FigureSpec(
+    name="tiny", title="tiny", xlabel="alpha", ylabel="error", vary="alpha",
+    grid=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), quick_grid=(0.0,),
+    base=SimulationConfig(data=MixtureSpec(n=48), k=40, m=40, activations=("relu", "tanh"),
+                          models=("nn", "hermite"), order=3, trials=3),
+)  # fmt: skip
+
+
+def _same(a, b):
+    assert a.coords == b.coords
+    for ra, rb in zip(a.results, b.results, strict=True):
+        assert set(ra.gen) == set(rb.gen)
+        for pair in ra.gen:
+            np.testing.assert_array_equal(ra.gen[pair], rb.gen[pair])
+            np.testing.assert_array_equal(ra.train[pair], rb.train[pair])
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, env=dist._worker_env(2)) as c:  # fmt: skip
+        yield c
+
+
+@pytest.fixture(scope="module")
+def in_process():
+    return run_figure(SPEC)
+
+
+def test_cluster_by_address_reproduces_in_process(cluster, in_process, tmp_path):
+    address = cluster.scheduler_address
+    assert address.startswith("tcp://")
+    remote = run_figure(SPEC, scheduler=address, cache_dir=tmp_path)
+    _same(remote, in_process)
+    assert len(list(tmp_path.glob("point-*.json"))) == len(SPEC.grid)
+
+
+def test_killed_worker_loses_nothing_and_rerun_resumes(cluster, in_process, tmp_path, monkeypatch):
+    address = cluster.scheduler_address
+    out = {}
+    runner = threading.Thread(
+        target=lambda: out.setdefault("run", run_figure(SPEC, scheduler=address, cache_dir=tmp_path))
+    )
+    runner.start()
+    deadline = time.monotonic() + 240
+    while not list(tmp_path.glob("point-*.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    done_at_kill = len(list(tmp_path.glob("point-*.json")))
+    with distributed.Client(address) as client:
+        pids = client.run(os.getpid)  # worker address -> process id
+        os.kill(next(iter(pids.values())), signal.SIGKILL)  # its nanny starts a new worker
+    runner.join(timeout=300)
+    assert not runner.is_alive()
+    assert 1 <= done_at_kill < len(SPEC.grid), "the worker must die while points remain"
+    _same(out["run"], in_process)
+    entries = {p: p.stat().st_mtime_ns for p in tmp_path.glob("point-*.json")}
+    assert len(entries) == len(SPEC.grid)
+
+    def no_simulation(*args, **kwargs):
+        raise AssertionError("a cached point was simulated again")
+
+    monkeypatch.setattr(simulation, "simulate", no_simulation)
+    again = run_figure(SPEC, cache_dir=tmp_path)  # every point is read back from the cache
+    _same(again, in_process)
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("point-*.json")} == entries
+    assert all(cache_path(tmp_path, c).exists() for c in again.configs)
+
+
+def test_bad_options_are_one_sentence():
+    with pytest.raises(ValueError, match="either --workers or --scheduler"):
+        run_figure(SPEC, workers=2, scheduler="tcp://127.0.0.1:1")
+    with pytest.raises(ValueError, match="cannot be combined"):
+        run_figure(SPEC, workers=2, simulate_fn=lambda *a, **k: None)
+    with pytest.raises(OSError, match="cannot reach the Dask scheduler"):
+        dist.run_points([SPEC.base], cache_dir=None, scheduler="tcp://127.0.0.1:9", timeout=1)
+
+
+def test_worker_env_splits_threads(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert dist._worker_env(2)["OMP_NUM_THREADS"] == "4"
+    one = dist._worker_env(8)
+    assert one["OMP_NUM_THREADS"] == "1" and "intra_op_parallelism_threads=1" in one["XLA_FLAGS"]

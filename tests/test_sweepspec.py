@@ -1,0 +1,125 @@
+"""TOML sweep specs: parsing into a FigureSpec, one-line errors, a paper figure as a spec, and
+``onestep sweep`` end to end."""
+
+import json
+from pathlib import Path
+
+import pytest
+from onestep_gm.experiments.catalogue import FIGURES
+from onestep_gm.experiments.cli import main
+from onestep_gm.experiments.runner import point_config, point_grid
+from onestep_gm.experiments.sweepspec import load_sweep, spec_from_dict
+
+SWEEPS = Path(__file__).resolve().parents[1] / "examples" / "sweeps"
+
+TINY = """
+name = "tiny-sweep"
+kind = "heatmap"
+[x]
+field = "beta"
+values = [0.3, 0.4]
+[y]
+field = "lam"
+logspace = [-3, -2, 2]
+[fixed]
+n = 40
+k = 30
+m = 30
+alpha = 0.5
+components = 3
+activations = ["gelu"]
+trials = 2
+"""
+
+
+def test_paper_figure_as_a_spec_has_the_same_points():
+    spec, paper = load_sweep(SWEEPS / "fig5a.toml"), FIGURES["fig5a"]
+    for quick in (False, True):
+        coords = point_grid(spec, quick)
+        assert coords == point_grid(paper, quick)
+        assert [point_config(spec, c, quick) for c in coords] == [
+            point_config(paper, c, quick) for c in coords
+        ]
+    assert (spec.title, spec.xlabel, spec.notes) == (paper.title, paper.xlabel, paper.notes)
+
+
+def test_spec_fields_map_onto_the_config():
+    spec = load_sweep(SWEEPS / "gelu-beta-lambda.toml")
+    assert (spec.kind, spec.vary, spec.vary_y) == ("heatmap", "beta", "lam")
+    assert spec.grid_y == pytest.approx((1e-4, 1e-3, 1e-2, 1e-1))
+    assert spec.base.data.weights == pytest.approx((1 / 3,) * 3)
+    assert spec.base.activations == ("gelu",) and spec.base.trials == 10
+    config = point_config(spec, {"beta": 0.4, "lam": 1e-3})
+    assert (config.data.beta, config.lam, config.data.n, config.k) == (0.4, 1e-3, 400, 400)
+    quick = point_config(spec, {"beta": 0.2, "lam": 1e-2}, quick=True)
+    assert (quick.data.n, quick.m, quick.k, quick.trials) == (100, 100, 100, 2)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"name": "a b"}, "name must be a file-name-safe"),
+        ({"x": {"field": "gamma", "values": [1]}}, "field must be one of"),
+        ({"x": {"field": "beta"}}, "exactly one of values"),
+        ({"x": {"field": "beta", "linspace": [0, 1]}}, "linspace must be"),
+        ({"x": {"field": "beta", "values": [0.1, 0.1]}}, "repeats a value"),
+        ({"fixed": {"colour": 1}}, "unknown key 'colour' in [fixed]"),
+        ({"kind": "line"}, "needs a [y] table"),
+        ({"metric": "loss"}, "metric must be one of"),
+        ({"fixed": {"models": ["hermite"]}}, "must include 'nn'"),
+        ({"fixed": {"components": 0}}, "components must be a whole number"),
+        ({"extra": 1}, "unknown key 'extra' in the spec"),
+    ],
+)
+def test_invalid_specs_name_the_problem(change, message):
+    import tomllib
+
+    obj = tomllib.loads(TINY) | change
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        spec_from_dict(obj, "s.toml")
+
+
+def _write(tmp_path, text, name="s.toml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name = [", "not valid TOML"),
+        (TINY.replace("alpha = 0.5", "alpha = 1.5"), "alpha"),
+        (TINY.replace('["gelu"]', '["nope"]'), "unknown activation"),
+        (TINY.replace("logspace = [-3, -2, 2]", 'values = ["a"]'), "must be a finite number"),
+    ],
+)
+def test_cli_invalid_spec_is_one_line_exit_2(tmp_path, capsys, text, message):
+    code = main(["sweep", _write(tmp_path, text), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_missing_spec_is_exit_2(tmp_path, capsys):
+    assert main(["sweep", str(tmp_path / "none.toml")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_cli_sweep_end_to_end(tmp_path, capsys):
+    spec = _write(tmp_path, TINY)
+    assert main(["sweep", spec, "--check"]) == 0
+    assert "valid sweep 'tiny-sweep' (heatmap, 4 points)" in capsys.readouterr().out
+    out = tmp_path / "out"
+    assert main(["sweep", spec, "--out", str(out), "--no-progress"]) == 0
+    for suffix in ("png", "pdf", "json", "csv", "md"):
+        assert (out / f"tiny-sweep.{suffix}").stat().st_size > 0
+    data = json.loads((out / "tiny-sweep.json").read_text())
+    assert data["kind"] == "heatmap" and (data["vary"], data["vary_y"]) == ("beta", "lam")
+    assert sorted((p["coords"]["beta"], p["coords"]["lam"]) for p in data["points"]) == [
+        (0.3, 0.001), (0.3, 0.01), (0.4, 0.001), (0.4, 0.01)
+    ]
+    for point in data["points"]:
+        assert point["config"]["data"]["weights"] == pytest.approx([1 / 3] * 3)
+        assert len(point["gen"]["gelu|nn"]) == 2 and all(v > 0 for v in point["gen"]["gelu|nn"])
