@@ -96,6 +96,46 @@ def verdict(
     )
 
 
+def agreement(data: Mapping[str, Any], other: str, threshold: float = THRESHOLD) -> tuple[int, int]:
+    """(points within ``threshold`` s.e., points) of NN vs. ``other`` over every (point,
+    activation) of a figure's data."""
+    flags = [
+        agrees(z, threshold)
+        for p in data["points"]
+        for z in point_gaps(p, data["metric"], other).values()
+    ]
+    return sum(flags), len(flags)
+
+
+def misses(data: Mapping[str, Any], other: str, limit: int = 3, threshold: float = THRESHOLD) -> str:
+    """One line: where NN and ``other`` differ by more than ``threshold`` s.e., and by how much
+    (the ``limit`` largest relative differences, and how many misses there are in all)."""
+    key = "train" if data["metric"] == "train" else "gen"
+    found = []
+    for point in data["points"]:
+        for act, z in point_gaps(point, data["metric"], other).items():
+            if agrees(z, threshold):
+                continue
+            m_nn = _stats(point[key][f"{act}|nn"])[0]
+            m_o = _stats(point[key][f"{act}|{other}"])[0]
+            rel = (m_o - m_nn) / abs(m_nn) if m_nn else math.inf
+            where = ", ".join(f"{k} = {v:.3g}" for k, v in point["coords"].items())
+            found.append((abs(rel), f"{act} at {where}: {rel:+.1%} (z = {z:+.1f})"))
+    name = MODEL_NAMES.get(other, other)
+    if not found:
+        return ""
+    found.sort(key=lambda item: -item[0])
+    shown = "; ".join(text for _, text in found[:limit])
+    return (
+        f"NN vs {name} fails at {len(found)} (point, activation) pairs; largest relative "
+        f"differences ({name} − NN)/NN: {shown}."
+    )
+
+
+def _beyond_theorem(data: Mapping[str, Any]) -> bool:
+    return any(p["config"]["data"].get("beta", 0.0) >= 1.0 for p in data["points"])
+
+
 def _fmt(mean: float, std: float) -> str:
     return f"{mean:.4g} ± {std:.2g}"
 
@@ -138,8 +178,10 @@ def _heatmap_table(data: Mapping[str, Any]) -> list[str]:
     rows: dict[float, list] = {}
     for point in data["points"]:
         rows.setdefault(point["coords"][yv], []).append(point)
+    theory = any(pair.endswith("|theory") for p in data["points"] for pair in p["gen"])
     lines = [f"| {yv} | NN error (mean over {data['vary']}) | median relative gap | "
-             "agree within 2 s.e. |", "|---|---|---|---|"]  # fmt: skip
+             "agree within 2 s.e. |" + (" theory within 2 s.e. |" if theory else ""),
+             "|---|---|---|---|" + ("---|" if theory else "")]  # fmt: skip
     for y, points in sorted(rows.items()):
         nn_means, rel, ok = [], [], []
         for point in points:
@@ -154,8 +196,11 @@ def _heatmap_table(data: Mapping[str, Any]) -> list[str]:
                 break
         if not ok:
             continue
-        lines.append(f"| {y:.3g} | {np.mean(nn_means):.4g} | {np.median(rel):.3g} | "
-                     f"{sum(ok)}/{len(ok)} |")  # fmt: skip
+        line = f"| {y:.3g} | {np.mean(nn_means):.4g} | {np.median(rel):.3g} | {sum(ok)}/{len(ok)} |"
+        if theory:
+            fits = [agrees(z) for p in points for z in point_gaps(p, "gen", "theory").values()]
+            line += f" {sum(fits)}/{len(fits)} |"
+        lines.append(line)
     return lines
 
 
@@ -187,6 +232,17 @@ def figure_report(data: Mapping[str, Any], image: str | None = None) -> str:
     if image:
         out += [f"![{data['figure']}]({image})", ""]
     out += [f"**Verdict.** {' '.join(verdicts) or 'Only the network was simulated.'}", ""]
+    failing = [line for line in (misses(data, o) for o in others) if line]
+    if failing:
+        out += [f"**Where it fails.** {' '.join(failing)}", ""]
+    if _beyond_theorem(data):
+        out += [
+            "**Outside the theorem.** β = 1 at (some of) these points: the theorem gives no "
+            "finite Hermite order there, so the Hermite model (fixed order) and the theory "
+            "line are compared with the network as an empirical check, not as a prediction "
+            "of the theorem.",
+            "",
+        ]
     out.append(
         f"Errors: {METRIC_NAMES[metric]}, mean ± std over {', '.join(map(str, trials))} trials; "
         f"z = gap in standard errors of the difference, ✗ where |z| > {THRESHOLD:g}. "
