@@ -14,6 +14,7 @@ folder (and its picture) into one Markdown page for the docs.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from onestep_gm.experiments.paper import PAPER_PANELS, comparison_table
 from onestep_gm.experiments.results import write_atomic
 
 THRESHOLD = 2.0
@@ -277,12 +279,52 @@ def _figure_order(names: Sequence[str], order: Sequence[str]) -> list[str]:
     return known + sorted(set(names) - set(known))
 
 
+def summary_table(datas: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Markdown: per figure its size, trials and the fraction of (point, activation) pairs at
+    which NN and each model agree within 2 s.e."""
+    others = [m for m in MODEL_ORDER if m != "nn"]
+    head = ["figure", "run", "trials"] + [f"NN vs {MODEL_NAMES[m]}" for m in others]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, data in datas.items():
+        trials = sorted({len(v) for p in data["points"] for k, v in p["gen"].items() if k.endswith("|nn")})
+        cells = [name, "quick" if data.get("quick") else "full size", ", ".join(map(str, trials))]
+        for other in others:
+            good, total = agreement(data, other)
+            cells.append(f"{good}/{total} ({good / total:.0%})" if total else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _beside_paper(name: str, text: str, data: Mapping[str, Any] | None, page: Path, rel: str | None) -> str:
+    """Our picture next to the published panel, and the comparison table under the verdict."""
+    if name not in PAPER_PANELS:
+        return text
+    published = page.parent / "paper" / f"{name}.png"
+    if rel is not None and published.exists():
+        pair = (
+            f"| ours | published, {PAPER_PANELS[name]} (Demir & Dogan 2025, MIT licence) |\n"
+            f"|---|---|\n| ![{name}]({rel}) | ![{PAPER_PANELS[name]}](paper/{name}.png) |"
+        )
+        text = text.replace(f"![{name}]({rel})", pair, 1)
+    if data is not None:
+        table = comparison_table(data)
+        if table:
+            marker = "\nErrors: "
+            at = text.find(marker)
+            block = "\n".join(table) + "\n"
+            text = text[:at] + "\n" + block + text[at:] if at >= 0 else text + "\n" + block
+    return text
+
+
 def gather(
     out_dir: str | Path, docs: str | Path = "docs/results.md", order: Sequence[str] = ()
 ) -> Path:
     """Collect every ``<name>.md`` of ``out_dir`` into the page ``docs``; pictures go to
     ``figures/`` next to it.  Sections follow ``order`` (the figure catalogue's order), then
-    any other names alphabetically.  Returns the page's path."""
+    any other names alphabetically.  A summary table of the agreement per figure comes first
+    (from the ``<name>.json`` files); Figures 1-3 are shown beside the published panels
+    (``paper/<name>.png`` next to the page, where present) with a comparison table.  Returns
+    the page's path."""
     out, page = Path(out_dir), Path(docs)
     reports = {p.stem: p for p in out.glob("*.md")}
     if not reports:
@@ -298,14 +340,22 @@ def gather(
         "models, and the numbers per point.",
         "",
     ]
-    for name in _figure_order(list(reports), order):
+    names = _figure_order(list(reports), order)
+    datas = {n: json.loads((out / f"{n}.json").read_text()) for n in names if (out / f"{n}.json").exists()}
+    if datas:
+        sections += ["## Agreement per figure", "",
+                     "Fraction of (point, activation) pairs where the network and each model "
+                     "agree within 2 standard errors.", "", *summary_table(datas), ""]  # fmt: skip
+    for name in names:
         text = reports[name].read_text()
         image = out / f"{name}.png"
+        rel = None
         if image.exists():
             figures_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(image, figures_dir / image.name)
             rel = os.path.relpath(figures_dir / image.name, page.parent).replace(os.sep, "/")
             text = re.sub(rf"\]\({re.escape(image.name)}\)", f"]({rel})", text)
+        text = _beside_paper(name, text, datas.get(name), page, rel)
         sections += [text.rstrip("\n"), ""]
     write_atomic(page, "\n".join(sections))
     return page

@@ -474,3 +474,48 @@ def test_real_engine_linear_gap_grows_with_beta(tmp_path):
     low = np.median(gap[betas < 0.5])
     high = np.median(gap[betas >= 0.75])
     assert low < 0.05 and high > 2 * low
+
+
+def test_report_names_where_a_model_fails_and_flags_beta_one():
+    data = {"metric": "gen", "points": [
+        {"coords": {"k_over_m": 1.0}, "gen": {"tanh|nn": [1.0, 1.1, 0.9], "tanh|theory": [1.5, 1.5, 1.5]}},
+        {"coords": {"k_over_m": 2.0}, "gen": {"tanh|nn": [1.0, 1.1, 0.9], "tanh|theory": [1.0, 1.0, 1.0]}},
+    ]}  # fmt: skip
+    line = report.misses(data, "theory")
+    assert line.startswith("NN vs theory fails at 1 (point, activation) pairs")
+    assert "tanh at k_over_m = 1: +50.0%" in line
+    assert report.misses(data, "hermite") == ""
+    assert report.agreement(data, "theory") == (1, 2)
+    run = run_figure(FIGURES["fig3a"], quick=True, simulate_fn=fake_simulate())
+    assert "**Outside the theorem.** β = 1" in report.figure_report(outputs.figure_data(run))
+    run = run_figure(FIGURES["fig1a"], quick=True, simulate_fn=fake_simulate())
+    assert "Outside the theorem" not in report.figure_report(outputs.figure_data(run))
+
+
+def test_theory_heat_map_beside_the_simulated_one():
+    from onestep_gm.experiments import plots  # matplotlib: only the drawing tests need it
+
+    data = outputs.figure_data(run_figure(FIGURES["fig4a"], quick=True, simulate_fn=fake_simulate()))
+    assert plots.has_theory_heatmap(data)
+    fig = plots.draw(data)
+    try:
+        titles = [ax.get_title() for ax in fig.axes]
+        assert "NN (simulated)" in titles and "theory" in titles  # two panels and a colour bar
+        grids = [ax.collections[0].get_array() for ax in fig.axes if ax.get_title() in ("NN (simulated)", "theory")]
+        assert grids[0].shape == grids[1].shape == (5, 5)  # the same 5 × 5 quick grid
+    finally:
+        plots.close(fig)
+    gap = outputs.figure_data(run_figure(FIGURES["fig4b"], quick=True, simulate_fn=fake_simulate()))
+    assert not plots.has_theory_heatmap(gap)
+
+
+def test_gather_puts_figures_beside_the_paper(tmp_path):
+    out = tmp_path / "out"
+    write_outputs(run_figure(FIGURES["fig1a"], quick=True, simulate_fn=fake_simulate()), out)
+    docs = tmp_path / "docs"
+    (docs / "paper").mkdir(parents=True)
+    (docs / "paper" / "fig1a.png").write_bytes(b"\x89PNG")
+    text = report.gather(out, docs / "results.md").read_text()
+    assert "## Agreement per figure" in text and "| fig1a | quick | 3 |" in text
+    assert "![Figure 1(a)](paper/fig1a.png)" in text and "| ![fig1a](figures/fig1a.png) |" in text
+    assert "Beside Figure 1(a)" in text and "| 1 | relu | 0.0209 |" in text
