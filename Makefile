@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 FMNIST  := /usr/share/datasets/fashion-mnist
 OUT     ?= out
 
-.PHONY: demo test lint docs docs-check derive bench fmnist clean
+.PHONY: demo test lint docs docs-check derive bench fmnist paper paper-time clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -50,6 +50,18 @@ test: $(STAMP) fmnist
 
 bench: $(STAMP)
 	$(BIN)/onestep bench
+
+# The paper at full size: every figure at the paper's trials (20; 100 for fig2c; 50 for
+# fig8a/8b) into $(PAPER_OUT), then the results page with Figures 1-3 beside the published
+# panels.  Points are cached in $(PAPER_OUT)/.cache: an interrupted run resumes, a re-run is
+# instant.  `make paper-time` times representative points first and prints the estimate.
+PAPER_OUT ?= docs/paper-full
+paper: $(STAMP) fmnist
+	$(BIN)/onestep figure all --out $(PAPER_OUT) --no-progress
+	$(BIN)/onestep report --out $(PAPER_OUT) --docs docs/results.md
+
+paper-time: $(STAMP)
+	$(BIN)/python benchmarks/time_full_points.py
 
 clean:
 	rm -rf $(VENV) site site-check $(OUT) .pytest_cache

@@ -60,6 +60,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="test error from exact population moments or fresh samples "
         "(default: exact for Gaussian mixtures, sampled for Fashion-MNIST)",
     )  # fmt: skip
+    parser.add_argument(
+        "--protocol",
+        choices=["fresh", "paper"],
+        default=None,
+        help="fresh: every trial draws its own data (default); paper: one mixture and one "
+        "dataset set per figure, trials redraw only F and w, m/2 samples per component",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_distributed_arguments(parser)
 
@@ -107,6 +114,7 @@ def overrides_from_args(args: argparse.Namespace):
     return Overrides(
         activations=activations, models=models, components=args.components, order=args.order,
         trials=args.trials, seed=args.seed, data_dir=args.data_dir, test=args.test,
+        protocol=getattr(args, "protocol", None),
     )  # fmt: skip
 
 
@@ -144,6 +152,7 @@ def _run_theorem(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     from onestep_gm.experiments.catalogue import (  # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
         FIGURES,
+        SWAP_NOTE,
         get_figure,
     )
     from onestep_gm.experiments.outputs import save_figure
@@ -154,6 +163,8 @@ def run(args: argparse.Namespace) -> int:
         return _run_theorem(args)
 
     names = list(FIGURES) if args.name == "all" else [get_figure(args.name).name]
+    if args.name in ("fig2a", "fig2b"):
+        print(f"note: {SWAP_NOTE}", file=sys.stderr)
     overrides = overrides_from_args(args)
     for name in names:
         spec = FIGURES[name]

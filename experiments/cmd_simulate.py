@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="test error from exact population moments (nn, hermite) or fresh samples "
                         "(default exact)")
     parser.add_argument("--test-factor", type=positive_int, default=5, help="test samples per m (default 5)")
+    parser.add_argument("--protocol", choices=["fresh", "paper"], default="fresh",
+                        help="fresh: every trial draws its own data; paper: one mixture and dataset "
+                        "set, trials redraw only F and w, m/2 samples per component")
     parser.add_argument("--cache-dir", default=None, help="cache results here (re-runs resume)")
     parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
 
@@ -81,6 +84,7 @@ def config_from_args(args: argparse.Namespace):
         data=data, k=args.k, m=args.m, lam=args.lam, activations=tuple(args.activation),
         models=tuple(args.model), order=args.order, trials=args.trials, seed=args.seed,
         test_factor=args.test_factor, dtype=args.dtype, eta=args.eta, test=args.test,
+        protocol=args.protocol,
     )  # fmt: skip
 
 

@@ -6,7 +6,8 @@ figure.  Line figures: one colour per activation; the network solid, the Hermite
 dashed, the conditional Gaussian model dotted, each with a band of ± one standard deviation
 over trials.  When the deterministic-equivalent ``theory`` is present it is drawn as a thin
 line and the simulations as markers with error bars.  Heatmaps (Fig 4): the network's
-error, or the relative gap :math:`|E_{NN} - E_{Herm}|/E_{NN}` on a logarithmic colour scale.
+error (beside the theory's on the same grid and colour scale when present), or the relative
+gap :math:`|E_{NN} - E_{Herm}|/E_{NN}` on a logarithmic colour scale.
 """
 
 from __future__ import annotations
@@ -90,8 +91,11 @@ def _draw_lines(ax, data: Mapping[str, Any]) -> None:
     ax.legend(fontsize=5, ncol=max(1, len(activations) // 2), frameon=False)
 
 
-def heatmap_values(data: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """(x grid, y grid, values rows×cols, activation) of a heatmap figure (first activation)."""
+def heatmap_values(
+    data: Mapping[str, Any], model: str = "nn"
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """(x grid, y grid, values rows×cols, activation) of a heatmap figure (first activation):
+    the mean error of ``model``, or for the ``gap`` metric the relative gap NN vs. Hermite."""
     xv, yv = data["vary"], data["vary_y"]
     xs = sorted({p["coords"][xv] for p in data["points"]})
     ys = sorted({p["coords"][yv] for p in data["points"]})
@@ -101,7 +105,7 @@ def heatmap_values(data: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, np.
     if data["metric"] == "gap":
         per_point = np.maximum(relative_gap(nn, values[(act, "hermite")]), GAP_FLOOR)
     else:
-        per_point = nn.mean(axis=1)
+        per_point = values[(act, model)].mean(axis=1)
     grid = np.full((len(ys), len(xs)), np.nan)
     for point, value in zip(data["points"], per_point, strict=True):
         grid[ys.index(point["coords"][yv]), xs.index(point["coords"][xv])] = value
@@ -113,6 +117,29 @@ def _edges(centres: np.ndarray) -> np.ndarray:
         return np.array([centres[0] - 0.5, centres[0] + 0.5])
     mid = (centres[1:] + centres[:-1]) / 2
     return np.concatenate([[2 * centres[0] - mid[0]], mid, [2 * centres[-1] - mid[-1]]])
+
+
+def has_theory_heatmap(data: Mapping[str, Any]) -> bool:
+    """An error heat map (not a gap) whose points carry the theory: drawn as a second panel."""
+    return (
+        data["kind"] == "heatmap"
+        and data["metric"] != "gap"
+        and any(pair.endswith("|theory") for p in data["points"] for pair in p["gen"])
+    )
+
+
+def _draw_error_heatmaps(fig: Figure, axes, data: Mapping[str, Any]) -> None:
+    """The network's error and the theory's side by side, on one colour scale and grid."""
+    xs, ys, nn, act = heatmap_values(data, "nn")
+    _, _, theory, _ = heatmap_values(data, "theory")
+    lo, hi = np.nanmin([nn, theory]), np.nanmax([nn, theory])
+    for ax, grid, name in zip(axes, (nn, theory), ("NN (simulated)", "theory"), strict=True):
+        mesh = ax.pcolormesh(_edges(xs), _edges(ys), grid, vmin=lo, vmax=hi, cmap="viridis",
+                             shading="flat")  # fmt: skip
+        ax.set_title(name, fontsize=6)
+        ax.set_xlabel(data["xlabel"])
+    axes[0].set_ylabel(data["ylabel"])
+    fig.colorbar(mesh, ax=list(axes), label=f"{act} generalization error")
 
 
 def _draw_heatmap(fig: Figure, ax, data: Mapping[str, Any]) -> None:
@@ -132,13 +159,18 @@ def _draw_heatmap(fig: Figure, ax, data: Mapping[str, Any]) -> None:
 
 def draw(data: Mapping[str, Any]) -> Figure:
     """The picture of one figure's data (see :func:`onestep_gm.experiments.outputs.figure_data`)."""
+    title = data["title"] + (" [quick]" if data.get("quick") else "")
     with plt.style.context(STYLE):
+        if has_theory_heatmap(data):
+            fig, axes = plt.subplots(1, 2, figsize=(6.2, 2.8), sharey=True, layout="constrained")
+            _draw_error_heatmaps(fig, axes, data)
+            fig.suptitle(title, fontsize=6)
+            return fig
         fig, ax = plt.subplots(figsize=(3.5, 2.8) if data["kind"] == "heatmap" else (3.5, 2.6))
         if data["kind"] == "heatmap":
             _draw_heatmap(fig, ax, data)
         else:
             _draw_lines(ax, data)
-        title = data["title"] + (" [quick]" if data.get("quick") else "")
         ax.set_title(title, fontsize=6)
         fig.tight_layout()
     return fig

@@ -14,6 +14,7 @@ folder (and its picture) into one Markdown page for the docs.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from onestep_gm.experiments.paper import PAPER_PANELS, comparison_table
 from onestep_gm.experiments.results import staged
 
 THRESHOLD = 2.0
@@ -96,6 +98,46 @@ def verdict(
     )
 
 
+def agreement(data: Mapping[str, Any], other: str, threshold: float = THRESHOLD) -> tuple[int, int]:
+    """(points within ``threshold`` s.e., points) of NN vs. ``other`` over every (point,
+    activation) of a figure's data."""
+    flags = [
+        agrees(z, threshold)
+        for p in data["points"]
+        for z in point_gaps(p, data["metric"], other).values()
+    ]
+    return sum(flags), len(flags)
+
+
+def misses(data: Mapping[str, Any], other: str, limit: int = 3, threshold: float = THRESHOLD) -> str:
+    """One line: where NN and ``other`` differ by more than ``threshold`` s.e., and by how much
+    (the ``limit`` largest relative differences, and how many misses there are in all)."""
+    key = "train" if data["metric"] == "train" else "gen"
+    found = []
+    for point in data["points"]:
+        for act, z in point_gaps(point, data["metric"], other).items():
+            if agrees(z, threshold):
+                continue
+            m_nn = _stats(point[key][f"{act}|nn"])[0]
+            m_o = _stats(point[key][f"{act}|{other}"])[0]
+            rel = (m_o - m_nn) / abs(m_nn) if m_nn else math.inf
+            where = ", ".join(f"{k} = {v:.3g}" for k, v in point["coords"].items())
+            found.append((abs(rel), f"{act} at {where}: {rel:+.1%} (z = {z:+.1f})"))
+    name = MODEL_NAMES.get(other, other)
+    if not found:
+        return ""
+    found.sort(key=lambda item: -item[0])
+    shown = "; ".join(text for _, text in found[:limit])
+    return (
+        f"NN vs {name} fails at {len(found)} (point, activation) pairs; largest relative "
+        f"differences ({name} − NN)/NN: {shown}."
+    )
+
+
+def _beyond_theorem(data: Mapping[str, Any]) -> bool:
+    return any(p["config"]["data"].get("beta", 0.0) >= 1.0 for p in data["points"])
+
+
 def _fmt(mean: float, std: float) -> str:
     return f"{mean:.4g} ± {std:.2g}"
 
@@ -138,8 +180,10 @@ def _heatmap_table(data: Mapping[str, Any]) -> list[str]:
     rows: dict[float, list] = {}
     for point in data["points"]:
         rows.setdefault(point["coords"][yv], []).append(point)
+    theory = any(pair.endswith("|theory") for p in data["points"] for pair in p["gen"])
     lines = [f"| {yv} | NN error (mean over {data['vary']}) | median relative gap | "
-             "agree within 2 s.e. |", "|---|---|---|---|"]  # fmt: skip
+             "agree within 2 s.e. |" + (" theory within 2 s.e. |" if theory else ""),
+             "|---|---|---|---|" + ("---|" if theory else "")]  # fmt: skip
     for y, points in sorted(rows.items()):
         nn_means, rel, ok = [], [], []
         for point in points:
@@ -154,8 +198,11 @@ def _heatmap_table(data: Mapping[str, Any]) -> list[str]:
                 break
         if not ok:
             continue
-        lines.append(f"| {y:.3g} | {np.mean(nn_means):.4g} | {np.median(rel):.3g} | "
-                     f"{sum(ok)}/{len(ok)} |")  # fmt: skip
+        line = f"| {y:.3g} | {np.mean(nn_means):.4g} | {np.median(rel):.3g} | {sum(ok)}/{len(ok)} |"
+        if theory:
+            fits = [agrees(z) for p in points for z in point_gaps(p, "gen", "theory").values()]
+            line += f" {sum(fits)}/{len(fits)} |"
+        lines.append(line)
     return lines
 
 
@@ -187,6 +234,17 @@ def figure_report(data: Mapping[str, Any], image: str | None = None) -> str:
     if image:
         out += [f"![{data['figure']}]({image})", ""]
     out += [f"**Verdict.** {' '.join(verdicts) or 'Only the network was simulated.'}", ""]
+    failing = [line for line in (misses(data, o) for o in others) if line]
+    if failing:
+        out += [f"**Where it fails.** {' '.join(failing)}", ""]
+    if _beyond_theorem(data):
+        out += [
+            "**Outside the theorem.** β = 1 at (some of) these points: the theorem gives no "
+            "finite Hermite order there, so the Hermite model (fixed order) and the theory "
+            "line are compared with the network as an empirical check, not as a prediction "
+            "of the theorem.",
+            "",
+        ]
     out.append(
         f"Errors: {METRIC_NAMES[metric]}, mean ± std over {', '.join(map(str, trials))} trials; "
         f"z = gap in standard errors of the difference, ✗ where |z| > {THRESHOLD:g}. "
@@ -221,12 +279,52 @@ def _figure_order(names: Sequence[str], order: Sequence[str]) -> list[str]:
     return known + sorted(set(names) - set(known))
 
 
+def summary_table(datas: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Markdown: per figure its size, trials and the fraction of (point, activation) pairs at
+    which NN and each model agree within 2 s.e."""
+    others = [m for m in MODEL_ORDER if m != "nn"]
+    head = ["figure", "run", "trials"] + [f"NN vs {MODEL_NAMES[m]}" for m in others]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, data in datas.items():
+        trials = sorted({len(v) for p in data["points"] for k, v in p["gen"].items() if k.endswith("|nn")})
+        cells = [name, "quick" if data.get("quick") else "full size", ", ".join(map(str, trials))]
+        for other in others:
+            good, total = agreement(data, other)
+            cells.append(f"{good}/{total} ({good / total:.0%})" if total else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _beside_paper(name: str, text: str, data: Mapping[str, Any] | None, page: Path, rel: str | None) -> str:
+    """Our picture next to the published panel, and the comparison table under the verdict."""
+    if name not in PAPER_PANELS:
+        return text
+    published = page.parent / "paper" / f"{name}.png"
+    if rel is not None and published.exists():
+        pair = (
+            f"| ours | published, {PAPER_PANELS[name]} (Demir & Dogan 2025, MIT licence) |\n"
+            f"|---|---|\n| ![{name}]({rel}) | ![{PAPER_PANELS[name]}](paper/{name}.png) |"
+        )
+        text = text.replace(f"![{name}]({rel})", pair, 1)
+    if data is not None:
+        table = comparison_table(data)
+        if table:
+            marker = "\nErrors: "
+            at = text.find(marker)
+            block = "\n".join(table) + "\n"
+            text = text[:at] + "\n" + block + text[at:] if at >= 0 else text + "\n" + block
+    return text
+
+
 def gather(
     out_dir: str | Path, docs: str | Path = "docs/results.md", order: Sequence[str] = ()
 ) -> Path:
     """Collect every ``<name>.md`` of ``out_dir`` into the page ``docs``; pictures go to
     ``figures/`` next to it.  Sections follow ``order`` (the figure catalogue's order), then
-    any other names alphabetically.  Returns the page's path."""
+    any other names alphabetically.  A summary table of the agreement per figure comes first
+    (from the ``<name>.json`` files); Figures 1-3 are shown beside the published panels
+    (``paper/<name>.png`` next to the page, where present) with a comparison table.  Returns
+    the page's path."""
     out, page = Path(out_dir), Path(docs)
     reports = {p.stem: p for p in out.glob("*.md")}
     if not reports:
@@ -239,17 +337,29 @@ def gather(
         "",
         "Generated by `onestep report` from the outputs of `onestep figure`. Each section shows "
         "the picture, a one-line verdict on the agreement of the network with its equivalent "
-        "models, and the numbers per point.",
+        "models (and where it fails, by how much), and the numbers per point. Figures 1–3 "
+        "stand beside the published panels (Demir & Dogan, ICLR 2025; MIT licence, copyright "
+        "2025 KU-MLIP), with the published values read off the panels. Each section says "
+        "whether it is a quick run (n = 300, 3 trials) or full size; `make paper` runs every "
+        "figure at the paper's sizes.",
         "",
     ]
     images: dict[str, Path] = {}
-    for name in _figure_order(list(reports), order):
+    names = _figure_order(list(reports), order)
+    datas = {n: json.loads((out / f"{n}.json").read_text()) for n in names if (out / f"{n}.json").exists()}
+    if datas:
+        sections += ["## Agreement per figure", "",
+                     "Fraction of (point, activation) pairs where the network and each model "
+                     "agree within 2 standard errors.", "", *summary_table(datas), ""]  # fmt: skip
+    for name in names:
         text = reports[name].read_text()
         image = out / f"{name}.png"
+        rel = None
         if image.exists():
             images[name] = image
             rel = os.path.relpath(figures_dir / image.name, page.parent).replace(os.sep, "/")
             text = re.sub(rf"\]\({re.escape(image.name)}\)", f"]({rel})", text)
+        text = _beside_paper(name, text, datas.get(name), page, rel)
         sections += [text.rstrip("\n"), ""]
     targets = {f"image:{name}": figures_dir / image.name for name, image in images.items()}
     targets["page"] = page

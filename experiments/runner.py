@@ -105,6 +105,8 @@ def _apply_overrides(spec: FigureSpec, config: SimulationConfig, ov: Overrides) 
         changes["seed"] = ov.seed
     if ov.test is not None:
         changes["test"] = ov.test
+    if ov.protocol is not None:
+        changes["protocol"] = ov.protocol
     if ov.components is not None and isinstance(data, MixtureSpec) and spec.vary != "rho":
         data = dataclasses.replace(data, weights=(1.0 / ov.components,) * ov.components)
     if ov.data_dir is not None and isinstance(data, FashionSpec):
@@ -144,6 +146,11 @@ def figure_notes(spec: FigureSpec, overrides: Overrides = NO_OVERRIDES) -> list[
             notes.append(f"{overrides.components} components with weights 1/{overrides.components}")
     if overrides.order is not None:
         notes.append(f"Hermite order fixed to {overrides.order} by --order")
+    if overrides.protocol == "paper":
+        notes.append(
+            "--protocol paper: one mixture and one set of datasets per seed for the whole "
+            "figure (trial 0's), trials redraw only F and w, m/2 samples per component per batch"
+        )
     return notes
 
 

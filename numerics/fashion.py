@@ -364,7 +364,9 @@ def check_pool_size(data: FashionPools, draws: int) -> None:
 
 
 @functools.partial(jax.jit, static_argnames=("m", "dtype"))
-def sample_fashion(data: FashionPools, key: Array, m: int, dtype=None) -> tuple[Array, Array, Array]:
+def sample_fashion(
+    data: FashionPools, key: Array, m: int, dtype=None, components: Array | None = None
+) -> tuple[Array, Array, Array]:
     r"""Draw ``m`` samples ``(X (m, n), y (m,), c (m,) int32)``: :math:`c\sim\mathrm{Bernoulli}
     (\frac12)`, an image of class :math:`c` from its pool, :math:`x = \text{image} +
     \mathcal N(0, I_n)`, :math:`y = +1` for class 0 and :math:`-1` otherwise.
@@ -372,11 +374,15 @@ def sample_fashion(data: FashionPools, key: Array, m: int, dtype=None) -> tuple[
     Images are distinct within one call while a class is drawn at most :math:`P` times (each
     class walks through its own random permutation of the pool); to keep several batches
     disjoint, draw them in one call and split.  ``X`` and ``y`` are in ``dtype`` (default: the
-    pools' dtype).
+    pools' dtype).  ``components`` (``(m,)`` int32) fixes every sample's class instead of
+    drawing it.
     """
     key_c, key_perm, key_z = jax.random.split(key, 3)
     _, P, n = data.pools.shape
-    c = jax.random.bernoulli(key_c, 0.5, (m,)).astype(jnp.int32)
+    if components is None:
+        c = jax.random.bernoulli(key_c, 0.5, (m,)).astype(jnp.int32)
+    else:
+        c = jnp.asarray(components, jnp.int32)
     perms = jnp.stack([jax.random.permutation(k, P) for k in jax.random.split(key_perm, 2)])
     onehot = jax.nn.one_hot(c, 2, dtype=jnp.int32)
     rank = jnp.take_along_axis(jnp.cumsum(onehot, axis=0), c[:, None], axis=1)[:, 0] - 1

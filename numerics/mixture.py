@@ -385,8 +385,29 @@ def _floats_as(tree, dtype):
     return jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating) else a, tree)
 
 
+def balanced_components(key: Array, weights: Array, sizes: tuple[int, ...]) -> Array:
+    r"""Component labels for consecutive batches of ``sizes``, each with fixed counts.
+
+    Batch :math:`b` of size :math:`M` gets exactly :math:`\lfloor M\sum_{c'\le c}\rho_{c'}
+    + \tfrac12\rfloor - \lfloor M\sum_{c'<c}\rho_{c'} + \tfrac12\rfloor` samples of
+    component :math:`c` (so :math:`M/2` each for :math:`\rho = (\frac12, \frac12)` and even
+    :math:`M`), in a random order: the paper's code draws its batches this way.  ``weights``
+    may be traced (no shape depends on it).  Returns ``(sum(sizes),)`` int32.
+    """
+    weights = jnp.asarray(weights, jnp.float64)
+    edges = jnp.cumsum(weights)[:-1]
+    parts = []
+    for key_b, size in zip(jax.random.split(key, len(sizes)), sizes, strict=True):
+        slots = (jnp.arange(size) + 0.5) / size  # slot i is component c when it falls in c's share
+        c = jnp.searchsorted(jnp.floor(edges * size + 0.5) / size, slots, side="right")
+        parts.append(jax.random.permutation(key_b, c.astype(jnp.int32)))
+    return jnp.concatenate(parts)
+
+
 @functools.partial(jax.jit, static_argnames=("m", "dtype"))
-def sample_mixture(mixture: Mixture, key: Array, m: int, dtype=None) -> tuple[Array, Array, Array]:
+def sample_mixture(
+    mixture: Mixture, key: Array, m: int, dtype=None, components: Array | None = None
+) -> tuple[Array, Array, Array]:
     r"""Draw ``m`` i.i.d. samples: ``(X (m, n), y (m,), c (m,) int32)``.
 
     :math:`c\sim\mathrm{Categorical}(\rho)`, :math:`x = \mu_c + z + \sum_i (\sqrt{1+\theta_{c,i}}-1)
@@ -395,13 +416,17 @@ def sample_mixture(mixture: Mixture, key: Array, m: int, dtype=None) -> tuple[Ar
     \delta\varepsilon`; classification :math:`y = +1` for component 0 and :math:`-1` otherwise.
     Pure and jitted with ``m`` static.  Everything is drawn and computed in ``dtype`` (default:
     the dtype of ``mixture.means``); the float32 engine asks for float32, which rounds each
-    sample to 7 digits and cuts the normal tails at 5.3σ.
+    sample to 7 digits and cuts the normal tails at 5.3σ.  ``components`` (``(m,)`` int32, e.g.
+    from :func:`balanced_components`) fixes every sample's component instead of drawing it.
     """
     key_c, key_z, key_eps = jax.random.split(key, 3)
     mixture = _floats_as(mixture, dtype)
     C, _, n = mixture.spikes.shape
     dtype = mixture.means.dtype
-    c = jax.random.categorical(key_c, jnp.log(mixture.weights), shape=(m,)).astype(jnp.int32)
+    if components is None:
+        c = jax.random.categorical(key_c, jnp.log(mixture.weights), shape=(m,)).astype(jnp.int32)
+    else:
+        c = jnp.asarray(components, jnp.int32)
     onehot = jax.nn.one_hot(c, C, dtype=dtype)
     z = blocked_normal(key_z, m, n, dtype)
     stretch = jnp.sqrt(1.0 + mixture.sizes) - 1.0

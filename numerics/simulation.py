@@ -10,6 +10,12 @@ saving and caching them is the job of :mod:`onestep_gm.experiments.results`.
 Seeds: trial ``t`` of seed ``s`` uses ``fold_in(PRNGKey(s), t)`` (data from ``fold_in(·, 1)``,
 the trial's draws from ``fold_in(·, 2)``), so the same seed gives the same numbers, and a point
 can be extended with more trials without changing the first ones.
+
+Protocols: ``"fresh"`` (default) draws every trial's mixture and datasets anew.  ``"paper"``
+follows the authors' code: one mixture and one set of datasets (gradient batch, readout batch,
+test set) per seed, those of trial 0, shared by every trial and every point of a figure with
+the same sizes; trials redraw only :math:`F`, :math:`w` and the equivalent models' noise; and
+every batch holds exactly :math:`\rho_c` times its size of component :math:`c` (:math:`m/2` each).
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ from onestep_gm.theory.order import bulk_scale, hermite_order, scalings, simulat
 from sympy import srepr as sp_srepr
 
 MODELS = ("nn", "hermite", "conditional", "theory")
+PROTOCOLS = ("fresh", "paper")
 _SIMULATED = ("nn", "hermite", "conditional")
 FASHION_N = 784
 _SQUARE_MAX = 1e150
@@ -103,6 +110,11 @@ class SimulationConfig:
         ``test_factor · m`` fresh samples.  ``None`` (default): exact for Gaussian mixtures
         (less spread over trials at lower cost, see ``docs/theorem.md``), sampled for
         Fashion-MNIST (real images have no population law).
+    protocol : str
+        ``"fresh"``: every trial draws its own mixture and datasets; ``"paper"``: one mixture
+        and one set of datasets per seed (trial 0's), trials redraw only the network, and each
+        batch holds exactly :math:`\rho_c` times its size of component :math:`c` (the
+        authors' code, Fig 1a).
     """
 
     data: MixtureSpec | FashionSpec = field(default_factory=MixtureSpec)
@@ -120,6 +132,7 @@ class SimulationConfig:
     conditional_rank: int = 2
     theory_trials: int = 3
     test: str | None = None
+    protocol: str = "fresh"
 
 
 class Pair(NamedTuple):
@@ -209,6 +222,7 @@ def validate(config: SimulationConfig) -> None:
         (config.test in (None, *TESTS), f"test must be exact or sampled (got {config.test!r})"),
         (config.test != "exact" or not isinstance(config.data, FashionSpec),
          "test='exact' needs a Gaussian mixture: Fashion-MNIST images have no population law"),
+        (config.protocol in PROTOCOLS, f"protocol must be one of {', '.join(PROTOCOLS)} (got {config.protocol!r})"),
     ]  # fmt: skip
     for ok, message in checks:
         if not ok:
@@ -267,6 +281,7 @@ def trial_shape(config: SimulationConfig, resolved: Resolved, *, with_layers: bo
         activations=resolved.activations, models=simulated,
         order=resolved.order if "hermite" in simulated else None, dtype=config.dtype,
         rank=config.conditional_rank, return_F_hat=with_layers, test=resolved.test,
+        balanced=config.protocol == "paper",
     )  # fmt: skip
 
 
@@ -282,7 +297,8 @@ def fashion_pools(spec: FashionSpec):
 
 
 class TrialSetup(NamedTuple):
-    """Trial ``t``'s realised data, its keys and traced parameters."""
+    """Trial ``t``'s realised data, its keys and traced parameters (``data_key``: the samples'
+    key shared by every trial under the paper's protocol, ``None`` under the fresh one)."""
 
     data: Data
     key: jax.Array
@@ -290,20 +306,29 @@ class TrialSetup(NamedTuple):
     b: float
     params: TrialParams
     hermite: dict
+    data_key: jax.Array | None = None
 
 
 def setup_trial(config: SimulationConfig, resolved: Resolved, t: int) -> TrialSetup:
-    """Realise trial ``t``'s data (a fresh mixture, or the image pools) and its parameters."""
-    key = jax.random.fold_in(jax.random.PRNGKey(config.seed), t)
+    """Realise trial ``t``'s data (a fresh mixture, or the image pools) and its parameters.
+
+    Under ``protocol="paper"`` the mixture and the samples' key are those of trial 0 for
+    every ``t``; only the network's key (and the models' noise) follows ``t``.
+    """
+    root = jax.random.PRNGKey(config.seed)
+    key = jax.random.fold_in(root, t)
+    paper = config.protocol == "paper"
+    data_root = jax.random.fold_in(root, 0) if paper else key
     spec = config.data
-    data = fashion_pools(spec) if isinstance(spec, FashionSpec) else make_mixture(spec, jax.random.fold_in(key, 1))
+    data = fashion_pools(spec) if isinstance(spec, FashionSpec) else make_mixture(spec, jax.random.fold_in(data_root, 1))
     if isinstance(spec, FashionSpec):
         check_pool_size(data, (2 + config.test_factor) * config.m)
     tau = resolved.tau if resolved.tau is not None else float(covariance_trace(mixture_of(data)))
     b = resolved.b if resolved.b is not None else bulk_scale(resolved.n, tau)
     h, h_star, hermite = _hermite_parameters(resolved, b)
     params = TrialParams(eta=resolved.eta, lam=config.lam, tau=tau, b=b, h=h, h_star=h_star)
-    return TrialSetup(data, jax.random.fold_in(key, 2), tau, b, params, hermite)
+    data_key = jax.random.split(jax.random.fold_in(data_root, 2), 3)[0] if paper else None
+    return TrialSetup(data, jax.random.fold_in(key, 2), tau, b, params, hermite, data_key)
 
 
 def _hermite_parameters(resolved: Resolved, b: float):
@@ -403,7 +428,9 @@ def trained_layer(config: SimulationConfig, activation: str | None = None, trial
     config = dataclasses.replace(config, activations=config.activations[:1], models=("nn",))
     resolved = resolve(config)
     setup = setup_trial(config, resolved, trial)
-    F_hats = make_layers(trial_shape(config, resolved))(setup.key, setup.data, setup.tau, resolved.eta)
+    F_hats = make_layers(trial_shape(config, resolved))(
+        setup.key, setup.data, setup.tau, resolved.eta, setup.data_key
+    )
     return F_hats[0], mixture_of(setup.data)
 
 
@@ -478,7 +505,7 @@ def simulate(config: SimulationConfig, *, progress: bool = False) -> SimulationR
     with serial_lapack():
         for t in iterator:
             setup = first if t == 0 else setup_trial(config, resolved, t)
-            out = trial_fn(setup.key, setup.data, setup.params)
+            out = trial_fn(setup.key, setup.data, setup.params, setup.data_key)
             theory = want_theory and t < config.theory_trials
             moments = None
             if shape.test == "exact":
@@ -632,6 +659,6 @@ def _info(config: SimulationConfig, resolved: Resolved, errors: _TrialErrors, no
         "seed": config.seed, "test": resolved.test,
         "test_samples": trial_shape(config, resolved).test_rows,
         "dtype": config.dtype,
-        "data": dataclasses.asdict(config.data), "hermite": errors.hermite, "notes": notes,
+        "data": dataclasses.asdict(config.data), "protocol": config.protocol, "hermite": errors.hermite, "notes": notes,
         "convention": CONVENTION,
     }  # fmt: skip

@@ -30,7 +30,7 @@ from onestep_gm.numerics.equivalents import (
     with_noise,
 )
 from onestep_gm.numerics.fashion import FashionPools, sample_fashion
-from onestep_gm.numerics.mixture import Mixture, sample_mixture
+from onestep_gm.numerics.mixture import Mixture, balanced_components, sample_mixture
 from onestep_gm.numerics.network import fit_readout, gradient_from_preactivations, init_network
 from onestep_gm.theory.codegen import jax_activation, jax_moments
 
@@ -67,6 +67,7 @@ class TrialShape:
     rank: int = 2
     return_F_hat: bool = False
     test: str = "sampled"
+    balanced: bool = False  # every batch holds exactly round(rho_c * size) samples of component c
 
     @property
     def compute(self):
@@ -152,22 +153,37 @@ def mixture_of(data: Data) -> Mixture:
     return data.mixture if isinstance(data, FashionPools) else data
 
 
-def sample(data: Data, key: Array, m: int, dtype=None):
-    """``m`` samples ``(X, y, c)`` of ``data``: the mixture, or images plus noise."""
+def sample(data: Data, key: Array, m: int, dtype=None, components: Array | None = None):
+    """``m`` samples ``(X, y, c)`` of ``data``: the mixture, or images plus noise
+    (``components``: the samples' components, drawn when ``None``)."""
     if isinstance(data, FashionPools):
-        return sample_fashion(data, key, m, dtype)
-    return sample_mixture(data, key, m, dtype)
+        return sample_fashion(data, key, m, dtype, components)
+    return sample_mixture(data, key, m, dtype, components)
 
 
-def draw_trial(key: Array, data: Data, shape: TrialShape, tau: Array) -> TrialDraws:
+def draw_trial(
+    key: Array, data: Data, shape: TrialShape, tau: Array, data_key: Array | None = None
+) -> TrialDraws:
     """All random draws of one trial, in one sampler call so that image pools (Fashion-MNIST)
     give disjoint batches: ``(X_tilde, y_tilde)`` for the gradient step, ``(X, y)`` for the
     readout, ``test_factor · m`` test samples (none if no model's test error is sampled, see
-    :attr:`TrialShape.test_rows`), and the initial network ``F, w``."""
+    :attr:`TrialShape.test_rows`), and the initial network ``F, w``.
+
+    ``data_key`` (the paper's protocol) replaces the samples' key drawn from ``key``, so that
+    trials sharing it share their three datasets and differ only in ``F, w`` and the models'
+    noise.  ``shape.balanced`` fixes the component counts of every batch
+    (:func:`~onestep_gm.numerics.mixture.balanced_components`)."""
     k_data, k_net, k_model = jax.random.split(key, 3)
+    if data_key is not None:
+        k_data = data_key
     m = shape.m
     dtype = jnp.float32 if shape.dtype == "float32" else None
-    X_every, y_every, _ = sample(data, k_data, 2 * m + shape.test_rows, dtype)
+    components = None
+    if shape.balanced:
+        k_data, k_components = jax.random.split(k_data)
+        sizes = (m, m, shape.test_rows)
+        components = balanced_components(k_components, mixture_of(data).weights, sizes)
+    X_every, y_every, _ = sample(data, k_data, 2 * m + shape.test_rows, dtype, components)
     y_every = y_every.astype(jnp.float64)
     F, w = init_network(k_net, shape.n, shape.k, tau)
     return TrialDraws(
@@ -345,23 +361,25 @@ _LAYER_CACHE: dict = {}
 
 
 def make_trial(shape: TrialShape):
-    """The jitted trial ``(key, data, params) -> TrialErrors`` for one shape, compiled once."""
+    """The jitted trial ``(key, data, params, data_key=None) -> TrialErrors`` for one shape,
+    compiled once (per presence of ``data_key``)."""
     if shape not in _TRIAL_CACHE:
 
-        def trial(key, data, params):
-            return evaluate_trial(draw_trial(key, data, shape, params.tau), data, params, shape)
+        def trial(key, data, params, data_key=None):
+            draws = draw_trial(key, data, shape, params.tau, data_key)
+            return evaluate_trial(draws, data, params, shape)
 
         _TRIAL_CACHE[shape] = jax.jit(trial)
     return _TRIAL_CACHE[shape]
 
 
 def make_layers(shape: TrialShape):
-    """The jitted ``(key, data, tau, eta) -> F_hat`` (A, k, n) of a trial, without the readout:
+    """The jitted ``(key, data, tau, eta, data_key=None) -> F_hat`` (A, k, n) of a trial, without the readout:
     the same draws and the same :func:`trained_layers` as :func:`make_trial`."""
     if shape not in _LAYER_CACHE:
 
-        def layers(key, data, tau, eta):
-            draws = draw_trial(key, data, shape, tau)
+        def layers(key, data, tau, eta, data_key=None):
+            draws = draw_trial(key, data, shape, tau, data_key)
             return jnp.stack([F_hat for _, F_hat in trained_layers(draws, shape, eta)])
 
         _LAYER_CACHE[shape] = jax.jit(layers)

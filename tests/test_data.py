@@ -16,6 +16,7 @@ import pytest
 from onestep_gm.numerics.mixture import (
     Mixture,
     MixtureSpec,
+    balanced_components,
     component_covariance_apply,
     covariance_trace,
     make_mixture,
@@ -369,3 +370,28 @@ def test_blocked_normal_is_standard_normal_across_blocks():
         assert abs(part.var() - 1) < 5 * np.sqrt(2 / N)
     assert abs(np.corrcoef(z[:block].ravel(), z[block : 2 * block].ravel())[0, 1]) < 5 / np.sqrt(block * n)
     assert abs(np.mean(np.abs(z) > 3) - 0.0026998) < 5 * np.sqrt(0.0027 / z.size)  # tails, not just moments
+
+
+# --- balanced batches (the paper's protocol) ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "weights,size,expected",
+    [((0.5, 0.5), 10, (5, 5)), ((0.3, 0.7), 10, (3, 7)), ((0.0, 1.0), 7, (0, 7)),
+     ((1.0, 0.0), 6, (6, 0)), ((0.25, 0.25, 0.5), 8, (2, 2, 4))],
+)  # fmt: skip
+def test_balanced_components_have_fixed_counts_per_batch(weights, size, expected):
+    c = np.asarray(balanced_components(jax.random.PRNGKey(3), jnp.asarray(weights), (size, size, 3 * size)))
+    assert c.shape == (5 * size,)
+    for batch in (c[:size], c[size : 2 * size]):
+        assert tuple(np.bincount(batch, minlength=len(weights))) == expected
+    assert tuple(np.bincount(c[2 * size :], minlength=len(weights))) == tuple(3 * e for e in expected)
+
+
+def test_sample_mixture_keeps_given_components():
+    spec = MixtureSpec(n=12, beta=0.5, alpha=0.5, task="classification")
+    mixture = make_mixture(spec, jax.random.PRNGKey(0))
+    given = jnp.asarray([1, 0, 0, 1, 1, 1, 0, 1], jnp.int32)
+    _, y, c = sample_mixture(mixture, jax.random.PRNGKey(1), 8, components=given)
+    np.testing.assert_array_equal(np.asarray(c), np.asarray(given))
+    np.testing.assert_array_equal(np.asarray(y), np.where(np.asarray(given) == 0, 1.0, -1.0))

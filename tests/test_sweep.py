@@ -11,7 +11,13 @@ import pytest
 from onestep_gm.experiments.results import simulate_cached
 from onestep_gm.numerics.equivalents import entry_noise
 from onestep_gm.numerics.mixture import MixtureSpec, covariance_trace, make_mixture
-from onestep_gm.numerics.simulation import SimulationConfig, simulate
+from onestep_gm.numerics.simulation import (
+    SimulationConfig,
+    resolve,
+    setup_trial,
+    simulate,
+    trial_shape,
+)
 from onestep_gm.numerics.trial import (
     _TRIAL_CACHE,
     TrialParams,
@@ -218,3 +224,40 @@ def test_serial_lapack_limits_and_restores_blas_threads():
             assert max(blas_threads()) == max(before)
         assert set(blas_threads()) == {1}
     assert blas_threads() == before
+
+
+# --- protocols -------------------------------------------------------------------------------
+
+
+def _protocol_draws(protocol, trials=(0, 1)):
+    config = SimulationConfig(
+        data=MixtureSpec(n=30, beta=0.74, alpha=0.5, task="classification"), k=20, m=12,
+        models=("nn",), protocol=protocol, test_factor=2,
+    )  # fmt: skip
+    resolved = resolve(config)
+    shape = trial_shape(config, resolved)
+    setups = [setup_trial(config, resolved, t) for t in trials]
+    return [draw_trial(s.key, s.data, shape, s.tau, s.data_key) for s in setups], setups
+
+
+def test_paper_protocol_shares_the_data_and_redraws_the_network():
+    (a, b), setups = _protocol_draws("paper")
+    for name in ("X_tilde", "y_tilde", "X", "y", "X_test", "y_test"):
+        np.testing.assert_array_equal(np.asarray(getattr(a, name)), np.asarray(getattr(b, name)))
+    np.testing.assert_array_equal(np.asarray(setups[0].data.spikes), np.asarray(setups[1].data.spikes))
+    assert not np.array_equal(np.asarray(a.F), np.asarray(b.F))
+    assert not np.array_equal(np.asarray(a.w), np.asarray(b.w))
+    for labels in (a.y_tilde, a.y):  # exactly m/2 per component in every batch
+        assert int(np.sum(np.asarray(labels) > 0)) == 6
+    assert int(np.sum(np.asarray(a.y_test) > 0)) == 12
+
+
+def test_fresh_protocol_redraws_the_data():
+    (a, b), setups = _protocol_draws("fresh")
+    assert not np.array_equal(np.asarray(a.X_tilde), np.asarray(b.X_tilde))
+    assert not np.array_equal(np.asarray(setups[0].data.spikes), np.asarray(setups[1].data.spikes))
+
+
+def test_unknown_protocol_is_refused():
+    with pytest.raises(ValueError, match="protocol must be one of fresh, paper"):
+        simulate(SimulationConfig(data=MixtureSpec(n=20), k=10, m=10, trials=1, protocol="notebook"))
