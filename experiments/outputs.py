@@ -121,10 +121,5 @@ def save_figure(run: FigureRun, out_dir: str | Path) -> dict[str, Path]:
         tmp["json"].write_text(dumps(data, indent=1) + "\n")
         tmp["csv"].write_text(figure_csv(data))
         tmp["md"].write_text(report.figure_report(data, image=f"{name}.png"))
-        fig = plots.draw(data)
-        try:
-            for ext in ("png", "pdf"):
-                plots.save(fig, tmp[ext], fmt=ext)
-        finally:
-            plots.close(fig)
+        plots.save_pictures(plots.draw(data), {ext: tmp[ext] for ext in ("png", "pdf")})
     return final

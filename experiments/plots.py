@@ -184,3 +184,12 @@ def save(fig: Figure, path: str | Path, fmt: str) -> None:
 
 def close(fig: Figure) -> None:
     plt.close(fig)
+
+
+def save_pictures(fig: Figure, paths: dict[str, str | Path]) -> None:
+    """Save ``fig`` once per ``{fmt: path}`` (see :func:`save`) and close it, even on failure."""
+    try:
+        for fmt, path in paths.items():
+            save(fig, path, fmt=fmt)
+    finally:
+        close(fig)

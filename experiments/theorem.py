@@ -414,7 +414,7 @@ def run_theorem_figure(name: str, *, quick: bool = False, trials: int | None = N
 
 def write_theorem_outputs(data: dict, out_dir: str | Path) -> dict[str, Path]:
     """Write ``<name>.{json,md,png,pdf}`` (all or nothing)."""
-    # the engine (JAX) loads when a theorem figure runs
+    # matplotlib only when drawing
     from onestep_gm.experiments import plots
 
     name = data["name"]
@@ -423,12 +423,7 @@ def write_theorem_outputs(data: dict, out_dir: str | Path) -> dict[str, Path]:
     with staged(final) as tmp:
         tmp["json"].write_text(dumps(data, indent=1) + "\n")
         tmp["md"].write_text(report(data))
-        fig = draw(data)
-        try:
-            for ext in ("png", "pdf"):
-                plots.save(fig, tmp[ext], fmt=ext)
-        finally:
-            plots.close(fig)
+        plots.save_pictures(draw(data), {ext: tmp[ext] for ext in ("png", "pdf")})
     return final
 
 
