@@ -23,6 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _check_memory(args: argparse.Namespace) -> None:
     """Refuse sizes whose trial (or wide trial, k = WIDE·m) cannot fit, before any timing."""
+    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
     from onestep_gm.numerics.memory import MemoryLimitError, check_memory, trial_bytes
 
     sizes = {"n": args.n, "k": args.k, "m": args.m, "models": 2}

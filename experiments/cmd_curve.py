@@ -19,6 +19,7 @@ from onestep_gm.experiments.args import (
     seed,
     unit_interval,
 )
+from onestep_gm.experiments.results import check_targets
 
 HELP = "theory curve (deterministic equivalent) of train/gen error along m, k or lambda"
 
@@ -158,8 +159,6 @@ def _targets(out: Path) -> dict[str, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from onestep_gm.experiments.results import check_targets
-
     if args.vary == "k" and 2 * args.m > 20000:
         raise ValueError("--vary k uses up to 2m neurons; m must be at most 10000")
     out = Path(args.out) if args.out else None

@@ -19,6 +19,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from onestep_gm.numerics.memory import available_memory, format_bytes
 from onestep_gm.numerics.mixture import Mixture, _is_int, _require, blocked_normal
 from onestep_gm.theory.order import check_strength, scalings
 
@@ -70,8 +71,6 @@ def read_idx(path: str | Path, item_shape: tuple[int, ...] | None = None) -> np.
         items, data larger than the available memory, a truncated file (or gzip stream) and
         trailing bytes; the message names the file.
     """
-    from onestep_gm.numerics.memory import available_memory, format_bytes
-
     path = Path(path)
     try:
         with path.open("rb") as raw_fh:
