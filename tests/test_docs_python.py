@@ -41,5 +41,5 @@ def test_guide_blocks_run_in_order(capsys):
     assert namespace["hm"].method == "numeric"
     assert {p.model for p in namespace["result"].gen} == {"nn", "hermite", "conditional", "theory"}
     assert len(namespace["run"].results) == 2
-    assert list(namespace["curve"]["values"]) == [50, 150, 450, 1350]
+    assert list(namespace["curve"].values) == [50, 150, 450, 1350]
     assert "gen" in out and "h_star" in out
