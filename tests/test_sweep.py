@@ -232,7 +232,7 @@ def test_serial_lapack_limits_and_restores_blas_threads():
 def _protocol_draws(protocol, trials=(0, 1)):
     config = SimulationConfig(
         data=MixtureSpec(n=30, beta=0.74, alpha=0.5, task="classification"), k=20, m=12,
-        models=("nn",), protocol=protocol, test_factor=2,
+        models=("nn",), protocol=protocol, test_factor=2, test="sampled",
     )  # fmt: skip
     resolved = resolve(config)
     shape = trial_shape(config, resolved)
