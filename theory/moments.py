@@ -190,20 +190,23 @@ def _branch_at(expr: sp.Expr, t: sp.Expr) -> sp.Expr:
     return expr
 
 
+def _inside(lo: sp.Expr, hi: sp.Expr) -> sp.Expr:
+    """A point strictly inside the interval ``(lo, hi)`` between two kinks (either may be infinite)."""
+    if lo is -sp.oo and hi is sp.oo:
+        return sp.Integer(0)
+    if lo is -sp.oo:
+        return hi - 1
+    if hi is sp.oo:
+        return lo + 1
+    return (lo + hi) / 2
+
+
 def _pieces(activation: Activation) -> list[tuple[sp.Expr, sp.Expr, sp.Expr]] | None:
     """``[(lo, hi, polynomial)]`` covering the real line, or ``None`` if a piece is not polynomial."""
     edges = [-sp.oo, *activation.kinks, sp.oo]
     pieces = []
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        if lo is -sp.oo and hi is sp.oo:
-            t = sp.Integer(0)
-        elif lo is -sp.oo:
-            t = hi - 1
-        elif hi is sp.oo:
-            t = lo + 1
-        else:
-            t = (lo + hi) / 2
-        branch = _branch_at(activation.expr, t)
+        branch = _branch_at(activation.expr, _inside(lo, hi))
         if not branch.is_polynomial(X):
             return None
         pieces.append((lo, hi, sp.expand(branch)))
@@ -625,15 +628,7 @@ def expectation(expr: sp.Expr, m: sp.Expr, t: sp.Expr, kinks=(), complete: bool 
             edges = [-sp.oo, *kinks, sp.oo]
             total = sp.Integer(0)
             for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-                if lo is -sp.oo and hi is sp.oo:
-                    probe = sp.Integer(0)
-                elif lo is -sp.oo:
-                    probe = hi - 1
-                elif hi is sp.oo:
-                    probe = lo + 1
-                else:
-                    probe = (lo + hi) / 2
-                branch = _exponential_form(_branch_at(expr, probe), used)
+                branch = _exponential_form(_branch_at(expr, _inside(lo, hi)), used)
                 if branch.has(sp.Max, sp.Min, sp.Abs, sp.Heaviside, sp.sign, sp.Piecewise):
                     return None, ()
                 for term in sp.Add.make_args(branch):
