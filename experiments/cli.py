@@ -1,7 +1,8 @@
 """The ``onestep`` command line: one subcommand per module ``experiments/cmd_<name>.py``.
 
-Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and
-``run(args) -> int``.  Bad input anywhere (argparse, a ``ValueError`` from the
+Each command module defines ``add_arguments(parser)`` and ``run(args) -> int``; its one-line
+help sits in :data:`COMMANDS`, so that ``onestep --help`` imports no command module and the
+parser imports only the module of the command that runs.  Bad input anywhere (argparse, a ``ValueError`` from the
 library, a missing or corrupt file) prints one line on stderr and exits 2;
 nothing is written before the input has been validated.
 """
@@ -72,7 +73,20 @@ def install_interrupt_handler() -> None:
     threading.Thread(target=_watch_wakeup, args=(read_fd,), daemon=True, name="onestep-sigint").start()
 
 
-COMMANDS = ("order", "hermite", "moments", "derive", "simulate", "bench", "figure", "report", "curve", "sweep")
+COMMANDS = {
+    "order": "Hermite order l for spike strength β (with --alpha and --n also θ, η and b)",
+    "hermite": "Hermite coefficients h_0..h_{L-1}, h_L* and E[σ(bz)²] of an activation",
+    "moments": "conditional moments M0, M1, M2 of sigma(a + s g), g ~ N(0, 1): closed forms or 'quadrature'",
+    "derive": "write derivations/*.md (h_j, h_L*, moments, order table); --check compares with disk",
+    "simulate": "simulate one-step networks and their equivalent models at one point",
+    "bench": "time the engine against a naive implementation and the float64 matmul peak",
+    "figure": ("reproduce a figure of the paper (fig1a … fig8b, or all): png, pdf, json, csv, md; "
+               "or check the theorem (order, convergence)"),
+    "report": "gather <out>/<name>.md reports and pictures into docs/results.md",
+    "curve": "theory curve (deterministic equivalent) of train/gen error along m, k or lambda",
+    "sweep": "run a user-defined sweep from a TOML spec: png, pdf, json, csv, md like a paper figure",
+}
+"""Subcommands and their one-line help, in the order ``onestep --help`` lists them."""
 _NUMERIC = {"moments", "derive", "simulate", "bench", "figure", "curve", "sweep"}
 """Commands that run JAX: the CLI is an entry point and switches it to 64-bit for them."""
 _CACHING = {"figure"}
@@ -88,15 +102,27 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``onestep`` parser; with ``only``, the options of that one command alone.
+
+    Every command is listed with its help line, but a command module (and what it imports,
+    e.g. SymPy or JAX) is loaded only for the command that runs: ``only=None`` loads all of
+    them (the CLI reference in the docs), ``only="order"`` only ``cmd_order``.
+    """
     parser = _Parser(prog="onestep", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name in COMMANDS:
-        module = importlib.import_module(f"onestep_gm.experiments.cmd_{name}")
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+    for name, help_line in COMMANDS.items():
+        p = sub.add_parser(name, help=help_line, description=help_line)
+        if only is None or name == only:
+            module = importlib.import_module(f"onestep_gm.experiments.cmd_{name}")
+            module.add_arguments(p)
+            p.set_defaults(_run=module.run)
     return parser
+
+
+def _command_of(argv: list[str]) -> str:
+    """The subcommand named in ``argv`` (the first word that is one), or "" for none."""
+    return next((word for word in argv if word in COMMANDS), "")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -117,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
         install_interrupt_handler()
         if len(sys.argv) > 1 and sys.argv[1] in COMMANDS:
             _COMMAND = sys.argv[1]  # named in an interrupt that lands while the parser is built
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(only=_command_of(words))
+    args = parser.parse_args(words)
     _COMMAND = args.command
     if getattr(args, "cache_dir", None):
         _CACHING.add(args.command)

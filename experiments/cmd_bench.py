@@ -6,7 +6,6 @@ import argparse
 
 from onestep_gm.experiments.args import emit_json, nonnegative_float, positive_int
 
-HELP = "time the engine against a naive implementation and the float64 matmul peak"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -21,7 +21,6 @@ from onestep_gm.experiments.args import (
 )
 from onestep_gm.experiments.results import check_targets
 
-HELP = "theory curve (deterministic equivalent) of train/gen error along m, k or lambda"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

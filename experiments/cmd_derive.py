@@ -7,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-HELP = "write derivations/*.md (h_j, h_L*, moments, order table); --check compares with disk"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

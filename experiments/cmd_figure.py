@@ -14,8 +14,6 @@ from pathlib import Path
 
 from onestep_gm.experiments.args import comma_list, positive_int, seed
 
-HELP = ("reproduce a figure of the paper (fig1a … fig8b, or all): png, pdf, json, csv, md; "
-        "or check the theorem (order, convergence)")
 THEOREM_FIGURES = ("order", "convergence")
 
 

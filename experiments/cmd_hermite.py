@@ -9,7 +9,6 @@ from onestep_gm.experiments.args import emit_json, positive_float, positive_int
 from onestep_gm.theory.activations import ActivationError, get_activation
 from onestep_gm.theory.hermite import hermite_coefficients
 
-HELP = "Hermite coefficients h_0..h_{L-1}, h_L* and E[σ(bz)²] of an activation"
 
 
 def _activation(text: str):

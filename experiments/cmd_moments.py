@@ -6,7 +6,6 @@ import argparse
 
 from onestep_gm.experiments.args import emit_json
 
-HELP = "conditional moments M0, M1, M2 of sigma(a + s g), g ~ N(0, 1): closed forms or 'quadrature'"
 
 _MEANING = {
     "M0": "E sigma(a + s g)",

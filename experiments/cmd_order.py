@@ -7,7 +7,6 @@ import argparse
 from onestep_gm.experiments.args import emit_json, positive_int, unit_interval
 from onestep_gm.theory.order import bulk_scale, hermite_order, scalings
 
-HELP = "Hermite order l for spike strength β (with --alpha and --n also θ, η and b)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "gather <out>/<name>.md reports and pictures into docs/results.md"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

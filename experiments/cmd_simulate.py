@@ -15,7 +15,6 @@ from onestep_gm.experiments.args import (
     unit_interval,
 )
 
-HELP = "simulate one-step networks and their equivalent models at one point"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,7 +15,6 @@ from pathlib import Path
 from onestep_gm.experiments.args import nonnegative_int, positive_int
 from onestep_gm.experiments.cmd_figure import add_distributed_arguments
 
-HELP = "run a user-defined sweep from a TOML spec: png, pdf, json, csv, md like a paper figure"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

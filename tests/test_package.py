@@ -44,6 +44,34 @@ def test_every_public_name_resolves_and_the_type_checking_block_agrees():
         onestep_gm.not_a_name  # noqa: B018
 
 
+def test_theory_package_is_lazy_and_its_type_checking_block_agrees():
+    import onestep_gm.theory as theory
+
+    tree = ast.parse((ROOT / "theory" / "__init__.py").read_text())
+    checked = {
+        alias.asname: node.module.rsplit(".", 1)[1]
+        for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names if alias.asname
+    }  # fmt: skip
+    assert checked == theory._HOME
+    for name in theory.__all__:
+        assert getattr(theory, name) is not None, name
+    out = _run("import sys, onestep_gm.theory.order; print('sympy' in sys.modules)")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False"]
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["order", "--beta", "0.6", "--alpha", "0.5", "--n", "1000"],
+                                  ["order", "--help"]])  # fmt: skip
+def test_help_and_order_load_neither_sympy_nor_jax(argv):
+    code = ("import sys\nfrom onestep_gm.experiments.cli import main\n"
+            f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+            "print('sympy' in sys.modules, 'jax' in sys.modules)")  # fmt: skip
+    out = _run(code)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-2:] == ["False", "False"]
+
+
 def test_engine_entry_point_without_x64_fails_with_one_sentence():
     code = ("import onestep_gm as og, jax.numpy as jnp\n"
             "try:\n    og.ridge_equivalent(jnp.eye(2), jnp.ones(2), 1.0, 1e-3, 10)\n"
