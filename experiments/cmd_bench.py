@@ -7,7 +7,6 @@ import argparse
 from onestep_gm.experiments.args import emit_json, nonnegative_float, positive_int
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=positive_int, default=1000)
     parser.add_argument("--k", type=positive_int, default=1000)

@@ -22,7 +22,6 @@ from onestep_gm.experiments.args import (
 from onestep_gm.experiments.results import check_targets
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vary", choices=["m", "k", "lambda"], required=True,
                         help="m: readout samples (m/k in [0.2, 10]); k: first k rows of F_hat "

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("derivations"),
                         help="output directory (default derivations)")

@@ -10,7 +10,6 @@ from onestep_gm.theory.activations import ActivationError, get_activation
 from onestep_gm.theory.hermite import hermite_coefficients
 
 
-
 def _activation(text: str):
     try:
         return get_activation(text)

@@ -6,7 +6,6 @@ import argparse
 
 from onestep_gm.experiments.args import emit_json
 
-
 _MEANING = {
     "M0": "E sigma(a + s g)",
     "M1": "d/da M0 = E sigma'(a + s g)",

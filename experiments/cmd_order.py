@@ -8,7 +8,6 @@ from onestep_gm.experiments.args import emit_json, positive_int, unit_interval
 from onestep_gm.theory.order import bulk_scale, hermite_order, scalings
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--beta", type=unit_interval, required=True, help="spike strength β in [0, 1]"

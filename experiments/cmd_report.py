@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", default="out", help="folder written by `onestep figure` (default out/)"

@@ -16,7 +16,6 @@ from onestep_gm.experiments.args import (
 )
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--activation", type=comma_list, default=["relu", "tanh", "sigmoid"],
                         help="comma list of registry names or expressions in x (default relu,tanh,sigmoid)")

@@ -16,7 +16,6 @@ from onestep_gm.experiments.args import nonnegative_int, positive_int
 from onestep_gm.experiments.cmd_figure import add_distributed_arguments
 
 
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="the sweep spec, a .toml file")
     parser.add_argument("--quick", action="store_true", help="the spec's quick grids and sizes")
