@@ -101,6 +101,48 @@ def _time_theory(n, k, m):
     return out
 
 
+CLOSED_KERNEL_ACTIVATIONS = ("relu", "abs", "sign", "step", "erf", "gelu", "relu2", "relu3", "relu4",
+                             "sin", "cos", "gaussian", "exp", "x**3 - x")  # fmt: skip
+"""Activations with a closed bivariate kernel (:mod:`onestep_gm.theory.kernels`), timed by
+:func:`time_theory_table`; ``tanh`` is the numeric-rule reference."""
+
+
+def time_theory_table(n: int, k: int, m: int, activations=(*CLOSED_KERNEL_ACTIVATIONS, "tanh"),
+                      repeats: int = 3) -> list[dict]:  # fmt: skip
+    """One theory point per activation (best of ``repeats``, warm) and the rule that computed it.
+
+    The default mixture (zero means, regression, β = 0.74, α = 0.5) at ``n, k, m``; each
+    activation on its own trained layer of trial 0.  Returns rows ``{activation, seconds,
+    rule}``; the SymPy derivation and the compilation happen in the first (untimed) call.
+    """
+    # the engine (JAX) loads when a benchmark runs
+    from onestep_gm.numerics.mixture import MixtureSpec
+    from onestep_gm.numerics.population import component_laws, population_moments
+    from onestep_gm.numerics.ridge import ridge_equivalent
+    from onestep_gm.numerics.simulation import SimulationConfig, trained_layer
+
+    config = SimulationConfig(data=MixtureSpec(n=n, beta=0.74, alpha=0.5), k=k, m=m)
+    rows = []
+    for act in activations:
+        F_hat, mixture = trained_layer(config, act)
+        moments = population_moments(F_hat, mixture, act)
+        jax.block_until_ready(ridge_equivalent(*moments[:3], config.lam, m))
+        best = math.inf
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            moments = population_moments(F_hat, mixture, act, laws=component_laws(F_hat, mixture))
+            jax.block_until_ready(ridge_equivalent(*moments[:3], config.lam, m))
+            best = min(best, time.perf_counter() - t0)
+        rows.append({"activation": act, "seconds": best, "rule": moments.rule})
+    return rows
+
+
+def device_label() -> str:
+    """``"platform: kind"`` of the device JAX runs on (e.g. ``"cpu: cpu"``)."""
+    device = jax.devices()[0]
+    return f"{device.platform}: {device.device_kind}"
+
+
 def _naive_trial():
     """The naive NumPy trial of the test suite (``tests/naive.py``), loaded from the source
     checkout; ``None`` for an installed package without one."""
@@ -119,8 +161,7 @@ def run_benchmark(n: int = 1000, k: int = 1000, m: int = 1000, trials: int = 3,
     enable_x64()
     peak = matmul_peak()
     flops = engine_flops(n, k, m, 5, len(ACTIVATIONS), 2)
-    device = jax.devices()[0]
-    res: dict = {"device": f"{device.platform}: {device.device_kind}", "n": n, "k": k, "m": m, "activations": list(ACTIVATIONS), "models": ["nn", "hermite"],
+    res: dict = {"device": device_label(), "n": n, "k": k, "m": m, "activations": list(ACTIVATIONS), "models": ["nn", "hermite"],
                  "matmul_peak_gflops_float64": peak,
                  "matmul_peak_gflops_float32": matmul_peak(dtype=jnp.float32), "trial_gflop": flops / 1e9}
     for dtype in ("float64", "float32"):

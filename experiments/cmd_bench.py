@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also time k = WIDE·m (dual solve); 0 to skip")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive implementation")
     parser.add_argument("--no-theory", action="store_true", help="skip the theory-curve timing")
+    parser.add_argument("--kernels", action="store_true",
+                        help="only the theory-point table: one point per closed-kernel activation (and tanh)")
     parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
 
 
@@ -41,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from onestep_gm.experiments.bench import run_benchmark
 
     _check_memory(args)
+    if args.kernels:
+        return _kernel_table(args)
     res = run_benchmark(args.n, args.k, args.m, args.trials, args.wide, not args.no_naive,
                         not args.no_theory)
     if args.json:
@@ -77,4 +81,20 @@ def run(args: argparse.Namespace) -> int:
                       f"{res['nn_trial_seconds'][act]:.3f} s")
         else:
             print(f"theory point: {theory}")
+    return 0
+
+
+def _kernel_table(args: argparse.Namespace) -> int:
+    # JAX/SymPy load when the command runs
+    from onestep_gm.experiments.bench import device_label, time_theory_table
+
+    rows = time_theory_table(args.n, args.k, args.m)
+    if args.json:
+        emit_json({"device": device_label(), "n": args.n, "k": args.k, "m": args.m, "theory_points": rows})
+        return 0
+    print(f"theory point (population moments + ridge equivalent), n = {args.n}, k = {args.k}, "
+          f"m = {args.m}, zero-mean mixture, best of 3 after a warm-up, on {device_label()}:")
+    print(f"{'activation':<12} {'seconds':>8}  rule")
+    for row in rows:
+        print(f"{row['activation']:<12} {row['seconds']:>8.3f}  {row['rule']}")
     return 0

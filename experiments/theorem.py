@@ -128,7 +128,7 @@ def order_point(n: int, beta: float, spec: OrderSpec) -> dict:
             for i, act in enumerate(resolved.activations):
                 laws = component_laws(F_hats[i], mixture)
                 moments = population_moments(F_hats[i], mixture, act, laws=laws)
-                nn[i, t] = float(generalisation_error(w_hats[i, 0], *moments))
+                nn[i, t] = float(generalisation_error(w_hats[i, 0], *moments[:3]))
                 Om, u, s_y = hermite_population_moments(
                     F_hats[i], mixture, setup.params.h[i], h_stars[i], setup.params.b,
                     orders=spec.orders, laws=laws,

@@ -18,8 +18,9 @@ Gaussian with mean :math:`\hat F\mu_c` and covariance
 (classification, :math:`y_0 = +1`, :math:`y_{c\ge1} = -1`), and :math:`s_y` in closed form.
 Rules:
 
-* ``"closed"``: the exact kernels of :mod:`theory.kernels` (ReLU and erf with zero means,
-  polynomials with any means), compiled to JAX;
+* ``"closed"``: the derived kernels of :mod:`theory.kernels`, compiled to JAX: for any means
+  polynomials (Isserlis) and sin, cos, exp, the Gaussian bump (bivariate MGF); with zero means
+  also ReLU, Abs, sign, step, ReLU**p, erf (Price's theorem) and GELU (Stein's lemma);
 * ``"mehler"``: for pairs with :math:`|\rho_{ij}|\le 0.9`, the Mehler expansion
   :math:`\mathbb E[\sigma(a_i)\sigma(a_j)] = \sum_p \rho_{ij}^p\,c_p(i)c_p(j)` with per-neuron normalised
   Hermite coefficients :math:`c_p(i) = \mathbb E[\sigma(\mu_i + s_i z)\mathrm{He}_p(z)]/\sqrt{p!}`
@@ -331,9 +332,9 @@ def _kernel(activation: Activation, law: ComponentLaw, rule: str, summary: LawSu
                 f"no closed-form kernel for {activation.name} with "
                 f"{'zero' if centred else 'non-zero'} means; use rule='mehler' or 'auto'"
             )
-        return numeric_kernel(activation, law.mean, law.cov, summary)
+        return numeric_kernel(activation, law.mean, law.cov, summary), "mehler"
     symbols = (kernels.M1, kernels.M2, kernels.Q1, kernels.Q2, kernels.C)
-    return _closed_matrix(expr, symbols)(law.mean, law.cov)
+    return _closed_matrix(expr, symbols)(law.mean, law.cov), "closed"
 
 
 def _clip_cov(cov: Array, q1: Array, q2: Array) -> Array:
@@ -360,7 +361,7 @@ def _cross(activation: Activation, law: ComponentLaw, rule: str, summary: LawSum
     q = jnp.diag(law.cov)
     if expr is not None:
         fn = _closed_function(expr, (kernels.M1, kernels.M2, kernels.Q1, kernels.Q2, kernels.C))
-        return fn(law.mean, law.t_mean, q, law.t_var, _clip_cov(law.t_cov, q, law.t_var))
+        return fn(law.mean, law.t_mean, q, law.t_var, _clip_cov(law.t_cov, q, law.t_var)), "closed"
     if rule == "closed":
         raise ValueError(f"no closed-form teacher kernel for {activation.name}; use rule='auto'")
     std, t_std = jnp.sqrt(q), jnp.sqrt(law.t_var)
@@ -368,8 +369,8 @@ def _cross(activation: Activation, law: ComponentLaw, rule: str, summary: LawSum
     rho_max = summary.cross_rho_max
     if rho_max <= RHO_SWITCH:
         order = _mehler_order(rho_max)
-        return _mehler_cross(activation, teacher, order, law.mean, std, law.t_mean, t_std, rho)
-    return pair_expectation(activation, teacher, law.mean, std, law.t_mean, t_std, rho)
+        return _mehler_cross(activation, teacher, order, law.mean, std, law.t_mean, t_std, rho), "mehler"
+    return pair_expectation(activation, teacher, law.mean, std, law.t_mean, t_std, rho), "mehler"
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
@@ -389,8 +390,8 @@ def _mean(activation: Activation, law: ComponentLaw, rule: str) -> Array:
     q = jnp.diag(law.cov)
     expr = kernels.closed_mean(activation) if rule != "mehler" else None
     if expr is not None:
-        return _closed_function(expr, (kernels.M1, kernels.Q1))(law.mean, q)
-    return one_d_expectation(activation, 1, law.mean, jnp.sqrt(q))
+        return _closed_function(expr, (kernels.M1, kernels.Q1))(law.mean, q), "closed"
+    return one_d_expectation(activation, 1, law.mean, jnp.sqrt(q)), "mehler"
 
 
 def _teacher_second_moment(law: ComponentLaw) -> Array:
@@ -401,10 +402,31 @@ def _teacher_second_moment(law: ComponentLaw) -> Array:
     return fn(law.t_mean, law.t_var)
 
 
+class PopulationMoments(NamedTuple):
+    r""":math:`(\Omega, u, s_y)` and the rule that computed them.
+
+    ``rule`` is ``"closed"`` (every expectation in closed form), ``"mehler"`` (none) or, when
+    they differ, e.g. ``"Omega closed, u mehler"``: ``"closed"`` means a derived kernel of
+    :mod:`theory.kernels`, ``"mehler"`` the Mehler series with the nested pair rule (for the
+    mean :math:`u` of classification, 1-D quadrature).
+    """
+
+    Omega: Array
+    u: Array
+    s_y: Array
+    rule: str
+
+
+def _rule_summary(omega_rules: set[str], u_rules: set[str]) -> str:
+    omega = "closed" if omega_rules == {"closed"} else "mehler" if omega_rules == {"mehler"} else "mixed"
+    u = "closed" if u_rules == {"closed"} else "mehler" if u_rules == {"mehler"} else "mixed"
+    return omega if omega == u else f"Omega {omega}, u {u}"
+
+
 def population_moments(
     F_hat: Array, mixture, activation: str | Activation, *, rule: str = "auto",
     laws: Sequence[ComponentLaw] | None = None,
-) -> tuple[Array, Array, Array]:  # fmt: skip
+) -> PopulationMoments:  # fmt: skip
     r"""Exact :math:`(\Omega, u, s_y)` of :math:`\phi = \sigma(\hat Fx)/\sqrt k` for the mixture.
 
     ``rule``: ``"auto"`` (closed forms where they apply, else Mehler + pair rule),
@@ -423,10 +445,9 @@ def population_moments(
 
     Returns
     -------
-    Omega : jax.Array, shape ``(k, k)``
-    u : jax.Array, shape ``(k,)``
-    s_y : jax.Array, shape ``()``
-        :math:`\mathbb E\phi\phi^\top`, :math:`\mathbb E\phi y`, :math:`\mathbb E y^2`, float64.
+    PopulationMoments
+        ``Omega`` (``(k, k)``), ``u`` (``(k,)``), ``s_y`` (``()``): :math:`\mathbb E\phi\phi^\top`,
+        :math:`\mathbb E\phi y`, :math:`\mathbb E y^2`, float64; ``rule``: which rule computed them.
 
     Raises
     ------
@@ -448,18 +469,25 @@ def population_moments(
     Omega = jnp.zeros((k, k))
     u = jnp.zeros(k)
     s_y = jnp.asarray(0.0)
+    omega_rules, u_rules = set(), set()
     for c, law in enumerate(laws):
-        Omega = _add_scaled(Omega, weights[c], _kernel(act, law, rule, summaries[c]))
+        K, used = _kernel(act, law, rule, summaries[c])
+        Omega = _add_scaled(Omega, weights[c], K)
+        omega_rules.add(used)
         if classification:
             label = 1.0 if c == 0 else -1.0
-            u = u + weights[c] * label * _mean(act, law, rule)
+            mean, used = _mean(act, law, rule)
+            u = u + weights[c] * label * mean
             s_y = s_y + weights[c]
         else:
-            u = u + weights[c] * _cross(act, law, rule, summaries[c])
+            cross, used = _cross(act, law, rule, summaries[c])
+            u = u + weights[c] * cross
             s_y = s_y + weights[c] * _teacher_second_moment(law)
+        u_rules.add(used)
     if not classification:
         s_y = s_y + jnp.asarray(mixture.noise, jnp.float64) ** 2
-    return _symmetrised(Omega, k), u / math.sqrt(k), s_y
+    return PopulationMoments(_symmetrised(Omega, k), u / math.sqrt(k), s_y,
+                             _rule_summary(omega_rules, u_rules))  # fmt: skip
 
 
 @jax.jit

@@ -79,7 +79,7 @@ def predict(F_hat: Array, mixture, activation, lam: float, m: int, *, rule: str 
         For ``lam < 0``, ``m <= 0`` or an unknown rule.
     """
     require_x64("predict")
-    Omega, u, s_y = population_moments(F_hat, mixture, activation, rule=rule)
+    Omega, u, s_y, _ = population_moments(F_hat, mixture, activation, rule=rule)
     out = ridge_equivalent(Omega, u, s_y, lam, m)
     return Prediction(**{key: float(v) for key, v in out.items()})
 
@@ -103,7 +103,7 @@ def curve_along(
     :math:`k'`).  Returns arrays keyed as :func:`onestep_gm.ridge_equivalent` plus ``"values"``.
     """
     values = np.asarray(values, np.float64)
-    Omega, u, s_y = population_moments(F_hat, mixture, activation, rule=rule)
+    Omega, u, s_y, _ = population_moments(F_hat, mixture, activation, rule=rule)
     if vary == "m":
         out = equivalent_from_spectrum(spectrum(Omega, u, s_y), lam, values)
     elif vary == "lambda":

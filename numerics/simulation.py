@@ -540,7 +540,7 @@ def exact_test_errors(out: TrialErrors, setup: TrialSetup, shape: TrialShape):
     moments = []
     for i, act in enumerate(shape.activations):
         laws = component_laws(out.F_hat[i], mixture)
-        Omega, u, s_y = population_moments(out.F_hat[i], mixture, act, laws=laws)
+        Omega, u, s_y, _ = population_moments(out.F_hat[i], mixture, act, laws=laws)
         moments.append((Omega, u, s_y))
         for j, mdl in enumerate(shape.models):
             if mdl == "nn":

@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs; loaded lazily a
     from onestep_gm.numerics.learning import LearningCurve as LearningCurve
     from onestep_gm.numerics.learning import learning_curve as learning_curve
     from onestep_gm.numerics.mixture import MixtureSpec as MixtureSpec
+    from onestep_gm.numerics.population import PopulationMoments as PopulationMoments
     from onestep_gm.numerics.population import population_moments as population_moments
     from onestep_gm.numerics.precision import enable_x64 as enable_x64
     from onestep_gm.numerics.prediction import Prediction as Prediction
@@ -89,6 +90,7 @@ _HOME = {
     "LearningCurve": "onestep_gm.numerics.learning",
     "Prediction": "onestep_gm.numerics.prediction",
     "learning_curve": "onestep_gm.numerics.learning",
+    "PopulationMoments": "onestep_gm.numerics.population",
     "population_moments": "onestep_gm.numerics.population",
     "predict": "onestep_gm.numerics.prediction",
     "ridge_equivalent": "onestep_gm.numerics.ridge",
@@ -126,6 +128,7 @@ __all__ = [
     "MixtureSpec",
     "OrderInfo",
     "Pair",
+    "PopulationMoments",
     "Prediction",
     "Scalings",
     "SimulationConfig",

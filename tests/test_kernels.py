@@ -79,3 +79,112 @@ def test_mpmath_reference_agrees_with_a_monte_carlo_free_identity():
         lhs = K.bivariate_mp(tanh, X, 0.2, 0.0, 1.5, 1.0, 0.6, dps=15)
         rhs = 0.6 * K.mean_mp(sp.diff(tanh, X), 0.2, 1.5, dps=15)
     assert float(lhs) == pytest.approx(float(rhs), abs=1e-13)
+
+
+# --------------------------------------------------------------------------- derived kernels
+
+PRICE = ["relu", "abs", "sign", "step", "erf", "relu2", "relu3", "relu4"]
+ANY_MEANS = ["sin", "cos", "gaussian", "exp", "x*exp(-x**2/2)"]
+
+
+def _jax_kernel(expr):
+    import jax
+    from onestep_gm.theory.codegen import jax_function
+
+    jax.config.update("jax_enable_x64", True)
+    fn = jax_function(K.stable_form(expr), K.M1, K.M2, K.Q1, K.Q2, K.C)
+    return lambda *a: float(fn(*(jax.numpy.float64(v) for v in a)))
+
+
+@pytest.mark.parametrize("name", PRICE)
+def test_price_kernels_solve_prices_equation(name):
+    """The derived kernel satisfies ∂_c^j K(0) = E f^(j) E g^(j) (j < r) and ∂_c^r K = E[f^(r) g^(r)]
+    at rational points, evaluated with 50 digits: its own defining equation, not its own output."""
+    expr = get_activation(name).expr
+    kernel, order = K.price_kernel(expr, expr)
+    assert K.verify_price(kernel, expr, expr, order) < 1e-40
+
+
+def test_gelu_stein_form_solves_prices_equation():
+    gelu = get_activation("gelu").expr
+    assert K.verify_price(K.gelu_kernel(), gelu, gelu, 2) < 1e-40
+    broken = K.gelu_kernel() + K.C**3 / 100  # same K(0), K'(0); wrong K''
+    assert K.verify_price(broken, gelu, gelu, 2) > 1e-3
+
+
+def test_derived_relu_and_erf_equal_the_literature_forms():
+    relu, erf = get_activation("relu").expr, get_activation("erf").expr
+    assert sp.simplify(K.price_kernel(relu, relu)[0] - K.relu_kernel().subs(
+        sp.Max(K.Q1 * K.Q2 - K.C**2, 0), K.Q1 * K.Q2 - K.C**2).rewrite(sp.asin)) == 0 or all(
+        abs(_num(K.price_kernel(relu, relu)[0], (K.Q1, K.Q2, K.C), 1.3, 0.7, c)
+            - _num(K.relu_kernel(), (K.Q1, K.Q2, K.C), 1.3, 0.7, c)) < 1e-15
+        for c in (-0.9, -0.2, 0.0, 0.5, 0.95))  # fmt: skip
+    for c in (-0.9, 0.1, 0.9):
+        assert _num(K.price_kernel(erf, erf)[0], (K.Q1, K.Q2, K.C), 1.3, 0.7, c) == pytest.approx(
+            _num(K.erf_kernel(), (K.Q1, K.Q2, K.C), 1.3, 0.7, c), abs=1e-15)
+
+
+def test_arcsine_laws_by_hand():
+    sign, step = get_activation("sign").expr, get_activation("step").expr
+    rho = sp.Rational(3, 10)
+    at = {K.Q1: 4, K.Q2: 1, K.C: 2 * rho}
+    assert sp.simplify(K.price_kernel(sign, sign)[0].subs(at) - 2 / sp.pi * sp.asin(rho)) == 0
+    assert sp.simplify(K.price_kernel(step, step)[0].subs(at) - (sp.Rational(1, 4) + sp.asin(rho) / (2 * sp.pi))) == 0
+
+
+def test_sin_kernel_by_hand():
+    """E[sin u sin v] = ½ e^{-(q1+q2)/2} (e^{c} cos(m1-m2) - e^{-c} cos(m1+m2)) (product to sum)."""
+    kernel = K.mgf_kernel(sp.sin(X), sp.sin(X))
+    by_hand = sp.exp(-(K.Q1 + K.Q2) / 2) * (sp.exp(K.C) * sp.cos(K.M1 - K.M2)
+                                              - sp.exp(-K.C) * sp.cos(K.M1 + K.M2)) / 2  # fmt: skip
+    at = {K.M1: sp.Rational(1, 3), K.M2: -2, K.Q1: sp.Rational(1, 2), K.Q2: 3, K.C: sp.Rational(-4, 5)}
+    assert abs(sp.N((kernel - by_hand).subs(at), 40)) < 1e-38
+
+
+def test_no_closed_kernel_where_none_is_elementary():
+    for name in ("relu", "erf", "gelu", "sign", "relu2"):
+        assert K.closed_kernel(get_activation(name), centred=False) is None, name
+    for name in ("tanh", "sigmoid", "softplus", "hardtanh", "silu"):
+        assert K.closed_kernel(get_activation(name), centred=True) is None, name
+    assert K.closed_kernel(get_activation("sin"), centred=False) is not None
+
+
+def _mpmath_check(name, means, rho, q1=0.7, q2=1.3, dps=20):
+    expr = get_activation(name).expr
+    kernel = K.closed_kernel(get_activation(name), centred=not any(means))
+    c = rho * math.sqrt(q1 * q2)
+    ref = float(K.bivariate_mp(expr, expr, *means, q1, q2, c, dps=dps))
+    return _jax_kernel(kernel)(*means, q1, q2, c), ref
+
+
+@pytest.mark.parametrize("name,means,rho", [("relu4", (0, 0), 0.999), ("gelu", (0, 0), -0.999),
+                                            ("sin", (0.3, -0.2), 0.999)])  # fmt: skip
+def test_emitted_kernels_match_mpmath_near_collinear(name, means, rho):
+    value, ref = _mpmath_check(name, means, rho, dps=16)
+    assert value == pytest.approx(ref, rel=1e-12, abs=1e-13)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rho", [0.3, 0.999, -0.999])
+@pytest.mark.parametrize("name", [*PRICE, "gelu", *ANY_MEANS])
+def test_every_emitted_kernel_matches_mpmath(name, rho):
+    cases = [(0, 0)] + ([(0.3, -0.2)] if name in ANY_MEANS else [])
+    for means in cases:
+        value, ref = _mpmath_check(name, means, rho)
+        assert value == pytest.approx(ref, rel=1e-12, abs=1e-13), means
+
+
+def test_population_moments_pick_closed_kernels_and_say_so():
+    import jax
+    import jax.numpy as jnp
+    from onestep_gm.numerics.mixture import MixtureSpec, make_mixture
+    from onestep_gm.numerics.population import population_moments
+
+    jax.config.update("jax_enable_x64", True)
+    mixture = make_mixture(MixtureSpec(n=40, beta=0.6, alpha=0.5, mean_norm=1.0, task="classification"), 0)
+    F_hat = jax.random.normal(jax.random.PRNGKey(1), (12, 40)) / math.sqrt(40)
+    closed = population_moments(F_hat, mixture, "sin")
+    numeric = population_moments(F_hat, mixture, "sin", rule="mehler")
+    assert (closed.rule, numeric.rule) == ("closed", "mehler")
+    assert float(jnp.max(jnp.abs(closed.Omega - numeric.Omega))) < 1e-12
+    assert population_moments(F_hat, mixture, "relu").rule == "Omega mehler, u closed"  # non-zero means

@@ -3,18 +3,25 @@ r"""Bivariate Gaussian kernels :math:`\mathbb E[\sigma(u)\,\tau(v)]` for the the
 For :math:`(u, v)` jointly Gaussian with means :math:`(m_1, m_2)`, variances
 :math:`(q_1, q_2)` and covariance :math:`c`, the population feature moments of a
 network with first layer :math:`\hat F` are entries of such kernels
-(:mod:`onestep_gm.numerics.population`).  This module holds what is exact:
+(:mod:`onestep_gm.numerics.population`).  This module derives what is exact
+(:func:`derive_kernel`), by three routes:
 
-* ReLU, centred (the arc-cosine kernel of Cho & Saul 2009):
-  :math:`\mathbb E[(u)_+(v)_+] = \frac{\sqrt{q_1q_2}}{2\pi}\big(\sin\vartheta +
-  (\pi-\vartheta)\cos\vartheta\big)`, :math:`\cos\vartheta = c/\sqrt{q_1q_2}`;
-* erf, centred (Williams 1997): :math:`\mathbb E[\operatorname{erf}(u)\operatorname{erf}(v)]
-  = \frac2\pi\arcsin\frac{2c}{\sqrt{(1+2q_1)(1+2q_2)}}`;
-* polynomials (linear included), any means: Isserlis' theorem, obtained here by
-  differentiating the joint moment generating function
-  :math:`\exp(t_1m_1+t_2m_2+\tfrac12(q_1t_1^2+2ct_1t_2+q_2t_2^2))`;
-* one-dimensional means :math:`\mathbb E\,\sigma(u)` (ReLU, erf, polynomials) and the
-  ReLU second moment :math:`\mathbb E[(u)_+^2] = (m^2+q)\Phi(m/\sqrt q) + m\sqrt q\,\varphi(m/\sqrt q)`.
+* **Isserlis** (polynomials, any means): mixed moments from the joint moment generating
+  function :math:`\exp(t_1m_1+t_2m_2+\tfrac12(q_1t_1^2+2ct_1t_2+q_2t_2^2))`;
+* **the bivariate MGF** (:func:`mgf_kernel`, any means): for sums of
+  :math:`x^ne^{\gamma x^2+\beta x}`, i.e. sin, cos (Euler), exp, the Gaussian bump
+  :math:`e^{-x^2/2}` and their products with polynomials, by completing the square;
+* **Price's theorem** (:func:`price_kernel`, zero means):
+  :math:`\partial_c^r K = \mathbb E[\sigma^{(r)}(u)\tau^{(r)}(v)]` with distributional
+  derivatives, integrated by SymPy: ReLU (the arc-cosine kernel of Cho & Saul 2009), Abs, sign
+  and step (arcsine laws), ReLU**p (the arc-cosine family), erf (Williams 1997), and any
+  polynomial against any of these; GELU by Stein's lemma (:func:`gelu_kernel`), checked by
+  Price's theorem (:func:`verify_price`).
+
+Means :math:`\mathbb E\sigma(u)` come from the 1-D engine of :mod:`theory.moments`.
+ReLU and erf with non-zero means need the bivariate normal CDF: no elementary form, so the
+numeric rules of :mod:`onestep_gm.numerics.population` (Mehler series, nested Gauss–Legendre)
+apply there, as for tanh and sigmoid.
 
 Everything is a SymPy expression in the symbols :data:`M1, M2, Q1, Q2, C`, ready for
 code generation (``sympy.lambdify(..., modules="jax")``).  Activations without a closed
@@ -63,8 +70,7 @@ Q1, Q2 = sp.symbols("Q1 Q2", positive=True)
 C = sp.Symbol("C", real=True)
 
 _T1, _T2 = sp.symbols("t1 t2", real=True)
-_RELU = sp.Max(0, X)
-_ERF = sp.erf(X)
+_GELU = X * (1 + sp.erf(X / sp.sqrt(2))) / 2
 
 
 def relu_kernel() -> sp.Expr:
@@ -115,58 +121,390 @@ def polynomial_kernel(first: sp.Expr, second: sp.Expr | None = None) -> sp.Expr:
     return sp.expand(total)
 
 
-def _is_relu(expr: sp.Expr) -> bool:
-    return sp.simplify(expr - _RELU) == 0
+_B1, _B2 = sp.symbols("b1 b2")
+_T = sp.Symbol("t", real=True)
+MAX_PRICE_ORDER = 6
+"""Highest derivative order tried by :func:`price_kernel` (ReLU**4 needs 5)."""
+
+_TRIG = (sp.sin, sp.cos, sp.sinh, sp.cosh)
+_MAX_INTEGRAND_OPS = 40
+r"""Price integrands larger than this are not handed to ``sp.integrate``: the arcsine family has
+about 10 operations, while GELU's :math:`\mathbb E[\sigma''\sigma'']` (about 60) kept SymPy
+busy for over ten minutes without an answer; :func:`gelu_kernel` covers that case instead."""
 
 
-def _is_erf(expr: sp.Expr) -> bool:
-    return sp.simplify(expr - _ERF) == 0
+def _exp_quadratic_terms(expr: sp.Expr):
+    r"""``[(c, n, β, γ), ...]`` with :math:`f(x) = \sum c\,x^n e^{\gamma x^2 + \beta x}`, or ``None``.
+
+    ``sin``, ``cos``, ``sinh``, ``cosh`` become complex exponentials (Euler), so :math:`\beta` may
+    be imaginary; :math:`\gamma \le 0` is required (else the bivariate moment may diverge).
+    """
+    functions = expr.atoms(sp.Function)
+    if any(not isinstance(f, (sp.exp, *_TRIG)) for f in functions):
+        return None
+    expanded = expr.replace(lambda e: isinstance(e, _TRIG), lambda e: e.rewrite(sp.exp))
+    expanded = sp.expand(sp.powsimp(sp.expand(expanded, power_exp=False)), power_exp=False)
+    terms = []
+    for term in sp.Add.make_args(expanded):
+        coeff, dependent = term.as_independent(X, as_Add=False)
+        n, exponent = 0, sp.Integer(0)
+        for factor in sp.Mul.make_args(dependent):
+            base, power = factor.as_base_exp()
+            if factor == 1:
+                continue
+            if isinstance(factor, sp.exp):
+                exponent += factor.args[0]
+            elif base == X and power.is_Integer and power > 0:
+                n += int(power)
+            elif isinstance(base, sp.exp) and power.is_number:
+                exponent += power * base.args[0]
+            else:
+                return None
+        exponent = sp.expand(exponent)
+        if not exponent.is_polynomial(X) or sp.degree(exponent, X) > 2:
+            return None
+        poly = sp.Poly(exponent, X)
+        gamma, beta = poly.coeff_monomial(X**2), poly.coeff_monomial(X)
+        if not gamma.is_real or gamma > 0:
+            return None
+        terms.append((coeff * sp.exp(poly.coeff_monomial(1)), n, beta, gamma))
+    return terms
+
+
+@functools.lru_cache(maxsize=256)
+def _gaussian_mgf(gamma_1: sp.Expr, gamma_2: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+    r"""``(L, det)`` with :math:`\mathbb E\exp(b_1u + b_2v + \gamma_1u^2 + \gamma_2v^2) = e^{L}/\sqrt{\det}`.
+
+    With :math:`\Gamma = \operatorname{diag}(\gamma_1,\gamma_2)`, :math:`B = I - 2\Sigma\Gamma` and
+    :math:`\beta = b + 2\Gamma m`: :math:`\det = \det B` and :math:`L = b^\top m + m^\top\Gamma m +
+    \tfrac12\beta^\top B^{-1}\Sigma\beta`, by completing the square; :math:`\Sigma^{-1}` never
+    appears, so the form holds up to :math:`|\rho| = 1`.
+    """
+    sigma = sp.Matrix([[Q1, C], [C, Q2]])
+    Gamma = sp.diag(gamma_1, gamma_2)
+    mean, b = sp.Matrix([M1, M2]), sp.Matrix([_B1, _B2])
+    B = sp.eye(2) - 2 * sigma * Gamma
+    det = sp.expand(B.det())
+    beta = b + 2 * Gamma * mean
+    quadratic = sp.expand((beta.T * B.adjugate() * sigma * beta)[0])
+    linear = (b.T * mean)[0] + (mean.T * Gamma * mean)[0]
+    return sp.cancel(linear + quadratic / (2 * det)), det
+
+
+@functools.lru_cache(maxsize=1024)
+def _mixed_moment(gamma_1, gamma_2, n_1: int, n_2: int) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
+    r"""``(R, L, det)``: :math:`\mathbb E[u^{n_1}v^{n_2}e^{b_1u+b_2v+\gamma_1u^2+\gamma_2v^2}] = R\,e^{L}/\sqrt{\det}`.
+
+    :math:`R = e^{-L}\partial_{b_1}^{n_1}\partial_{b_2}^{n_2}e^{L}`, by
+    :math:`R \mapsto \partial_b R + R\,\partial_b L` once per derivative.
+    """
+    log_mgf, det = _gaussian_mgf(gamma_1, gamma_2)
+    ratio = sp.Integer(1)
+    for symbol, times in ((_B1, n_1), (_B2, n_2)):
+        slope = sp.diff(log_mgf, symbol)
+        for _ in range(times):
+            ratio = sp.diff(ratio, symbol) + ratio * slope
+    return sp.cancel(ratio), log_mgf, det
+
+
+def _real(value: sp.Expr) -> sp.Expr:
+    """The real part of a value known to be real (Euler's complex exponentials cancel)."""
+    if not value.has(sp.I):
+        return value
+    real, _ = sp.expand_complex(value).as_real_imag()
+    return real
+
+
+def mgf_kernel(first: sp.Expr, second: sp.Expr) -> sp.Expr | None:
+    r""":math:`\mathbb E[f(u)g(v)]` for any means, by the Gaussian moment generating function.
+
+    For :math:`f, g` sums of :math:`c\,x^n e^{\gamma x^2+\beta x}` (polynomials, ``exp``,
+    the Gaussian bump, ``sin``/``cos``/``sinh``/``cosh`` by Euler, and their products): each
+    pair of terms is a derivative of the bivariate MGF :func:`_gaussian_mgf` in :math:`b` at
+    :math:`b = \beta`.  Terms sharing an exponential are summed as one rational factor.
+    ``None`` when ``first`` or ``second`` is not of this form.
+    """
+    terms_1, terms_2 = _exp_quadratic_terms(first), _exp_quadratic_terms(second)
+    if terms_1 is None or terms_2 is None:
+        return None
+    groups: dict[tuple, sp.Expr] = {}
+    for c1, n1, beta1, gamma1 in terms_1:
+        for c2, n2, beta2, gamma2 in terms_2:
+            ratio, log_mgf, det = _mixed_moment(gamma1, gamma2, n1, n2)
+            at = {_B1: beta1, _B2: beta2}
+            key = (sp.cancel(log_mgf.subs(at)), det)
+            groups[key] = groups.get(key, sp.Integer(0)) + c1 * c2 * ratio.subs(at)
+    total = sp.Integer(0)
+    for (log_mgf, det), ratio in groups.items():
+        total += sp.factor(sp.cancel(ratio)) * sp.exp(log_mgf) / sp.sqrt(det)
+    return _tidy(_real(total))
+
+
+def _tidy(expr: sp.Expr) -> sp.Expr:
+    """Trigonometric and exponential collection where it shortens the emitted JAX expression."""
+    if not expr.has(sp.sin, sp.cos):
+        return expr
+    shorter = sp.trigsimp(sp.powsimp(expr, combine="exp"))
+    return shorter if sp.count_ops(shorter) <= sp.count_ops(expr) else expr
+
+
+def _normalised(expr: sp.Expr) -> sp.Expr:
+    r""":math:`\sigma` with ``Max``/``Abs``/``sign`` as ``Heaviside``, ready for distributional derivatives."""
+    out = sp.expand(expr.rewrite(sp.Heaviside))
+    return out.replace(lambda a: a.is_Pow and isinstance(a.base, sp.Heaviside) and a.exp.is_Integer
+                       and a.exp > 0, lambda a: a.base)  # fmt: skip
+
+
+def _derivative(expr: sp.Expr) -> sp.Expr:
+    r""":math:`f'` with :math:`x^k\delta^{(j)}(x) = (-1)^k\frac{j!}{(j-k)!}\delta^{(j-k)}(x)` (0 for :math:`k>j`)."""
+    def reduce(term):
+        coeff, rest = term.as_independent(X, as_Add=False)
+        k, delta = 0, None
+        for factor in sp.Mul.make_args(rest):
+            base, power = factor.as_base_exp()
+            if isinstance(factor, sp.DiracDelta) and factor.args[0] == X:
+                delta = factor
+            elif base == X and power.is_Integer and power > 0:
+                k += int(power)
+            else:
+                return term
+        if delta is None or k == 0:
+            return term
+        j = int(delta.args[1]) if len(delta.args) > 1 else 0
+        if k > j:
+            return sp.Integer(0)
+        reduced = sp.DiracDelta(X, j - k) if j > k else sp.DiracDelta(X)
+        return coeff * (-1) ** k * sp.factorial(j) / sp.factorial(j - k) * reduced
+
+    return sp.Add(*(reduce(term) for term in sp.Add.make_args(sp.expand(sp.diff(expr, X)))))
+
+
+def _delta_weight(expr: sp.Expr) -> sp.Expr | None:
+    r"""``a`` when ``expr`` is :math:`a\,\delta(x)` with a constant ``a``, else ``None``."""
+    delta = sp.DiracDelta(X)
+    weight = sp.expand(expr).coeff(delta)
+    if weight == 0 or weight.has(X) or sp.expand(expr - weight * delta) != 0:
+        return None
+    return weight
+
+
+def _centred_mean(expr: sp.Expr, q: sp.Expr) -> sp.Expr | None:
+    r""":math:`\mathbb E f(u)`, :math:`u\sim N(0, q)`, by the 1-D engine of :mod:`theory.moments`."""
+    from onestep_gm.theory.moments import expectation
+
+    deltas, rest = sp.Integer(0), sp.Integer(0)
+    for term in sp.Add.make_args(sp.expand(expr)):
+        if not term.has(sp.DiracDelta):
+            rest += term
+            continue
+        weight, delta = term.as_independent(X, as_Add=False)
+        if not isinstance(delta, sp.DiracDelta) or delta.args[0] != X:
+            return None
+        j = int(delta.args[1]) if len(delta.args) > 1 else 0
+        # E δ^(j)(u) = (-1)^j p^(j)(0) = He_j(0) q^(-j/2) / sqrt(2π q) for u ~ N(0, q)
+        deltas += weight * sp.hermite_prob(j, 0) * q ** sp.Rational(-j, 2) / sp.sqrt(2 * sp.pi * q)
+    if rest == 0:
+        return deltas
+    value, _ = expectation(rest, sp.Integer(0), sp.sqrt(q), _kinks_of(rest)[0])
+    return None if value is None else deltas + value
+
+
+def _antiderivative(integrand: sp.Expr) -> sp.Expr | None:
+    r"""A primitive in :math:`t` on :math:`t^2 < q_1q_2`, checked by differentiating it back."""
+    primitive = sp.integrate(integrand, _T, conds="none")
+    if isinstance(primitive, sp.Piecewise):
+        primitive = primitive.args[-1][0]
+    if primitive.has(sp.Integral, sp.I):
+        return None
+    if sp.simplify(sp.diff(primitive, _T) - integrand) != 0:
+        return None
+    return primitive
+
+
+def price_kernel(first: sp.Expr, second: sp.Expr) -> tuple[sp.Expr, int] | None:
+    r"""Centred :math:`\mathbb E[f(u)g(v)]` by Price's theorem, and the order :math:`r` used.
+
+    Price (1958): :math:`\partial_c^r\,\mathbb E[f(u)g(v)] = \mathbb E[f^{(r)}(u)g^{(r)}(v)]`, so
+
+    .. math::
+        K(c) = \sum_{j<r}\frac{c^j}{j!}\,\mathbb E f^{(j)}(u)\,\mathbb E g^{(j)}(v)
+        + \int_0^c\frac{(c-t)^{r-1}}{(r-1)!}\,\mathbb E[f^{(r)}g^{(r)}]\big|_{c=t}\,dt,
+
+    with :math:`r` the first order at which one derivative vanishes (a polynomial: the sum
+    alone is exact), or both are multiples of :math:`\delta(x)`
+    (:math:`\mathbb E[\delta(u)\delta(v)] = 1/(2\pi\sqrt{q_1q_2-t^2})`), or both are of the MGF
+    form (:func:`mgf_kernel` at zero means).  The 1-D means come from
+    :func:`theory.moments.expectation`, the integral from SymPy, checked by differentiation.
+    ``None`` when no such :math:`r\le` :data:`MAX_PRICE_ORDER` exists or an integral does not close.
+    """
+    d1, d2 = _normalised(first), _normalised(second)
+    base = sp.Integer(0)
+    for r in range(1, MAX_PRICE_ORDER + 1):
+        mean_1, mean_2 = _centred_mean(d1, Q1), _centred_mean(d2, Q2)
+        if mean_1 is None or mean_2 is None:
+            return None
+        base += C ** (r - 1) / sp.factorial(r - 1) * mean_1 * mean_2
+        d1, d2 = _derivative(d1), _derivative(d2)
+        if d1 == 0 or d2 == 0:  # a polynomial of degree r - 1: the Taylor sum is the kernel
+            return sp.simplify(base), r
+        w1, w2 = _delta_weight(d1), _delta_weight(d2)
+        if w1 is not None and w2 is not None:
+            inner = w1 * w2 / (2 * sp.pi * sp.sqrt(Q1 * Q2 - _T**2))
+        elif d1.has(sp.DiracDelta, sp.Heaviside) or d2.has(sp.DiracDelta, sp.Heaviside):
+            continue
+        else:
+            inner = mgf_kernel(d1, d2)
+            if inner is None:
+                continue
+            inner = sp.simplify(inner.subs({M1: 0, M2: 0, C: _T}))
+        if sp.count_ops(inner) > _MAX_INTEGRAND_OPS:
+            return None
+        primitive = _antiderivative(sp.expand((C - _T) ** (r - 1) / sp.factorial(r - 1) * inner))
+        if primitive is None:
+            return None
+        return sp.simplify(base + primitive.subs(_T, C) - primitive.subs(_T, 0)), r
+    return None
+
+
+def stable_form(expr: sp.Expr) -> sp.Expr:
+    r"""``asin(a)`` as ``atan2(a, sqrt(max(1 - a², 0)))`` and :math:`\sqrt{q_1q_2-c^2}` clamped at 0.
+
+    Equal where both are defined; the emitted kernel stays finite when rounding pushes
+    :math:`|c|` a hair past :math:`\sqrt{q_1q_2}` (collinear neurons, the diagonal).
+    """
+    def _atan2(arg):
+        return sp.atan2(arg, sp.sqrt(sp.Max(1 - arg**2, 0)))
+
+    expr = expr.replace(sp.asin, _atan2)
+    gap = Q1 * Q2 - C**2
+    return expr.replace(lambda a: a.is_Pow and sp.expand(a.base - gap) == 0,
+                        lambda a: sp.Max(a.base, 0) ** a.exp)  # fmt: skip
+
+
+def gelu_kernel() -> sp.Expr:
+    r"""Centred :math:`\mathbb E[\mathrm{gelu}(u)\mathrm{gelu}(v)]`, :math:`\mathrm{gelu}(x) = x\Phi(x)`.
+
+    With :math:`\Phi(x) = P(g \le x)` for an independent :math:`g\sim N(0,1)`, the kernel is
+    :math:`\mathbb E[uv\,\mathbf 1\{A>0\}\mathbf 1\{B>0\}]` for :math:`A = u-g_1`,
+    :math:`B = v-g_2` (variances :math:`a = 1+q_1`, :math:`b = 1+q_2`, covariance :math:`c`,
+    :math:`\Delta = ab-c^2`).  Stein's lemma applied twice gives
+
+    .. math::
+        \frac c4 + \frac{c}{2\pi}\arcsin\frac{c}{\sqrt{ab}} + \frac{q_1q_2 + c^2}{2\pi\sqrt\Delta}
+        - \frac{c^2}{2\pi\sqrt\Delta}\Big(\frac{q_1}{a} + \frac{q_2}{b}\Big).
+
+    :func:`verify_price` checks it against Price's theorem (:math:`K(0)`, :math:`K'(0)` and
+    :math:`K'' = \mathbb E[\sigma''(u)\sigma''(v)]` from :func:`mgf_kernel`), since SymPy's
+    integrator does not close :func:`price_kernel`'s integral for GELU.
+    """
+    a, b = 1 + Q1, 1 + Q2
+    delta = a * b - C**2
+    return (C / 4 + C * sp.asin(C / sp.sqrt(a * b)) / (2 * sp.pi)
+            + (Q1 * Q2 + C**2) / (2 * sp.pi * sp.sqrt(delta))
+            - C**2 * (Q1 / a + Q2 / b) / (2 * sp.pi * sp.sqrt(delta)))  # fmt: skip
+
+
+def verify_price(kernel: sp.Expr, first: sp.Expr, second: sp.Expr, order: int, *, points: int = 4,
+                 dps: int = 50) -> float:  # fmt: skip
+    r"""Largest residual of Price's theorem for a centred ``kernel`` of ``(first, second)``.
+
+    Checks :math:`\partial_c^j K|_{c=0} = \mathbb E f^{(j)}\,\mathbb E g^{(j)}` for :math:`j <`
+    ``order`` and :math:`\partial_c^{\text{order}} K = \mathbb E[f^{(r)}(u)g^{(r)}(v)]`, both
+    symbolic, evaluated at ``points`` rational :math:`(q_1, q_2, c)` with ``dps`` digits; a
+    residual near :math:`10^{-\text{dps}}` means the kernel solves Price's equation with the
+    right initial values, which determines it.
+    """
+    d1, d2 = _normalised(first), _normalised(second)
+    checks = []
+    for j in range(order):
+        checks.append(sp.diff(kernel, C, j).subs(C, 0) - _centred_mean(d1, Q1) * _centred_mean(d2, Q2))
+        d1, d2 = _derivative(d1), _derivative(d2)
+    w1, w2 = _delta_weight(d1), _delta_weight(d2)
+    inner = (w1 * w2 / (2 * sp.pi * sp.sqrt(Q1 * Q2 - C**2)) if w1 is not None and w2 is not None
+             else mgf_kernel(d1, d2).subs({M1: 0, M2: 0}))  # fmt: skip
+    checks.append(sp.diff(kernel, C, order) - inner)
+    worst = 0.0
+    grid = [(sp.Rational(1, 2), sp.Rational(3, 2), sp.Rational(1, 3)), (2, 1, sp.Rational(-7, 5)),
+            (sp.Rational(3, 4), sp.Rational(3, 4), sp.Rational(37, 50)), (3, 5, sp.Rational(38, 10))]
+    for q1, q2, c in grid[:points]:
+        for check in checks:
+            value = sp.N(check.subs({Q1: q1, Q2: q2, C: c}), dps)
+            worst = max(worst, abs(float(value)))
+    return worst
+
+
+def _same(expr: sp.Expr, reference: sp.Expr) -> bool:
+    return sp.simplify(expr - reference) == 0
 
 
 @functools.lru_cache(maxsize=64)
-def _closed_kernel_expr(first: sp.Expr, second: sp.Expr, centred: bool) -> sp.Expr | None:
+def derive_kernel(first: sp.Expr, second: sp.Expr, centred: bool) -> tuple[sp.Expr, str] | None:
+    r"""Closed :math:`\mathbb E[f(u)g(v)]` and one line on how it was obtained, or ``None``.
+
+    In this order: polynomials by Isserlis (any means); sums of :math:`x^ne^{\gamma x^2+\beta x}`
+    (sin, cos, exp, the Gaussian bump) by the bivariate MGF (any means); with zero means
+    (``centred``), Price's theorem (ReLU, Abs, sign, step, ReLU**p, erf) and GELU's
+    Stein-lemma form.  ``None``: no closed form here (the numeric rules apply).
+    """
     if first.is_polynomial(X) and second.is_polynomial(X):
-        return polynomial_kernel(first, second)
+        return polynomial_kernel(first, second), "Isserlis' theorem (moments of the joint MGF)"
+    mgf = mgf_kernel(first, second)
+    if mgf is not None:
+        return mgf, "bivariate Gaussian MGF (completing the square; sin/cos by Euler)"
     if not centred:
         return None
-    if _is_relu(first) and _is_relu(second):
-        return relu_kernel()
-    if _is_erf(first) and _is_erf(second):
-        return erf_kernel()
+    if _same(first, _GELU) and _same(second, _GELU):
+        return gelu_kernel(), "Stein's lemma on x·Φ(x) = E_g[x·1{g ≤ x}], checked by Price's theorem"
+    price = price_kernel(first, second)
+    if price is not None:
+        kernel, order = price
+        return kernel, f"Price's theorem at order {order} (∂_c^{order} K = E[σ^({order})σ^({order})]), integrated by SymPy"
     return None
 
 
 def closed_kernel(activation: Activation, *, centred: bool) -> sp.Expr | None:
     r"""Exact :math:`\mathbb E[\sigma(u)\sigma(v)]` in :data:`M1, M2, Q1, Q2, C`, or ``None``.
 
-    ``centred=True`` promises :math:`m_1 = m_2 = 0` (the expression may then omit the means);
-    polynomials are exact for any means, ReLU and erf only centred.
+    ``centred=True`` promises :math:`m_1 = m_2 = 0` (the expression may then omit the means).
+    Exact for any means: polynomials, sin, cos, exp, the Gaussian bump (and sums of
+    :math:`x^ne^{\gamma x^2+\beta x}`); centred only: ReLU, Abs, sign, step, ReLU**p, erf, GELU.
+    See :func:`derive_kernel`; the result is in :func:`stable_form`.
     """
-    return _closed_kernel_expr(activation.expr, activation.expr, centred)
+    derived = derive_kernel(activation.expr, activation.expr, centred)
+    return None if derived is None else stable_form(derived[0])
 
 
 def closed_cross_kernel(activation: Activation, teacher: sp.Expr, *, centred: bool) -> sp.Expr | None:
     r"""Exact :math:`\mathbb E[\sigma(u)\,\sigma_*(v)]` for a teacher expression in :data:`X`, or ``None``."""
-    return _closed_kernel_expr(activation.expr, teacher, centred)
+    derived = derive_kernel(activation.expr, teacher, centred)
+    return None if derived is None else stable_form(derived[0])
+
+
+def kernel_method(activation: Activation, *, centred: bool) -> str | None:
+    """How :func:`closed_kernel` obtained its expression (one line), or ``None`` when it has none."""
+    derived = derive_kernel(activation.expr, activation.expr, centred)
+    return None if derived is None else derived[1]
+
+
+@functools.lru_cache(maxsize=64)
+def _closed_mean(expr: sp.Expr) -> sp.Expr | None:
+    from onestep_gm.theory.moments import expectation
+
+    kinks, periodic = _kinks_of(expr)
+    if periodic:
+        return None
+    value, _ = expectation(expr, M1, sp.sqrt(Q1), kinks)
+    return value
 
 
 def closed_mean(activation: Activation) -> sp.Expr | None:
     r""":math:`\mathbb E\,\sigma(u)`, :math:`u\sim\mathcal N(m_1, q_1)`, in :data:`M1, Q1`, or ``None``.
 
-    ReLU: :math:`m\Phi(m/\sqrt q) + \sqrt q\,\varphi(m/\sqrt q)`; erf:
-    :math:`\operatorname{erf}(m/\sqrt{1+2q})`; polynomials from the MGF.
+    From the 1-D engine :func:`theory.moments.expectation` (truncated moments between kinks,
+    Stein's lemma, erf smoothing, the Gaussian MGF): e.g. ReLU
+    :math:`m\Phi(m/\sqrt q) + \sqrt q\,\varphi(m/\sqrt q)`, erf :math:`\operatorname{erf}(m/\sqrt{1+2q})`.
     """
-    expr = activation.expr
-    if expr.is_polynomial(X):
-        poly = sp.Poly(expr, X)
-        table = _moment_table(poly.degree(), 0)
-        return sp.expand(sum(a * table[(r, 0)] for (r,), a in poly.terms()))
-    z = M1 / sp.sqrt(Q1)
-    if _is_relu(expr):
-        return M1 * _Phi(z) + sp.sqrt(Q1) * _phi(z)
-    if _is_erf(expr):
-        return sp.erf(M1 / sp.sqrt(1 + 2 * Q1))
-    return None
+    return _closed_mean(activation.expr)
 
 
 def relu_second_moment() -> sp.Expr:
