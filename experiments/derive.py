@@ -243,6 +243,33 @@ def _moments_section(activation) -> list[str]:
     return lines
 
 
+def _kernel_section(activation) -> list[str]:
+    # SymPy derivations load when pages are written
+    from onestep_gm.theory import kernels
+
+    lines = [
+        "## Bivariate kernel",
+        "",
+        r"$K = \mathbb{E}[\sigma(u)\sigma(v)]$ for $(u, v)$ Gaussian with means $M_1, M_2$, "
+        r"variances $Q_1, Q_2$ and covariance $C$: the entries of the network's population "
+        r"moment $\Omega$ behind the theory curves (`population_moments`, rule `closed`).",
+        "",
+    ]
+    numeric = ("`population_moments` uses the Mehler series for $|\\rho| \\le 0.9$ and a nested "
+               "Gauss–Legendre rule above it, cut at the kinks.")
+    for centred in (False, True):
+        derived = kernels.derive_kernel(activation.expr, activation.expr, centred)
+        if derived is None:
+            continue
+        expr, how = derived
+        where = "zero means, $M_1 = M_2 = 0$" if centred else "any means"
+        lines += [f"For {where}. How obtained: {how}.", "", *_display("K", expr)]
+        if centred:
+            lines += [f"With non-zero means no elementary form was found: {numeric}", ""]
+        return lines
+    return lines + [f"No closed form was derived for this activation: {numeric}", ""]
+
+
 def _numeric_moments_text() -> str:
     # SymPy derivations load when pages are written
     from onestep_gm.theory import codegen, quadrature
@@ -306,6 +333,7 @@ def render_activation(name: str, settings: DeriveSettings = DeriveSettings()) ->
         "",
         *_hermite_section(activation, settings, b_default),
         *_moments_section(activation),
+        *_kernel_section(activation),
         *_jax_section(activation),
     ]
     return "\n".join(lines).rstrip("\n") + "\n"
