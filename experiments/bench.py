@@ -108,12 +108,15 @@ CLOSED_KERNEL_ACTIVATIONS = ("relu", "abs", "sign", "step", "erf", "gelu", "relu
 
 
 def time_theory_table(n: int, k: int, m: int, activations=(*CLOSED_KERNEL_ACTIVATIONS, "tanh"),
-                      repeats: int = 3) -> list[dict]:  # fmt: skip
-    """One theory point per activation (best of ``repeats``, warm) and the rule that computed it.
+                      repeats: int = 5) -> list[dict]:  # fmt: skip
+    """One theory point per activation against ReLU's, timed in pairs, and the rule used.
 
     The default mixture (zero means, regression, β = 0.74, α = 0.5) at ``n, k, m``; each
-    activation on its own trained layer of trial 0.  Returns rows ``{activation, seconds,
-    rule}``; the SymPy derivation and the compilation happen in the first (untimed) call.
+    activation on its own trained layer of trial 0.  The point (population moments + ridge
+    equivalent) of the activation and of ReLU are timed alternately, ``repeats`` times each
+    (A B A B, so drift on a busy machine hits both), after an untimed call that derives the
+    kernel (SymPy) and compiles.  Rows ``{activation, seconds, relu_seconds, ratio, rule}``
+    with the best time of each.
     """
     # the engine (JAX) loads when a benchmark runs
     from onestep_gm.numerics.mixture import MixtureSpec
@@ -122,18 +125,26 @@ def time_theory_table(n: int, k: int, m: int, activations=(*CLOSED_KERNEL_ACTIVA
     from onestep_gm.numerics.simulation import SimulationConfig, trained_layer
 
     config = SimulationConfig(data=MixtureSpec(n=n, beta=0.74, alpha=0.5), k=k, m=m)
+
+    def point(act, F_hat, mixture):
+        moments = population_moments(F_hat, mixture, act, laws=component_laws(F_hat, mixture))
+        jax.block_until_ready(ridge_equivalent(*moments[:3], config.lam, m))
+        return moments.rule
+
+    relu = trained_layer(config, "relu")
+    point("relu", *relu)
     rows = []
     for act in activations:
-        F_hat, mixture = trained_layer(config, act)
-        moments = population_moments(F_hat, mixture, act)
-        jax.block_until_ready(ridge_equivalent(*moments[:3], config.lam, m))
-        best = math.inf
+        layer = trained_layer(config, act)
+        rule = point(act, *layer)
+        best = {act: math.inf, "relu": math.inf}
         for _ in range(repeats):
-            t0 = time.perf_counter()
-            moments = population_moments(F_hat, mixture, act, laws=component_laws(F_hat, mixture))
-            jax.block_until_ready(ridge_equivalent(*moments[:3], config.lam, m))
-            best = min(best, time.perf_counter() - t0)
-        rows.append({"activation": act, "seconds": best, "rule": moments.rule})
+            for name, args in ((act, layer), ("relu", relu)):
+                t0 = time.perf_counter()
+                point(name, *args)
+                best[name] = min(best[name], time.perf_counter() - t0)
+        rows.append({"activation": act, "seconds": best[act], "relu_seconds": best["relu"],
+                     "ratio": best[act] / best["relu"], "rule": rule})  # fmt: skip
     return rows
 
 

@@ -93,8 +93,10 @@ def _kernel_table(args: argparse.Namespace) -> int:
         emit_json({"device": device_label(), "n": args.n, "k": args.k, "m": args.m, "theory_points": rows})
         return 0
     print(f"theory point (population moments + ridge equivalent), n = {args.n}, k = {args.k}, "
-          f"m = {args.m}, zero-mean mixture, best of 3 after a warm-up, on {device_label()}:")
-    print(f"{'activation':<12} {'seconds':>8}  rule")
+          f"m = {args.m}, zero-mean mixture, on {device_label()}; each activation timed "
+          "alternately with relu, best of 5 each:")
+    print(f"{'activation':<12} {'seconds':>8} {'relu':>8} {'ratio':>6}  rule")
     for row in rows:
-        print(f"{row['activation']:<12} {row['seconds']:>8.3f}  {row['rule']}")
+        print(f"{row['activation']:<12} {row['seconds']:>8.3f} {row['relu_seconds']:>8.3f} "
+              f"{row['ratio']:>6.2f}  {row['rule']}")
     return 0

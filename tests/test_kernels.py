@@ -188,3 +188,13 @@ def test_population_moments_pick_closed_kernels_and_say_so():
     assert (closed.rule, numeric.rule) == ("closed", "mehler")
     assert float(jnp.max(jnp.abs(closed.Omega - numeric.Omega))) < 1e-12
     assert population_moments(F_hat, mixture, "relu").rule == "Omega mehler, u closed"  # non-zero means
+
+
+@pytest.mark.parametrize("name", ["sign", "erf", "sin"])
+def test_odd_activation_against_the_relu_teacher_matches_mpmath(name):
+    expr, relu = get_activation(name).expr, get_activation("relu").expr
+    kernel, how = K.derive_kernel(expr, relu, True)
+    assert "odd" in how
+    q1, q2, c = 0.8, 1.3, 0.9 * math.sqrt(0.8 * 1.3)
+    ref = float(K.bivariate_mp(expr, relu, 0, 0, q1, q2, c, dps=15))
+    assert _num(kernel, (K.Q1, K.Q2, K.C), q1, q2, c) == pytest.approx(ref, rel=1e-12, abs=1e-14)

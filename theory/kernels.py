@@ -279,13 +279,34 @@ def _derivative(expr: sp.Expr) -> sp.Expr:
     return sp.Add(*(reduce(term) for term in sp.Add.make_args(sp.expand(sp.diff(expr, X)))))
 
 
-def _delta_weight(expr: sp.Expr) -> sp.Expr | None:
-    r"""``a`` when ``expr`` is :math:`a\,\delta(x)` with a constant ``a``, else ``None``."""
-    delta = sp.DiracDelta(X)
-    weight = sp.expand(expr).coeff(delta)
-    if weight == 0 or weight.has(X) or sp.expand(expr - weight * delta) != 0:
-        return None
-    return weight
+def _delta_terms(expr: sp.Expr) -> dict[int, sp.Expr] | None:
+    r"""``{j: a_j}`` when ``expr`` is :math:`\sum_j a_j\,\delta^{(j)}(x)` with constant ``a_j``, else ``None``."""
+    terms: dict[int, sp.Expr] = {}
+    for term in sp.Add.make_args(sp.expand(expr)):
+        weight, delta = term.as_independent(X, as_Add=False)
+        if not isinstance(delta, sp.DiracDelta) or delta.args[0] != X:
+            return None
+        j = int(delta.args[1]) if len(delta.args) > 1 else 0
+        terms[j] = terms.get(j, sp.Integer(0)) + weight
+    return terms or None
+
+
+def _delta_expectation(first: dict[int, sp.Expr], second: dict[int, sp.Expr]) -> sp.Expr:
+    r""":math:`\mathbb E[\sum_a a_a\delta^{(a)}(u)\sum_b b_b\delta^{(b)}(v)]` for centred :math:`(u, v)`, covariance :math:`t`.
+
+    :math:`\mathbb E[\delta^{(a)}(u)\delta^{(b)}(v)] = (-1)^{a+b}\partial_x^a\partial_y^b p(0, 0)`,
+    :math:`p` the bivariate normal density; :math:`\mathbb E[\delta(u)\delta(v)] =
+    1/(2\pi\sqrt{q_1q_2-t^2})`.
+    """
+    x, y = sp.symbols("x_ y_", real=True)
+    gap = Q1 * Q2 - _T**2
+    density = sp.exp(-(Q2 * x**2 - 2 * _T * x * y + Q1 * y**2) / (2 * gap)) / (2 * sp.pi * sp.sqrt(gap))
+    total = sp.Integer(0)
+    for a, wa in first.items():
+        for b, wb in second.items():
+            derivative = sp.diff(density, x, a, y, b).subs({x: 0, y: 0})
+            total += wa * wb * (-1) ** (a + b) * derivative
+    return sp.simplify(total)
 
 
 def _centred_mean(expr: sp.Expr, q: sp.Expr) -> sp.Expr | None:
@@ -331,9 +352,9 @@ def price_kernel(first: sp.Expr, second: sp.Expr) -> tuple[sp.Expr, int] | None:
         + \int_0^c\frac{(c-t)^{r-1}}{(r-1)!}\,\mathbb E[f^{(r)}g^{(r)}]\big|_{c=t}\,dt,
 
     with :math:`r` the first order at which one derivative vanishes (a polynomial: the sum
-    alone is exact), or both are multiples of :math:`\delta(x)`
-    (:math:`\mathbb E[\delta(u)\delta(v)] = 1/(2\pi\sqrt{q_1q_2-t^2})`), or both are of the MGF
-    form (:func:`mgf_kernel` at zero means).  The 1-D means come from
+    alone is exact), or both are sums of :math:`\delta^{(j)}(x)` (:func:`_delta_expectation`:
+    derivatives of the bivariate density at 0), or both are of the MGF form
+    (:func:`mgf_kernel` at zero means).  The 1-D means come from
     :func:`theory.moments.expectation`, the integral from SymPy, checked by differentiation.
     ``None`` when no such :math:`r\le` :data:`MAX_PRICE_ORDER` exists or an integral does not close.
     """
@@ -347,9 +368,9 @@ def price_kernel(first: sp.Expr, second: sp.Expr) -> tuple[sp.Expr, int] | None:
         d1, d2 = _derivative(d1), _derivative(d2)
         if d1 == 0 or d2 == 0:  # a polynomial of degree r - 1: the Taylor sum is the kernel
             return sp.simplify(base), r
-        w1, w2 = _delta_weight(d1), _delta_weight(d2)
+        w1, w2 = _delta_terms(d1), _delta_terms(d2)
         if w1 is not None and w2 is not None:
-            inner = w1 * w2 / (2 * sp.pi * sp.sqrt(Q1 * Q2 - _T**2))
+            inner = _delta_expectation(w1, w2)
         elif d1.has(sp.DiracDelta, sp.Heaviside) or d2.has(sp.DiracDelta, sp.Heaviside):
             continue
         else:
@@ -419,8 +440,8 @@ def verify_price(kernel: sp.Expr, first: sp.Expr, second: sp.Expr, order: int, *
     for j in range(order):
         checks.append(sp.diff(kernel, C, j).subs(C, 0) - _centred_mean(d1, Q1) * _centred_mean(d2, Q2))
         d1, d2 = _derivative(d1), _derivative(d2)
-    w1, w2 = _delta_weight(d1), _delta_weight(d2)
-    inner = (w1 * w2 / (2 * sp.pi * sp.sqrt(Q1 * Q2 - C**2)) if w1 is not None and w2 is not None
+    w1, w2 = _delta_terms(d1), _delta_terms(d2)
+    inner = (_delta_expectation(w1, w2).subs(_T, C) if w1 is not None and w2 is not None
              else mgf_kernel(d1, d2).subs({M1: 0, M2: 0}))  # fmt: skip
     checks.append(sp.diff(kernel, C, order) - inner)
     worst = 0.0
@@ -455,6 +476,10 @@ def derive_kernel(first: sp.Expr, second: sp.Expr, centred: bool) -> tuple[sp.Ex
         return None
     if _same(first, _GELU) and _same(second, _GELU):
         return gelu_kernel(), "Stein's lemma on x·Φ(x) = E_g[x·1{g ≤ x}], checked by Price's theorem"
+    if _same(second, sp.Max(0, X)) and _same(first.subs(X, -X), -first):
+        slope = _centred_mean(_derivative(_normalised(first)), Q1)
+        if slope is not None:
+            return C * slope / 2, "Stein's lemma on ReLU(v) = (v + |v|)/2 against an odd σ: E[σ(u)|v|] = 0"
     price = price_kernel(first, second)
     if price is not None:
         kernel, order = price
