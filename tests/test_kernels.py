@@ -112,6 +112,18 @@ def test_gelu_stein_form_solves_prices_equation():
     assert K.verify_price(broken, gelu, gelu, 2) > 1e-3
 
 
+def test_relu_hot_path_form_is_the_derived_kernel():
+    """derive_kernel returns the literal arc-cosine form for ReLU (no SymPy at run time); it must
+    equal what Price's theorem derives."""
+    relu = get_activation("relu").expr
+    literal, _ = K.derive_kernel(relu, relu, True)
+    derived, order = K.price_kernel(relu, relu)
+    assert order == 2
+    for c in (-1.0, -0.9, -0.2, 0.0, 0.5, 0.999, 1.0):
+        assert _num(K.stable_form(derived), (K.Q1, K.Q2, K.C), 1.0, 1.0, c) == pytest.approx(
+            _num(literal, (K.Q1, K.Q2, K.C), 1.0, 1.0, c), abs=1e-15)
+
+
 def test_derived_relu_and_erf_equal_the_literature_forms():
     relu, erf = get_activation("relu").expr, get_activation("erf").expr
     assert sp.simplify(K.price_kernel(relu, relu)[0] - K.relu_kernel().subs(
