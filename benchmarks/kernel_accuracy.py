@@ -18,7 +18,6 @@ import sys
 import time
 
 import jax
-import sympy as sp
 from onestep_gm.experiments.bench import CLOSED_KERNEL_ACTIVATIONS
 from onestep_gm.theory import kernels as K
 from onestep_gm.theory.activations import get_activation
