@@ -8,6 +8,7 @@ past a figure that fails (its files are not written) and names the failures at t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ THEOREM_FIGURES = ("order", "convergence")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", help="figure name (fig1a … fig8b, order, convergence) or all")
+    parser.add_argument("name", help="figure name (fig1a … fig8b, order, convergence), all, or a sweep spec SPEC.toml")
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -147,18 +148,34 @@ def _run_theorem(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_spec(args: argparse.Namespace) -> int:
+    """``onestep figure SPEC.toml``: the user's sweep spec, as ``onestep sweep SPEC.toml`` runs it."""
+    from onestep_gm.experiments import cmd_sweep
+
+    options = [name for name in ("activation", "models", "components", "order", "data_dir", "test",
+                                 "protocol") if getattr(args, name) is not None]  # fmt: skip
+    if options:
+        flags = ", ".join("--" + name.replace("_", "-") for name in options)
+        raise ValueError(f"{flags}: a sweep spec declares these itself; edit {args.name}")
+    return cmd_sweep.run(argparse.Namespace(spec=args.name, quick=args.quick, trials=args.trials,
+                                            seed=args.seed, out=args.out, check=False,
+                                            no_progress=args.no_progress, workers=args.workers,
+                                            scheduler=args.scheduler))  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     from onestep_gm.experiments.catalogue import (  # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
         FIGURES,
         SWAP_NOTE,
         get_figure,
     )
-    from onestep_gm.experiments.outputs import save_figure
+    from onestep_gm.experiments.distributed import check_options
     from onestep_gm.experiments.results import check_targets
-    from onestep_gm.experiments.runner import run_figure
 
     if args.name in THEOREM_FIGURES:
         return _run_theorem(args)
+    if args.name.endswith(".toml"):
+        return _run_spec(args)
 
     names = list(FIGURES) if args.name == "all" else [get_figure(args.name).name]
     if args.name in ("fig2a", "fig2b"):
@@ -172,6 +189,20 @@ def run(args: argparse.Namespace) -> int:
     for name in names:  # refuse unwritable outputs before a minute of simulation
         check_targets({ext: out / f"{name}.{ext}" for ext in ("json", "csv", "md", "png", "pdf")})
     check_targets({"cache": out / ".cache" / "point.json"})
+    check_options(args.workers, args.scheduler)
+    with contextlib.ExitStack() as stack:
+        if args.workers is not None and len(names) > 1:  # one cluster for every figure
+            from onestep_gm.experiments.distributed import local_cluster  # Dask: --workers only
+
+            args.scheduler, args.workers = stack.enter_context(local_cluster(args.workers)), None
+        return _run_figures(args, names, overrides, out)
+
+
+def _run_figures(args: argparse.Namespace, names: list[str], overrides, out: Path) -> int:
+    from onestep_gm.experiments.catalogue import FIGURES  # SymPy: the command runs
+    from onestep_gm.experiments.outputs import save_figure
+    from onestep_gm.experiments.runner import run_figure
+
     failed: list[str] = []
     for name in names:
         try:

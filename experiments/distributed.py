@@ -12,6 +12,7 @@ the same program on every worker.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -111,6 +112,10 @@ def run_points(
     check_options(workers, scheduler)
     if workers is None and scheduler is None:
         raise ValueError("run_points needs --workers or --scheduler")
+    if scheduler is None:
+        with local_cluster(workers) as address:
+            return run_points(configs, cache_dir=cache_dir, scheduler=address, on_done=on_done,
+                              timeout=timeout)  # fmt: skip
     distributed = _import_distributed()
     # the compile-cache folder travels with each task (JAX loads only if the cache is on)
     from onestep_gm.numerics.compile_cache import compile_cache_dir
@@ -118,32 +123,37 @@ def run_points(
     folder = compile_cache_dir()
     compile_cache = None if folder is None else str(folder)
     cache = None if cache_dir is None else str(Path(cache_dir).resolve())
-    cluster = None
     try:
-        if scheduler is None:
-            cluster = distributed.LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                env=_worker_env(workers), silence_logs=logging.ERROR,
-            )  # fmt: skip
-            address = cluster.scheduler_address
-        else:
-            address = scheduler
-        try:
-            client = distributed.Client(address, timeout=f"{timeout}s")
-        except (OSError, TimeoutError) as exc:
-            raise OSError(f"cannot reach the Dask scheduler at {address} ({exc})") from None
-        with client:
-            futures = [
-                client.submit(run_point, config, cache, compile_cache, pure=False)
-                for config in configs
-            ]
-            index = {f.key: i for i, f in enumerate(futures)}
-            results: list[Any] = [None] * len(futures)
-            for future in distributed.as_completed(futures):
-                results[index[future.key]] = future.result()
-                if on_done is not None:
-                    on_done()
-            return results
+        client = distributed.Client(scheduler, timeout=f"{timeout}s")
+    except (OSError, TimeoutError) as exc:
+        raise OSError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
+    with client:
+        futures = [
+            client.submit(run_point, config, cache, compile_cache, pure=False)
+            for config in configs
+        ]
+        index = {f.key: i for i, f in enumerate(futures)}
+        results: list[Any] = [None] * len(futures)
+        for future in distributed.as_completed(futures):
+            results[index[future.key]] = future.result()
+            if on_done is not None:
+                on_done()
+        return results
+
+
+@contextlib.contextmanager
+def local_cluster(workers: int):
+    """A ``dask.distributed.LocalCluster`` of ``workers`` single-threaded processes; yields its address.
+
+    ``onestep figure all --workers N`` starts one and hands its address to every figure (a
+    cluster costs seconds to start); it is closed on leaving the block.
+    """
+    distributed = _import_distributed()
+    cluster = distributed.LocalCluster(
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+        env=_worker_env(workers), silence_logs=logging.ERROR,
+    )  # fmt: skip
+    try:
+        yield cluster.scheduler_address
     finally:
-        if cluster is not None:
-            cluster.close()
+        cluster.close()

@@ -123,3 +123,24 @@ def test_cli_sweep_end_to_end(tmp_path, capsys):
     for point in data["points"]:
         assert point["config"]["data"]["weights"] == pytest.approx([1 / 3] * 3)
         assert len(point["gen"]["gelu|nn"]) == 2 and all(v > 0 for v in point["gen"]["gelu|nn"])
+
+
+def test_figure_accepts_a_sweep_spec_and_matches_sweep(tmp_path, capsys):
+    spec = _write(tmp_path, TINY.replace("values = [0.3, 0.4]", "values = [0.3]").replace(
+        "logspace = [-3, -2, 2]", "values = [0.001]"))  # fmt: skip
+    assert main(["sweep", spec, "--out", str(tmp_path / "a"), "--no-progress"]) == 0
+    assert main(["figure", spec, "--out", str(tmp_path / "b"), "--no-progress"]) == 0
+    a, b = (json.loads((tmp_path / d / "tiny-sweep.json").read_text()) for d in ("a", "b"))
+    assert [p["gen"] for p in a["points"]] == [p["gen"] for p in b["points"]]
+    assert main(["figure", spec, "--activation", "relu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--activation" in err and "sweep spec" in err
+
+
+def test_figure_all_refuses_workers_with_a_scheduler(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["figure", "all", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1",
+              "--out", str(tmp_path / "o")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and "not allowed with" in err
+    assert not (tmp_path / "o").exists()
