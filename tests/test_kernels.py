@@ -210,3 +210,13 @@ def test_odd_activation_against_the_relu_teacher_matches_mpmath(name):
     q1, q2, c = 0.8, 1.3, 0.9 * math.sqrt(0.8 * 1.3)
     ref = float(K.bivariate_mp(expr, relu, 0, 0, q1, q2, c, dps=15))
     assert _num(kernel, (K.Q1, K.Q2, K.C), q1, q2, c) == pytest.approx(ref, rel=1e-12, abs=1e-14)
+
+
+@pytest.mark.parametrize("rho", [0.3, 0.999, -0.999])
+def test_gelu_against_the_relu_teacher_matches_mpmath(rho):
+    gelu, relu = get_activation("gelu").expr, get_activation("relu").expr
+    kernel, _ = K.derive_kernel(gelu, relu, True)
+    q1, q2 = 0.8, 1.3
+    c = rho * math.sqrt(q1 * q2)
+    ref = float(K.bivariate_mp(gelu, relu, 0, 0, q1, q2, c, dps=15))
+    assert _num(kernel, (K.Q1, K.Q2, K.C), q1, q2, c) == pytest.approx(ref, rel=1e-12, abs=1e-14)
