@@ -140,35 +140,20 @@ def _exp_quadratic_terms(expr: sp.Expr):
     ``sin``, ``cos``, ``sinh``, ``cosh`` become complex exponentials (Euler), so :math:`\beta` may
     be imaginary; :math:`\gamma \le 0` is required (else the bivariate moment may diverge).
     """
-    functions = expr.atoms(sp.Function)
-    if any(not isinstance(f, (sp.exp, *_TRIG)) for f in functions):
+    # the 1-D engine's term splitter: c x^n exp(alpha x^2 + beta x + gamma) prod erf(...)
+    from onestep_gm.theory.moments import _atoms, _exponential_form, _NoClosedForm
+
+    if any(not isinstance(f, (sp.exp, *_TRIG)) for f in expr.atoms(sp.Function)):
         return None
-    expanded = expr.replace(lambda e: isinstance(e, _TRIG), lambda e: e.rewrite(sp.exp))
-    expanded = sp.expand(sp.powsimp(sp.expand(expanded, power_exp=False)), power_exp=False)
     terms = []
-    for term in sp.Add.make_args(expanded):
-        coeff, dependent = term.as_independent(X, as_Add=False)
-        n, exponent = 0, sp.Integer(0)
-        for factor in sp.Mul.make_args(dependent):
-            base, power = factor.as_base_exp()
-            if factor == 1:
-                continue
-            if isinstance(factor, sp.exp):
-                exponent += factor.args[0]
-            elif base == X and power.is_Integer and power > 0:
-                n += int(power)
-            elif isinstance(base, sp.exp) and power.is_number:
-                exponent += power * base.args[0]
-            else:
-                return None
-        exponent = sp.expand(exponent)
-        if not exponent.is_polynomial(X) or sp.degree(exponent, X) > 2:
+    for term in sp.Add.make_args(_exponential_form(expr, set())):
+        try:
+            coeff, n, (gamma, beta, constant), erfs = _atoms(term)
+        except _NoClosedForm:
             return None
-        poly = sp.Poly(exponent, X)
-        gamma, beta = poly.coeff_monomial(X**2), poly.coeff_monomial(X)
-        if not gamma.is_real or gamma > 0:
+        if erfs or not gamma.is_real or gamma > 0:
             return None
-        terms.append((coeff * sp.exp(poly.coeff_monomial(1)), n, beta, gamma))
+        terms.append((coeff * sp.exp(constant), n, beta, gamma))
     return terms
 
 
