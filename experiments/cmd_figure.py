@@ -150,7 +150,7 @@ def _run_theorem(args: argparse.Namespace) -> int:
 
 def _run_spec(args: argparse.Namespace) -> int:
     """``onestep figure SPEC.toml``: the user's sweep spec, as ``onestep sweep SPEC.toml`` runs it."""
-    from onestep_gm.experiments import cmd_sweep
+    from onestep_gm.experiments import cmd_sweep  # the sweep command loads only for a spec
 
     options = [name for name in ("activation", "models", "components", "order", "data_dir", "test",
                                  "protocol") if getattr(args, name) is not None]  # fmt: skip

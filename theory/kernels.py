@@ -47,6 +47,7 @@ from collections.abc import Callable
 import mpmath as mp
 import sympy as sp
 from onestep_gm.theory.activations import Activation, X, _kinks_of
+from onestep_gm.theory.moments import _atoms, _exponential_form, _NoClosedForm, expectation
 
 __all__ = [
     "M1",
@@ -140,9 +141,6 @@ def _exp_quadratic_terms(expr: sp.Expr):
     ``sin``, ``cos``, ``sinh``, ``cosh`` become complex exponentials (Euler), so :math:`\beta` may
     be imaginary; :math:`\gamma \le 0` is required (else the bivariate moment may diverge).
     """
-    # the 1-D engine's term splitter: c x^n exp(alpha x^2 + beta x + gamma) prod erf(...)
-    from onestep_gm.theory.moments import _atoms, _exponential_form, _NoClosedForm
-
     if any(not isinstance(f, (sp.exp, *_TRIG)) for f in expr.atoms(sp.Function)):
         return None
     terms = []
@@ -297,8 +295,6 @@ def _delta_expectation(first: dict[int, sp.Expr], second: dict[int, sp.Expr]) ->
 
 def _centred_mean(expr: sp.Expr, q: sp.Expr) -> sp.Expr | None:
     r""":math:`\mathbb E f(u)`, :math:`u\sim N(0, q)`, by the 1-D engine of :mod:`theory.moments`."""
-    from onestep_gm.theory.moments import expectation
-
     deltas, rest = sp.Integer(0), sp.Integer(0)
     for term in sp.Add.make_args(sp.expand(expr)):
         if not term.has(sp.DiracDelta):
@@ -528,8 +524,6 @@ def kernel_method(activation: Activation, *, centred: bool) -> str | None:
 
 @functools.lru_cache(maxsize=64)
 def _closed_mean(expr: sp.Expr) -> sp.Expr | None:
-    from onestep_gm.theory.moments import expectation
-
     kinks, periodic = _kinks_of(expr)
     if periodic:
         return None
