@@ -47,7 +47,13 @@ from collections.abc import Callable
 import mpmath as mp
 import sympy as sp
 from onestep_gm.theory.activations import Activation, X, _kinks_of
-from onestep_gm.theory.moments import _atoms, _exponential_form, _NoClosedForm, expectation
+from onestep_gm.theory.moments import (
+    _atoms,
+    _exponential_form,
+    _NoClosedForm,
+    _real_part,
+    expectation,
+)
 
 __all__ = [
     "M1",
@@ -191,14 +197,6 @@ def _mixed_moment(gamma_1, gamma_2, n_1: int, n_2: int) -> tuple[sp.Expr, sp.Exp
     return sp.cancel(ratio), log_mgf, det
 
 
-def _real(value: sp.Expr) -> sp.Expr:
-    """The real part of a value known to be real (Euler's complex exponentials cancel)."""
-    if not value.has(sp.I):
-        return value
-    real, _ = sp.expand_complex(value).as_real_imag()
-    return real
-
-
 def mgf_kernel(first: sp.Expr, second: sp.Expr) -> sp.Expr | None:
     r""":math:`\mathbb E[f(u)g(v)]` for any means, by the Gaussian moment generating function.
 
@@ -221,7 +219,10 @@ def mgf_kernel(first: sp.Expr, second: sp.Expr) -> sp.Expr | None:
     total = sp.Integer(0)
     for (log_mgf, det), ratio in groups.items():
         total += sp.factor(sp.cancel(ratio)) * sp.exp(log_mgf) / sp.sqrt(det)
-    return _tidy(_real(total))
+    try:
+        return _tidy(_real_part(total))  # Euler's complex exponentials cancel
+    except _NoClosedForm:  # pragma: no cover - a real integrand has a real mean
+        return None
 
 
 def _tidy(expr: sp.Expr) -> sp.Expr:
@@ -295,17 +296,15 @@ def _delta_expectation(first: dict[int, sp.Expr], second: dict[int, sp.Expr]) ->
 
 def _centred_mean(expr: sp.Expr, q: sp.Expr) -> sp.Expr | None:
     r""":math:`\mathbb E f(u)`, :math:`u\sim N(0, q)`, by the 1-D engine of :mod:`theory.moments`."""
-    deltas, rest = sp.Integer(0), sp.Integer(0)
-    for term in sp.Add.make_args(sp.expand(expr)):
-        if not term.has(sp.DiracDelta):
-            rest += term
-            continue
-        weight, delta = term.as_independent(X, as_Add=False)
-        if not isinstance(delta, sp.DiracDelta) or delta.args[0] != X:
-            return None
-        j = int(delta.args[1]) if len(delta.args) > 1 else 0
-        # E δ^(j)(u) = (-1)^j p^(j)(0) = He_j(0) q^(-j/2) / sqrt(2π q) for u ~ N(0, q)
-        deltas += weight * sp.hermite_prob(j, 0) * q ** sp.Rational(-j, 2) / sp.sqrt(2 * sp.pi * q)
+    terms = sp.Add.make_args(sp.expand(expr))
+    rest = sp.Add(*(t for t in terms if not t.has(sp.DiracDelta)))
+    singular = sp.Add(*(t for t in terms if t.has(sp.DiracDelta)))
+    weights = _delta_terms(singular) if singular != 0 else {}
+    if weights is None:
+        return None
+    # E δ^(j)(u) = (-1)^j p^(j)(0) = He_j(0) q^(-j/2) / sqrt(2π q) for u ~ N(0, q)
+    deltas = sum((w * sp.hermite_prob(j, 0) * q ** sp.Rational(-j, 2) / sp.sqrt(2 * sp.pi * q)
+                  for j, w in weights.items()), sp.Integer(0))  # fmt: skip
     if rest == 0:
         return deltas
     value, _ = expectation(rest, sp.Integer(0), sp.sqrt(q), _kinks_of(rest)[0])
@@ -322,6 +321,21 @@ def _antiderivative(integrand: sp.Expr) -> sp.Expr | None:
     if sp.simplify(sp.diff(primitive, _T) - integrand) != 0:
         return None
     return primitive
+
+
+def _price_integrand(d1: sp.Expr, d2: sp.Expr) -> sp.Expr | None:
+    r""":math:`\mathbb E[f^{(r)}(u)g^{(r)}(v)]` at zero means and covariance :math:`t`, or ``None``.
+
+    Closed when both derivatives are sums of :math:`\delta^{(j)}` (:func:`_delta_expectation`)
+    or both are of the MGF form (:func:`mgf_kernel`).
+    """
+    w1, w2 = _delta_terms(d1), _delta_terms(d2)
+    if w1 is not None and w2 is not None:
+        return _delta_expectation(w1, w2)
+    if d1.has(sp.DiracDelta, sp.Heaviside) or d2.has(sp.DiracDelta, sp.Heaviside):
+        return None
+    inner = mgf_kernel(d1, d2)
+    return None if inner is None else sp.simplify(inner.subs({M1: 0, M2: 0, C: _T}))
 
 
 def price_kernel(first: sp.Expr, second: sp.Expr) -> tuple[sp.Expr, int] | None:
@@ -350,16 +364,9 @@ def price_kernel(first: sp.Expr, second: sp.Expr) -> tuple[sp.Expr, int] | None:
         d1, d2 = _derivative(d1), _derivative(d2)
         if d1 == 0 or d2 == 0:  # a polynomial of degree r - 1: the Taylor sum is the kernel
             return sp.simplify(base), r
-        w1, w2 = _delta_terms(d1), _delta_terms(d2)
-        if w1 is not None and w2 is not None:
-            inner = _delta_expectation(w1, w2)
-        elif d1.has(sp.DiracDelta, sp.Heaviside) or d2.has(sp.DiracDelta, sp.Heaviside):
+        inner = _price_integrand(d1, d2)
+        if inner is None:
             continue
-        else:
-            inner = mgf_kernel(d1, d2)
-            if inner is None:
-                continue
-            inner = sp.simplify(inner.subs({M1: 0, M2: 0, C: _T}))
         if sp.count_ops(inner) > _MAX_INTEGRAND_OPS:
             return None
         primitive = _antiderivative(sp.expand((C - _T) ** (r - 1) / sp.factorial(r - 1) * inner))
@@ -446,10 +453,7 @@ def verify_price(kernel: sp.Expr, first: sp.Expr, second: sp.Expr, order: int, *
     for j in range(order):
         checks.append(sp.diff(kernel, C, j).subs(C, 0) - _centred_mean(d1, Q1) * _centred_mean(d2, Q2))
         d1, d2 = _derivative(d1), _derivative(d2)
-    w1, w2 = _delta_terms(d1), _delta_terms(d2)
-    inner = (_delta_expectation(w1, w2).subs(_T, C) if w1 is not None and w2 is not None
-             else mgf_kernel(d1, d2).subs({M1: 0, M2: 0}))  # fmt: skip
-    checks.append(sp.diff(kernel, C, order) - inner)
+    checks.append(sp.diff(kernel, C, order) - _price_integrand(d1, d2).subs(_T, C))
     worst = 0.0
     grid = [(sp.Rational(1, 2), sp.Rational(3, 2), sp.Rational(1, 3)), (2, 1, sp.Rational(-7, 5)),
             (sp.Rational(3, 4), sp.Rational(3, 4), sp.Rational(37, 50)), (3, 5, sp.Rational(38, 10))]
