@@ -24,7 +24,7 @@ import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -398,6 +398,30 @@ def _read_cached(path: Path, config):
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
+def cached_json(cache_dir: str | Path | None, key: str, compute: Callable[[], dict]) -> dict:
+    """``compute()``, stored under ``cache_dir/json-<sha256 of key>.json`` and read back on a hit.
+
+    For results that are plain JSON rather than a :class:`SimulationResult` (the points of the
+    order diagram).  ``key`` must name everything the result depends on; an entry whose stored
+    key differs, or that cannot be read, is recomputed.  ``cache_dir=None`` computes without a
+    cache.
+    """
+    if cache_dir is None:
+        return compute()
+    path = Path(cache_dir) / f"json-{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
+    if path.exists():
+        try:
+            obj = json.loads(path.read_bytes().decode())
+            if isinstance(obj, Mapping) and obj.get("key") == key and isinstance(obj.get("value"), Mapping):
+                return dict(obj["value"])
+            raise ValueError("it belongs to another key")
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            sys.stderr.write(f"onestep: cache entry {path} is unusable ({_one_line(exc)}); recomputing it\n")
+    value = compute()
+    write_atomic(path, dumps({"key": key, "value": value}))
+    return value
 
 
 def simulate_cached(config, *, cache_dir: str | Path | None = None, progress: bool = False):

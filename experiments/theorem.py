@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from onestep_gm.experiments.results import dumps, simulate_cached, staged
+from onestep_gm.experiments.results import cached_json, dumps, simulate_cached, staged
 from onestep_gm.numerics.mixture import MixtureSpec
 from onestep_gm.numerics.simulation import SimulationConfig
 
@@ -144,8 +144,13 @@ def order_gap(nn: np.ndarray, herm: np.ndarray) -> np.ndarray:
     return np.abs(np.mean(diff, axis=-1)) / np.mean(nn, axis=-1)[..., None]
 
 
-def run_order(spec: OrderSpec, *, progress: bool = False) -> dict:
-    """Every (n, β) point of the order diagram; JSON-able data."""
+def run_order(spec: OrderSpec, *, cache_dir: str | Path | None = None, progress: bool = False) -> dict:
+    """Every (n, β) point of the order diagram; JSON-able data.
+
+    Each point is cached under ``cache_dir`` (keyed by n, β and every field of ``spec`` but the
+    grids), so an interrupted run resumes; a cached point keeps the seconds it took when run.
+    """
+    fixed = {k: v for k, v in dataclasses.asdict(spec).items() if k not in ("n_values", "betas")}
     points = [(n, b) for n in spec.n_values for b in spec.betas]
     iterator: Sequence = points
     if progress:
@@ -154,7 +159,10 @@ def run_order(spec: OrderSpec, *, progress: bool = False) -> dict:
 
         iterator = tqdm(points, desc="order", unit="point", dynamic_ncols=True)
     start = time.perf_counter()
-    results = {f"{n}|{b}": order_point(n, b, spec) for n, b in iterator}
+    results = {
+        f"{n}|{b}": cached_json(cache_dir, f"order {n} {b!r} {fixed!r}", lambda n=n, b=b: order_point(n, b, spec))
+        for n, b in iterator
+    }
     seconds_per_n = {str(n): sum(results[f"{n}|{b}"]["seconds"] for b in spec.betas) for n in spec.n_values}
     return {
         "name": "order", "spec": dataclasses.asdict(spec), "results": results,
@@ -252,7 +260,7 @@ def convergence_config(n: int, beta: float, alpha: float, spec: ConvergenceSpec)
 
 def run_convergence(spec: ConvergenceSpec, *, cache_dir: str | Path | None = None, progress: bool = False) -> dict:
     """Simulate every (point, n); JSON-able data with the per-trial errors."""
-    points = [(b, a, n) for b, a in spec.points for n in spec.n_values]
+    points = [(b, a, n) for n in spec.n_values for b, a in spec.points]  # small n first: resumable
     iterator: Sequence = points
     if progress:
         # progress bars for terminals only
@@ -404,7 +412,7 @@ def run_theorem_figure(name: str, *, quick: bool = False, trials: int | None = N
     changes = {k: v for k, v in (("trials", trials), ("seed", seed)) if v is not None}
     if name == "order":
         spec = dataclasses.replace(ORDER_QUICK if quick else ORDER_FULL, **changes)
-        data = run_order(spec, progress=progress)
+        data = run_order(spec, cache_dir=cache_dir, progress=progress)
     else:
         spec = dataclasses.replace(CONVERGENCE_QUICK if quick else CONVERGENCE_FULL, **changes)
         data = run_convergence(spec, cache_dir=cache_dir, progress=progress)

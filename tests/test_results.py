@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from onestep_gm.experiments.cli import main
-from onestep_gm.experiments.results import discard_pending, dumps, staged, write_atomic
+from onestep_gm.experiments.results import cached_json, discard_pending, dumps, staged, write_atomic
 
 WRITER = """
 import json, sys
@@ -160,3 +160,22 @@ def test_cache_hit_is_fast_and_identical(cached_point, capsys):
     out = json.loads(capsys.readouterr().out)
     stored = json.loads(good)["gen"]["relu|nn"]
     assert out["activations"]["relu"]["nn"]["gen_error"]["mean"] == sum(stored) / len(stored)
+
+
+def test_cached_json_hits_misses_and_heals(tmp_path, capsys):
+    """A hit does not recompute; another key does; a damaged entry is recomputed with one line."""
+    calls = []
+
+    def compute(value):
+        calls.append(value)
+        return {"value": value}
+
+    assert cached_json(tmp_path, "a", lambda: compute(1)) == {"value": 1}
+    assert cached_json(tmp_path, "a", lambda: compute(2)) == {"value": 1}
+    assert cached_json(tmp_path, "b", lambda: compute(3)) == {"value": 3}
+    assert calls == [1, 3]
+    (entry,) = [p for p in tmp_path.iterdir() if '"a"' in p.read_text()]
+    entry.write_text('{"key": "a", "value": [')
+    assert cached_json(tmp_path, "a", lambda: compute(4)) == {"value": 4}
+    assert calls == [1, 3, 4] and "is unusable" in capsys.readouterr().err
+    assert cached_json(None, "a", lambda: compute(5)) == {"value": 5}

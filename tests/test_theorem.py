@@ -57,7 +57,9 @@ def test_theorem_order_is_the_staircase():
 def test_tiny_order_and_convergence_runs(tmp_path):
     """Both figures run end to end at toy sizes and write their files; gaps are finite."""
     spec = theorem.OrderSpec(n_values=(40,), betas=(0.3, 0.8), trials=2, orders=(2, 3, 4))
-    data = theorem.run_order(spec)
+    data = theorem.run_order(spec, cache_dir=tmp_path / ".cache")
+    resumed = theorem.run_order(spec, cache_dir=tmp_path / ".cache")
+    assert resumed["results"] == data["results"]
     data["quick"] = True
     table = theorem.order_table(data)
     assert table[("relu", 40)].shape == (2, 3) and np.all(np.isfinite(table[("relu", 40)]))
