@@ -171,17 +171,29 @@ def run_order(spec: OrderSpec, *, cache_dir: str | Path | None = None, progress:
     }  # fmt: skip
 
 
-def order_table(data: dict) -> dict:
-    """``{(activation, n): gap array (betas, orders)}`` from :func:`run_order`'s data."""
+def order_gap_se(nn: np.ndarray, herm: np.ndarray) -> np.ndarray:
+    r"""Standard error of :func:`order_gap` over trials: the paired difference's
+    :math:`\mathrm{sd}/\sqrt T` over :math:`\bar E_{NN}` (NaN for one trial)."""
+    diff = nn[..., None, :] - herm
+    T = diff.shape[-1]
+    sd = np.std(diff, axis=-1, ddof=1) if T > 1 else np.full(diff.shape[:-1], np.nan)
+    return sd / math.sqrt(T) / np.mean(nn, axis=-1)[..., None]
+
+
+def order_table(data: dict, *, se: bool = False) -> dict:
+    """``{(activation, n): gap array (betas, orders)}`` from :func:`run_order`'s data; with
+    ``se``, pairs ``(gap, standard error)`` of such arrays."""
     spec = data["spec"]
     out = {}
     for i, act in enumerate(spec["activations"]):
         for n in spec["n_values"]:
-            rows = []
+            gaps, ses = [], []
             for b in spec["betas"]:
                 r = data["results"][f"{n}|{b}"]
-                rows.append(order_gap(np.asarray(r["nn"])[i], np.asarray(r["hermite"])[i]))
-            out[(act, n)] = np.asarray(rows)
+                nn, herm = np.asarray(r["nn"])[i], np.asarray(r["hermite"])[i]
+                gaps.append(order_gap(nn, herm))
+                ses.append(order_gap_se(nn, herm))
+            out[(act, n)] = (np.asarray(gaps), np.asarray(ses)) if se else np.asarray(gaps)
     return out
 
 
@@ -223,24 +235,31 @@ def order_report(data: dict) -> str:
     """Markdown: per activation and n, the gap at the theorem's order and the smallest order
     within 1% of the network, per β."""
     spec = data["spec"]
-    table = order_table(data)
+    table = order_table(data, se=True)
     lines = [
         f"# Order diagram (α = {spec['alpha']}, {spec['trials']} trials per point, exact test errors)",
         "",
-        f"Run time {data['seconds']:.0f} s; per n: "
+        f"Run time {data['seconds']:.0f} s; simulation time per n (cached points keep the time "
+        "they took when run): "
         + ", ".join(f"n = {n}: {s:.0f} s" for n, s in data["seconds_per_n"].items()),
+        "",
+        "Gap = |mean over trials of E_NN − E_Herm(l)| / mean E_NN, ± the standard error of the "
+        "paired difference; — where l is outside the orders run.",
         "",
         "| activation | n | β | l(β) | gap at l(β) | gap at l(β)−1 | smallest l with gap < 1% |",
         "|---|---|---|---|---|---|---|",
     ]
     orders = list(spec["orders"])
-    for (act, n), gap in table.items():
-        for b, row in zip(spec["betas"], gap, strict=True):
+
+    def cell(row, err, l):
+        return f"{row[orders.index(l)]:.2%} ± {err[orders.index(l)]:.2%}" if l in orders else "—"
+
+    for (act, n), (gap, se) in table.items():
+        for b, row, err in zip(spec["betas"], gap, se, strict=True):
             l = theorem_order(b)
-            at = row[orders.index(l)] if l in orders else float("nan")
-            below = row[orders.index(l - 1)] if l - 1 in orders else float("nan")
             ok = [o for o, g in zip(orders, row, strict=True) if g < 0.01]
-            lines.append(f"| {act} | {n} | {b:.3f} | {l} | {at:.2%} | {below:.2%} | {ok[0] if ok else '—'} |")
+            lines.append(f"| {act} | {n} | {b:.3f} | {l} | {cell(row, err, l)} | {cell(row, err, l - 1)} "
+                         f"| {ok[0] if ok else '—'} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

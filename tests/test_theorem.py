@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import jax.numpy as jnp
 import numpy as np
@@ -45,6 +46,14 @@ def test_fit_slope_recovers_a_power_law():
     fit = theorem.fit_slope(ns, g, 0.05 * np.abs(g))
     assert fit["points"] == 5 and abs(fit["slope"] + 0.5) < fit["ci"] + 1e-12 and fit["ci"] < 0.2
     assert theorem.fit_slope(ns, [1e-3, 1e-4, 1e-3, 1e-4, 1e-3], [1.0] * 5)["points"] == 0
+
+
+def test_order_gap_and_its_standard_error_by_hand():
+    nn = np.array([[1.0, 1.0, 1.0, 1.0]])
+    herm = np.array([[[0.9, 1.1, 1.0, 1.0], [0.8, 0.8, 0.8, 0.8]]])
+    np.testing.assert_allclose(theorem.order_gap(nn, herm), [[0.0, 0.2]], atol=1e-15)
+    np.testing.assert_allclose(theorem.order_gap_se(nn, herm), [[math.sqrt(0.02 / 3) / 2, 0.0]], atol=1e-15)
+    assert np.isnan(theorem.order_gap_se(nn[:, :1], herm[:, :, :1])).all()
 
 
 def test_theorem_order_is_the_staircase():
