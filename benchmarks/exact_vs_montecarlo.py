@@ -66,10 +66,10 @@ def monte_carlo(mixture, F_hat: np.ndarray, w_hat: np.ndarray, sigma, samples: i
     return float(sq.mean()), float(sq.std(ddof=1) / np.sqrt(sq.size))
 
 
-def run(n: int, trials: int, samples: int, seed: int) -> list[dict]:
+def run(n: int, trials: int, samples: int, seed: int, points=POINTS) -> list[dict]:
     rng = np.random.default_rng(seed + 12345)
     rows = []
-    for beta, alpha in POINTS:
+    for beta, alpha in points:
         config = SimulationConfig(data=MixtureSpec(n=n, beta=beta, alpha=alpha), k=n, m=n,
                                   activations=tuple(ACTIVATIONS), models=("nn",), trials=trials,
                                   seed=seed, test="sampled")  # fmt: skip
@@ -116,9 +116,11 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--samples", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--beta", type=float, nargs="*", help="only these points (α = 0.5)")
     args = parser.parse_args()
     enable_x64()
-    print(table(run(args.n, args.trials, args.samples, args.seed)))
+    points = POINTS if not args.beta else tuple((b, 0.5) for b in args.beta)
+    print(table(run(args.n, args.trials, args.samples, args.seed, points)))
 
 
 if __name__ == "__main__":
