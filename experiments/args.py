@@ -77,6 +77,19 @@ def seed(text: str) -> int:
     return value
 
 
+def size_list(text: str) -> tuple[int, ...]:
+    """``"250,500,1000"`` → ``(250, 500, 1000)``: distinct sizes n = k = m, each at least 8."""
+    sizes = []
+    for item in text.split(","):
+        value = positive_int(item.strip())
+        if value < 8:
+            raise argparse.ArgumentTypeError(f"size {value} is below 8")
+        sizes.append(value)
+    if len(set(sizes)) != len(sizes):
+        raise argparse.ArgumentTypeError(f"{text!r} repeats a size")
+    return tuple(sorted(sizes))
+
+
 def comma_list(text: str) -> list[str]:
     """``"relu,tanh"`` → ``["relu", "tanh"]``; commas inside parentheses are kept."""
     items, depth, current = [], 0, []

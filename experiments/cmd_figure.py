@@ -13,7 +13,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from onestep_gm.experiments.args import comma_list, positive_int, seed
+from onestep_gm.experiments.args import comma_list, positive_int, seed, size_list
 
 THEOREM_FIGURES = ("order", "convergence")
 
@@ -66,6 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fresh: every trial draws its own data (default); paper: one mixture and one "
         "dataset set per figure, trials redraw only F and w, m/2 samples per component",
     )
+    parser.add_argument(
+        "--sizes", type=size_list, default=None,
+        help="order and convergence only: comma list of n = k = m (default: the figure's)",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_distributed_arguments(parser)
 
@@ -142,7 +146,8 @@ def _run_theorem(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     data = run_theorem_figure(args.name, quick=args.quick, trials=args.trials, seed=args.seed,
-                              cache_dir=out / ".cache", progress=not args.no_progress)  # fmt: skip
+                              n_values=args.sizes, cache_dir=out / ".cache",
+                              progress=not args.no_progress)  # fmt: skip
     paths = write_theorem_outputs(data, out)
     print(f"{args.name}: {paths['json'].with_suffix('')}.{{png,pdf,json,md}} ({data['seconds']:.1f} s)")
     return 0
@@ -174,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.name in THEOREM_FIGURES:
         return _run_theorem(args)
+    if args.sizes is not None:
+        raise ValueError(f"--sizes applies to {' and '.join(THEOREM_FIGURES)} only, not {args.name}")
     if args.name.endswith(".toml"):
         return _run_spec(args)
 

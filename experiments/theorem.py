@@ -381,6 +381,8 @@ def draw_convergence(data: dict):
         ax.plot(ns[~resolved], np.abs(g[~resolved]), marker, color=colour, ms=3.5, mfc="none")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(spec["n_values"], [str(n) for n in spec["n_values"]], minor=False)
+        ax.set_xticks([], minor=True)
         ax.set_title(f"{row['activation']}, β = {row['beta']}, α = {row['alpha']} (l = {row['order']})", fontsize=7)
         ax.set_xlabel("n = k = m")
         ax.set_ylabel(r"$|E_{NN}-E_X|/E_{NN}$")
@@ -418,8 +420,10 @@ def convergence_report(data: dict) -> str:
 
 
 def run_theorem_figure(name: str, *, quick: bool = False, trials: int | None = None, seed: int | None = None,
-                       cache_dir: str | Path | None = None, progress: bool = False) -> dict:
-    """Run ``order`` or ``convergence`` (full or quick sizes; ``trials``/``seed`` override).
+                       n_values: Sequence[int] | None = None, cache_dir: str | Path | None = None,
+                       progress: bool = False) -> dict:
+    """Run ``order`` or ``convergence`` (full or quick sizes; ``trials``, ``seed`` and the sizes
+    ``n_values`` of :math:`n = k = m` override).
 
     Raises
     ------
@@ -428,7 +432,8 @@ def run_theorem_figure(name: str, *, quick: bool = False, trials: int | None = N
     """
     if name not in NAMES:
         raise ValueError(f"unknown theorem figure {name!r}; choose from {', '.join(NAMES)}")
-    changes = {k: v for k, v in (("trials", trials), ("seed", seed)) if v is not None}
+    overrides = (("trials", trials), ("seed", seed), ("n_values", None if n_values is None else tuple(n_values)))
+    changes = {k: v for k, v in overrides if v is not None}
     if name == "order":
         spec = dataclasses.replace(ORDER_QUICK if quick else ORDER_FULL, **changes)
         data = run_order(spec, cache_dir=cache_dir, progress=progress)
