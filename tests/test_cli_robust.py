@@ -265,7 +265,11 @@ def test_x_alone_is_the_identity(capsys):
      (["simulate", *SMALL, "--activation", "sqrt(x)"], ["sqrt(x)", "not real"]),
      (["simulate", *SMALL, "--activation", "exp(x**2)"], ["σ grows too fast", "exp(1.0 x²)"]),
      (["simulate", *SMALL, "--seed", "99999999999999999999"], ["--seed", "2**32 - 1"]),
-     (["curve", "--vary", "m", "--seed", "-1"], ["--seed", "outside"])],
+     (["curve", "--vary", "m", "--seed", "-1"], ["--seed", "outside"]),
+     (["figure", "fig1a", "--sizes", "500", "--out", "never"], ["--sizes", "order and convergence", "fig1a"]),
+     (["figure", "order", "--sizes", "4", "--out", "never"], ["--sizes", "below 8"]),
+     (["figure", "convergence", "--sizes", "250,250", "--out", "never"], ["--sizes", "repeats"]),
+     (["figure", "convergence", "--sizes", "250,x", "--out", "never"], ["--sizes", "'x'"])],
 )  # fmt: skip
 def test_messages_name_the_input_and_the_reason(argv, words, capsys):
     err = refused(argv, capsys, seconds=15)

@@ -79,3 +79,14 @@ def test_tiny_order_and_convergence_runs(tmp_path):
     rows = theorem.convergence_table(data)
     assert {r["model"] for r in rows} == {"hermite", "conditional", "theory"}
     assert theorem.write_theorem_outputs(data, tmp_path)["md"].read_text().startswith("# Convergence")
+
+
+def test_sizes_override_reaches_the_spec(monkeypatch):
+    """``n_values`` (``onestep figure … --sizes``) replaces the figure's sizes and nothing else."""
+    seen = {}
+    monkeypatch.setattr(theorem, "run_convergence", lambda spec, **_: seen.setdefault("conv", spec) and {})
+    monkeypatch.setattr(theorem, "run_order", lambda spec, **_: seen.setdefault("order", spec) and {})
+    theorem.run_theorem_figure("convergence", n_values=[2000, 250])
+    theorem.run_theorem_figure("order", quick=True, n_values=(64,), trials=3)
+    assert seen["conv"] == dataclasses.replace(theorem.CONVERGENCE_FULL, n_values=(2000, 250))
+    assert seen["order"] == dataclasses.replace(theorem.ORDER_QUICK, n_values=(64,), trials=3)
