@@ -103,6 +103,16 @@ PAPER_MARKERS: dict[str, dict[str, dict[float, float]]] = {
 }  # fmt: skip
 
 
+def reading_precision(name: str) -> float:
+    """About 1% of the published panel's axis range: 1% of the spread of its read-off markers (a
+    lower bound, since the axis spans at least the markers)."""
+    values = [v for curve in PAPER_MARKERS.get(name, {}).values() for v in curve.values()]
+    return 0.01 * (max(values) - min(values)) if values else 0.0
+
+
+READING_REASON = "within the reading precision of the published panel (±1% of its axis range, ≥ {:.2g})"
+
+
 def paper_value(name: str, activation: str, x: float) -> float | None:
     """The published network value of ``activation`` at ``x`` in panel ``name`` (or ``None``)."""
     for key, value in PAPER_MARKERS.get(name, {}).get(activation, {}).items():
@@ -167,6 +177,10 @@ def comparison_table(data: Mapping[str, Any]) -> list[str]:
             ours = f"{row['mean']:.4g} ± {row['std']:.2g}"
             big = abs(row["gap"]) > THRESHOLD
             gap = f"{row['gap']:+.1f}" + (" ✗" if big else "")
-            reason = (QUICK_REASON if data.get("quick") else REASONS.get(name, "")) if big else ""
+            reason = ""
+            if big and abs(row["mean"] - row["paper"]) <= reading_precision(name):
+                reason = READING_REASON.format(reading_precision(name))
+            elif big:
+                reason = QUICK_REASON if data.get("quick") else REASONS.get(name, "")
         out.append(f"| {row['x']:.3g} | {row['activation']} | {row['paper']:.4g} | {ours} | {gap} | {reason} |")
     return out

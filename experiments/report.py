@@ -37,12 +37,16 @@ METRIC_NAMES = {
 }
 
 
-def gap_in_se(mean_a: float, std_a: float, mean_b: float, std_b: float, trials: int) -> float:
-    r""":math:`(\bar a - \bar b)/\sqrt{s_a^2/T + s_b^2/T}`; ±inf if the means differ with no spread.
+def gap_in_se(mean_a: float, std_a: float, mean_b: float, std_b: float, trials: int,
+              trials_b: int | None = None) -> float:  # fmt: skip
+    r""":math:`(\bar a - \bar b)/\sqrt{s_a^2/T_a + s_b^2/T_b}`; ±inf if the means differ with no spread.
 
+    ``trials`` is :math:`T_a`, ``trials_b`` :math:`T_b` (default :math:`T_a`): the theory line
+    runs on fewer trials than the network, and its standard error is over its own trials.
     Two deterministic values that are equal give 0.
     """
-    se = math.sqrt(std_a**2 / trials + std_b**2 / trials)
+    trials_b = trials if trials_b is None else trials_b
+    se = math.sqrt(std_a**2 / trials + std_b**2 / trials_b)
     diff = mean_a - mean_b
     if se == 0.0:
         return 0.0 if diff == 0.0 else math.copysign(math.inf, diff)
@@ -68,8 +72,8 @@ def point_gaps(point: Mapping[str, Any], metric: str, other: str) -> dict[str, f
         if model != other or f"{act}|nn" not in point[key]:
             continue
         m_nn, s_nn, t_nn = _stats(point[key][f"{act}|nn"])
-        m_o, s_o, _ = _stats(values)
-        out[act] = gap_in_se(m_nn, s_nn, m_o, s_o, t_nn)
+        m_o, s_o, t_o = _stats(values)
+        out[act] = gap_in_se(m_nn, s_nn, m_o, s_o, t_nn, t_o)
     return out
 
 

@@ -277,6 +277,8 @@ def test_gap_in_standard_errors():
     assert report.gap_in_se(1.0, 0.3, 1.6, 0.4, 25) == pytest.approx(-0.6 / 0.1)
     assert report.gap_in_se(0.5, 0.0, 0.5, 0.0, 3) == 0.0
     assert report.gap_in_se(0.5, 0.0, 0.4, 0.0, 3) == math.inf
+    # theory on 3 trials beside a network on 100: (1.0 - 0.9) / sqrt(0.1²/100 + 0.1²/3)
+    assert report.gap_in_se(1.0, 0.1, 0.9, 0.1, 100, 3) == pytest.approx(0.1 / math.sqrt(0.01 / 100 + 0.01 / 3))
     assert report.agrees(2.0) and report.agrees(-1.99) and not report.agrees(2.01)
 
 
@@ -295,6 +297,10 @@ def test_point_gaps_from_trials():
     # NN trials mean 1, sample std 1 (ddof=1); Hermite mean 2, std 1; T = 3: z = -1/sqrt(2/3)
     point = {"gen": {"relu|nn": [0.0, 1.0, 2.0], "relu|hermite": [1.0, 2.0, 3.0]}}
     assert report.point_gaps(point, "gen", "hermite") == {"relu": pytest.approx(-math.sqrt(1.5))}
+    # the theory line on its own 2 trials: its standard error is 1/sqrt(2), not 1/sqrt(3)
+    point["gen"]["relu|theory"] = [1.5, 2.5]
+    expected = (1.0 - 2.0) / math.sqrt(1.0 / 3 + 0.5 / 2)
+    assert report.point_gaps(point, "gen", "theory") == {"relu": pytest.approx(expected)}
 
 
 def test_figure_report_table_and_verdict(tmp_path):
