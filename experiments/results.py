@@ -381,19 +381,31 @@ def cache_path(cache_dir: str | Path, config) -> Path:
     return Path(cache_dir) / f"point-{digest}.json"
 
 
-def _read_cached(path: Path, config):
-    """The cached result of ``config`` at ``path``, or ``None`` for a miss (absent, unreadable,
-    ill-formed, or another config's entry); a damaged entry is reported on stderr."""
+def _read_entry(path: Path, parse: Callable[[Mapping[str, Any]], Any]):
+    """``parse`` of the JSON object at ``path``, or ``None`` for a miss (absent, unreadable,
+    ill-formed, or rejected by ``parse`` with ``ValueError``); a damaged entry is reported on
+    stderr."""
     if not path.exists():
         return None
     try:
         obj = json.loads(path.read_bytes().decode())
-        if not isinstance(obj, Mapping) or obj.get("config_repr") != repr(config):
-            raise ValueError("it belongs to another configuration")
-        return result_from_json(obj, config)
+        if not isinstance(obj, Mapping):
+            raise ValueError("not a JSON object")
+        return parse(obj)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         sys.stderr.write(f"onestep: cache entry {path} is unusable ({_one_line(exc)}); recomputing it\n")
         return None
+
+
+def _read_cached(path: Path, config):
+    """The cached result of ``config`` at ``path``, or ``None`` for a miss."""
+
+    def parse(obj):
+        if obj.get("config_repr") != repr(config):
+            raise ValueError("it belongs to another configuration")
+        return result_from_json(obj, config)
+
+    return _read_entry(path, parse)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -411,14 +423,15 @@ def cached_json(cache_dir: str | Path | None, key: str, compute: Callable[[], di
     if cache_dir is None:
         return compute()
     path = Path(cache_dir) / f"json-{hashlib.sha256(key.encode()).hexdigest()[:20]}.json"
-    if path.exists():
-        try:
-            obj = json.loads(path.read_bytes().decode())
-            if isinstance(obj, Mapping) and obj.get("key") == key and isinstance(obj.get("value"), Mapping):
-                return dict(obj["value"])
+
+    def parse(obj):
+        if obj.get("key") != key or not isinstance(obj.get("value"), Mapping):
             raise ValueError("it belongs to another key")
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            sys.stderr.write(f"onestep: cache entry {path} is unusable ({_one_line(exc)}); recomputing it\n")
+        return dict(obj["value"])
+
+    cached = _read_entry(path, parse)
+    if cached is not None:
+        return cached
     value = compute()
     write_atomic(path, dumps({"key": key, "value": value}))
     return value
