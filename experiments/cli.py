@@ -10,6 +10,7 @@ nothing is written before the input has been validated.
 from __future__ import annotations
 
 import argparse
+import atexit
 import importlib
 import os
 import signal
@@ -177,6 +178,27 @@ def main(argv: list[str] | None = None) -> int:
             " (set ONESTEP_DEBUG=1 for a traceback)\n"
         )
         return 1
+
+
+def entry() -> None:
+    """The ``onestep`` console script: :func:`main`, then a fast exit with its status.
+
+    Once the command has returned (its files are written and closed), the output streams are
+    flushed and the exit handlers run (JAX's clean-up, file locks, logging); the process then
+    ends without the interpreter's module-by-module teardown, which took 0.3-0.4 s after a
+    numeric command here.
+    """
+    try:
+        code = main()
+    except SystemExit as exc:  # argparse: --help (0), bad usage (2)
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (e.g. `onestep ... | head`)
+            pass
+    atexit._run_exitfuncs()
+    os._exit(code)
 
 
 def _message(exc: BaseException, args: argparse.Namespace) -> str:

@@ -227,11 +227,17 @@ def numeric_kernel(activation: Activation, mean: Array, cov: Array, summary: Law
     if summary is not None:
         rho_max, high_pairs = summary.rho_max, summary.high_pairs
     order = _mehler_order(float(rho_max))
+    return _mehler_with_pairs(activation, order, mean, std, rho, low, off, bool(int(high_pairs)))
+
+
+def _mehler_with_pairs(activation: Activation, order: int, mean, std, rho, low, off, high: bool) -> Array:
+    """The Mehler kernel, with the pairs above :data:`RHO_SWITCH` (``high``: some exist;
+    their indices depend on the data, so this branch runs outside ``jit``) by the pair rule."""
     K = _mehler_kernel(activation, order, mean, std, rho, low, off)
-    k = rho.shape[0]
-    if int(high_pairs):
-        high = np.argwhere(np.asarray((~low) & off & jnp.triu(jnp.ones((k, k), bool), 1)))
-        i, j = jnp.asarray(high[:, 0]), jnp.asarray(high[:, 1])
+    if high:
+        k = rho.shape[0]
+        pairs = np.argwhere(np.asarray((~low) & off & jnp.triu(jnp.ones((k, k), bool), 1)))
+        i, j = jnp.asarray(pairs[:, 0]), jnp.asarray(pairs[:, 1])
         vals = pair_expectation(activation, activation, mean[i], std[i], mean[j], std[j], rho[i, j])
         K = K.at[i, j].set(vals).at[j, i].set(vals)
     return K
@@ -320,21 +326,73 @@ def summarise(laws: Sequence[ComponentLaw]) -> list[LawSummary]:
     ]
 
 
-def _kernel(activation: Activation, law: ComponentLaw, rule: str, summary: LawSummary) -> Array:
+class ComponentPlan(NamedTuple):
+    """The rule for each expectation of one component, chosen on the host from its
+    :class:`LawSummary`.
+
+    Only discrete values: a jitted evaluation keyed on plans compiles once per shape and
+    activation, not once per trial.
+    """
+
+    kernel: object  # closed E[σ(u)σ(v)] (a SymPy expression), or None: Mehler + pair rule
+    order: int  # the Mehler order for Omega
+    high_pairs: bool  # some |ρ_ij| > RHO_SWITCH (pair rule on data-dependent indices)
+    cross: object  # closed E[σ(u)ReLU(v)] (regression) or E σ(u) (classification), or None
+    cross_order: int | None  # the Mehler order for u; None: the pair rule (|corr| > RHO_SWITCH)
+
+
+def moment_plans(
+    activation: Activation, summaries: Sequence[LawSummary], classification: bool, rule: str = "auto"
+) -> tuple[ComponentPlan, ...]:  # fmt: skip
+    """:class:`ComponentPlan` per component; ``rule`` as in :func:`population_moments`.
+
+    Raises
+    ------
+    ValueError
+        For ``rule="closed"`` where no closed form applies.
+    """
     # SymPy-derived kernels load when a closed rule is used
     from onestep_gm.theory import kernels
 
-    centred = summary.centred
-    expr = kernels.closed_kernel(activation, centred=centred) if rule != "mehler" else None
-    if expr is None:
-        if rule == "closed":
+    plans = []
+    for summary in summaries:
+        centred = summary.centred
+        kernel = kernels.closed_kernel(activation, centred=centred) if rule != "mehler" else None
+        if kernel is None and rule == "closed":
             raise ValueError(
                 f"no closed-form kernel for {activation.name} with "
                 f"{'zero' if centred else 'non-zero'} means; use rule='mehler' or 'auto'"
             )
-        return numeric_kernel(activation, law.mean, law.cov, summary), "mehler"
-    symbols = (kernels.M1, kernels.M2, kernels.Q1, kernels.Q2, kernels.C)
-    return _closed_matrix(expr, symbols)(law.mean, law.cov), "closed"
+        cross, cross_order = None, None
+        if classification:
+            cross = kernels.closed_mean(activation) if rule != "mehler" else None
+        else:
+            if rule != "mehler":
+                teacher_centred = centred and summary.teacher_centred
+                cross = kernels.closed_cross_kernel(activation, _teacher().expr, centred=teacher_centred)
+            if cross is None and rule == "closed":
+                raise ValueError(f"no closed-form teacher kernel for {activation.name}; use rule='auto'")
+            if summary.cross_rho_max <= RHO_SWITCH:
+                cross_order = _mehler_order(summary.cross_rho_max)
+        plans.append(ComponentPlan(kernel, _mehler_order(summary.rho_max), summary.high_pairs > 0, cross, cross_order))
+    return tuple(plans)
+
+
+def _symbols(count: int) -> tuple:
+    """The closed forms' arguments: (M1, M2, Q1, Q2, C), or (M1, Q1) for 1-D means."""
+    from onestep_gm.theory import kernels
+
+    if count == 2:
+        return (kernels.M1, kernels.Q1)
+    return (kernels.M1, kernels.M2, kernels.Q1, kernels.Q2, kernels.C)
+
+
+def _kernel(activation: Activation, law: ComponentLaw, plan: ComponentPlan) -> Array:
+    r""":math:`\mathbb E[\sigma(a_i)\sigma(a_j)]` in one component, by the planned rule."""
+    if plan.kernel is not None:
+        return _closed_matrix(plan.kernel, _symbols(5))(law.mean, law.cov)
+    std, rho, low, off, _, _ = _correlations(law.cov)
+    return _mehler_with_pairs(activation, plan.order, law.mean, std, rho, low, off, plan.high_pairs)
 
 
 def _clip_cov(cov: Array, q1: Array, q2: Array) -> Array:
@@ -348,29 +406,18 @@ def _set_diag(K: Array, diag: Array) -> Array:
     return K.at[jnp.arange(k), jnp.arange(k)].set(diag)
 
 
-def _cross(activation: Activation, law: ComponentLaw, rule: str, summary: LawSummary) -> Array:
-    r""":math:`\mathbb E[\sigma(a_i)\,\mathrm{ReLU}(t)]` for each neuron."""
-    # SymPy-derived kernels load when a closed rule is used
-    from onestep_gm.theory import kernels
-
-    teacher = _teacher()
-    centred = summary.centred and summary.teacher_centred
-    expr = None
-    if rule != "mehler":
-        expr = kernels.closed_cross_kernel(activation, teacher.expr, centred=centred)
+def _cross(activation: Activation, law: ComponentLaw, plan: ComponentPlan) -> Array:
+    r""":math:`\mathbb E[\sigma(a_i)\,\mathrm{ReLU}(t)]` for each neuron, by the planned rule."""
     q = jnp.diag(law.cov)
-    if expr is not None:
-        fn = _closed_function(expr, (kernels.M1, kernels.M2, kernels.Q1, kernels.Q2, kernels.C))
-        return fn(law.mean, law.t_mean, q, law.t_var, _clip_cov(law.t_cov, q, law.t_var)), "closed"
-    if rule == "closed":
-        raise ValueError(f"no closed-form teacher kernel for {activation.name}; use rule='auto'")
+    if plan.cross is not None:
+        fn = _closed_function(plan.cross, _symbols(5))
+        return fn(law.mean, law.t_mean, q, law.t_var, _clip_cov(law.t_cov, q, law.t_var))
+    teacher = _teacher()
     std, t_std = jnp.sqrt(q), jnp.sqrt(law.t_var)
     rho = law.t_cov / (std * t_std)
-    rho_max = summary.cross_rho_max
-    if rho_max <= RHO_SWITCH:
-        order = _mehler_order(rho_max)
-        return _mehler_cross(activation, teacher, order, law.mean, std, law.t_mean, t_std, rho), "mehler"
-    return pair_expectation(activation, teacher, law.mean, std, law.t_mean, t_std, rho), "mehler"
+    if plan.cross_order is not None:
+        return _mehler_cross(activation, teacher, plan.cross_order, law.mean, std, law.t_mean, t_std, rho)
+    return pair_expectation(activation, teacher, law.mean, std, law.t_mean, t_std, rho)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
@@ -383,15 +430,12 @@ def _mehler_cross(activation, teacher, order, mean, std, t_mean, t_std, rho) -> 
     return jnp.sum(powers * c_neuron * c_teacher, axis=0)
 
 
-def _mean(activation: Activation, law: ComponentLaw, rule: str) -> Array:
-    # SymPy-derived kernels load when a closed rule is used
-    from onestep_gm.theory import kernels
-
+def _mean(activation: Activation, law: ComponentLaw, plan: ComponentPlan) -> Array:
+    r""":math:`\mathbb E\sigma(a_i)` for each neuron (classification), by the planned rule."""
     q = jnp.diag(law.cov)
-    expr = kernels.closed_mean(activation) if rule != "mehler" else None
-    if expr is not None:
-        return _closed_function(expr, (kernels.M1, kernels.Q1))(law.mean, q), "closed"
-    return one_d_expectation(activation, 1, law.mean, jnp.sqrt(q)), "mehler"
+    if plan.cross is not None:
+        return _closed_function(plan.cross, _symbols(2))(law.mean, q)
+    return one_d_expectation(activation, 1, law.mean, jnp.sqrt(q))
 
 
 def _teacher_second_moment(law: ComponentLaw) -> Array:
@@ -417,10 +461,50 @@ class PopulationMoments(NamedTuple):
     rule: str
 
 
-def _rule_summary(omega_rules: set[str], u_rules: set[str]) -> str:
-    omega = "closed" if omega_rules == {"closed"} else "mehler" if omega_rules == {"mehler"} else "mixed"
-    u = "closed" if u_rules == {"closed"} else "mehler" if u_rules == {"mehler"} else "mixed"
+def _rule_summary(plans: Sequence[ComponentPlan]) -> str:
+    def name(closed: set[bool]) -> str:
+        return "closed" if closed == {True} else "mehler" if closed == {False} else "mixed"
+
+    omega = name({p.kernel is not None for p in plans})
+    u = name({p.cross is not None for p in plans})
     return omega if omega == u else f"Omega {omega}, u {u}"
+
+
+def planned_moments(
+    activation: Activation, plans: tuple[ComponentPlan, ...], classification: bool, mixture,
+    laws: Sequence[ComponentLaw],
+) -> tuple[Array, Array, Array]:  # fmt: skip
+    r""":math:`(\Omega, u, s_y)` (float64) by the rules of ``plans`` (:func:`moment_plans`).
+
+    Traceable: inside ``jax.jit`` with the first three arguments static (``classification``
+    is ``bool(mixture.classification)``, which a trace cannot read), unless a plan has
+    ``high_pairs`` (data-dependent indices), which :func:`population_moments` runs eagerly.
+    """
+    k = laws[0].cov.shape[0]
+    weights = jnp.asarray(mixture.weights, jnp.float64)
+    Omega = jnp.zeros((k, k))
+    u = jnp.zeros(k)
+    s_y = jnp.asarray(0.0)
+    for c, (law, plan) in enumerate(zip(laws, plans, strict=True)):
+        Omega = Omega + weights[c] * _kernel(activation, law, plan)
+        if classification:
+            label = 1.0 if c == 0 else -1.0
+            u = u + weights[c] * label * _mean(activation, law, plan)
+            s_y = s_y + weights[c]
+        else:
+            u = u + weights[c] * _cross(activation, law, plan)
+            s_y = s_y + weights[c] * _teacher_second_moment(law)
+    if not classification:
+        s_y = s_y + jnp.asarray(mixture.noise, jnp.float64) ** 2
+    return (Omega + Omega.T) / (2 * k), u / math.sqrt(k), s_y
+
+
+_planned_moments_jit = jax.jit(planned_moments, static_argnums=(0, 1, 2))
+
+
+def fusable(plans: Sequence[ComponentPlan]) -> bool:
+    """True when :func:`planned_moments` can run inside one ``jit`` (no data-dependent pairs)."""
+    return not any(p.high_pairs for p in plans)
 
 
 def population_moments(
@@ -461,40 +545,9 @@ def population_moments(
         raise ValueError(f"unknown rule {rule!r}; choose from {', '.join(RULES)}")
     act = activation if isinstance(activation, Activation) else get_activation(activation)
     F_hat = jnp.asarray(F_hat, jnp.float64)
-    k = F_hat.shape[0]
     laws = component_laws(F_hat, mixture) if laws is None else laws
-    summaries = summarise(laws)
-    weights = np.asarray(mixture.weights, np.float64)
     classification = bool(mixture.classification)
-    Omega = jnp.zeros((k, k))
-    u = jnp.zeros(k)
-    s_y = jnp.asarray(0.0)
-    omega_rules, u_rules = set(), set()
-    for c, law in enumerate(laws):
-        K, used = _kernel(act, law, rule, summaries[c])
-        Omega = _add_scaled(Omega, weights[c], K)
-        omega_rules.add(used)
-        if classification:
-            label = 1.0 if c == 0 else -1.0
-            mean, used = _mean(act, law, rule)
-            u = u + weights[c] * label * mean
-            s_y = s_y + weights[c]
-        else:
-            cross, used = _cross(act, law, rule, summaries[c])
-            u = u + weights[c] * cross
-            s_y = s_y + weights[c] * _teacher_second_moment(law)
-        u_rules.add(used)
-    if not classification:
-        s_y = s_y + jnp.asarray(mixture.noise, jnp.float64) ** 2
-    return PopulationMoments(_symmetrised(Omega, k), u / math.sqrt(k), s_y,
-                             _rule_summary(omega_rules, u_rules))  # fmt: skip
-
-
-@jax.jit
-def _add_scaled(total: Array, weight, K: Array) -> Array:
-    return total + weight * K
-
-
-@functools.partial(jax.jit, static_argnums=1)
-def _symmetrised(Omega: Array, k: int) -> Array:
-    return (Omega + Omega.T) / (2 * k)
+    plans = moment_plans(act, summarise(laws), classification, rule)
+    run = _planned_moments_jit if fusable(plans) else planned_moments
+    Omega, u, s_y = run(act, plans, classification, mixture, laws)
+    return PopulationMoments(Omega, u, s_y, _rule_summary(plans))

@@ -38,7 +38,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.linalg
 from onestep_gm.numerics.precision import require_x64
 
 Array = jax.Array
@@ -70,6 +69,8 @@ def spectrum(Omega: Array, u: Array, s_y) -> Spectrum:
     """
     # a writable Fortran-ordered copy, overwritten in place: 78 ms at k = 1000, where
     # eigh on a read-only view of the JAX buffer measured 120-160 ms
+    import scipy.linalg  # 0.1-0.3 s to import; only theory predictions need it
+
     A = np.array(Omega, dtype=np.float64, order="F")
     omega, V = scipy.linalg.eigh(A, driver="evd", overwrite_a=True, check_finite=False)
     v = V.T @ np.asarray(u, np.float64)

@@ -42,11 +42,18 @@ from onestep_gm.numerics.fashion import FashionSpec, check_pool_size, make_fashi
 from onestep_gm.numerics.memory import check_simulation_memory
 from onestep_gm.numerics.mixture import MixtureSpec, covariance_trace, make_mixture
 from onestep_gm.numerics.network import CONVENTION
-from onestep_gm.numerics.population import component_laws, population_moments
+from onestep_gm.numerics.population import (
+    component_laws,
+    fusable,
+    moment_plans,
+    planned_moments,
+    summarise,
+)
 from onestep_gm.numerics.precision import enable_x64
 from onestep_gm.numerics.prediction import Prediction, predict
 from onestep_gm.numerics.ridge import ridge_equivalent
 from onestep_gm.numerics.trial import (
+    EXACT_MODELS,
     TESTS,
     Data,
     TrialErrors,
@@ -525,8 +532,11 @@ def exact_test_errors(out: TrialErrors, setup: TrialSetup, shape: TrialShape):
     r"""Fill in the exact generalisation errors of the network and the Hermite model.
 
     :math:`E = \tfrac12(s_y - 2\hat w^\top u + \hat w^\top\Omega\hat w)` with the network's
-    moments from :func:`onestep_gm.numerics.population.population_moments` and the Hermite
+    moments from :func:`onestep_gm.numerics.population.planned_moments` and the Hermite
     model's from :func:`onestep_gm.numerics.exact.hermite_population_moments` (float64).
+    The rules are chosen on the host from one transfer of the laws' summaries; the moments
+    and errors of every activation then run as one compiled program (eagerly where the pair
+    rule needs data-dependent indices).
 
     Returns
     -------
@@ -536,23 +546,50 @@ def exact_test_errors(out: TrialErrors, setup: TrialSetup, shape: TrialShape):
         The network's moments per activation (shared with the theory prediction).
     """
     mixture = mixture_of(setup.data)
+    classification = bool(mixture.classification)
+    activations = tuple(get_activation(a) for a in shape.activations)
+    laws = [component_laws(F_hat, mixture) for F_hat in out.F_hat]
+    components = len(laws[0])
+    summaries = summarise([law for per_activation in laws for law in per_activation])
+    plans = tuple(
+        moment_plans(act, summaries[i * components : (i + 1) * components], classification)
+        for i, act in enumerate(activations)
+    )  # fmt: skip
+    run = _exact_errors_jit if all(fusable(p) for p in plans) else _exact_errors
+    params = setup.params
+    exact, moments = run(activations, plans, classification, shape.models, shape.order, mixture,
+                         laws, out.F_hat, out.w_hat, params.h, params.h_star, params.b)  # fmt: skip
     gen = np.array(out.gen)
-    moments = []
-    for i, act in enumerate(shape.activations):
-        laws = component_laws(out.F_hat[i], mixture)
-        Omega, u, s_y, _ = population_moments(out.F_hat[i], mixture, act, laws=laws)
-        moments.append((Omega, u, s_y))
-        for j, mdl in enumerate(shape.models):
-            if mdl == "nn":
-                gen[i, j] = float(generalisation_error(out.w_hat[i, j], Omega, u, s_y))
-            elif mdl == "hermite":
-                params = setup.params
-                H = hermite_population_moments(
-                    out.F_hat[i], mixture, params.h[i], params.h_star[i : i + 1], params.b,
-                    orders=(shape.order,), laws=laws,
-                )  # fmt: skip
-                gen[i, j] = float(generalisation_error(out.w_hat[i, j], H[0][0], H[1][0], H[2]))
+    exact = np.asarray(exact)
+    for j, mdl in enumerate(shape.models):
+        if mdl in EXACT_MODELS:
+            gen[:, j] = exact[:, j]
     return out._replace(gen=gen), moments
+
+
+def _exact_errors(activations, plans, classification, models, order, mixture, laws, F_hats, w_hats, h, h_star, b):
+    """Per activation the network's moments and the exact errors of the models in
+    :data:`EXACT_MODELS` (NaN for the others); traceable with the first five arguments static."""
+    rows, moments = [], []
+    for i, act in enumerate(activations):
+        Omega, u, s_y = planned_moments(act, plans[i], classification, mixture, laws[i])
+        moments.append((Omega, u, s_y))
+        row = []
+        for j, mdl in enumerate(models):
+            if mdl == "nn":
+                row.append(generalisation_error(w_hats[i, j], Omega, u, s_y))
+            elif mdl == "hermite":
+                H = hermite_population_moments(
+                    F_hats[i], mixture, h[i], h_star[i : i + 1], b, orders=(order,), laws=laws[i]
+                )  # fmt: skip
+                row.append(generalisation_error(w_hats[i, j], H[0][0], H[1][0], H[2]))
+            else:
+                row.append(jnp.asarray(jnp.nan))
+        rows.append(jnp.stack(row))
+    return jnp.stack(rows), moments
+
+
+_exact_errors_jit = jax.jit(_exact_errors, static_argnums=(0, 1, 2, 3, 4))
 
 
 class _TrialErrors:

@@ -361,5 +361,5 @@ def test_mehler_teacher_cross_moment_equals_nested_pair_rule(act):
         rho = law.t_cov / (std * t_std)
         assert float(jnp.max(jnp.abs(rho))) > 0.3
         ref = C.pair_expectation(get_activation(act), C._teacher(), law.mean, std, law.t_mean, t_std, rho)
-        got, _ = C._cross(get_activation(act), law, "auto", C.summarise([law])[0])
+        got = C._cross(get_activation(act), law, C.moment_plans(get_activation(act), C.summarise([law]), False)[0])
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-13)

@@ -27,7 +27,7 @@ import functools
 import re
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import mpmath
@@ -547,29 +547,52 @@ def require_finite_moments(activation: Activation | str, scale=None, power: int 
         raise ActivationError(reason)
 
 
-REGISTRY: dict[str, Activation] = {
-    a.name: a
-    for a in (
-        _make("relu", _relu(X)),
-        _make("tanh", sp.tanh(X)),
-        _make("sigmoid", _sigmoid(X)),
-        _make("erf", sp.erf(X)),
-        _make("softplus", _softplus(X)),
-        _make("gelu", _gelu(X)),
-        _make("silu", X * _sigmoid(X)),
-        _make("leaky_relu", _leaky_relu(X)),
-        _make("linear", X),
-        _make("abs", sp.Abs(X)),
-        _make("sign", sp.sign(X)),
-        _make("step", sp.Heaviside(X)),
-        _make("hardtanh", sp.Max(-1, sp.Min(1, X))),
-        _make("sin", sp.sin(X)),
-        _make("cos", sp.cos(X)),
-        _make("gaussian", sp.exp(-(X**2) / 2)),
-        _make("exp", sp.exp(X)),
-        *(_make(f"relu{p}", sp.Max(0, X) ** p) for p in (2, 3, 4)),
-    )
-}
+class _Registry(Mapping):
+    """Name → :class:`Activation`, each built (real check, kinks by ``solveset``) on first use.
+
+    Building all twenty at import took about 0.3 s, most of it ``solveset`` on activations
+    a run never uses.
+    """
+
+    def __init__(self, expressions: dict[str, Callable[[], sp.Expr]]):
+        self._expressions = expressions
+        self._built: dict[str, Activation] = {}
+
+    def __getitem__(self, name: str) -> Activation:
+        if name not in self._built:
+            self._built[name] = _make(name, self._expressions[name]())
+        return self._built[name]
+
+    def __iter__(self):
+        return iter(self._expressions)
+
+    def __len__(self) -> int:
+        return len(self._expressions)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._expressions
+
+
+REGISTRY: Mapping[str, Activation] = _Registry({
+    "relu": lambda: _relu(X),
+    "tanh": lambda: sp.tanh(X),
+    "sigmoid": lambda: _sigmoid(X),
+    "erf": lambda: sp.erf(X),
+    "softplus": lambda: _softplus(X),
+    "gelu": lambda: _gelu(X),
+    "silu": lambda: X * _sigmoid(X),
+    "leaky_relu": lambda: _leaky_relu(X),
+    "linear": lambda: X,
+    "abs": lambda: sp.Abs(X),
+    "sign": lambda: sp.sign(X),
+    "step": lambda: sp.Heaviside(X),
+    "hardtanh": lambda: sp.Max(-1, sp.Min(1, X)),
+    "sin": lambda: sp.sin(X),
+    "cos": lambda: sp.cos(X),
+    "gaussian": lambda: sp.exp(-(X**2) / 2),
+    "exp": lambda: sp.exp(X),
+    **{f"relu{p}": functools.partial(lambda p: sp.Max(0, X) ** p, p) for p in (2, 3, 4)},
+})  # fmt: skip
 r"""Registered activations by name; ``leaky_relu`` has slope 1/100 (``leaky_relu(0.2)`` sets it);
 ``relu2..relu4`` are the rectified monomials :math:`\max(0,x)^p`; ``step`` is ``Heaviside(x)``
 (value 1/2 at 0); ``gaussian`` is :math:`e^{-x^2/2}`."""
