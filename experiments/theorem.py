@@ -231,6 +231,19 @@ def draw_order(data: dict):
     return fig
 
 
+def _run_time(data: dict) -> str:
+    """This run's wall time and the simulation time per n (cached points keep the time they
+    took when run, so a resumed or re-drawn run still reports the cost of its points)."""
+    per_n = data.get("seconds_per_n")
+    if per_n is None:  # outputs written before the per-n times were recorded
+        per_n = {}
+        for key, point in data["results"].items():
+            n = key.rsplit("|", 1)[-1] if data["name"] == "convergence" else key.split("|", 1)[0]
+            per_n[n] = per_n.get(n, 0.0) + point["seconds"]
+    return (f"Run time {data['seconds']:.0f} s; simulation time per n (cached points keep the "
+            "time they took when run): " + ", ".join(f"n = {n}: {s:.0f} s" for n, s in per_n.items()) + ".")
+
+
 def order_report(data: dict) -> str:
     """Markdown: per activation and n, the gap at the theorem's order and the smallest order
     within 1% of the network, per β."""
@@ -239,9 +252,7 @@ def order_report(data: dict) -> str:
     lines = [
         f"# Order diagram (α = {spec['alpha']}, {spec['trials']} trials per point, exact test errors)",
         "",
-        f"Run time {data['seconds']:.0f} s; simulation time per n (cached points keep the time "
-        "they took when run): "
-        + ", ".join(f"n = {n}: {s:.0f} s" for n, s in data["seconds_per_n"].items()),
+        _run_time(data),
         "",
         "Gap = |mean over trials of E_NN − E_Herm(l)| / mean E_NN, ± the standard error of the "
         "paired difference; — where l is outside the orders run.",
@@ -294,9 +305,10 @@ def run_convergence(spec: ConvergenceSpec, *, cache_dir: str | Path | None = Non
             "gen": {"|".join(p): v.tolist() for p, v in res.gen.items()},
             "seconds": res.seconds, "order": res.info["order"],
         }  # fmt: skip
+    seconds_per_n = {str(n): sum(results[f"{b}|{a}|{n}"]["seconds"] for b, a in spec.points) for n in spec.n_values}
     return {
         "name": "convergence", "spec": dataclasses.asdict(spec), "results": results,
-        "seconds": time.perf_counter() - start,
+        "seconds": time.perf_counter() - start, "seconds_per_n": seconds_per_n,
         "convention": "gen_error = 1/2*E(y - y_hat)^2; nn and hermite exact, conditional sampled",
     }  # fmt: skip
 
@@ -401,7 +413,7 @@ def convergence_report(data: dict) -> str:
         f"# Convergence in n (k = m = n, {spec['trials']} trials per point, exact test errors; "
         f"conditional sampled on {spec['test_factor']}m fresh samples)",
         "",
-        f"Run time {data['seconds']:.0f} s.  Gap = (E_NN − E_X)/E_NN, mean ± SE over trials; slope of "
+        _run_time(data) + "  Gap = (E_NN − E_X)/E_NN, mean ± SE over trials; slope of "
         "log|gap| on log n with a 95% interval (points within 2 SE of 0 left out).",
         "",
         "| β, α (l) | activation | model | " + " | ".join(f"n = {n}" for n in ns) + " | slope |",

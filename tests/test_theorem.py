@@ -90,3 +90,14 @@ def test_sizes_override_reaches_the_spec(monkeypatch):
     theorem.run_theorem_figure("order", quick=True, n_values=(64,), trials=3)
     assert seen["conv"] == dataclasses.replace(theorem.CONVERGENCE_FULL, n_values=(2000, 250))
     assert seen["order"] == dataclasses.replace(theorem.ORDER_QUICK, n_values=(64,), trials=3)
+
+
+def test_run_time_sums_the_points_seconds_per_n():
+    """A re-drawn convergence run reports its points' simulation time, not its own 0 s; old
+    outputs without ``seconds_per_n`` get it from the per-point seconds."""
+    results = {"0.74|0.5|250": {"seconds": 10.0}, "0.3|0.5|250": {"seconds": 2.5},
+               "0.74|0.5|500": {"seconds": 40.0}, "0.3|0.5|500": {"seconds": 1.0}}  # fmt: skip
+    text = theorem._run_time({"name": "convergence", "seconds": 0.01, "results": results})
+    assert "Run time 0 s" in text and "n = 250: 12 s, n = 500: 41 s" in text
+    order = {"1000|0.3": {"seconds": 5.0}, "1000|0.6": {"seconds": 6.0}, "2000|0.3": {"seconds": 30.0}}
+    assert "n = 1000: 11 s, n = 2000: 30 s" in theorem._run_time({"name": "order", "seconds": 1.0, "results": order})
