@@ -380,7 +380,7 @@ def moment_plans(
 
 def _symbols(count: int) -> tuple:
     """The closed forms' arguments: (M1, M2, Q1, Q2, C), or (M1, Q1) for 1-D means."""
-    from onestep_gm.theory import kernels
+    from onestep_gm.theory import kernels  # SymPy-derived kernels load when a closed rule is used
 
     if count == 2:
         return (kernels.M1, kernels.Q1)
