@@ -220,3 +220,55 @@ def test_gelu_against_the_relu_teacher_matches_mpmath(rho):
     c = rho * math.sqrt(q1 * q2)
     ref = float(K.bivariate_mp(gelu, relu, 0, 0, q1, q2, c, dps=15))
     assert _num(kernel, (K.Q1, K.Q2, K.C), q1, q2, c) == pytest.approx(ref, rel=1e-12, abs=1e-14)
+
+
+DELTA_TEACHER = ["exp", "cos", "relu3", "gaussian"]
+"""Even or non-odd σ whose kernel against the ReLU teacher closes by Price's theorem with
+δ(v) = ReLU''(v) on the teacher's side (E[σ''(u)δ(v)] = p_v(0)·E[σ''(u) | v = 0])."""
+
+
+@pytest.mark.parametrize("name", DELTA_TEACHER)
+def test_teacher_kernels_with_a_delta_solve_prices_equation(name):
+    """K(0) = Eσ·E ReLU, K'(0) = Eσ'·E H, K'' = E[σ''(u)δ(v)] at rational points (50 digits);
+    the same kernel with a wrong c³ term fails."""
+    expr, relu = get_activation(name).expr, get_activation("relu").expr
+    kernel, how = K.derive_kernel(expr, relu, True)
+    assert how.startswith("Price's theorem at order 2")
+    assert K.verify_price(kernel, expr, relu, 2) < 1e-40
+    assert K.verify_price(kernel + K.C**3 / 100, expr, relu, 2) > 1e-4
+
+
+def _teacher_check(name, q1, q2, rho):
+    expr, relu = get_activation(name).expr, get_activation("relu").expr
+    fn = _jax_kernel(K.closed_cross_kernel(get_activation(name), relu, centred=True))
+    c = rho * math.sqrt(q1 * q2)
+    ref = float(K.bivariate_mp(expr, relu, 0, 0, q1, q2, c, dps=16))
+    assert fn(0.0, 0.0, q1, q2, c) == pytest.approx(ref, rel=1e-12, abs=1e-13)
+
+
+@pytest.mark.parametrize("q1,q2,rho", [(0.7, 1.3, -0.999), (2.5, 0.4, 0.999)])
+@pytest.mark.parametrize("name", DELTA_TEACHER)
+def test_emitted_teacher_kernels_match_mpmath_near_collinear(name, q1, q2, rho):
+    """The JAX kernel (cos through Dawson's integral) against nested mpmath quadrature."""
+    _teacher_check(name, q1, q2, rho)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rho", [-0.999, -0.5, 0.0, 0.3, 0.999])
+@pytest.mark.parametrize("name", DELTA_TEACHER)
+def test_emitted_teacher_kernels_match_mpmath(name, rho):
+    for q1, q2 in ((0.7, 1.3), (2.5, 0.4)):
+        _teacher_check(name, q1, q2, rho)
+
+
+def test_dawson_form_of_erfi_is_exact_and_bounded():
+    """stable_form's erfi → Dawson rewrite equals the erfi form at 40 digits, and the emitted
+    cos kernel stays finite at q1 = 1400 (where erfi(c/√(2q2)) alone overflows float64)."""
+    relu = get_activation("relu").expr
+    raw, _ = K.derive_kernel(get_activation("cos").expr, relu, True)
+    stable = K.stable_form(raw)
+    assert raw.has(sp.erfi) and not stable.has(sp.erfi) and stable.has(K.dawsn)
+    at = {K.Q1: sp.Rational(7, 3), K.Q2: sp.Rational(1, 2), K.C: sp.Rational(-9, 10)}
+    assert abs(sp.N((stable - raw).subs(at), 40)) < 1e-38
+    value = _jax_kernel(stable)(0.0, 0.0, 1400.0, 1.0, 0.999 * math.sqrt(1400.0))
+    assert math.isfinite(value) and abs(value) < 1e-3

@@ -143,6 +143,7 @@ def _namespace() -> dict:
 
     return {
         "erf": jsp.erf,
+        "dawsn": jsp.dawsn,
         "erfc": jsp.erfc,
         "sigmoid": jax.nn.sigmoid,
         "softplus": jax.nn.softplus,

@@ -294,6 +294,19 @@ def _delta_expectation(first: dict[int, sp.Expr], second: dict[int, sp.Expr]) ->
     return sp.simplify(total)
 
 
+def _delta_conditional(smooth: sp.Expr, weight: sp.Expr, q_smooth: sp.Expr, q_delta: sp.Expr) -> sp.Expr | None:
+    r""":math:`\mathbb E[h(u)\,a\,\delta(v)]` for centred :math:`(u, v)` with covariance :math:`t`.
+
+    :math:`= a\,p_v(0)\,\mathbb E[h(u)\mid v = 0] = a\,(2\pi q_v)^{-1/2}\,\mathbb E\,h(u')`,
+    :math:`u'\sim N(0, q_u - t^2/q_v)`, the 1-D mean by :func:`_centred_mean`, put over one
+    denominator (so that SymPy's integral in :math:`t` sees the simplest integrand).
+    """
+    mean = _centred_mean(smooth, q_smooth - _T**2 / q_delta)
+    if mean is None:
+        return None
+    return sp.factor(sp.together(weight * mean / sp.sqrt(2 * sp.pi * q_delta)))
+
+
 def _centred_mean(expr: sp.Expr, q: sp.Expr) -> sp.Expr | None:
     r""":math:`\mathbb E f(u)`, :math:`u\sim N(0, q)`, by the 1-D engine of :mod:`theory.moments`."""
     terms = sp.Add.make_args(sp.expand(expr))
@@ -314,8 +327,8 @@ def _centred_mean(expr: sp.Expr, q: sp.Expr) -> sp.Expr | None:
 def _antiderivative(integrand: sp.Expr) -> sp.Expr | None:
     r"""A primitive in :math:`t` on :math:`t^2 < q_1q_2`, checked by differentiating it back."""
     primitive = sp.integrate(integrand, _T, conds="none")
-    if isinstance(primitive, sp.Piecewise):
-        primitive = primitive.args[-1][0]
+    # SymPy's last branch is its generic one; the check below holds it to t² < q1·q2
+    primitive = primitive.replace(lambda e: isinstance(e, sp.Piecewise), lambda e: e.args[-1][0])
     if primitive.has(sp.Integral, sp.I):
         return None
     if sp.simplify(sp.diff(primitive, _T) - integrand) != 0:
@@ -332,6 +345,10 @@ def _price_integrand(d1: sp.Expr, d2: sp.Expr) -> sp.Expr | None:
     w1, w2 = _delta_terms(d1), _delta_terms(d2)
     if w1 is not None and w2 is not None:
         return _delta_expectation(w1, w2)
+    if w2 is not None and set(w2) == {0} and not d1.has(sp.DiracDelta):
+        return _delta_conditional(d1, w2[0], Q1, Q2)
+    if w1 is not None and set(w1) == {0} and not d2.has(sp.DiracDelta):
+        return _delta_conditional(d2, w1[0], Q2, Q1)
     if d1.has(sp.DiracDelta, sp.Heaviside) or d2.has(sp.DiracDelta, sp.Heaviside):
         return None
     inner = mgf_kernel(d1, d2)
@@ -369,23 +386,62 @@ def price_kernel(first: sp.Expr, second: sp.Expr) -> tuple[sp.Expr, int] | None:
             continue
         if sp.count_ops(inner) > _MAX_INTEGRAND_OPS:
             return None
-        primitive = _antiderivative(sp.expand((C - _T) ** (r - 1) / sp.factorial(r - 1) * inner))
+        weights = sp.Add.make_args(sp.expand((C - _T) ** (r - 1) / sp.factorial(r - 1)))
+        primitive = _antiderivative(sp.Add(*(w * inner for w in weights)))  # inner kept whole
         if primitive is None:
             return None
         return sp.simplify(base + primitive.subs(_T, C) - primitive.subs(_T, 0)), r
     return None
 
 
+class dawsn(sp.Function):  # noqa: N801 - named as scipy.special.dawsn, which the JAX printer calls
+    r"""Dawson's integral :math:`D(x) = e^{-x^2}\int_0^x e^{t^2}dt = \tfrac{\sqrt\pi}{2}e^{-x^2}\operatorname{erfi}(x)`.
+
+    Bounded (:math:`|D| < 0.55`), where :math:`\operatorname{erfi}` overflows: :func:`stable_form`
+    writes :math:`\operatorname{erfi}(x) = \tfrac{2}{\sqrt\pi}e^{x^2}D(x)` and merges
+    :math:`e^{x^2}` into the kernel's other exponentials.  Abramowitz & Stegun 7.1.17.
+    """
+
+    nargs = 1
+
+    @classmethod
+    def eval(cls, x):
+        if x.is_zero:
+            return sp.Integer(0)
+        return None
+
+    def fdiff(self, argindex=1):
+        return 1 - 2 * self.args[0] * dawsn(self.args[0])
+
+    def _eval_rewrite_as_erfi(self, x, **kwargs):
+        return sp.sqrt(sp.pi) / 2 * sp.exp(-(x**2)) * sp.erfi(x)
+
+    def _eval_evalf(self, prec):
+        return self.rewrite(sp.erfi)._eval_evalf(prec)
+
+    def _latex(self, printer):
+        return rf"\operatorname{{D}}\left({printer._print(self.args[0])}\right)"
+
+
 def stable_form(expr: sp.Expr) -> sp.Expr:
-    r"""``asin(a)`` as ``atan2(a, sqrt(max(1 - a², 0)))`` and :math:`\sqrt{q_1q_2-c^2}` clamped at 0.
+    r"""``asin(a)`` as ``atan2(a, sqrt(max(1 - a², 0)))``, :math:`\sqrt{q_1q_2-c^2}` clamped at 0,
+    and ``erfi`` through Dawson's integral (:class:`dawsn`).
 
     Equal where both are defined; the emitted kernel stays finite when rounding pushes
-    :math:`|c|` a hair past :math:`\sqrt{q_1q_2}` (collinear neurons, the diagonal).
+    :math:`|c|` a hair past :math:`\sqrt{q_1q_2}` (collinear neurons, the diagonal), and
+    :math:`e^{-q_1/2}\operatorname{erfi}(c/\sqrt{2q_2})` (cos against ReLU) becomes
+    :math:`\tfrac{2}{\sqrt\pi}e^{c^2/(2q_2)-q_1/2}D(c/\sqrt{2q_2})`, whose exponent is :math:`\le 0`.
     """
     def _atan2(arg):
+        num, den = sp.fraction(sp.together(arg))
+        if den != 1 and den.is_positive:  # asin(N/D) = atan2(N, sqrt(D² - N²)): no division
+            return sp.atan2(num, sp.sqrt(sp.Max(sp.expand(den**2 - num**2), 0)))
         return sp.atan2(arg, sp.sqrt(sp.Max(1 - arg**2, 0)))
 
     expr = expr.replace(sp.asin, _atan2)
+    if expr.has(sp.erfi):
+        expr = expr.replace(sp.erfi, lambda z: 2 / sp.sqrt(sp.pi) * sp.exp(z**2) * dawsn(z))
+        expr = sp.powsimp(sp.expand(expr), combine="exp")
     gap = Q1 * Q2 - C**2
     return expr.replace(lambda a: a.is_Pow and sp.expand(a.base - gap) == 0,
                         lambda a: sp.Max(a.base, 0) ** a.exp)  # fmt: skip
