@@ -16,7 +16,10 @@ network with first layer :math:`\hat F` are entries of such kernels
   derivatives, integrated by SymPy: ReLU (the arc-cosine kernel of Cho & Saul 2009), Abs, sign
   and step (arcsine laws), ReLU**p (the arc-cosine family), erf (Williams 1997), and any
   polynomial against any of these; GELU by Stein's lemma (:func:`gelu_kernel`), checked by
-  Price's theorem (:func:`verify_price`).
+  Price's theorem (:func:`verify_price`).  With :math:`\delta(v)` on one side only (the ReLU
+  teacher at :math:`r = 2`), :math:`\mathbb E[h(u)\delta(v)] = \mathbb E[h(u')]/\sqrt{2\pi q_2}`,
+  :math:`u'\sim N(0, q_1 - c^2/q_2)` (:func:`_delta_conditional`): ReLU³, exp, cos and the
+  Gaussian bump against ReLU.
 
 Means :math:`\mathbb E\sigma(u)` come from the 1-D engine of :mod:`theory.moments`.
 ReLU and erf with non-zero means need the bivariate normal CDF: no elementary form, so the
