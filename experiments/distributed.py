@@ -149,11 +149,30 @@ def local_cluster(workers: int):
     cluster costs seconds to start); it is closed on leaving the block.
     """
     distributed = _import_distributed()
-    cluster = distributed.LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-        env=_worker_env(workers), silence_logs=logging.ERROR,
-    )  # fmt: skip
+    with restored_environ():
+        cluster = distributed.LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+            env=_worker_env(workers), silence_logs=logging.ERROR,
+        )  # fmt: skip
+        try:
+            yield cluster.scheduler_address
+        finally:
+            cluster.close()
+
+
+@contextlib.contextmanager
+def restored_environ():
+    """Give this process its environment back on leaving the block.
+
+    Dask's nannies run in the process that starts a ``LocalCluster`` and, before spawning
+    each worker, write ``distributed.nanny.pre-spawn-environ`` into ``os.environ``
+    (``OMP_NUM_THREADS=1``, ``OPENBLAS_NUM_THREADS=1``, ...), where it would stay for every
+    later subprocess of a notebook or a test session.
+    """
+    saved = dict(os.environ)
     try:
-        yield cluster.scheduler_address
+        yield
     finally:
-        cluster.close()
+        for name in set(os.environ) - set(saved):
+            del os.environ[name]
+        os.environ.update(saved)

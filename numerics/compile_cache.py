@@ -26,6 +26,7 @@ from pathlib import Path
 
 import jax
 import platformdirs
+from jax.experimental.compilation_cache import compilation_cache as _jax_cache
 
 ENV_SWITCH = "ONESTEP_COMPILE_CACHE"
 ENV_DIR = "ONESTEP_COMPILE_CACHE_DIR"
@@ -90,6 +91,7 @@ def enable_compile_cache(path: str | Path | None = None) -> Path | None:
     folder.mkdir(parents=True, exist_ok=True)
     if jax.config.jax_compilation_cache_dir != str(folder):
         jax.config.update("jax_compilation_cache_dir", str(folder))
+        _jax_cache.reset_cache()  # JAX opens its cache once per process, at the folder set then
     jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_SECONDS)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     if jax.config.jax_compilation_cache_max_size == -1:
@@ -101,12 +103,13 @@ def disable_compile_cache() -> None:
     """Opt out: later calls of :func:`enable_compile_cache` without a path do nothing, and
     :func:`onestep_gm.simulate` / :func:`onestep_gm.run_figure` no longer switch it on.
 
-    A cache this process had already switched on stays on for executables compiled so far;
-    call this before the first simulation.
+    Takes effect at once, also in a process that had already used the cache: executables
+    already loaded stay in memory, later compilations neither read nor write the folder.
     """
     _state["opted_out"] = True
     if jax.config.jax_compilation_cache_dir:
         jax.config.update("jax_compilation_cache_dir", None)
+        _jax_cache.reset_cache()  # otherwise JAX keeps the cache it opened first
 
 
 def compile_cache_dir() -> Path | None:

@@ -9,6 +9,7 @@ import textwrap
 
 import jax
 import pytest
+from jax.experimental.compilation_cache import compilation_cache as _jax_cache
 from onestep_gm.numerics import compile_cache
 
 # A fresh process simulates a tiny point and reports the compile-cache events JAX recorded.
@@ -43,6 +44,7 @@ def restore_jax_cache():
     yield
     for name, value in saved.items():
         jax.config.update(name, value)
+    _jax_cache.reset_cache()
     compile_cache._state.update(opted)
 
 
@@ -93,3 +95,29 @@ def test_enable_disable_and_user_folder(tmp_path, monkeypatch, restore_jax_cache
     assert jax.config.jax_compilation_cache_max_size == compile_cache.MAX_BYTES  # locks entries
     monkeypatch.setenv("ONESTEP_COMPILE_CACHE_DIR", str(tmp_path / "other"))
     assert compile_cache.enable_compile_cache() == folder  # a folder already set is kept
+
+
+_MOVE = textwrap.dedent("""
+    import sys
+    import jax, jax.numpy as jnp
+    from onestep_gm.numerics import compile_cache
+    first, second = sys.argv[1:3]
+    compile_cache.enable_compile_cache(first)
+    jax.jit(lambda x: x + 1.0)(jnp.ones(3)).block_until_ready()
+    compile_cache.enable_compile_cache(second)
+    jax.jit(lambda x: x * 3.0)(jnp.ones(3)).block_until_ready()
+    compile_cache.disable_compile_cache()
+    jax.jit(lambda x: x - 7.0)(jnp.ones(3)).block_until_ready()
+""")
+
+
+def test_moving_and_disabling_take_effect_in_a_process_that_used_the_cache(tmp_path):
+    """JAX opens its persistent cache once per process: a later folder, or switching it off,
+    must still be honoured (each jitted lambda writes one entry ``jit__lambda-*-cache``)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("ONESTEP_COMPILE_CACHE", "JAX_COMPILATION_CACHE_DIR")}
+    first, second = tmp_path / "first", tmp_path / "second"
+    subprocess.run([sys.executable, "-c", _MOVE, str(first), str(second)], env=env, check=True,
+                   capture_output=True, timeout=120)  # fmt: skip
+    in_first = {p.name for p in first.glob("jit__lambda-*-cache")}
+    in_second = {p.name for p in second.glob("jit__lambda-*-cache")}
+    assert len(in_first) == 1 and len(in_second) == 1, (in_first, in_second)  # the third went nowhere

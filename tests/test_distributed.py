@@ -39,8 +39,9 @@ def _same(a, b):
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, env=dist._worker_env(2)) as c:  # fmt: skip
+    with dist.restored_environ(), distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, env=dist._worker_env(2)
+    ) as c:  # fmt: skip
         yield c
 
 
@@ -102,3 +103,14 @@ def test_worker_env_splits_threads(monkeypatch):
     assert dist._worker_env(2)["OMP_NUM_THREADS"] == "4"
     one = dist._worker_env(8)
     assert one["OMP_NUM_THREADS"] == "1" and "intra_op_parallelism_threads=1" in one["XLA_FLAGS"]
+
+
+def test_local_cluster_leaves_the_environment_as_it_found_it(monkeypatch):
+    """Dask's nannies write OMP_NUM_THREADS=1 etc. into the starting process's environment."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_"):
+        monkeypatch.delenv(name, raising=False)
+    before = dict(os.environ)
+    with dist.local_cluster(1) as address:
+        assert address.startswith("tcp://")
+        assert os.environ.get("OMP_NUM_THREADS") == "1"  # what the nanny wrote while it ran
+    assert dict(os.environ) == before
