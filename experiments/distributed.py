@@ -45,7 +45,7 @@ def _worker_env(workers: int) -> dict[str, str]:
     threads = max(1, (os.cpu_count() or 1) // workers)
     flags = os.environ.get("XLA_FLAGS", "")
     if threads == 1 and "xla_cpu_multi_thread_eigen" not in flags:
-        flags = f"{flags} --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1".strip()
+        flags = f"{flags} --xla_cpu_multi_thread_eigen=false".strip()
     env = {"OMP_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}
     if flags:
         env["XLA_FLAGS"] = flags

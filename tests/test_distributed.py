@@ -100,9 +100,10 @@ def test_bad_options_are_one_sentence():
 
 def test_worker_env_splits_threads(monkeypatch):
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
     assert dist._worker_env(2)["OMP_NUM_THREADS"] == "4"
     one = dist._worker_env(8)
-    assert one["OMP_NUM_THREADS"] == "1" and "intra_op_parallelism_threads=1" in one["XLA_FLAGS"]
+    assert one["OMP_NUM_THREADS"] == "1" and one["XLA_FLAGS"] == "--xla_cpu_multi_thread_eigen=false"
 
 
 def test_local_cluster_leaves_the_environment_as_it_found_it(monkeypatch):
