@@ -209,6 +209,7 @@ def _run_figures(args: argparse.Namespace, names: list[str], overrides, out: Pat
     from onestep_gm.experiments.catalogue import FIGURES  # SymPy: the command runs
     from onestep_gm.experiments.outputs import save_figure
     from onestep_gm.experiments.runner import run_figure
+    from onestep_gm.numerics.compile_cache import release_compiled_programs
 
     failed: list[str] = []
     for name in names:
@@ -227,6 +228,8 @@ def _run_figures(args: argparse.Namespace, names: list[str], overrides, out: Pat
         stem = paths["json"].with_suffix("")
         print(f"{name}: {stem}.{{png,pdf,json,csv,md}} ({run_.seconds:.1f} s)")
         sys.stdout.flush()
+        if len(names) > 1:
+            release_compiled_programs()  # the next figure's shapes differ; keep the process's memory maps bounded
     if failed:
         raise ValueError(f"{len(failed)} of {len(names)} figures failed: {'; '.join(failed)}")
     return 0

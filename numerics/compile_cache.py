@@ -112,6 +112,18 @@ def disable_compile_cache() -> None:
         _jax_cache.reset_cache()  # otherwise JAX keeps the cache it opened first
 
 
+def release_compiled_programs() -> None:
+    """Drop every compiled program JAX keeps in this process (:func:`jax.clear_caches`).
+
+    Each kept program holds memory maps of its own (about 6 for a one-line function, more
+    for a trial), and Linux caps them per process (``vm.max_map_count``, 65530 by default):
+    a process that compiles a few thousand distinct programs and keeps them dies inside XLA
+    ("LLVM compilation error: Cannot allocate memory", then a segmentation fault).  A program
+    needed again is compiled again, or read back from the persistent cache when it is on.
+    """
+    jax.clear_caches()
+
+
 def compile_cache_dir() -> Path | None:
     """The folder JAX's persistent cache uses now, or ``None`` when it is off."""
     current = jax.config.jax_compilation_cache_dir

@@ -10,6 +10,7 @@ test module; a program compiled again is read back from the persistent compile c
 
 import jax
 import pytest
+from onestep_gm.numerics.compile_cache import release_compiled_programs
 
 jax.config.update("jax_enable_x64", True)
 
@@ -17,4 +18,4 @@ jax.config.update("jax_enable_x64", True)
 @pytest.fixture(autouse=True, scope="module")
 def _release_compiled_programs():
     yield
-    jax.clear_caches()
+    release_compiled_programs()
