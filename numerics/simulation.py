@@ -36,7 +36,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from onestep_gm.numerics.compile_cache import coefficient_cache_dir, enable_compile_cache
+from onestep_gm.numerics.compile_cache import (
+    coefficient_cache_dir,
+    enable_compile_cache,
+    release_near_map_limit,
+)
 from onestep_gm.numerics.exact import generalisation_error, hermite_population_moments
 from onestep_gm.numerics.fashion import FashionSpec, check_pool_size, make_fashion
 from onestep_gm.numerics.memory import check_simulation_memory
@@ -474,7 +478,9 @@ def simulate(config: SimulationConfig, *, progress: bool = False) -> SimulationR
     """Run ``config.trials`` trials of one point.
 
     Switches JAX to 64-bit (:func:`onestep_gm.enable_x64`) and, unless the user opted out,
-    on JAX's persistent compilation cache (:func:`onestep_gm.enable_compile_cache`).
+    on JAX's persistent compilation cache (:func:`onestep_gm.enable_compile_cache`).  A
+    process that holds half the memory maps Linux allows it first lets go of its compiled
+    programs (:func:`onestep_gm.numerics.compile_cache.release_near_map_limit`).
 
     Parameters
     ----------
@@ -497,6 +503,7 @@ def simulate(config: SimulationConfig, *, progress: bool = False) -> SimulationR
     """
     enable_x64()
     enable_compile_cache()
+    release_near_map_limit()
     resolved = resolve(config)
     want_theory = "theory" in config.models
     shape = trial_shape(config, resolved, with_layers=want_theory)

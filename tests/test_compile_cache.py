@@ -121,3 +121,16 @@ def test_moving_and_disabling_take_effect_in_a_process_that_used_the_cache(tmp_p
     in_first = {p.name for p in first.glob("jit__lambda-*-cache")}
     in_second = {p.name for p in second.glob("jit__lambda-*-cache")}
     assert len(in_first) == 1 and len(in_second) == 1, (in_first, in_second)  # the third went nowhere
+
+
+def test_programs_are_released_near_the_memory_map_limit():
+    import jax.numpy as jnp
+
+    kept = [jax.jit(lambda x, i=i: jnp.cos(x) + i) for i in range(20)]
+    for i, f in enumerate(kept):
+        f(jnp.ones(i + 1)).block_until_ready()
+    used, _ = compile_cache._memory_maps()
+    assert not compile_cache.release_near_map_limit(limit=4 * used)
+    assert compile_cache._memory_maps()[0] >= used - 20
+    assert compile_cache.release_near_map_limit(limit=used)
+    assert compile_cache._memory_maps()[0] < used - 20 * 4  # each program had held maps of its own
