@@ -211,9 +211,9 @@ def _mehler_order(rho_max: float) -> int:
     if rho_max <= 0:
         return 1
     needed = max(8, math.ceil(math.log(MEHLER_TOL) / math.log(rho_max)))
-    # rounded up to a multiple of 8: the Mehler order fixes array shapes, and every new
-    # order would recompile the series (a few tenths of a second) for each trial
-    return int(min(MAX_ORDER, 8 * math.ceil(needed / 8)))
+    # rounded up to a power of two: the order fixes array shapes, so each new order compiles
+    # the trial's moments again (seconds); multiples of 8 gave 40 programs in 80 small trials
+    return int(min(MAX_ORDER, 2 ** math.ceil(math.log2(needed))))
 
 
 def numeric_kernel(activation: Activation, mean: Array, cov: Array, summary: LawSummary | None = None) -> Array:
@@ -237,10 +237,18 @@ def _mehler_with_pairs(activation: Activation, order: int, mean, std, rho, low, 
     if high:
         k = rho.shape[0]
         pairs = np.argwhere(np.asarray((~low) & off & jnp.triu(jnp.ones((k, k), bool), 1)))
+        # padded (by repeating the first pair) to a power of two: the pair rule compiles once
+        # per length, and the count of such pairs changes from trial to trial
+        pairs = np.concatenate([pairs, np.repeat(pairs[:1], _bucket(len(pairs)) - len(pairs), axis=0)])
         i, j = jnp.asarray(pairs[:, 0]), jnp.asarray(pairs[:, 1])
         vals = pair_expectation(activation, activation, mean[i], std[i], mean[j], std[j], rho[i, j])
         K = K.at[i, j].set(vals).at[j, i].set(vals)
     return K
+
+
+def _bucket(count: int) -> int:
+    """The smallest power of two that holds ``count`` items, at least :data:`PAIR_CHUNK`."""
+    return max(PAIR_CHUNK, 1 << max(count - 1, 0).bit_length())
 
 
 @jax.jit
@@ -335,10 +343,10 @@ class ComponentPlan(NamedTuple):
     """
 
     kernel: object  # closed E[σ(u)σ(v)] (a SymPy expression), or None: Mehler + pair rule
-    order: int  # the Mehler order for Omega
-    high_pairs: bool  # some |ρ_ij| > RHO_SWITCH (pair rule on data-dependent indices)
+    order: int  # the Mehler order for Omega (0 with a closed kernel)
+    high_pairs: bool  # some |ρ_ij| > RHO_SWITCH (pair rule on data-dependent indices; Mehler only)
     cross: object  # closed E[σ(u)ReLU(v)] (regression) or E σ(u) (classification), or None
-    cross_order: int | None  # the Mehler order for u; None: the pair rule (|corr| > RHO_SWITCH)
+    cross_order: int | None  # the Mehler order for u; None: closed, or the pair rule (|corr| > RHO_SWITCH)
 
 
 def moment_plans(
@@ -374,7 +382,10 @@ def moment_plans(
                 raise ValueError(f"no closed-form teacher kernel for {activation.name}; use rule='auto'")
             if summary.cross_rho_max <= RHO_SWITCH:
                 cross_order = _mehler_order(summary.cross_rho_max)
-        plans.append(ComponentPlan(kernel, _mehler_order(summary.rho_max), summary.high_pairs > 0, cross, cross_order))
+        # a closed form ignores the Mehler order and the pair rule: fields it does not use stay
+        # fixed, so the plan (a static argument of the jitted moments) does not vary by trial
+        order, high = (0, False) if kernel is not None else (_mehler_order(summary.rho_max), summary.high_pairs > 0)
+        plans.append(ComponentPlan(kernel, order, high, cross, None if cross is not None else cross_order))
     return tuple(plans)
 
 
