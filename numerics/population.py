@@ -362,7 +362,7 @@ def moment_plans(
     # SymPy-derived kernels load when a closed rule is used
     from onestep_gm.theory import kernels
 
-    plans = []
+    rows = []
     for summary in summaries:
         centred = summary.centred
         kernel = kernels.closed_kernel(activation, centred=centred) if rule != "mehler" else None
@@ -371,7 +371,7 @@ def moment_plans(
                 f"no closed-form kernel for {activation.name} with "
                 f"{'zero' if centred else 'non-zero'} means; use rule='mehler' or 'auto'"
             )
-        cross, cross_order = None, None
+        cross, cross_mehler = None, False
         if classification:
             cross = kernels.closed_mean(activation) if rule != "mehler" else None
         else:
@@ -380,13 +380,19 @@ def moment_plans(
                 cross = kernels.closed_cross_kernel(activation, _teacher().expr, centred=teacher_centred)
             if cross is None and rule == "closed":
                 raise ValueError(f"no closed-form teacher kernel for {activation.name}; use rule='auto'")
-            if summary.cross_rho_max <= RHO_SWITCH:
-                cross_order = _mehler_order(summary.cross_rho_max)
-        # a closed form ignores the Mehler order and the pair rule: fields it does not use stay
-        # fixed, so the plan (a static argument of the jitted moments) does not vary by trial
-        order, high = (0, False) if kernel is not None else (_mehler_order(summary.rho_max), summary.high_pairs > 0)
-        plans.append(ComponentPlan(kernel, order, high, cross, None if cross is not None else cross_order))
-    return tuple(plans)
+            cross_mehler = cross is None and summary.cross_rho_max <= RHO_SWITCH
+        rows.append((summary, kernel, cross, cross_mehler))
+    # The plan is a static argument of the jitted moments, so it should vary with the data as
+    # little as possible: fields a closed form does not use stay fixed, and every Mehler series
+    # of the activation (Omega and u, all components) uses one order, the largest needed.
+    needed = [r.rho_max for r, kernel, _, _ in rows if kernel is None]
+    needed += [r.cross_rho_max for r, _, _, cross_mehler in rows if cross_mehler]
+    order = _mehler_order(max(needed)) if needed else 0
+    return tuple(
+        ComponentPlan(kernel, 0 if kernel is not None else order,
+                      kernel is None and summary.high_pairs > 0, cross, order if cross_mehler else None)
+        for summary, kernel, cross, cross_mehler in rows
+    )  # fmt: skip
 
 
 def _symbols(count: int) -> tuple:
