@@ -81,6 +81,18 @@ def test_mpmath_reference_agrees_with_a_monte_carlo_free_identity():
     assert float(lhs) == pytest.approx(float(rhs), abs=1e-13)
 
 
+@pytest.mark.parametrize("m1,m2,rho", [(0.0, 0.0, 0.999), (0.3, -0.4, -0.6)])
+def test_mpmath_reference_with_the_relu_teacher(m1, m2, rho):
+    """The reference's textbook inner integral for a ReLU second argument, by Stein's lemma:
+    E[u ReLU(v)] = m1 E ReLU(v) + c Φ(m2/√q2)."""
+    q1, q2 = 0.7, 1.3
+    c = rho * math.sqrt(q1 * q2)
+    value = K.bivariate_mp(X, sp.Max(0, X), m1, m2, q1, q2, c, dps=20)
+    s2 = mp.sqrt(q2)
+    relu_mean = m2 * mp.ncdf(m2 / s2) + s2 * mp.npdf(m2 / s2)
+    assert float(value) == pytest.approx(float(m1 * relu_mean + c * mp.ncdf(m2 / s2)), rel=1e-15, abs=1e-16)
+
+
 # --------------------------------------------------------------------------- derived kernels
 
 PRICE = ["relu", "abs", "sign", "step", "erf", "relu2", "relu3", "relu4"]
