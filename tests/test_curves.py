@@ -217,6 +217,35 @@ def test_kappa_solves_the_fixed_point():
         assert kappa * (1 - np.sum(omega / (omega + kappa)) / m) == pytest.approx(lam, rel=1e-12)
 
 
+@pytest.mark.parametrize("lam,m", [(1e-4, 60), (0.0, 40), (0.0, 200), (0.3, 1000)])
+def test_solve_route_equals_the_eigenbasis(lam, m):
+    """One (lambda, m) by eigenvalues + Cholesky solves, against the eigenvectors' route;
+    over- and under-parametrised, ridgeless and not."""
+    rng = np.random.default_rng(3)
+    k = 80
+    A = rng.standard_normal((k, 2 * k)) / np.sqrt(2 * k)
+    Omega = jnp.asarray(A @ A.T / k + np.outer(np.ones(k), np.ones(k)) / k**2)
+    u = jnp.asarray(A @ rng.standard_normal(2 * k) / k)
+    fast = ridge._equivalent_by_solves(Omega, u, 0.5, lam, m)
+    slow = ridge.equivalent_from_spectrum(ridge.spectrum(Omega, u, 0.5), lam, m)
+    assert fast is not None
+    for key in slow:
+        assert float(fast[key]) == pytest.approx(float(slow[key]), rel=1e-10, abs=1e-13), key
+
+
+def test_rank_deficient_omega_takes_the_eigenbasis():
+    """k > rank: the solve route declines (its Omega^-1 does not exist) and the pseudo-inverse
+    of the eigenbasis answers."""
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((60, 20))
+    Omega, u = jnp.asarray(A @ A.T / 60), jnp.asarray(A @ rng.standard_normal(20) / 60)
+    assert ridge._equivalent_by_solves(Omega, u, 1.0, 1e-3, 100) is None
+    out = ridge.ridge_equivalent(Omega, u, 1.0, 1e-3, 100)
+    ref = ridge.equivalent_from_spectrum(ridge.spectrum(Omega, u, 1.0), 1e-3, 100)
+    for key in ref:
+        assert float(out[key]) == float(ref[key]), key
+
+
 def test_equivalent_matches_gaussian_feature_simulation():
     """Gaussian features with a linear target: train MSE, test MSE and ||w||^2 (noise-averaged)."""
     rng = np.random.default_rng(0)
