@@ -426,6 +426,7 @@ class dawsn(sp.Function):  # noqa: N801 - named as scipy.special.dawsn, which th
         return rf"\operatorname{{D}}\left({printer._print(self.args[0])}\right)"
 
 
+@functools.lru_cache(maxsize=256)  # SymPy's replace and expand took 9-13 ms per theory point for relu2, relu3
 def stable_form(expr: sp.Expr) -> sp.Expr:
     r"""``asin(a)`` as ``atan2(a, sqrt(max(1 - a², 0)))``, :math:`\sqrt{q_1q_2-c^2}` clamped at 0,
     and ``erfi`` through Dawson's integral (:class:`dawsn`).
