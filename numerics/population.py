@@ -42,7 +42,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from onestep_gm.numerics.precision import require_x64
 from onestep_gm.theory.activations import Activation, get_activation
 from onestep_gm.theory.quadrature import hermite_projections, panel_rule
@@ -227,28 +226,32 @@ def numeric_kernel(activation: Activation, mean: Array, cov: Array, summary: Law
     if summary is not None:
         rho_max, high_pairs = summary.rho_max, summary.high_pairs
     order = _mehler_order(float(rho_max))
-    return _mehler_with_pairs(activation, order, mean, std, rho, low, off, bool(int(high_pairs)))
+    return _mehler_with_pairs(activation, order, mean, std, rho, low, off, _pair_slots(int(high_pairs)))
 
 
-def _mehler_with_pairs(activation: Activation, order: int, mean, std, rho, low, off, high: bool) -> Array:
-    """The Mehler kernel, with the pairs above :data:`RHO_SWITCH` (``high``: some exist;
-    their indices depend on the data, so this branch runs outside ``jit``) by the pair rule."""
+def _mehler_with_pairs(activation: Activation, order: int, mean, std, rho, low, off, slots: int) -> Array:
+    """The Mehler kernel, with the pairs above :data:`RHO_SWITCH` by the pair rule.
+
+    Traceable: their indices are found on the device in ``slots`` places (static; from
+    :func:`_pair_slots`), the places left over repeat the first pair.  Should the data hold
+    more such pairs than places, the kernel is NaN (never a silently wrong value)."""
     K = _mehler_kernel(activation, order, mean, std, rho, low, off)
-    if high:
-        k = rho.shape[0]
-        pairs = np.argwhere(np.asarray((~low) & off & jnp.triu(jnp.ones((k, k), bool), 1)))
-        # padded (by repeating the first pair) to a power of two: the pair rule compiles once
-        # per length, and the count of such pairs changes from trial to trial
-        pairs = np.concatenate([pairs, np.repeat(pairs[:1], _bucket(len(pairs)) - len(pairs), axis=0)])
-        i, j = jnp.asarray(pairs[:, 0]), jnp.asarray(pairs[:, 1])
+    upper = (~low) & off & jnp.triu(jnp.ones(rho.shape, bool), 1)
+    if slots:
+        i, j = jnp.nonzero(upper, size=slots, fill_value=-1)
+        i, j = jnp.where(i < 0, i[0], i), jnp.where(j < 0, j[0], j)
         vals = pair_expectation(activation, activation, mean[i], std[i], mean[j], std[j], rho[i, j])
         K = K.at[i, j].set(vals).at[j, i].set(vals)
-    return K
+    return jnp.where(jnp.sum(upper) > slots, jnp.nan, K)
 
 
-def _bucket(count: int) -> int:
-    """The smallest power of two that holds ``count`` items, at least :data:`PAIR_CHUNK`."""
-    return max(PAIR_CHUNK, 1 << max(count - 1, 0).bit_length())
+def _pair_slots(high_entries: int) -> int:
+    """Places for the upper-triangle pairs among ``high_entries`` off-diagonal entries with
+    :math:`|\\rho| >` :data:`RHO_SWITCH`: 0 for none, else a power of two above their count and at
+    least :data:`PAIR_CHUNK`, so that the count, which changes from trial to trial, rarely
+    changes the compiled program."""
+    pairs = high_entries // 2
+    return 0 if pairs == 0 else max(PAIR_CHUNK, 1 << pairs.bit_length())  # > pairs: one spare
 
 
 @jax.jit
@@ -344,7 +347,7 @@ class ComponentPlan(NamedTuple):
 
     kernel: object  # closed E[σ(u)σ(v)] (a SymPy expression), or None: Mehler + pair rule
     order: int  # the Mehler order for Omega (0 with a closed kernel)
-    high_pairs: bool  # some |ρ_ij| > RHO_SWITCH (pair rule on data-dependent indices; Mehler only)
+    pair_slots: int  # places for the pairs with |ρ_ij| > RHO_SWITCH (pair rule; Mehler only), 0: none
     cross: object  # closed E[σ(u)ReLU(v)] (regression) or E σ(u) (classification), or None
     cross_order: int | None  # the Mehler order for u; None: closed, or the pair rule (|corr| > RHO_SWITCH)
 
@@ -390,7 +393,8 @@ def moment_plans(
     order = _mehler_order(max(needed)) if needed else 0
     return tuple(
         ComponentPlan(kernel, 0 if kernel is not None else order,
-                      kernel is None and summary.high_pairs > 0, cross, order if cross_mehler else None)
+                      0 if kernel is not None else _pair_slots(summary.high_pairs), cross,
+                      order if cross_mehler else None)
         for summary, kernel, cross, cross_mehler in rows
     )  # fmt: skip
 
@@ -409,7 +413,7 @@ def _kernel(activation: Activation, law: ComponentLaw, plan: ComponentPlan) -> A
     if plan.kernel is not None:
         return _closed_matrix(plan.kernel, _symbols(5))(law.mean, law.cov)
     std, rho, low, off, _, _ = _correlations(law.cov)
-    return _mehler_with_pairs(activation, plan.order, law.mean, std, rho, low, off, plan.high_pairs)
+    return _mehler_with_pairs(activation, plan.order, law.mean, std, rho, low, off, plan.pair_slots)
 
 
 def _clip_cov(cov: Array, q1: Array, q2: Array) -> Array:
@@ -494,8 +498,7 @@ def planned_moments(
     r""":math:`(\Omega, u, s_y)` (float64) by the rules of ``plans`` (:func:`moment_plans`).
 
     Traceable: inside ``jax.jit`` with the first three arguments static (``classification``
-    is ``bool(mixture.classification)``, which a trace cannot read), unless a plan has
-    ``high_pairs`` (data-dependent indices), which :func:`population_moments` runs eagerly.
+    is ``bool(mixture.classification)``, which a trace cannot read).
     """
     k = laws[0].cov.shape[0]
     weights = jnp.asarray(mixture.weights, jnp.float64)
@@ -517,11 +520,6 @@ def planned_moments(
 
 
 _planned_moments_jit = jax.jit(planned_moments, static_argnums=(0, 1, 2))
-
-
-def fusable(plans: Sequence[ComponentPlan]) -> bool:
-    """True when :func:`planned_moments` can run inside one ``jit`` (no data-dependent pairs)."""
-    return not any(p.high_pairs for p in plans)
 
 
 def population_moments(
@@ -565,6 +563,5 @@ def population_moments(
     laws = component_laws(F_hat, mixture) if laws is None else laws
     classification = bool(mixture.classification)
     plans = moment_plans(act, summarise(laws), classification, rule)
-    run = _planned_moments_jit if fusable(plans) else planned_moments
-    Omega, u, s_y = run(act, plans, classification, mixture, laws)
+    Omega, u, s_y = _planned_moments_jit(act, plans, classification, mixture, laws)
     return PopulationMoments(Omega, u, s_y, _rule_summary(plans))

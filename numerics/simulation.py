@@ -48,7 +48,6 @@ from onestep_gm.numerics.mixture import MixtureSpec, covariance_trace, make_mixt
 from onestep_gm.numerics.network import CONVENTION
 from onestep_gm.numerics.population import (
     component_laws,
-    fusable,
     moment_plans,
     planned_moments,
     summarise,
@@ -562,9 +561,8 @@ def exact_test_errors(out: TrialErrors, setup: TrialSetup, shape: TrialShape):
         moment_plans(act, summaries[i * components : (i + 1) * components], classification)
         for i, act in enumerate(activations)
     )  # fmt: skip
-    run = _exact_errors_jit if all(fusable(p) for p in plans) else _exact_errors
     params = setup.params
-    exact, moments = run(activations, plans, classification, shape.models, shape.order, mixture,
+    exact, moments = _exact_errors_jit(activations, plans, classification, shape.models, shape.order, mixture,
                          laws, out.F_hat, out.w_hat, params.h, params.h_star, params.b)  # fmt: skip
     gen = np.array(out.gen)
     exact = np.asarray(exact)

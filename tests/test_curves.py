@@ -94,6 +94,21 @@ def test_mehler_kernel_matches_arc_cosine_on_correlated_neurons():
     np.testing.assert_allclose(numeric, _relu_closed(q[:, None], q[None, :], cov), atol=1e-13)
 
 
+def test_more_close_pairs_than_places_give_nan_not_a_wrong_kernel():
+    """The pairs with |rho| > RHO_SWITCH are found on the device in a fixed number of places;
+    should there be more, the kernel must not keep the Mehler value of the pairs left out."""
+    rng = np.random.default_rng(0)
+    k = 40
+    common = rng.standard_normal(k)
+    cov = np.outer(common, common) * 12.0 + np.eye(k)  # nearly all pairs |rho| > 0.9
+    std, rho, low, off, _, high = population._correlations(jnp.asarray(cov))
+    assert int(high) // 2 > 2
+    args = (RELU, 64, jnp.zeros(k), std, rho, low, off)
+    assert np.all(np.isnan(np.asarray(population._mehler_with_pairs(*args, 2))))
+    full = np.asarray(population.numeric_kernel(RELU, jnp.zeros(k), jnp.asarray(cov)))
+    np.testing.assert_allclose(full, _relu_closed(np.diag(cov)[:, None], np.diag(cov)[None, :], cov), atol=1e-12)
+
+
 def test_mehler_and_pair_rules_agree_for_tanh_with_means():
     rng = np.random.default_rng(1)
     k = 12
