@@ -208,9 +208,10 @@ def _pair_expectation(first, second, m1, s1, m2, s2, rho, outer_nodes, inner_nod
 
 MEHLER_ORDERS = (8, 16, 24, 32, 48, 64, 96, 128, 192, 256, MAX_ORDER)
 """The orders a Mehler series may have.  The order fixes array shapes, so each new order
-compiles the trial's moments again (seconds): with every multiple of 8 allowed, 80 small
-trials compiled 40 programs.  Steps of about 1.5x keep that to one or two per sweep at
-little cost: powers of two (32 where 24 suffices at the defaults) made the cold start slower."""
+compiles the trial's moments again (seconds): with every multiple of 8 allowed, 20 small
+tanh trials (n = 60) compiled more than two programs.  Steps of about 1.5x keep that to one
+or two at little cost; powers of two (32 where 24 suffices at the defaults) made the cold
+start slower."""
 
 
 def _mehler_order(rho_max: float) -> int:
