@@ -239,37 +239,39 @@ def _mehler_with_pairs(activation: Activation, order: int, mean, std, rho, low, 
     """The Mehler kernel, with the pairs above :data:`RHO_SWITCH` by the pair rule.
 
     Traceable: their indices are found on the device in ``slots`` places (static; from
-    :func:`_pair_slots`), the places left over repeat the first pair.  Should the data hold
+    :func:`_pair_slots`); the places left over are dropped.  Should the data hold
     more such pairs than places, the kernel is NaN (never a silently wrong value)."""
     K = _mehler_kernel(activation, order, mean, std, rho, low, off)
     upper = (~low) & off & jnp.triu(jnp.ones(rho.shape, bool), 1)
     if slots:
-        i, j = jnp.nonzero(upper, size=slots, fill_value=-1)
-        i, j = jnp.where(i < 0, i[0], i), jnp.where(j < 0, j[0], j)
-        vals = pair_expectation(activation, activation, mean[i], std[i], mean[j], std[j], rho[i, j])
-        K = K.at[i, j].set(vals).at[j, i].set(vals)
+        k = rho.shape[0]
+        i, j = jnp.nonzero(upper, size=slots, fill_value=k)  # unused places: (k, k), dropped below
+        vals = pair_expectation(activation, activation, mean[i % k], std[i % k], mean[j % k], std[j % k], rho[i % k, j % k])
+        K = K.at[i, j].set(vals, mode="drop").at[j, i].set(vals, mode="drop")
     return jnp.where(jnp.sum(upper) > slots, jnp.nan, K)
 
 
-def _pair_slots(high_entries: int) -> int:
-    """Places for the upper-triangle pairs among ``high_entries`` off-diagonal entries with
-    :math:`|\\rho| >` :data:`RHO_SWITCH`: 0 for none, else a power of two above their count and at
-    least :data:`PAIR_CHUNK`, so that the count, which changes from trial to trial, rarely
-    changes the compiled program."""
-    pairs = high_entries // 2
-    return 0 if pairs == 0 else max(PAIR_CHUNK, 1 << pairs.bit_length())  # > pairs: one spare
+def _pair_slots(pairs: int) -> int:
+    """Places for the ``pairs`` (i < j) with :math:`|\\rho| >` :data:`RHO_SWITCH`: 0 for none,
+    else a power of two above their count and at least :data:`PAIR_CHUNK`, so that the count,
+    which changes from trial to trial, rarely changes the compiled program."""
+    return 0 if pairs == 0 else max(PAIR_CHUNK, 1 << int(pairs).bit_length())  # > pairs: one spare
 
 
 @jax.jit
 def _correlations(cov: Array):
-    """Standard deviations, correlations, the Mehler mask (|ρ| <= RHO_SWITCH off the
-    diagonal), the off-diagonal mask, the largest |ρ| under the mask and the number of
-    entries outside it."""
+    """Standard deviations, correlations (made exactly symmetric: the covariance from
+    :func:`component_laws` differs from its transpose in the last bits, and a pair on the
+    switch could otherwise be treated by Mehler on one side and by the pair rule on the
+    other), the Mehler mask (|ρ| <= RHO_SWITCH off the diagonal), the off-diagonal mask, the
+    largest |ρ| under the mask and the number of pairs i < j outside it."""
     std = jnp.sqrt(jnp.diag(cov))
     rho = jnp.clip(cov / (std[:, None] * std[None, :]), -1.0, 1.0)
+    rho = (rho + rho.T) / 2
     off = ~jnp.eye(rho.shape[0], dtype=bool)
     low = (jnp.abs(rho) <= RHO_SWITCH) & off
-    return std, rho, low, off, jnp.max(jnp.where(low, jnp.abs(rho), 0.0)), jnp.sum(off & ~low)
+    pairs = jnp.sum(jnp.triu(off & ~low, 1))
+    return std, rho, low, off, jnp.max(jnp.where(low, jnp.abs(rho), 0.0)), pairs
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
@@ -324,7 +326,7 @@ class LawSummary(NamedTuple):
     centred: bool  # all neuron means are 0
     teacher_centred: bool  # the teacher's argument has mean 0
     rho_max: float  # largest off-diagonal |ρ_ij| at most RHO_SWITCH
-    high_pairs: int  # off-diagonal entries with |ρ_ij| > RHO_SWITCH
+    high_pairs: int  # pairs i < j with |ρ_ij| > RHO_SWITCH
     cross_rho_max: float  # largest |corr(a_i, ξᵀx)|
 
 

@@ -26,9 +26,11 @@ differentiated in :math:`\lambda` (:math:`d\kappa/d\lambda = 1/(1-\mathrm{df}_2/
       + \sigma_\varepsilon^2\,\frac{\operatorname{tr}\Omega(\Omega+\kappa)^{-2}}{m\,(1-\mathrm{df}_2/m)}.
 
 Errors in the figures' convention: ``gen_error`` :math:`=\tfrac12` test MSE, ``train_error``
-:math:`=\tfrac12` train MSE :math:`+\tfrac12\lambda\|\hat w\|^2`.  Everything is computed in the
+:math:`=\tfrac12` train MSE :math:`+\tfrac12\lambda\|\hat w\|^2`.  A curve is computed in the
 eigenbasis of :math:`\Omega`, decomposed once per :math:`\hat F` and reused across :math:`m` and
-:math:`\lambda`.
+:math:`\lambda`; a single point takes the eigenvalues and two Cholesky solves instead
+(:func:`ridge_equivalent`).  A non-finite :math:`\Omega` or :math:`u` (a diverged layer) gives
+NaN errors.
 """
 
 from __future__ import annotations
@@ -65,16 +67,21 @@ def spectrum(Omega: Array, u: Array, s_y) -> Spectrum:
 
     LAPACK's divide-and-conquer ``syevd`` through SciPy (0.08 s at k = 1000 on 2 cores, where
     JAX's CPU ``eigh`` takes ~9 s and numpy's ``eigh`` ~2 s).  Eigenvalues below :math:`10^{-12}\,\omega_{\max}` are treated as zero
-    (the pseudo-inverse in :math:`w_* = \Omega^+u`).
+    (the pseudo-inverse in :math:`w_* = \Omega^+u`).  A non-finite :math:`\Omega` or :math:`u`
+    gives a spectrum of NaN (LAPACK would fail or return garbage), hence NaN errors.
     """
     import scipy.linalg  # 0.1-0.3 s to import; only theory predictions need it
 
+    u = np.asarray(u, np.float64)
+    if not (np.all(np.isfinite(np.asarray(Omega))) and np.all(np.isfinite(u))):
+        nan = jnp.full(u.shape, jnp.nan)
+        return Spectrum(omega=nan, a=nan, s_y=jnp.asarray(s_y, jnp.float64))
     # a writable copy overwritten in place (eigh on a read-only view of the JAX buffer copies it
     # again); Omega is symmetric, so the transposed view is the Fortran-ordered matrix LAPACK
     # takes, where order="F" cost a transposing copy (18 ms at k = 1000)
     A = np.array(Omega, dtype=np.float64)
     omega, V = scipy.linalg.eigh(A.T, driver="evd", overwrite_a=True, check_finite=False)
-    v = V.T @ np.asarray(u, np.float64)
+    v = V.T @ u
     keep = omega > 1e-12 * omega.max()
     omega = np.where(keep, omega, 0.0)
     a = np.where(keep, v**2 / np.where(keep, omega, 1.0), 0.0)
@@ -152,7 +159,7 @@ def equivalent_from_spectrum(spec: Spectrum, lam, m) -> dict[str, Array]:
     lam = jnp.asarray(lam, jnp.float64)
     m = jnp.asarray(m, jnp.float64)
     lam, m = jnp.broadcast_arrays(lam, m)
-    if np.any(np.asarray(lam) < 0) or np.any(np.asarray(m) <= 0):
+    if not (np.all(np.asarray(lam) >= 0) and np.all(np.asarray(m) > 0)):
         raise ValueError("lambda must be >= 0 and m > 0")
     out = jax.vmap(_equivalent, in_axes=(None, 0, 0))(spec, lam.reshape(-1), m.reshape(-1))
     return {key: v.reshape(lam.shape) for key, v in out.items()}
@@ -199,6 +206,8 @@ def _equivalent_by_solves(Omega: Array, u: Array, s_y, lam: float, m: float) -> 
     import scipy.linalg  # 0.1-0.3 s to import; only theory predictions need it
 
     A = np.array(Omega, dtype=np.float64)  # symmetric: A.T is the Fortran-ordered matrix LAPACK takes
+    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(np.asarray(u)))):
+        return None  # the eigenbasis route answers NaN
     omega = scipy.linalg.eigh(A.T, eigvals_only=True, driver="evd", overwrite_a=True, check_finite=False)
     if not omega[0] > WELL_CONDITIONED * omega[-1]:
         return None

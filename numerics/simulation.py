@@ -541,8 +541,7 @@ def exact_test_errors(out: TrialErrors, setup: TrialSetup, shape: TrialShape):
     moments from :func:`onestep_gm.numerics.population.planned_moments` and the Hermite
     model's from :func:`onestep_gm.numerics.exact.hermite_population_moments` (float64).
     The rules are chosen on the host from one transfer of the laws' summaries; the moments
-    and errors of every activation then run as one compiled program (eagerly where the pair
-    rule needs data-dependent indices).
+    and errors of every activation then run as one compiled program.
 
     Returns
     -------

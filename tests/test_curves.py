@@ -261,6 +261,25 @@ def test_rank_deficient_omega_takes_the_eigenbasis():
         assert float(out[key]) == float(ref[key]), key
 
 
+def test_non_finite_moments_give_nan_errors_on_both_routes():
+    """A diverged layer (NaN in Omega) must give NaN, not a LAPACK traceback nor a finite
+    number (the eigenbasis used to read NaN eigenvalues as zeros: gen_error = s_y/2)."""
+    Omega = np.eye(5) * 0.1
+    Omega[1, 2] = Omega[2, 1] = np.nan
+    u = jnp.full(5, 0.01)
+    point = ridge.ridge_equivalent(jnp.asarray(Omega), u, 0.5, 1e-3, 10)
+    curve = ridge.equivalent_from_spectrum(ridge.spectrum(jnp.asarray(Omega), u, 0.5), [1e-3, 1e-2], 10)
+    assert np.isnan(float(point["gen_error"])) and np.all(np.isnan(np.asarray(curve["gen_error"])))
+
+
+def test_nan_lambda_is_refused_on_both_routes():
+    Omega, u = jnp.eye(4) * 0.1, jnp.full(4, 0.01)
+    with pytest.raises(ValueError):
+        ridge.ridge_equivalent(Omega, u, 0.5, float("nan"), 10)
+    with pytest.raises(ValueError):
+        ridge.equivalent_from_spectrum(ridge.spectrum(Omega, u, 0.5), [1e-3, float("nan")], 10)
+
+
 def test_equivalent_matches_gaussian_feature_simulation():
     """Gaussian features with a linear target: train MSE, test MSE and ||w||^2 (noise-averaged)."""
     rng = np.random.default_rng(0)
