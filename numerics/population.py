@@ -311,7 +311,10 @@ def _closed_matrix(expr, symbols) -> Callable:
     def matrix(mean: Array, cov: Array) -> Array:
         q = jnp.diag(cov)
         K = fn(mean[:, None], mean[None, :], q[:, None], q[None, :], _clip_cov(cov, q, q))
-        return _set_diag(K, fn(mean, mean, q, q, _clip_cov(q, q, q)))
+        K = _set_diag(K, fn(mean, mean, q, q, _clip_cov(q, q, q)))
+        # the formula swaps its arguments in another order of operations, and the covariance
+        # from component_laws is symmetric only to rounding
+        return (K + K.T) / 2
 
     return matrix
 
@@ -524,7 +527,11 @@ def planned_moments(
             s_y = s_y + weights[c] * _teacher_second_moment(law)
     if not classification:
         s_y = s_y + jnp.asarray(mixture.noise, jnp.float64) ** 2
-    return (Omega + Omega.T) / (2 * k), u / math.sqrt(k), s_y
+    # every kernel is exactly symmetric (closed ones symmetrised in _closed_matrix; Mehler's
+    # by construction: symmetric rho, commutative products, pairs set on both sides), so no
+    # (Omega + Omega.T)/2 here: XLA fused the Mehler sum into both reads and evaluated it
+    # twice (tanh at k = 1000: 105 ms against 61)
+    return Omega / k, u / math.sqrt(k), s_y
 
 
 _planned_moments_jit = jax.jit(planned_moments, static_argnums=(0, 1, 2))

@@ -125,6 +125,20 @@ def test_mehler_and_pair_rules_agree_for_tanh_with_means():
     np.testing.assert_allclose(numeric[i, j], pairs, atol=1e-13)
 
 
+@pytest.mark.parametrize("act,mean_norm,rule", [("tanh", 0.0, "mehler"), ("relu", 1.0, "mehler"),
+                                                 ("relu", 0.0, "closed"), ("sin", 1.0, "Omega closed, u mehler")])  # fmt: skip
+def test_population_omega_is_exactly_symmetric(act, mean_norm, rule):
+    """Omega is not symmetrised at the end (XLA evaluated the Mehler sum twice for it): each
+    kernel must be symmetric to the last bit on its own, Mehler's by construction and the
+    closed ones by their own symmetrisation."""
+    spec = MixtureSpec(n=60, beta=0.74, alpha=0.5, mean_norm=mean_norm)
+    mixture, F_hat = _layer(spec, act, 50, 1.0, 3)
+    moments = population.population_moments(F_hat, mixture, act)
+    Omega = np.asarray(moments.Omega)
+    assert moments.rule == rule
+    assert np.array_equal(Omega, Omega.T)
+
+
 # --------------------------------------------------------------------------- moments vs Monte Carlo
 
 
