@@ -55,14 +55,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"matmul peak: {res['matmul_peak_gflops_float64']:.1f} GFLOP/s float64, "
           f"{res['matmul_peak_gflops_float32']:.1f} GFLOP/s float32; one trial = {res['trial_gflop']:.1f} GFLOP")
     for dtype in ("float64", "float32"):
-        print(f"engine ({dtype} products): {res[f'engine_seconds_{dtype}']:.3f} s/trial, "
+        print(f"engine ({dtype} products, sampled test errors): {res[f'engine_seconds_{dtype}']:.3f} s/trial, "
               f"{res[f'engine_gflops_{dtype}']:.1f} GFLOP/s = {100 * res[f'engine_fraction_of_peak_{dtype}']:.0f}% of the float64 peak")
     if "naive_seconds" in res:
         print(f"naive (best of 2, warmed up): {res['naive_seconds']:.3f} s/trial -> speed-up "
               f"{res['speedup_float64']:.1f}x (float64), {res['speedup_float32']:.1f}x (float32)")
     print(f"lean NumPy baseline (network only, best of 2): {res['baseline_seconds']:.3f} s/trial")
     for label, what in (("nn", "network only"), ("nn_hermite_theory", "network + Hermite + theory")):
-        print(f"engine, {what}: " + ", ".join(
+        print(f"engine at its defaults (exact test errors), {what}: " + ", ".join(
             f"{res[f'engine_{label}_seconds_{d}']:.3f} s/trial ({d}, baseline/engine "
             f"{res[f'baseline_over_{label}_{d}']:.2f}x)" for d in ("float64", "float32")))
     if "wide" in res:
