@@ -142,8 +142,9 @@ def release_near_map_limit(fraction: float = 0.5, limit: int | None = None) -> b
     maps Linux allows it.
 
     :func:`onestep_gm.simulate` calls it before each point, so a long sweep in one process
-    (a notebook, ``onestep figure``) stays clear of the limit: one point with 40 trials of
-    exact test errors compiled up to 42 programs holding about 11,000 maps here.
+    (a notebook, ``onestep figure``) stays clear of the limit: before the exact test errors'
+    rule plans stopped varying with the data, one point with 40 trials compiled up to 42
+    programs holding about 11,000 maps; a sweep over many shapes still adds programs.
 
     Parameters
     ----------

@@ -246,7 +246,8 @@ def _mehler_with_pairs(activation: Activation, order: int, mean, std, rho, low, 
     if slots:
         k = rho.shape[0]
         i, j = jnp.nonzero(upper, size=slots, fill_value=k)  # unused places: (k, k), dropped below
-        vals = pair_expectation(activation, activation, mean[i % k], std[i % k], mean[j % k], std[j % k], rho[i % k, j % k])
+        a, b = i % k, j % k
+        vals = pair_expectation(activation, activation, mean[a], std[a], mean[b], std[b], rho[a, b])
         K = K.at[i, j].set(vals, mode="drop").at[j, i].set(vals, mode="drop")
     return jnp.where(jnp.sum(upper) > slots, jnp.nan, K)
 

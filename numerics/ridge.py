@@ -65,8 +65,8 @@ class Spectrum(NamedTuple):
 def spectrum(Omega: Array, u: Array, s_y) -> Spectrum:
     r"""Eigendecomposition of :math:`\Omega` (once) and :math:`a_i = (V^\top u)_i^2/\omega_i`.
 
-    LAPACK's divide-and-conquer ``syevd`` through SciPy (0.08 s at k = 1000 on 2 cores, where
-    JAX's CPU ``eigh`` takes ~9 s and numpy's ``eigh`` ~2 s).  Eigenvalues below :math:`10^{-12}\,\omega_{\max}` are treated as zero
+    LAPACK's divide-and-conquer ``syevd`` through SciPy (0.10-0.12 s at k = 1000 on 2 cores,
+    measured 2026-12-02; JAX's CPU ``eigh`` took ~9 s).  Eigenvalues below :math:`10^{-12}\,\omega_{\max}` are treated as zero
     (the pseudo-inverse in :math:`w_* = \Omega^+u`).  A non-finite :math:`\Omega` or :math:`u`
     gives a spectrum of NaN (LAPACK would fail or return garbage), hence NaN errors.
     """
@@ -206,14 +206,14 @@ def _equivalent_by_solves(Omega: Array, u: Array, s_y, lam: float, m: float) -> 
     import scipy.linalg  # 0.1-0.3 s to import; only theory predictions need it
 
     A = np.array(Omega, dtype=np.float64)  # symmetric: A.T is the Fortran-ordered matrix LAPACK takes
-    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(np.asarray(u)))):
+    u = np.asarray(u, np.float64)
+    if not (np.all(np.isfinite(A)) and np.all(np.isfinite(u))):
         return None  # the eigenbasis route answers NaN
     omega = scipy.linalg.eigh(A.T, eigvals_only=True, driver="evd", overwrite_a=True, check_finite=False)
     if not omega[0] > WELL_CONDITIONED * omega[-1]:
         return None
     omega = jnp.asarray(omega)
     kappa = _kappa(omega, jnp.float64(lam), jnp.float64(m))
-    u = np.asarray(u, np.float64)
     try:
         plain = scipy.linalg.cho_factor(np.array(Omega, dtype=np.float64).T, overwrite_a=True, check_finite=False)
         shifted = np.array(Omega, dtype=np.float64)

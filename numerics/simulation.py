@@ -561,8 +561,9 @@ def exact_test_errors(out: TrialErrors, setup: TrialSetup, shape: TrialShape):
         for i, act in enumerate(activations)
     )  # fmt: skip
     params = setup.params
-    exact, moments = _exact_errors_jit(activations, plans, classification, shape.models, shape.order, mixture,
-                         laws, out.F_hat, out.w_hat, params.h, params.h_star, params.b)  # fmt: skip
+    exact, moments = _exact_errors_jit(activations, plans, classification, shape.models, shape.order,
+                                       mixture, laws, out.F_hat, out.w_hat, params.h, params.h_star,
+                                       params.b)  # fmt: skip
     gen = np.array(out.gen)
     exact = np.asarray(exact)
     for j, mdl in enumerate(shape.models):

@@ -646,7 +646,7 @@ def bivariate_mp(first: sp.Expr, second: sp.Expr, m1, m2, q1, q2, c, *, dps: int
     the smoothing scale, so nearly collinear pairs (:math:`|\rho|\to1`) stay accurate.
     When ``second`` is the ReLU teacher :math:`\max(0, x)`, the inner integral is the
     textbook :math:`\mathbb E\max(0, s + rg) = s\Phi(s/r) + r\varphi(s/r)` instead of a
-    quadrature (one 1-D quadrature instead of a nested one; 10-50x faster at 16 digits).
+    quadrature (one 1-D quadrature instead of a nested one; about 20x faster at 16 digits).
     """
     with mp.workdps(dps):
         f, g = _mp_function(first), _mp_function(second)
@@ -655,7 +655,7 @@ def bivariate_mp(first: sp.Expr, second: sp.Expr, m1, m2, q1, q2, c, *, dps: int
         slope = c / s1
         rest = mp.sqrt(max(q2 - c**2 / q1, mp.mpf(0)))
         kinks_f, kinks_g = _kink_points(first), _kink_points(second)
-        relu_inner = sp.simplify(second - sp.Max(0, X)) == 0
+        relu_inner = second == sp.Max(0, X)
 
         def inner(z1):
             shift = m2 + slope * z1
