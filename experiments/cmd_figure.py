@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import json
 import sys
 from pathlib import Path
 
@@ -70,6 +71,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--sizes", type=size_list, default=None,
         help="order and convergence only: comma list of n = k = m (default: the figure's)",
     )  # fmt: skip
+    parser.add_argument(
+        "--reuse", default=None, metavar="JSON",
+        help="order and convergence only: take the points of a saved order.json or "
+        "convergence.json run with the same settings instead of simulating them",
+    )  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_distributed_arguments(parser)
 
@@ -125,11 +131,6 @@ def _check_data(spec, overrides) -> None:
     """Load Fashion-MNIST before any progress bar starts, so a missing or corrupt file is
     reported as one line (the loaded pools are cached for the run)."""
     if spec.is_fashion:
-
-
-        # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
-
-
         # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
         from onestep_gm.numerics.simulation import fashion_pools
 
@@ -145,9 +146,17 @@ def _run_theorem(args: argparse.Namespace) -> int:
     from onestep_gm.experiments.theorem import run_theorem_figure, write_theorem_outputs
 
     out = Path(args.out)
+    reuse = None
+    if args.reuse is not None:
+        try:
+            reuse = json.loads(Path(args.reuse).read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"--reuse {args.reuse}: cannot read a saved figure ({exc})") from None
+        if not isinstance(reuse, dict):
+            raise ValueError(f"--reuse {args.reuse}: not a saved order or convergence figure")
     data = run_theorem_figure(args.name, quick=args.quick, trials=args.trials, seed=args.seed,
                               n_values=args.sizes, cache_dir=out / ".cache",
-                              progress=not args.no_progress)  # fmt: skip
+                              progress=not args.no_progress, reuse=reuse)  # fmt: skip
     paths = write_theorem_outputs(data, out)
     print(f"{args.name}: {paths['json'].with_suffix('')}.{{png,pdf,json,md}} ({data['seconds']:.1f} s)")
     return 0
@@ -179,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.name in THEOREM_FIGURES:
         return _run_theorem(args)
+    if args.reuse is not None:
+        raise ValueError(f"--reuse applies to {' and '.join(THEOREM_FIGURES)} only, not {args.name}")
     if args.sizes is not None:
         raise ValueError(f"--sizes applies to {' and '.join(THEOREM_FIGURES)} only, not {args.name}")
     if args.name.endswith(".toml"):

@@ -25,7 +25,7 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,13 +144,48 @@ def order_gap(nn: np.ndarray, herm: np.ndarray) -> np.ndarray:
     return np.abs(np.mean(diff, axis=-1)) / np.mean(nn, axis=-1)[..., None]
 
 
-def run_order(spec: OrderSpec, *, cache_dir: str | Path | None = None, progress: bool = False) -> dict:
+_GRIDS = {"order": ("n_values", "betas"), "convergence": ("n_values", "points")}
+
+
+def reusable_points(name: str, spec: OrderSpec | ConvergenceSpec, reuse: Mapping | None) -> dict:
+    """The points of a saved ``order.json`` / ``convergence.json`` (its data, ``reuse``) that a
+    run of ``spec`` may take instead of simulating them: all of them, keyed as in ``results``.
+
+    A saved figure counts only if it was run with the same settings as ``spec`` apart from the
+    grids (``n_values`` and ``betas`` or ``points``): the same trials, seed, activations, models,
+    orders, α.  The same settings give the same numbers, since every point's draws depend only on
+    the seed and the point.
+
+    Raises
+    ------
+    ValueError
+        If ``reuse`` is another figure's data or was run with other settings (named).
+    """
+    if reuse is None:
+        return {}
+    if reuse.get("name") != name or not isinstance(reuse.get("results"), Mapping):
+        raise ValueError(f"the saved figure to reuse holds no {name} figure")
+    ours = json.loads(dumps(dataclasses.asdict(spec)))
+    theirs = reuse.get("spec", {})
+    differ = [k for k in ours if k not in _GRIDS[name] and theirs.get(k) != ours[k]]
+    if differ:
+        field = differ[0]
+        raise ValueError(f"the saved {name} figure was run with {field} = {theirs.get(field)!r}, "
+                         f"this run with {ours[field]!r}; its points cannot be reused")  # fmt: skip
+    return dict(reuse["results"])
+
+
+def run_order(spec: OrderSpec, *, cache_dir: str | Path | None = None, progress: bool = False,
+              reuse: Mapping | None = None) -> dict:
     """Every (n, β) point of the order diagram; JSON-able data.
 
     Each point is cached under ``cache_dir`` (keyed by n, β and every field of ``spec`` but the
     grids), so an interrupted run resumes; a cached point keeps the seconds it took when run.
+    ``reuse``: a saved run's data whose points are taken instead of simulated
+    (:func:`reusable_points`); their keys are listed under ``"reused"``.
     """
     fixed = {k: v for k, v in dataclasses.asdict(spec).items() if k not in ("n_values", "betas")}
+    saved = reusable_points("order", spec, reuse)
     points = [(n, b) for n in spec.n_values for b in spec.betas]
     iterator: Sequence = points
     if progress:
@@ -159,14 +194,16 @@ def run_order(spec: OrderSpec, *, cache_dir: str | Path | None = None, progress:
 
         iterator = tqdm(points, desc="order", unit="point", dynamic_ncols=True)
     start = time.perf_counter()
-    results = {
-        f"{n}|{b}": cached_json(cache_dir, f"order {n} {b!r} {fixed!r}", lambda n=n, b=b: order_point(n, b, spec))
-        for n, b in iterator
-    }
+    results = {}
+    for n, b in iterator:
+        key = f"{n}|{b}"
+        results[key] = saved.get(key) or cached_json(cache_dir, f"order {n} {b!r} {fixed!r}",
+                                                     lambda n=n, b=b: order_point(n, b, spec))  # fmt: skip
     seconds_per_n = {str(n): sum(results[f"{n}|{b}"]["seconds"] for b in spec.betas) for n in spec.n_values}
     return {
         "name": "order", "spec": dataclasses.asdict(spec), "results": results,
         "seconds": time.perf_counter() - start, "seconds_per_n": seconds_per_n,
+        "reused": [key for key in results if key in saved],
         "convention": "gen_error = 1/2*E(y - y_hat)^2, exact population test error",
     }  # fmt: skip
 
@@ -240,8 +277,11 @@ def _run_time(data: dict) -> str:
         for key, point in data["results"].items():
             n = key.rsplit("|", 1)[-1] if data["name"] == "convergence" else key.split("|", 1)[0]
             per_n[n] = per_n.get(n, 0.0) + point["seconds"]
-    return (f"Run time {data['seconds']:.0f} s; simulation time per n (cached points keep the "
-            "time they took when run): " + ", ".join(f"n = {n}: {s:.0f} s" for n, s in per_n.items()) + ".")
+    reused = data.get("reused") or []
+    note = f"  {len(reused)} of {len(data['results'])} points were taken from a saved run (`--reuse`)." if reused else ""
+    return (f"Run time {data['seconds']:.0f} s; simulation time per n (cached and reused points keep "
+            "the time they took when run): " + ", ".join(f"n = {n}: {s:.0f} s" for n, s in per_n.items()) + "."
+            + note)  # fmt: skip
 
 
 def order_report(data: dict) -> str:
@@ -288,8 +328,14 @@ def convergence_config(n: int, beta: float, alpha: float, spec: ConvergenceSpec)
     )  # fmt: skip
 
 
-def run_convergence(spec: ConvergenceSpec, *, cache_dir: str | Path | None = None, progress: bool = False) -> dict:
-    """Simulate every (point, n); JSON-able data with the per-trial errors."""
+def run_convergence(spec: ConvergenceSpec, *, cache_dir: str | Path | None = None, progress: bool = False,
+                    reuse: Mapping | None = None) -> dict:
+    """Simulate every (point, n); JSON-able data with the per-trial errors.
+
+    Each point is cached under ``cache_dir``; ``reuse``: a saved run's data whose points are
+    taken instead of simulated (:func:`reusable_points`), listed under ``"reused"``.
+    """
+    saved = reusable_points("convergence", spec, reuse)
     points = [(b, a, n) for n in spec.n_values for b, a in spec.points]  # small n first: resumable
     iterator: Sequence = points
     if progress:
@@ -300,6 +346,9 @@ def run_convergence(spec: ConvergenceSpec, *, cache_dir: str | Path | None = Non
     start = time.perf_counter()
     results = {}
     for b, a, n in iterator:
+        if f"{b}|{a}|{n}" in saved:
+            results[f"{b}|{a}|{n}"] = saved[f"{b}|{a}|{n}"]
+            continue
         res = simulate_cached(convergence_config(n, b, a, spec), cache_dir=cache_dir)
         results[f"{b}|{a}|{n}"] = {
             "gen": {"|".join(p): v.tolist() for p, v in res.gen.items()},
@@ -309,6 +358,7 @@ def run_convergence(spec: ConvergenceSpec, *, cache_dir: str | Path | None = Non
     return {
         "name": "convergence", "spec": dataclasses.asdict(spec), "results": results,
         "seconds": time.perf_counter() - start, "seconds_per_n": seconds_per_n,
+        "reused": [key for key in results if key in saved],
         "convention": "gen_error = 1/2*E(y - y_hat)^2; nn and hermite exact, conditional sampled",
     }  # fmt: skip
 
@@ -433,14 +483,15 @@ def convergence_report(data: dict) -> str:
 
 def run_theorem_figure(name: str, *, quick: bool = False, trials: int | None = None, seed: int | None = None,
                        n_values: Sequence[int] | None = None, cache_dir: str | Path | None = None,
-                       progress: bool = False) -> dict:
+                       progress: bool = False, reuse: Mapping | None = None) -> dict:
     """Run ``order`` or ``convergence`` (full or quick sizes; ``trials``, ``seed`` and the sizes
-    ``n_values`` of :math:`n = k = m` override).
+    ``n_values`` of :math:`n = k = m` override).  ``reuse``: a saved run's data whose points
+    are taken instead of simulated (:func:`reusable_points`).
 
     Raises
     ------
     ValueError
-        For a name other than those in :data:`NAMES`.
+        For a name other than those in :data:`NAMES`, or a ``reuse`` of other settings.
     """
     if name not in NAMES:
         raise ValueError(f"unknown theorem figure {name!r}; choose from {', '.join(NAMES)}")
@@ -448,10 +499,10 @@ def run_theorem_figure(name: str, *, quick: bool = False, trials: int | None = N
     changes = {k: v for k, v in overrides if v is not None}
     if name == "order":
         spec = dataclasses.replace(ORDER_QUICK if quick else ORDER_FULL, **changes)
-        data = run_order(spec, cache_dir=cache_dir, progress=progress)
+        data = run_order(spec, cache_dir=cache_dir, progress=progress, reuse=reuse)
     else:
         spec = dataclasses.replace(CONVERGENCE_QUICK if quick else CONVERGENCE_FULL, **changes)
-        data = run_convergence(spec, cache_dir=cache_dir, progress=progress)
+        data = run_convergence(spec, cache_dir=cache_dir, progress=progress, reuse=reuse)
     data["quick"] = quick
     return data
 

@@ -22,6 +22,9 @@ SMALL = ["--n", "40", "--k", "30", "--m", "30", "--trials", "1", "--activation",
 HUGE = "1000000000"
 
 
+QUICK_CONVERGENCE = Path(__file__).resolve().parents[1] / "docs" / "figures" / "theorem" / "convergence-quick.json"
+
+
 def refused(argv, capsys, *, seconds=5.0) -> str:
     """Run ``argv`` in-process; assert exit 2, one stderr line, no output, within ``seconds``."""
     t0 = time.perf_counter()
@@ -269,7 +272,12 @@ def test_x_alone_is_the_identity(capsys):
      (["figure", "fig1a", "--sizes", "500", "--out", "never"], ["--sizes", "order and convergence", "fig1a"]),
      (["figure", "order", "--sizes", "4", "--out", "never"], ["--sizes", "below 8"]),
      (["figure", "convergence", "--sizes", "250,250", "--out", "never"], ["--sizes", "repeats"]),
-     (["figure", "convergence", "--sizes", "250,x", "--out", "never"], ["--sizes", "'x'"])],
+     (["figure", "convergence", "--sizes", "250,x", "--out", "never"], ["--sizes", "'x'"]),
+     (["figure", "fig1a", "--reuse", "old.json", "--out", "never"], ["--reuse", "order and convergence", "fig1a"]),
+     (["figure", "order", "--reuse", "no/such.json", "--out", "never"], ["--reuse no/such.json", "cannot read"]),
+     (["figure", "convergence", "--reuse", str(QUICK_CONVERGENCE), "--out", "never"],
+      ["trials = 2, this run with 8", "cannot be reused"]),
+     (["figure", "order", "--reuse", str(QUICK_CONVERGENCE), "--out", "never"], ["holds no order figure"])],
 )  # fmt: skip
 def test_messages_name_the_input_and_the_reason(argv, words, capsys):
     err = refused(argv, capsys, seconds=15)

@@ -68,3 +68,13 @@ def test_text_scan_flags_tex_but_not_code_or_mathml():
     assert not docs_check._TEX.search(text), text
     for raw in ("\\(h_j\\)", "\\[x\\]", "$$x$$", "$x_1$", "\\frac{a}{b}", "$\\beta$"):
         assert docs_check._TEX.search(f"the {raw} here"), raw
+
+
+def test_pages_hold_no_control_characters():
+    """A LaTeX command written through a Python string without ``r`` loses its backslash to an
+    escape (``\\tfrac`` became a tab and ``frac``, ``\\beta`` a backspace and ``eta``): no page
+    may hold a tab or any other control character but the newline."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    bad = {p.relative_to(ROOT).as_posix(): ch for p in pages for ch in p.read_text()
+           if ord(ch) < 32 and ch != "\n"}  # fmt: skip
+    assert not bad, bad

@@ -101,3 +101,35 @@ def test_run_time_sums_the_points_seconds_per_n():
     assert "Run time 0 s" in text and "n = 250: 12 s, n = 500: 41 s" in text
     order = {"1000|0.3": {"seconds": 5.0}, "1000|0.6": {"seconds": 6.0}, "2000|0.3": {"seconds": 30.0}}
     assert "n = 1000: 11 s, n = 2000: 30 s" in theorem._run_time({"name": "order", "seconds": 1.0, "results": order})
+
+
+def test_reuse_takes_saved_points_and_refuses_other_settings(monkeypatch):
+    """``--reuse``: the points of a saved run with the same settings are taken as saved (not
+    simulated again, listed under "reused"), the new sizes are simulated, and a saved run of
+    other settings or of the other figure is refused with the field named."""
+    calls = []
+
+    class FakeResult:
+        def __init__(self, config):
+            n = config.data.n
+            self.gen = {(a, m): np.full(config.trials, n + len(m)) for a in config.activations for m in config.models}
+            self.seconds, self.info = float(n), {"order": 4}
+
+    def fake_simulate(config, cache_dir=None):
+        calls.append(config.data.n)
+        return FakeResult(config)
+
+    monkeypatch.setattr(theorem, "simulate_cached", fake_simulate)
+    small = theorem.ConvergenceSpec(n_values=(40,), points=((0.3, 0.5),), trials=2)
+    saved = json.loads(json.dumps(theorem.run_convergence(small)))
+    saved["results"]["0.3|0.5|40"]["gen"]["relu|nn"] = [7.0, 7.0]  # marks the saved point
+    calls.clear()
+    data = theorem.run_convergence(dataclasses.replace(small, n_values=(40, 60)), reuse=saved)
+    assert calls == [60]
+    assert data["reused"] == ["0.3|0.5|40"] and data["results"]["0.3|0.5|40"]["gen"]["relu|nn"] == [7.0, 7.0]
+    assert data["results"]["0.3|0.5|60"]["gen"]["relu|nn"] == [62.0, 62.0]
+    assert "1 of 2 points were taken from a saved run" in theorem._run_time(data)
+    with pytest.raises(ValueError, match="trials = 2, this run with 3"):
+        theorem.run_convergence(dataclasses.replace(small, trials=3), reuse=saved)
+    with pytest.raises(ValueError, match="holds no order figure"):
+        theorem.run_order(theorem.ORDER_QUICK, reuse=saved)
