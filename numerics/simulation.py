@@ -62,6 +62,7 @@ from onestep_gm.numerics.trial import (
     TrialErrors,
     TrialParams,
     TrialShape,
+    hermite_slots,
     make_layers,
     make_trial,
     mixture_of,
@@ -289,7 +290,7 @@ def trial_shape(config: SimulationConfig, resolved: Resolved, *, with_layers: bo
     return TrialShape(
         n=resolved.n, k=config.k, m=config.m, test_factor=config.test_factor,
         activations=resolved.activations, models=simulated,
-        order=resolved.order if "hermite" in simulated else None, dtype=config.dtype,
+        order=hermite_slots(resolved.order) if "hermite" in simulated else None, dtype=config.dtype,
         rank=config.conditional_rank, return_F_hat=with_layers, test=resolved.test,
         balanced=config.protocol == "paper",
     )  # fmt: skip
@@ -342,11 +343,15 @@ def setup_trial(config: SimulationConfig, resolved: Resolved, t: int) -> TrialSe
 
 
 def _hermite_parameters(resolved: Resolved, b: float):
-    """Per-activation :math:`h_0..h_{l-1}` (A, l), :math:`h_l^*` (A,) at ``b``, and their record."""
+    """Per-activation :math:`h_0..h_{l-1}` zero-padded to (A, :func:`hermite_slots` ``(l)``),
+    :math:`h_l^*` (A,) at ``b``, and their record."""
     if resolved.order is None:
         return jnp.zeros((len(resolved.activations), 1)), jnp.zeros(len(resolved.activations)), {}
     record = {a: _hermite_record(a, f"{b:.15g}", resolved.order) for a in resolved.activations}
-    h = jnp.asarray(np.stack([np.asarray(record[a]["h"], dtype=np.float64) for a in resolved.activations]))
+    h = np.zeros((len(resolved.activations), hermite_slots(resolved.order)))
+    for i, a in enumerate(resolved.activations):
+        h[i, : resolved.order] = np.asarray(record[a]["h"], dtype=np.float64)
+    h = jnp.asarray(h)
     h_star = jnp.asarray([record[a]["h_star"] for a in resolved.activations])
     return h, h_star, record
 

@@ -178,6 +178,40 @@ def test_exact_test_errors_compile_once_for_closed_kernels_and_a_few_times_for_m
     assert programs(("tanh",)) <= 2
 
 
+def test_a_beta_sweep_across_hermite_orders_compiles_one_trial():
+    """The Hermite order fixes the number of coefficients; held in zero-padded slots
+    (HERMITE_SLOTS), orders 2, 3, 4 and 5 share one trial program, which compiled four before.
+    The padding changes no number: errors equal, bit for bit, those of a trial holding exactly
+    l coefficients (the series adds 0 · He_j), and the exact Hermite moments agree to 1e-12."""
+    from onestep_gm.numerics.exact import hermite_population_moments
+    from onestep_gm.numerics.simulation import resolve, setup_trial, trial_shape
+    from onestep_gm.numerics.trial import hermite_slots, make_trial, mixture_of
+
+    assert [hermite_slots(l) for l in (1, 2, 5, 8, 9, 33, 40)] == [8, 8, 8, 8, 16, 40, 40]
+    base = dataclasses.replace(SMALL, models=("nn", "hermite"), trials=1, test="sampled")
+    before = len(_TRIAL_CACHE)
+    for beta in (0.3, 0.6, 0.74, 0.77):  # orders 2, 3, 4, 5
+        config = dataclasses.replace(base, data=dataclasses.replace(SMALL.data, beta=beta))
+        resolved = resolve(config)
+        setup = setup_trial(config, resolved, 0)
+        shape = trial_shape(config, resolved, with_layers=True)
+        out = make_trial(shape)(setup.key, setup.data, setup.params)
+        l = resolved.order
+        assert setup.params.h.shape[1] == 8 and np.all(np.asarray(setup.params.h[:, l:]) == 0)
+        if beta == 0.74:
+            params = setup.params._replace(h=setup.params.h[:, :l])
+            ref = make_trial(dataclasses.replace(shape, order=l))(setup.key, setup.data, params)
+            np.testing.assert_array_equal(np.asarray(out.gen), np.asarray(ref.gen))
+            np.testing.assert_array_equal(np.asarray(out.train), np.asarray(ref.train))
+            args = (out.F_hat[0], mixture_of(setup.data))
+            h, h_star, b = setup.params.h[0], setup.params.h_star[:1], setup.params.b
+            padded = hermite_population_moments(*args, h, h_star, b, orders=(8,))
+            plain = hermite_population_moments(*args, h[:l], h_star, b, orders=(l,))
+            for a, r in zip(padded, plain, strict=True):
+                np.testing.assert_allclose(np.asarray(a), np.asarray(r), rtol=1e-12, atol=1e-15)
+    assert len({s for s in list(_TRIAL_CACHE)[before:] if s.order == 8}) == 1
+
+
 def test_cache_resumes(tmp_path):
     first = simulate_cached(SMALL, cache_dir=tmp_path)
     files = list(tmp_path.glob("point-*.json"))

@@ -124,7 +124,9 @@ def hermite_series(t, coefficients):
 
     The series is :math:`\sum_j (h_j/\sqrt{j!})\,p_j(t)`: no factorial is formed, so orders up to
     40 neither overflow nor cancel catastrophically for :math:`|t|\lesssim 10^{20}`.  The loop
-    is unrolled (``L`` is static and small), so XLA fuses it into one elementwise pass.
+    is unrolled (``L`` is static and small), so XLA fuses it into one elementwise pass.  A zero
+    coefficient adds exactly nothing (while :math:`\mathrm{He}_j(t)` is finite), so coefficients
+    padded with zeros give the same series, bit for bit.
 
     Parameters
     ----------
