@@ -143,8 +143,10 @@ def _check_data(spec, overrides) -> None:
 def _run_theorem(args: argparse.Namespace) -> int:
     """``order`` / ``convergence``: the theorem's own figures (always exact test errors)."""
     # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
+    from onestep_gm.experiments.distributed import check_options
     from onestep_gm.experiments.theorem import run_theorem_figure, write_theorem_outputs
 
+    check_options(args.workers, args.scheduler)
     out = Path(args.out)
     reuse = None
     if args.reuse is not None:
@@ -156,7 +158,8 @@ def _run_theorem(args: argparse.Namespace) -> int:
             raise ValueError(f"--reuse {args.reuse}: not a saved order or convergence figure")
     data = run_theorem_figure(args.name, quick=args.quick, trials=args.trials, seed=args.seed,
                               n_values=args.sizes, cache_dir=out / ".cache",
-                              progress=not args.no_progress, reuse=reuse)  # fmt: skip
+                              progress=not args.no_progress, reuse=reuse, workers=args.workers,
+                              scheduler=args.scheduler)  # fmt: skip
     paths = write_theorem_outputs(data, out)
     print(f"{args.name}: {paths['json'].with_suffix('')}.{{png,pdf,json,md}} ({data['seconds']:.1f} s)")
     return 0

@@ -22,20 +22,24 @@ from typing import Any
 INSTALL_HINT = "distributed sweeps need dask.distributed: pip install 'onestep-gm[distributed]'"
 
 
-def run_point(config, cache_dir: str | None, compile_cache: str | None):
-    """One task: simulate ``config`` through the per-point cache, on whichever worker runs it.
-
-    ``compile_cache`` is the client's persistent compilation-cache folder (``None``: off), so
-    every worker that can see it shares the client's compiled programs.
-    """
+def use_compile_cache(compile_cache: str | None) -> None:
+    """On a worker: use the client's persistent compilation-cache folder (``None``: off), so
+    every worker that can see it shares the client's compiled programs."""
     # the engine (JAX) loads on the worker, when its first task runs
-    from onestep_gm.experiments.results import simulate_cached
     from onestep_gm.numerics.compile_cache import disable_compile_cache, enable_compile_cache
 
     if compile_cache is None:
         disable_compile_cache()
     else:
         enable_compile_cache(compile_cache)
+
+
+def run_point(config, cache_dir: str | None, compile_cache: str | None):
+    """One task: simulate ``config`` through the per-point cache, on whichever worker runs it
+    (``compile_cache``: see :func:`use_compile_cache`)."""
+    from onestep_gm.experiments.results import simulate_cached  # the engine loads on the worker
+
+    use_compile_cache(compile_cache)
     return simulate_cached(config, cache_dir=cache_dir, progress=False)
 
 
@@ -78,13 +82,14 @@ def run_points(
     scheduler: str | None = None,
     on_done: Callable[[], None] | None = None,
     timeout: float = 20.0,
+    task: Callable[[Any, str | None, str | None], Any] = run_point,
 ) -> list[Any]:
     """Simulate ``configs`` as Dask tasks; results in the order of ``configs``.
 
     Parameters
     ----------
     configs : sequence of SimulationConfig
-        One task per config.
+        One task per config (or per item that ``task`` takes).
     cache_dir : str or Path, optional
         The per-point cache; it must be visible to every worker (a shared file system on a
         cluster).  ``None`` simulates without one (nothing survives a lost worker then).
@@ -97,6 +102,9 @@ def run_points(
         Called once per completed point (the progress bar).
     timeout : float
         Seconds to wait for the scheduler before giving up.
+    task : callable
+        ``task(item, cache_dir, compile_cache)``, run on a worker for each item of ``configs``
+        (default :func:`run_point`); a module-level function, so that workers can import it.
 
     Returns
     -------
@@ -115,7 +123,7 @@ def run_points(
     if scheduler is None:
         with local_cluster(workers) as address:
             return run_points(configs, cache_dir=cache_dir, scheduler=address, on_done=on_done,
-                              timeout=timeout)  # fmt: skip
+                              timeout=timeout, task=task)  # fmt: skip
     distributed = _import_distributed()
     # the compile-cache folder travels with each task (JAX loads only if the cache is on)
     from onestep_gm.numerics.compile_cache import compile_cache_dir
@@ -129,7 +137,7 @@ def run_points(
         raise OSError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
     with client:
         futures = [
-            client.submit(run_point, config, cache, compile_cache, pure=False)
+            client.submit(task, config, cache, compile_cache, pure=False)
             for config in configs
         ]
         index = {f.key: i for i, f in enumerate(futures)}

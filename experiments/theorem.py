@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from onestep_gm.experiments.distributed import run_point
 from onestep_gm.experiments.results import cached_json, dumps, simulate_cached, staged
 from onestep_gm.numerics.mixture import MixtureSpec
 from onestep_gm.numerics.simulation import SimulationConfig
@@ -102,10 +103,12 @@ def order_point(n: int, beta: float, spec: OrderSpec) -> dict:
     import jax.numpy as jnp
     from onestep_gm.numerics.exact import generalisation_error, hermite_population_moments
     from onestep_gm.numerics.population import component_laws, population_moments
+    from onestep_gm.numerics.precision import enable_x64
     from onestep_gm.numerics.simulation import resolve, serial_lapack, setup_trial, trial_shape
     from onestep_gm.numerics.trial import make_order_fits, mixture_of
     from onestep_gm.theory.hermite import hermite_coefficients
 
+    enable_x64()  # as simulate does: a fresh process (a Dask worker) starts in 32-bit
     L = max(spec.orders)
     config = SimulationConfig(
         data=MixtureSpec(n=n, beta=beta, alpha=spec.alpha), k=n, m=n,
@@ -175,30 +178,71 @@ def reusable_points(name: str, spec: OrderSpec | ConvergenceSpec, reuse: Mapping
     return dict(reuse["results"])
 
 
+def _order_key(n: int, beta: float, spec: OrderSpec) -> str:
+    """The cache key of one order-diagram point: n, β and every field of ``spec`` but the grids."""
+    fixed = {k: v for k, v in dataclasses.asdict(spec).items() if k not in _GRIDS["order"]}
+    return f"order {n} {beta!r} {fixed!r}"
+
+
+def _order_cached(item: tuple[int, float, OrderSpec], cache_dir: str | Path | None) -> dict:
+    n, beta, spec = item
+    return cached_json(cache_dir, _order_key(n, beta, spec), lambda: order_point(n, beta, spec))
+
+
+def order_task(item: tuple[int, float, OrderSpec], cache_dir: str | None, compile_cache: str | None) -> dict:
+    """One order-diagram point ``(n, β, spec)`` as a Dask task, through the per-point cache
+    (see :func:`onestep_gm.experiments.distributed.run_points`)."""
+    from onestep_gm.experiments.distributed import use_compile_cache
+
+    use_compile_cache(compile_cache)
+    return _order_cached(item, cache_dir)
+
+
+def _run_all(items: list, compute, task, *, desc: str, progress: bool, cache_dir, workers, scheduler) -> list:
+    """``compute(item)`` for every item in this process, or ``task`` on Dask (``workers`` /
+    ``scheduler``); a progress bar that counts completed points."""
+    bar = None
+    if progress:
+        # progress bars for terminals only
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(items), desc=desc, unit="point", dynamic_ncols=True)
+    try:
+        if workers is None and scheduler is None:
+            out = []
+            for item in items:
+                out.append(compute(item))
+                if bar is not None:
+                    bar.update(1)
+            return out
+        from onestep_gm.experiments.distributed import run_points
+
+        return run_points(items, cache_dir=cache_dir, workers=workers, scheduler=scheduler, task=task,
+                          on_done=None if bar is None else (lambda: bar.update(1)))  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 def run_order(spec: OrderSpec, *, cache_dir: str | Path | None = None, progress: bool = False,
-              reuse: Mapping | None = None) -> dict:
+              reuse: Mapping | None = None, workers: int | None = None, scheduler: str | None = None) -> dict:
     """Every (n, β) point of the order diagram; JSON-able data.
 
     Each point is cached under ``cache_dir`` (keyed by n, β and every field of ``spec`` but the
     grids), so an interrupted run resumes; a cached point keeps the seconds it took when run.
     ``reuse``: a saved run's data whose points are taken instead of simulated
-    (:func:`reusable_points`); their keys are listed under ``"reused"``.
+    (:func:`reusable_points`); their keys are listed under ``"reused"``.  ``workers`` /
+    ``scheduler``: the points as Dask tasks (:mod:`onestep_gm.experiments.distributed`), with
+    the same numbers.
     """
-    fixed = {k: v for k, v in dataclasses.asdict(spec).items() if k not in ("n_values", "betas")}
     saved = reusable_points("order", spec, reuse)
     points = [(n, b) for n in spec.n_values for b in spec.betas]
-    iterator: Sequence = points
-    if progress:
-        # progress bars for terminals only
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(points, desc="order", unit="point", dynamic_ncols=True)
+    todo = [(n, b, spec) for n, b in points if f"{n}|{b}" not in saved]
     start = time.perf_counter()
-    results = {}
-    for n, b in iterator:
-        key = f"{n}|{b}"
-        results[key] = saved.get(key) or cached_json(cache_dir, f"order {n} {b!r} {fixed!r}",
-                                                     lambda n=n, b=b: order_point(n, b, spec))  # fmt: skip
+    run = _run_all(todo, lambda item: _order_cached(item, cache_dir), order_task, desc="order",
+                   progress=progress, cache_dir=cache_dir, workers=workers, scheduler=scheduler)  # fmt: skip
+    done = {f"{n}|{b}": value for (n, b, _), value in zip(todo, run, strict=True)}
+    results = {f"{n}|{b}": saved.get(f"{n}|{b}") or done[f"{n}|{b}"] for n, b in points}
     seconds_per_n = {str(n): sum(results[f"{n}|{b}"]["seconds"] for b in spec.betas) for n in spec.n_values}
     return {
         "name": "order", "spec": dataclasses.asdict(spec), "results": results,
@@ -329,31 +373,29 @@ def convergence_config(n: int, beta: float, alpha: float, spec: ConvergenceSpec)
 
 
 def run_convergence(spec: ConvergenceSpec, *, cache_dir: str | Path | None = None, progress: bool = False,
-                    reuse: Mapping | None = None) -> dict:
+                    reuse: Mapping | None = None, workers: int | None = None,
+                    scheduler: str | None = None) -> dict:  # fmt: skip
     """Simulate every (point, n); JSON-able data with the per-trial errors.
 
     Each point is cached under ``cache_dir``; ``reuse``: a saved run's data whose points are
     taken instead of simulated (:func:`reusable_points`), listed under ``"reused"``.
+    ``workers`` / ``scheduler``: the points as Dask tasks, with the same numbers.
     """
     saved = reusable_points("convergence", spec, reuse)
     points = [(b, a, n) for n in spec.n_values for b, a in spec.points]  # small n first: resumable
-    iterator: Sequence = points
-    if progress:
-        # progress bars for terminals only
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(points, desc="convergence", unit="point", dynamic_ncols=True)
+    todo = [(b, a, n) for b, a, n in points if f"{b}|{a}|{n}" not in saved]
+    configs = [convergence_config(n, b, a, spec) for b, a, n in todo]
     start = time.perf_counter()
-    results = {}
-    for b, a, n in iterator:
-        if f"{b}|{a}|{n}" in saved:
-            results[f"{b}|{a}|{n}"] = saved[f"{b}|{a}|{n}"]
-            continue
-        res = simulate_cached(convergence_config(n, b, a, spec), cache_dir=cache_dir)
+    run = _run_all(configs, lambda config: simulate_cached(config, cache_dir=cache_dir), run_point,
+                   desc="convergence", progress=progress, cache_dir=cache_dir, workers=workers,
+                   scheduler=scheduler)  # fmt: skip
+    results = dict(saved)
+    for (b, a, n), res in zip(todo, run, strict=True):
         results[f"{b}|{a}|{n}"] = {
             "gen": {"|".join(p): v.tolist() for p, v in res.gen.items()},
             "seconds": res.seconds, "order": res.info["order"],
         }  # fmt: skip
+    results = {f"{b}|{a}|{n}": results[f"{b}|{a}|{n}"] for b, a, n in points}
     seconds_per_n = {str(n): sum(results[f"{b}|{a}|{n}"]["seconds"] for b, a in spec.points) for n in spec.n_values}
     return {
         "name": "convergence", "spec": dataclasses.asdict(spec), "results": results,
@@ -483,15 +525,19 @@ def convergence_report(data: dict) -> str:
 
 def run_theorem_figure(name: str, *, quick: bool = False, trials: int | None = None, seed: int | None = None,
                        n_values: Sequence[int] | None = None, cache_dir: str | Path | None = None,
-                       progress: bool = False, reuse: Mapping | None = None) -> dict:
+                       progress: bool = False, reuse: Mapping | None = None, workers: int | None = None,
+                       scheduler: str | None = None) -> dict:  # fmt: skip
     """Run ``order`` or ``convergence`` (full or quick sizes; ``trials``, ``seed`` and the sizes
     ``n_values`` of :math:`n = k = m` override).  ``reuse``: a saved run's data whose points
-    are taken instead of simulated (:func:`reusable_points`).
+    are taken instead of simulated (:func:`reusable_points`).  ``workers`` / ``scheduler``: the
+    points as Dask tasks on a local cluster of that many processes or at that address
+    (:mod:`onestep_gm.experiments.distributed`).
 
     Raises
     ------
     ValueError
-        For a name other than those in :data:`NAMES`, or a ``reuse`` of other settings.
+        For a name other than those in :data:`NAMES`, a ``reuse`` of other settings, or
+        distributed options that cannot be used.
     """
     if name not in NAMES:
         raise ValueError(f"unknown theorem figure {name!r}; choose from {', '.join(NAMES)}")
@@ -499,10 +545,12 @@ def run_theorem_figure(name: str, *, quick: bool = False, trials: int | None = N
     changes = {k: v for k, v in overrides if v is not None}
     if name == "order":
         spec = dataclasses.replace(ORDER_QUICK if quick else ORDER_FULL, **changes)
-        data = run_order(spec, cache_dir=cache_dir, progress=progress, reuse=reuse)
+        data = run_order(spec, cache_dir=cache_dir, progress=progress, reuse=reuse, workers=workers,
+                         scheduler=scheduler)  # fmt: skip
     else:
         spec = dataclasses.replace(CONVERGENCE_QUICK if quick else CONVERGENCE_FULL, **changes)
-        data = run_convergence(spec, cache_dir=cache_dir, progress=progress, reuse=reuse)
+        data = run_convergence(spec, cache_dir=cache_dir, progress=progress, reuse=reuse, workers=workers,
+                               scheduler=scheduler)  # fmt: skip
     data["quick"] = quick
     return data
 
