@@ -175,7 +175,12 @@ def reusable_points(name: str, spec: OrderSpec | ConvergenceSpec, reuse: Mapping
         field = differ[0]
         raise ValueError(f"the saved {name} figure was run with {field} = {theirs.get(field)!r}, "
                          f"this run with {ours[field]!r}; its points cannot be reused")  # fmt: skip
-    return dict(reuse["results"])
+    needed = {"order": ("nn", "hermite", "seconds"), "convergence": ("gen", "seconds")}[name]
+    points = dict(reuse["results"])
+    bad = [key for key, point in points.items() if not (isinstance(point, Mapping) and all(k in point for k in needed))]
+    if bad:
+        raise ValueError(f"the saved {name} figure's point {bad[0]} lacks {', '.join(needed)}")
+    return points
 
 
 def _order_key(n: int, beta: float, spec: OrderSpec) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 
 import jax.numpy as jnp
 import numpy as np
@@ -133,3 +134,6 @@ def test_reuse_takes_saved_points_and_refuses_other_settings(monkeypatch):
         theorem.run_convergence(dataclasses.replace(small, trials=3), reuse=saved)
     with pytest.raises(ValueError, match="holds no order figure"):
         theorem.run_order(theorem.ORDER_QUICK, reuse=saved)
+    saved["results"]["0.3|0.5|40"] = {"seconds": 1.0}
+    with pytest.raises(ValueError, match=re.escape("point 0.3|0.5|40 lacks gen, seconds")):
+        theorem.run_convergence(small, reuse=saved)
