@@ -46,7 +46,7 @@ _MAX_STRUCTURE_DIRECTIONS = 32
 _NOISE_STREAM = {"hermite": 0, "conditional": 2}
 
 HERMITE_SLOTS = (8, 16, 24, 32, 40)
-"""How many Hermite coefficients a compiled trial holds: the order :math:`l` rounded up to the
+r"""How many Hermite coefficients a compiled trial holds: the order :math:`l` rounded up to the
 next of these, the coefficients :math:`h_j` for :math:`l\le j` set to 0, which leaves the series
 :math:`\sum_{j<l}\frac{h_j}{j!}\mathrm{He}_j` unchanged.  A sweep over β, whose order changes
 with β, then compiles one trial per slot instead of one per order (the quick convergence
