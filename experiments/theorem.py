@@ -421,6 +421,25 @@ def gap_stats(nn: np.ndarray, other: np.ndarray) -> tuple[float, float]:
     return float(np.mean(d)), se
 
 
+def rms_stats(nn: np.ndarray, other: np.ndarray) -> tuple[float, float]:
+    r"""Root mean square over trials of the per-trial gap :math:`d_t = (E_{NN} - E_X)/E_{NN}`,
+    and its standard error.
+
+    The theorem states :math:`E_{NN} - E_X 	o 0` for each realisation (in probability), so
+    the typical size of one trial's gap, :math:`\sqrt{\overline{d^2}}`, is what must shrink
+    with :math:`n`; unlike the mean gap it stays resolved when the gap's sign varies between
+    trials.  Standard error by the delta method,
+    :math:`\mathrm{SE}(\overline{d^2}) / (2\sqrt{\overline{d^2}})`.
+    """
+    t = min(len(nn), len(other))
+    d = (nn[:t] - other[:t]) / nn[:t]
+    d2 = d[np.isfinite(d)] ** 2
+    if d2.size < 2:
+        return float("nan"), float("nan")
+    rms = float(np.sqrt(np.mean(d2)))
+    return rms, float(np.std(d2, ddof=1) / np.sqrt(d2.size) / (2 * rms)) if rms > 0 else float("nan")
+
+
 def fit_slope(ns: Sequence[float], gaps: Sequence[float], ses: Sequence[float]) -> dict:
     r"""Weighted least squares of :math:`\log|g|` on :math:`\log n` over the resolved points.
 
@@ -445,21 +464,28 @@ def fit_slope(ns: Sequence[float], gaps: Sequence[float], ses: Sequence[float]) 
 
 
 def convergence_table(data: dict) -> list[dict]:
-    """One row per (point, activation, model): n, gap means, SEs and the fitted slope."""
+    """One row per (point, activation, model): n, gap means and SEs with the fitted slope, and
+    the RMS per-trial gaps (:func:`rms_stats`) with theirs (``rms_slope``, ``rms_ci``)."""
     spec = data["spec"]
     rows = []
     for b, a in spec["points"]:
         for act in spec["activations"]:
             for mdl in [m for m in spec["models"] if m != "nn"]:
-                ns, gs, ses = [], [], []
+                ns, gs, ses, rms, rms_se = [], [], [], [], []
                 for n in spec["n_values"]:
                     gen = data["results"][f"{b}|{a}|{n}"]["gen"]
-                    g, se = gap_stats(np.asarray(gen[f"{act}|nn"]), np.asarray(gen[f"{act}|{mdl}"]))
+                    pair = np.asarray(gen[f"{act}|nn"]), np.asarray(gen[f"{act}|{mdl}"])
+                    g, se = gap_stats(*pair)
+                    r, r_se = rms_stats(*pair)
                     ns.append(n)
                     gs.append(g)
                     ses.append(se)
+                    rms.append(r)
+                    rms_se.append(r_se)
+                rms_fit = {f"rms_{k}": v for k, v in fit_slope(ns, rms, rms_se).items()}
                 rows.append({"beta": b, "alpha": a, "order": theorem_order(b), "activation": act,
-                             "model": mdl, "n": ns, "gap": gs, "se": ses, **fit_slope(ns, gs, ses)})
+                             "model": mdl, "n": ns, "gap": gs, "se": ses, **fit_slope(ns, gs, ses),
+                             "rms": rms, "rms_se": rms_se, **rms_fit})  # fmt: skip
     return rows
 
 
@@ -467,7 +493,8 @@ _MODEL_STYLE = {"hermite": ("s", "#0C5DA5"), "conditional": ("^", "#00B945"), "t
 
 
 def draw_convergence(data: dict):
-    """|gap| against n, log-log, one panel per (activation, point), slope in the legend."""
+    """|mean gap| (solid, hollow where within 2 SE of 0) and the RMS per-trial gap (dashed)
+    against n, log-log, one panel per (activation, point), slopes in the legend."""
     # the engine (JAX) loads when a theorem figure runs
     from onestep_gm.experiments import plots
 
@@ -488,22 +515,29 @@ def draw_convergence(data: dict):
         ax.errorbar(ns, np.abs(g), yerr=se, color=colour, ls="-", lw=0.8, marker="none", capsize=1.5)
         ax.plot(ns[resolved], np.abs(g[resolved]), marker, color=colour, ms=3.5, label=label)
         ax.plot(ns[~resolved], np.abs(g[~resolved]), marker, color=colour, ms=3.5, mfc="none")
+        rms_label = f"{row['model']} RMS" + (f" (slope {row['rms_slope']:.2f}±{row['rms_ci']:.2f})"
+                                             if np.isfinite(row["rms_slope"]) else "")  # fmt: skip
+        ax.plot(ns, np.asarray(row["rms"], float), color=colour, ls="--", lw=0.8, marker=marker, ms=2,
+                mfc="none", label=rms_label)  # fmt: skip
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xticks(spec["n_values"], [str(n) for n in spec["n_values"]], minor=False)
         ax.set_xticks([], minor=True)
         ax.set_title(f"{row['activation']}, β = {row['beta']}, α = {row['alpha']} (l = {row['order']})", fontsize=7)
         ax.set_xlabel("n = k = m")
-        ax.set_ylabel(r"$|E_{NN}-E_X|/E_{NN}$")
+        ax.set_ylabel(r"relative gap $(E_{NN}-E_X)/E_{NN}$", fontsize=6)
     for ax_row in axes:
         for ax in ax_row:
-            ax.legend(fontsize=5)
+            ax.legend(fontsize=4.5)
+    fig.suptitle("solid: |mean gap| over trials (hollow: within 2 SE of 0); dashed: RMS of the "
+                 "per-trial gap", fontsize=7)  # fmt: skip
     fig.tight_layout()
     return fig
 
 
 def convergence_report(data: dict) -> str:
-    """Markdown table of the signed gaps (mean ± SE over trials) and the slopes."""
+    """Markdown tables of the signed gaps (mean ± SE over trials) and of the RMS per-trial gaps,
+    each with its slopes."""
     spec = data["spec"]
     ns = spec["n_values"]
     lines = [
@@ -516,10 +550,33 @@ def convergence_report(data: dict) -> str:
         "| β, α (l) | activation | model | " + " | ".join(f"n = {n}" for n in ns) + " | slope |",
         "|---|---|---|" + "---|" * len(ns) + "---|",
     ]
-    for row in convergence_table(data):
+    rows = convergence_table(data)
+
+    def slope(row, prefix=""):
+        value = row[f"{prefix}slope"]
+        return f"{value:.2f} ± {row[f'{prefix}ci']:.2f} ({row[f'{prefix}points']} pts)" if np.isfinite(value) else "—"
+
+    def label(row):
+        return f"| {row['beta']}, {row['alpha']} ({row['order']}) | {row['activation']} | {row['model']} |"
+
+    for row in rows:
         cells = " | ".join(f"{g:+.2%} ± {s:.2%}" for g, s in zip(row["gap"], row["se"], strict=True))
-        slope = f"{row['slope']:.2f} ± {row['ci']:.2f} ({row['points']} pts)" if np.isfinite(row["slope"]) else "—"
-        lines.append(f"| {row['beta']}, {row['alpha']} ({row['order']}) | {row['activation']} | {row['model']} | {cells} | {slope} |")
+        lines.append(f"{label(row)} {cells} | {slope(row)} |")
+    lines += [
+        "",
+        "## Size of one trial's gap",
+        "",
+        "RMS over trials of the per-trial gap (E_NN − E_X)/E_NN, ± its standard error (delta "
+        "method), and the slope of log RMS on log n with a 95% interval: how fast one "
+        "realisation's gap shrinks, which the mean gap cannot show once its sign varies between "
+        "trials.",
+        "",
+        "| β, α (l) | activation | model | " + " | ".join(f"n = {n}" for n in ns) + " | slope |",
+        "|---|---|---|" + "---|" * len(ns) + "---|",
+    ]
+    for row in rows:
+        cells = " | ".join(f"{r:.2%} ± {s:.2%}" for r, s in zip(row["rms"], row["rms_se"], strict=True))
+        lines.append(f"{label(row)} {cells} | {slope(row, 'rms_')} |")
     return "\n".join(lines) + "\n"
 
 

@@ -57,6 +57,17 @@ def test_order_gap_and_its_standard_error_by_hand():
     assert np.isnan(theorem.order_gap_se(nn[:, :1], herm[:, :, :1])).all()
 
 
+def test_rms_gap_and_its_standard_error_by_hand():
+    """d = (0.1, -0.1, 0, 0): mean gap 0 (unresolved) but RMS sqrt(0.005), SE by the delta
+    method sd(d^2)/sqrt(4)/(2 RMS)."""
+    nn, other = np.ones(4), np.array([0.9, 1.1, 1.0, 1.0])
+    rms, se = theorem.rms_stats(nn, other)
+    assert theorem.gap_stats(nn, other)[0] == pytest.approx(0.0, abs=1e-15)
+    assert rms == pytest.approx(math.sqrt(0.005), rel=1e-12)
+    assert se == pytest.approx(math.sqrt(1e-4 / 3) / 2 / (2 * math.sqrt(0.005)), rel=1e-9)
+    assert all(math.isnan(v) for v in theorem.rms_stats(nn[:1], other[:1]))
+
+
 def test_theorem_order_is_the_staircase():
     assert [theorem.theorem_order(b) for b in (0.0, 0.3, 0.6, 0.7, 0.74, 0.77, 0.9)] == [2, 2, 3, 4, 4, 5, 11]
     assert all(abs(b - (l - 1) / l) > 1e-6 for b in theorem.ORDER_FULL.betas for l in range(2, 100))
