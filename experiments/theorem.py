@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from onestep_gm.experiments.distributed import run_point
+from onestep_gm.experiments.distributed import run_point, run_points, use_compile_cache
 from onestep_gm.experiments.results import cached_json, dumps, simulate_cached, staged
 from onestep_gm.numerics.mixture import MixtureSpec
 from onestep_gm.numerics.simulation import SimulationConfig
@@ -197,8 +197,6 @@ def _order_cached(item: tuple[int, float, OrderSpec], cache_dir: str | Path | No
 def order_task(item: tuple[int, float, OrderSpec], cache_dir: str | None, compile_cache: str | None) -> dict:
     """One order-diagram point ``(n, β, spec)`` as a Dask task, through the per-point cache
     (see :func:`onestep_gm.experiments.distributed.run_points`)."""
-    from onestep_gm.experiments.distributed import use_compile_cache
-
     use_compile_cache(compile_cache)
     return _order_cached(item, cache_dir)
 
@@ -220,8 +218,6 @@ def _run_all(items: list, compute, task, *, desc: str, progress: bool, cache_dir
                 if bar is not None:
                     bar.update(1)
             return out
-        from onestep_gm.experiments.distributed import run_points
-
         return run_points(items, cache_dir=cache_dir, workers=workers, scheduler=scheduler, task=task,
                           on_done=None if bar is None else (lambda: bar.update(1)))  # fmt: skip
     finally:
