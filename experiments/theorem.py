@@ -421,7 +421,7 @@ def rms_stats(nn: np.ndarray, other: np.ndarray) -> tuple[float, float]:
     r"""Root mean square over trials of the per-trial gap :math:`d_t = (E_{NN} - E_X)/E_{NN}`,
     and its standard error.
 
-    The theorem states :math:`E_{NN} - E_X 	o 0` for each realisation (in probability), so
+    The theorem states :math:`E_{NN} - E_X \to 0` for each realisation (in probability), so
     the typical size of one trial's gap, :math:`\sqrt{\overline{d^2}}`, is what must shrink
     with :math:`n`; unlike the mean gap it stays resolved when the gap's sign varies between
     trials.  Standard error by the delta method,

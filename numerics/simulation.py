@@ -124,7 +124,7 @@ class SimulationConfig:
     protocol : str
         ``"fresh"``: every trial draws its own mixture and datasets; ``"paper"``: one mixture
         and one set of datasets per seed (trial 0's), trials redraw only the network, and each
-        batch holds exactly :math:`\rho_c` times its size of component :math:`c` (the
+        batch holds exactly :math:`\\rho_c` times its size of component :math:`c` (the
         authors' code, Fig 1a).
     """
 

@@ -107,7 +107,7 @@ class TrialParams(NamedTuple):
     """The traced scalars of a trial (sweeps over them never recompile).
 
     ``h`` is (A, slots) Hermite coefficients :math:`h_0..h_{l-1}` per activation, zero-padded to
-    ``slots =`` :func:`hermite_slots` ``(l)`` entries; ``h_star`` (A,) is :math:`h_l^\ast`.
+    ``slots =`` :func:`hermite_slots` ``(l)`` entries; ``h_star`` (A,) is :math:`h_l^\\ast`.
     """
 
     eta: Array

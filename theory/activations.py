@@ -540,7 +540,7 @@ def require_finite_moments(activation: Activation | str, scale=None, power: int 
     Raises
     ------
     ActivationError
-        When :math:`\\mathbb E|\\sigma(a+sg)|^{\text{power}} = \\infty` (see :func:`moment_divergence`).
+        When :math:`\\mathbb E|\\sigma(a+sg)|^{\\text{power}} = \\infty` (see :func:`moment_divergence`).
     """
     reason = moment_divergence(activation, scale, power)
     if reason is not None:
