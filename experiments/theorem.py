@@ -157,7 +157,9 @@ def reusable_points(name: str, spec: OrderSpec | ConvergenceSpec, reuse: Mapping
     A saved figure counts only if it was run with the same settings as ``spec`` apart from the
     grids (``n_values`` and ``betas`` or ``points``): the same trials, seed, activations, models,
     orders, α.  The same settings give the same numbers, since every point's draws depend only on
-    the seed and the point.
+    the seed and the point (up to rounding where the code has changed since the saved run: e.g.
+    the exact Hermite errors moved by up to 7e-15 relative when the coefficients were padded to
+    :data:`~onestep_gm.numerics.trial.HERMITE_SLOTS`).
 
     Raises
     ------
@@ -169,17 +171,27 @@ def reusable_points(name: str, spec: OrderSpec | ConvergenceSpec, reuse: Mapping
     if reuse.get("name") != name or not isinstance(reuse.get("results"), Mapping):
         raise ValueError(f"the saved figure to reuse holds no {name} figure")
     ours = json.loads(dumps(dataclasses.asdict(spec)))
-    theirs = reuse.get("spec", {})
+    theirs = reuse.get("spec")
+    if not isinstance(theirs, Mapping):
+        raise ValueError(f"the saved {name} figure has no settings (its 'spec')")
     differ = [k for k in ours if k not in _GRIDS[name] and theirs.get(k) != ours[k]]
     if differ:
         field = differ[0]
         raise ValueError(f"the saved {name} figure was run with {field} = {theirs.get(field)!r}, "
                          f"this run with {ours[field]!r}; its points cannot be reused")  # fmt: skip
     needed = {"order": ("nn", "hermite", "seconds"), "convergence": ("gen", "seconds")}[name]
+    pairs = [f"{a}|{m}" for a in ours["activations"] for m in ours.get("models", ())]
+
+    def usable(point) -> bool:
+        return (isinstance(point, Mapping) and all(k in point for k in needed)
+                and isinstance(point["seconds"], (int, float))
+                and (name == "order" or (isinstance(point["gen"], Mapping) and all(p in point["gen"] for p in pairs))))  # fmt: skip
+
     points = dict(reuse["results"])
-    bad = [key for key, point in points.items() if not (isinstance(point, Mapping) and all(k in point for k in needed))]
+    bad = [key for key, point in points.items() if not usable(point)]
     if bad:
-        raise ValueError(f"the saved {name} figure's point {bad[0]} lacks {', '.join(needed)}")
+        raise ValueError(f"the saved {name} figure's point {bad[0]} lacks {', '.join(needed)} "
+                         "(numbers, and every activation|model)")  # fmt: skip
     return points
 
 
@@ -211,6 +223,8 @@ def _run_all(items: list, compute, task, *, desc: str, progress: bool, cache_dir
 
         bar = tqdm(total=len(items), desc=desc, unit="point", dynamic_ncols=True)
     try:
+        if not items:
+            return []
         if workers is None and scheduler is None:
             out = []
             for item in items:

@@ -55,8 +55,10 @@ figure, orders 2-5 at three sizes: 3 trial programs instead of 12, each 5-9 s to
 
 
 def hermite_slots(order: int) -> int:
-    """The number of coefficients, from :data:`HERMITE_SLOTS`, that holds ``order`` (1..40)."""
-    return next(slots for slots in HERMITE_SLOTS if slots >= order)
+    """The number of coefficients, from :data:`HERMITE_SLOTS`, that holds ``order`` (1..40);
+    an order above 40 is returned as it is (the Hermite coefficients refuse it with a
+    ``ValueError``)."""
+    return next((slots for slots in HERMITE_SLOTS if slots >= order), order)
 
 
 TEST_BLOCK_ENTRIES = 1 << 22

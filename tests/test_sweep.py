@@ -187,7 +187,9 @@ def test_a_beta_sweep_across_hermite_orders_compiles_one_trial():
     from onestep_gm.numerics.simulation import resolve, setup_trial, trial_shape
     from onestep_gm.numerics.trial import hermite_slots, make_trial, mixture_of
 
-    assert [hermite_slots(l) for l in (1, 2, 5, 8, 9, 33, 40)] == [8, 8, 8, 8, 16, 40, 40]
+    assert [hermite_slots(l) for l in (1, 2, 5, 8, 9, 33, 40, 51)] == [8, 8, 8, 8, 16, 40, 40, 51]
+    with pytest.raises(ValueError, match="order"):  # beta = 0.98 asks for order 51: one line, not StopIteration
+        simulate(dataclasses.replace(SMALL, data=dataclasses.replace(SMALL.data, beta=0.98), trials=1))
     base = dataclasses.replace(SMALL, models=("nn", "hermite"), trials=1, test="sampled")
     before = len(_TRIAL_CACHE)
     for beta in (0.3, 0.6, 0.74, 0.77):  # orders 2, 3, 4, 5
@@ -209,7 +211,7 @@ def test_a_beta_sweep_across_hermite_orders_compiles_one_trial():
             plain = hermite_population_moments(*args, h[:l], h_star, b, orders=(l,))
             for a, r in zip(padded, plain, strict=True):
                 np.testing.assert_allclose(np.asarray(a), np.asarray(r), rtol=1e-12, atol=1e-15)
-    assert len({s for s in list(_TRIAL_CACHE)[before:] if s.order == 8}) == 1
+    assert len(_TRIAL_CACHE) - before == 2  # the slot-8 trial of all four orders, and the order-4 reference
 
 
 def test_cache_resumes(tmp_path):

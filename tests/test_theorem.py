@@ -145,6 +145,26 @@ def test_reuse_takes_saved_points_and_refuses_other_settings(monkeypatch):
         theorem.run_convergence(dataclasses.replace(small, trials=3), reuse=saved)
     with pytest.raises(ValueError, match="holds no order figure"):
         theorem.run_order(theorem.ORDER_QUICK, reuse=saved)
-    saved["results"]["0.3|0.5|40"] = {"seconds": 1.0}
-    with pytest.raises(ValueError, match=re.escape("point 0.3|0.5|40 lacks gen, seconds")):
-        theorem.run_convergence(small, reuse=saved)
+    for broken in ({"seconds": 1.0}, {"seconds": "x", "gen": {}}, {"seconds": 1.0, "gen": {"relu|nn": [1.0]}}):
+        saved["results"]["0.3|0.5|40"] = broken
+        with pytest.raises(ValueError, match=re.escape("point 0.3|0.5|40 lacks gen, seconds")):
+            theorem.run_convergence(small, reuse=saved)
+    with pytest.raises(ValueError, match="has no settings"):
+        theorem.run_convergence(small, reuse={**saved, "spec": []})
+
+
+def test_reuse_of_an_order_figure_simulates_only_the_new_points(monkeypatch):
+    calls = []
+
+    def fake_point(n, beta, spec):
+        calls.append((n, beta))
+        return {"nn": [[n]], "hermite": [[[beta]]], "seconds": 1.0}
+
+    monkeypatch.setattr(theorem, "order_point", fake_point)
+    spec = theorem.OrderSpec(n_values=(40,), betas=(0.3, 0.8), trials=2, orders=(2, 3))
+    saved = json.loads(json.dumps(theorem.run_order(spec)))
+    saved["results"]["40|0.3"]["nn"] = [[7.0]]
+    calls.clear()
+    data = theorem.run_order(dataclasses.replace(spec, n_values=(40, 60)), reuse=saved)
+    assert calls == [(60, 0.3), (60, 0.8)]
+    assert data["results"]["40|0.3"]["nn"] == [[7.0]] and data["reused"] == ["40|0.3", "40|0.8"]
