@@ -149,6 +149,35 @@ def run_points(
         return results
 
 
+def run_all(items: Sequence[Any], compute: Callable[[Any], Any], *, desc: str, progress: bool = False,
+            cache_dir: str | Path | None = None, workers: int | None = None, scheduler: str | None = None,
+            task: Callable[[Any, str | None, str | None], Any] = run_point) -> list[Any]:  # fmt: skip
+    """``compute(item)`` for every item in this process, or ``task`` on Dask with ``workers`` or
+    ``scheduler`` (:func:`run_points`); results in the order of ``items``, and with ``progress``
+    a bar on stderr that counts completed points.  No items: no cluster is started."""
+    bar = None
+    if progress:
+        # progress bars for terminals only
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(items), desc=desc, unit="point", dynamic_ncols=True)
+    try:
+        if not items:
+            return []
+        if workers is None and scheduler is None:
+            out = []
+            for item in items:
+                out.append(compute(item))
+                if bar is not None:
+                    bar.update(1)
+            return out
+        return run_points(items, cache_dir=cache_dir, workers=workers, scheduler=scheduler, task=task,
+                          on_done=None if bar is None else (lambda: bar.update(1)))  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.close()
+
+
 @contextlib.contextmanager
 def local_cluster(workers: int):
     """A ``dask.distributed.LocalCluster`` of ``workers`` single-threaded processes; yields its address.

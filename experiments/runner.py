@@ -23,7 +23,7 @@ from onestep_gm.experiments.catalogue import (
     Overrides,
     get_figure,
 )
-from onestep_gm.experiments.distributed import check_options, run_points
+from onestep_gm.experiments.distributed import check_options, run_all
 from onestep_gm.experiments.results import simulate_cached
 from onestep_gm.numerics.compile_cache import enable_compile_cache
 from onestep_gm.numerics.fashion import FashionSpec
@@ -227,26 +227,9 @@ def run_figure(
     coords = point_grid(spec, quick)
     configs = [point_config(spec, c, quick, overrides) for c in coords]
     start = time.perf_counter()
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm  # progress bars for terminals only
-
-        bar = tqdm(total=len(configs), desc=spec.name, unit="point", dynamic_ncols=True)
-    try:
-        if distributed:
-            on_done = None if bar is None else (lambda: bar.update(1))
-            results = run_points(
-                configs, cache_dir=cache_dir, workers=workers, scheduler=scheduler, on_done=on_done
-            )
-        else:
-            results = []
-            for config in configs:
-                results.append(simulate_fn(config, progress=False, cache_dir=cache_dir))
-                if bar is not None:
-                    bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+    results = run_all(configs, lambda config: simulate_fn(config, progress=False, cache_dir=cache_dir),
+                      desc=spec.name, progress=progress, cache_dir=cache_dir, workers=workers,
+                      scheduler=scheduler)  # fmt: skip
     return FigureRun(
         spec=spec, quick=quick, overrides=overrides, coords=coords, configs=configs,
         results=results, seconds=time.perf_counter() - start, notes=figure_notes(spec, overrides),

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from onestep_gm.experiments.distributed import run_point, run_points, use_compile_cache
+from onestep_gm.experiments.distributed import run_all, use_compile_cache
 from onestep_gm.experiments.results import cached_json, dumps, simulate_cached, staged
 from onestep_gm.numerics.mixture import MixtureSpec
 from onestep_gm.numerics.simulation import SimulationConfig
@@ -213,32 +213,6 @@ def order_task(item: tuple[int, float, OrderSpec], cache_dir: str | None, compil
     return _order_cached(item, cache_dir)
 
 
-def _run_all(items: list, compute, task, *, desc: str, progress: bool, cache_dir, workers, scheduler) -> list:
-    """``compute(item)`` for every item in this process, or ``task`` on Dask (``workers`` /
-    ``scheduler``); a progress bar that counts completed points."""
-    bar = None
-    if progress:
-        # progress bars for terminals only
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(items), desc=desc, unit="point", dynamic_ncols=True)
-    try:
-        if not items:
-            return []
-        if workers is None and scheduler is None:
-            out = []
-            for item in items:
-                out.append(compute(item))
-                if bar is not None:
-                    bar.update(1)
-            return out
-        return run_points(items, cache_dir=cache_dir, workers=workers, scheduler=scheduler, task=task,
-                          on_done=None if bar is None else (lambda: bar.update(1)))  # fmt: skip
-    finally:
-        if bar is not None:
-            bar.close()
-
-
 def run_order(spec: OrderSpec, *, cache_dir: str | Path | None = None, progress: bool = False,
               reuse: Mapping | None = None, workers: int | None = None, scheduler: str | None = None) -> dict:
     """Every (n, β) point of the order diagram; JSON-able data.
@@ -254,8 +228,8 @@ def run_order(spec: OrderSpec, *, cache_dir: str | Path | None = None, progress:
     points = [(n, b) for n in spec.n_values for b in spec.betas]
     todo = [(n, b, spec) for n, b in points if f"{n}|{b}" not in saved]
     start = time.perf_counter()
-    run = _run_all(todo, lambda item: _order_cached(item, cache_dir), order_task, desc="order",
-                   progress=progress, cache_dir=cache_dir, workers=workers, scheduler=scheduler)  # fmt: skip
+    run = run_all(todo, lambda item: _order_cached(item, cache_dir), desc="order", progress=progress,
+                  cache_dir=cache_dir, workers=workers, scheduler=scheduler, task=order_task)  # fmt: skip
     done = {f"{n}|{b}": value for (n, b, _), value in zip(todo, run, strict=True)}
     results = {f"{n}|{b}": saved.get(f"{n}|{b}") or done[f"{n}|{b}"] for n, b in points}
     seconds_per_n = {str(n): sum(results[f"{n}|{b}"]["seconds"] for b in spec.betas) for n in spec.n_values}
@@ -401,9 +375,8 @@ def run_convergence(spec: ConvergenceSpec, *, cache_dir: str | Path | None = Non
     todo = [(b, a, n) for b, a, n in points if f"{b}|{a}|{n}" not in saved]
     configs = [convergence_config(n, b, a, spec) for b, a, n in todo]
     start = time.perf_counter()
-    run = _run_all(configs, lambda config: simulate_cached(config, cache_dir=cache_dir), run_point,
-                   desc="convergence", progress=progress, cache_dir=cache_dir, workers=workers,
-                   scheduler=scheduler)  # fmt: skip
+    run = run_all(configs, lambda config: simulate_cached(config, cache_dir=cache_dir), desc="convergence",
+                  progress=progress, cache_dir=cache_dir, workers=workers, scheduler=scheduler)  # fmt: skip
     results = dict(saved)
     for (b, a, n), res in zip(todo, run, strict=True):
         results[f"{b}|{a}|{n}"] = {
@@ -420,11 +393,16 @@ def run_convergence(spec: ConvergenceSpec, *, cache_dir: str | Path | None = Non
     }  # fmt: skip
 
 
-def gap_stats(nn: np.ndarray, other: np.ndarray) -> tuple[float, float]:
-    """Mean and standard error over trials of :math:`(E_{NN} - E_X)/E_{NN}`."""
+def _relative_gaps(nn: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """The finite per-trial gaps :math:`(E_{NN} - E_X)/E_{NN}` over the trials both ran."""
     t = min(len(nn), len(other))
     d = (nn[:t] - other[:t]) / nn[:t]
-    d = d[np.isfinite(d)]
+    return d[np.isfinite(d)]
+
+
+def gap_stats(nn: np.ndarray, other: np.ndarray) -> tuple[float, float]:
+    """Mean and standard error over trials of :math:`(E_{NN} - E_X)/E_{NN}`."""
+    d = _relative_gaps(nn, other)
     if d.size == 0:
         return float("nan"), float("nan")
     se = float(np.std(d, ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan")
@@ -441,9 +419,7 @@ def rms_stats(nn: np.ndarray, other: np.ndarray) -> tuple[float, float]:
     trials.  Standard error by the delta method,
     :math:`\mathrm{SE}(\overline{d^2}) / (2\sqrt{\overline{d^2}})`.
     """
-    t = min(len(nn), len(other))
-    d = (nn[:t] - other[:t]) / nn[:t]
-    d2 = d[np.isfinite(d)] ** 2
+    d2 = _relative_gaps(nn, other) ** 2
     if d2.size < 2:
         return float("nan"), float("nan")
     rms = float(np.sqrt(np.mean(d2)))
