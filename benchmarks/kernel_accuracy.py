@@ -19,9 +19,9 @@ import time
 
 import jax
 from onestep_gm.experiments.bench import CLOSED_KERNEL_ACTIVATIONS
+from onestep_gm.numerics.codegen import jax_function
 from onestep_gm.theory import kernels as K
 from onestep_gm.theory.activations import get_activation
-from onestep_gm.theory.codegen import jax_function
 
 RHOS = (0.3, 0.999, -0.999)
 Q1, Q2 = 0.7, 1.3

@@ -272,7 +272,7 @@ def _kernel_section(activation) -> list[str]:
 
 def _numeric_moments_text() -> str:
     # SymPy derivations load when pages are written
-    from onestep_gm.theory import codegen, quadrature
+    from onestep_gm.numerics import codegen, quadrature
 
     nodes, reach = codegen._DEFAULT_NODES["trapezoid"], quadrature.TRAPEZOID_RANGE
     return (
@@ -284,8 +284,8 @@ def _numeric_moments_text() -> str:
 
 def _jax_section(activation) -> list[str]:
     # SymPy derivations load when pages are written
+    from onestep_gm.numerics.codegen import jax_source, stable_form
     from onestep_gm.theory.activations import X
-    from onestep_gm.theory.codegen import jax_source, stable_form
     from onestep_gm.theory.moments import A, S, conditional_moments
 
     moments = conditional_moments(activation)

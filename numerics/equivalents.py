@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
-from onestep_gm.theory.quadrature import hermite_series
+from onestep_gm.numerics.quadrature import hermite_series
 
 Array = jax.Array
 

@@ -60,8 +60,8 @@ from onestep_gm.numerics.population import (
     component_laws,
     hermite_coefficients,
 )
+from onestep_gm.numerics.quadrature import gauss_hermite_rule, hermite_step
 from onestep_gm.theory.activations import get_activation
-from onestep_gm.theory.quadrature import gauss_hermite_rule, hermite_step
 
 Array = jax.Array
 

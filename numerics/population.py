@@ -43,8 +43,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from onestep_gm.numerics.precision import require_x64
+from onestep_gm.numerics.quadrature import hermite_projections, panel_rule
 from onestep_gm.theory.activations import Activation, get_activation
-from onestep_gm.theory.quadrature import hermite_projections, panel_rule
 
 Array = jax.Array
 Elementwise = Callable[[Array], Array]
@@ -113,7 +113,7 @@ def _cut_points(activation: Activation) -> tuple[float, ...]:
 
 def _jax_pair(activation: Activation) -> Elementwise:
     # SymPy-derived kernels load when a closed rule is used
-    from onestep_gm.theory.codegen import jax_activation
+    from onestep_gm.numerics.codegen import jax_activation
 
     return jax_activation(activation)[0]
 
@@ -298,7 +298,7 @@ def _mehler_sum(rho: Array, coefs: Array) -> Array:
 @functools.lru_cache(maxsize=64)
 def _closed_function(expr, symbols) -> Callable:
     # SymPy-derived kernels load when a closed rule is used
-    from onestep_gm.theory.codegen import jax_function
+    from onestep_gm.numerics.codegen import jax_function
 
     return jax.jit(jax_function(expr, *symbols))
 

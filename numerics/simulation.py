@@ -670,7 +670,7 @@ def _theory_note(pair: Pair, config: SimulationConfig, gen: list[float]) -> str:
 
 def _non_finite_cause(config: SimulationConfig, bad: list[Pair]) -> str:
     """Which input made the network's errors non-finite, in one clause."""
-    from onestep_gm.theory.codegen import jax_activation  # loaded already by the trial
+    from onestep_gm.numerics.codegen import jax_activation  # loaded already by the trial
 
     probe = jnp.linspace(-40.0, 40.0, 161)  # pre-activations reach this range after a step
     for act in dict.fromkeys(p.activation for p in bad if p.model == "nn"):

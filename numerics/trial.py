@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from onestep_gm.numerics.codegen import jax_activation, jax_moments
 from onestep_gm.numerics.equivalents import (
     CONDITIONAL_NODES,
     conditional_parts,
@@ -32,7 +33,6 @@ from onestep_gm.numerics.equivalents import (
 from onestep_gm.numerics.fashion import FashionPools, sample_fashion
 from onestep_gm.numerics.mixture import Mixture, balanced_components, sample_mixture
 from onestep_gm.numerics.network import fit_readout, gradient_from_preactivations, init_network
-from onestep_gm.theory.codegen import jax_activation, jax_moments
 
 Array = jax.Array
 Data = Mixture | FashionPools

@@ -10,14 +10,8 @@ import pytest
 import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from onestep_gm.theory.activations import (
-    MAX_EXPRESSION_LENGTH,
-    REGISTRY,
-    ActivationError,
-    X,
-    get_activation,
-    parse_expression,
-)
+from onestep_gm.theory.activations import REGISTRY, ActivationError, X, get_activation
+from onestep_gm.theory.expressions import MAX_EXPRESSION_LENGTH, parse_expression
 
 
 def test_registry_values():

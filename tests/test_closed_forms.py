@@ -10,8 +10,9 @@ import mpmath
 import pytest
 import sympy as sp
 from onestep_gm.theory.activations import X
+from onestep_gm.theory.gaussian import expectation
 from onestep_gm.theory.hermite import hermite_coefficients
-from onestep_gm.theory.moments import conditional_moments, expectation
+from onestep_gm.theory.moments import conditional_moments
 
 _SIGMA = {
     "gelu": (lambda x: x * (1 + mpmath.erf(x / mpmath.sqrt(2))) / 2, []),

@@ -10,11 +10,11 @@ import mpmath as mp
 import numpy as np
 import pytest
 from onestep_gm.numerics import population, prediction, ridge
+from onestep_gm.numerics.codegen import jax_activation
 from onestep_gm.numerics.mixture import Mixture, MixtureSpec, make_mixture, sample_mixture
 from onestep_gm.numerics.network import readout_errors
 from onestep_gm.theory import kernels as K
 from onestep_gm.theory.activations import get_activation
-from onestep_gm.theory.codegen import jax_activation
 from onestep_gm.theory.order import scalings
 
 RELU, TANH = get_activation("relu"), get_activation("tanh")
@@ -417,6 +417,7 @@ def test_cli_curve_bad_input_exits_2(capsys):
 def test_mehler_teacher_cross_moment_equals_nested_pair_rule(act):
     """u_i by the Mehler series (fast path) against the nested 1-D x 1-D rule, ρ up to ~0.8."""
     import onestep_gm.numerics.population as C
+    from onestep_gm.numerics.codegen import jax_activation
     from onestep_gm.numerics.mixture import (
         MixtureSpec,
         covariance_trace,
@@ -425,7 +426,6 @@ def test_mehler_teacher_cross_moment_equals_nested_pair_rule(act):
     )
     from onestep_gm.numerics.network import init_network, one_step
     from onestep_gm.theory.activations import get_activation
-    from onestep_gm.theory.codegen import jax_activation
 
     n = k = m = 150
     mix = make_mixture(MixtureSpec(n=n, beta=0.9, alpha=0.0, mean_norm=1.0), jax.random.PRNGKey(0))

@@ -13,7 +13,7 @@ from onestep_gm.numerics.equivalents import (
     structure_basis,
     top_right_singular_vectors,
 )
-from onestep_gm.theory.quadrature import hermite_series
+from onestep_gm.numerics.quadrature import hermite_series
 
 
 def _mp_series(t, h):
@@ -71,7 +71,7 @@ def test_top_singular_vectors_match_svd():
 
 def test_conditional_features_match_network_moments_monte_carlo():
     """Mean, variance and cross-neuron covariance of the features within 4 standard errors."""
-    from onestep_gm.theory.codegen import jax_activation, jax_moments
+    from onestep_gm.numerics.codegen import jax_activation, jax_moments
 
     n, k, N = 120, 3, 60000
     key = jax.random.PRNGKey(7)

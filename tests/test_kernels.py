@@ -101,7 +101,7 @@ ANY_MEANS = ["sin", "cos", "gaussian", "exp", "x*exp(-x**2/2)"]
 
 def _jax_kernel(expr):
     import jax
-    from onestep_gm.theory.codegen import jax_function
+    from onestep_gm.numerics.codegen import jax_function
 
     jax.config.update("jax_enable_x64", True)
     fn = jax_function(K.stable_form(expr), K.M1, K.M2, K.Q1, K.Q2, K.C)

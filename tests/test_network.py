@@ -21,7 +21,7 @@ def _loss(F, w, X, y, sigma):
 
 @pytest.mark.parametrize("act", ["tanh", "sigmoid", "softplus"])
 def test_gradient_step_is_minus_autodiff_gradient(act):
-    from onestep_gm.theory.codegen import jax_activation
+    from onestep_gm.numerics.codegen import jax_activation
 
     sigma, dsigma = jax_activation(act)
     key = jax.random.PRNGKey(3)

@@ -83,9 +83,9 @@ def test_engine_equals_naive_given_the_same_draws(k, m):
 @pytest.mark.parametrize("model", ["hermite", "conditional"])
 def test_integrated_test_noise_equals_the_mean_over_sampled_noise(model):
     """The engine averages the test features' noise exactly; sampling it must agree on average."""
+    from onestep_gm.numerics.codegen import jax_moments
     from onestep_gm.numerics.equivalents import structure_basis
     from onestep_gm.numerics.trial import _expected_sse, _model_parts
-    from onestep_gm.theory.codegen import jax_moments
 
     k, n, M, R = 8, 12, 5, 20000
     keys = jax.random.split(jax.random.PRNGKey(3), 5)

@@ -6,9 +6,8 @@ derivative and the points where it is not smooth ("kinks").  Everything else
 expression, so the network, the Hermite model, the conditional Gaussian model
 and the theory curves can never disagree on what ``"tanh"`` is.
 
-User expressions such as ``"x**3 - tanh(x)"`` are parsed by a whitelist that
-walks Python's ``ast`` and builds SymPy nodes; nothing is ever passed to
-``eval``, ``sympify`` or ``parse_expr``.
+User expressions such as ``"x**3 - tanh(x)"`` are parsed by the whitelist of
+:mod:`theory.expressions`; nothing is ever passed to ``eval``, ``sympify`` or ``parse_expr``.
 
 Examples
 --------
@@ -22,16 +21,25 @@ x**2 - 1
 
 from __future__ import annotations
 
-import ast
 import functools
 import re
-import signal
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import mpmath
 import sympy as sp
+from onestep_gm.theory.budget import BudgetExceeded, within_budget
+from onestep_gm.theory.expressions import (
+    ActivationError,
+    X,
+    as_sympy,
+    gelu,
+    leaky_relu,
+    parse_expression,
+    relu,
+    sigmoid,
+    softplus,
+)
 
 __all__ = [
     "X",
@@ -40,23 +48,15 @@ __all__ = [
     "REGISTRY",
     "KINK_RADIUS",
     "get_activation",
+    "kinks_of",
     "moment_divergence",
-    "parse_expression",
     "registered_names",
     "require_finite_moments",
 ]
 
-X = sp.Symbol("x", real=True)
-"""The symbol every activation expression is written in."""
-
-MAX_EXPRESSION_LENGTH = 300
 KINK_RADIUS = 64
 """Periodic switching sets are enumerated on :math:`|x| \\le` ``KINK_RADIUS`` in :attr:`Activation.kinks`."""
 _SOLVE_SECONDS = 10
-
-
-class ActivationError(ValueError):
-    """An activation name or expression that cannot be used."""
 
 
 @dataclass(frozen=True)
@@ -124,43 +124,6 @@ class Activation:
         return self.name
 
 
-def as_sympy(obj) -> sp.Basic:
-    """An internal value (SymPy node, bool or number) as a SymPy object.
-
-    Never applied to user text: strings are refused, so this cannot parse anything.
-    """
-    if isinstance(obj, sp.Basic):
-        return obj
-    if isinstance(obj, bool):
-        return sp.true if obj else sp.false
-    if isinstance(obj, int):
-        return sp.Integer(obj)
-    if isinstance(obj, float):
-        return sp.Float(obj)
-    raise TypeError(f"expected a SymPy object or a number, got {type(obj).__name__}")
-
-
-class _Timeout(Exception):
-    pass
-
-
-def _with_time_limit(seconds: float, work):
-    """Run ``work()``; raise :class:`_Timeout` after ``seconds`` (main thread only; elsewhere unbounded)."""
-    if threading.current_thread() is not threading.main_thread():
-        return work()
-
-    def expire(signum, frame):
-        raise _Timeout
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        return work()
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def _switch_arguments(expr: sp.Expr) -> list[sp.Expr]:
     switches: list[sp.Expr] = []
     for node in sp.preorder_traversal(expr):
@@ -190,8 +153,8 @@ def _real_zeros(s: sp.Expr, what: str) -> tuple[set[sp.Expr], sp.Set | None]:
     the ones found.  Periodic sets (``sin(3x) = 0``) are kept whole and enumerated on demand.
     """
     try:
-        zeros = _with_time_limit(_SOLVE_SECONDS, lambda: sp.solveset(s, X, sp.Reals))
-    except (_Timeout, NotImplementedError, TypeError, ValueError, RecursionError):
+        zeros = within_budget(_SOLVE_SECONDS, lambda: sp.solveset(s, X, sp.Reals))
+    except (BudgetExceeded, NotImplementedError, TypeError, ValueError, RecursionError):
         zeros = None
     if zeros is sp.S.EmptySet:
         return set(), None
@@ -200,10 +163,10 @@ def _real_zeros(s: sp.Expr, what: str) -> tuple[set[sp.Expr], sp.Set | None]:
             return set(zeros), None
     elif zeros is not None and not isinstance(zeros, sp.ConditionSet) and zeros.free_symbols == set():
         try:
-            probe = _with_time_limit(
+            probe = within_budget(
                 _SOLVE_SECONDS, lambda: zeros.intersect(sp.Interval(-KINK_RADIUS, KINK_RADIUS))
             )
-        except (_Timeout, NotImplementedError, TypeError, ValueError, RecursionError):
+        except (BudgetExceeded, NotImplementedError, TypeError, ValueError, RecursionError):
             probe = None
         if isinstance(probe, sp.FiniteSet) and all(p.is_real for p in probe):
             return set(), zeros
@@ -213,7 +176,7 @@ def _real_zeros(s: sp.Expr, what: str) -> tuple[set[sp.Expr], sp.Set | None]:
     )
 
 
-def _kinks_of(expr: sp.Expr) -> tuple[tuple[sp.Expr, ...], tuple[sp.Set, ...]]:
+def kinks_of(expr: sp.Expr) -> tuple[tuple[sp.Expr, ...], tuple[sp.Set, ...]]:
     """Exact real points where a non-smooth function inside ``expr`` switches branch.
 
     Returns the finite kinks (periodic sets enumerated on :math:`|x|\\le` ``KINK_RADIUS``
@@ -228,137 +191,6 @@ def _kinks_of(expr: sp.Expr) -> tuple[tuple[sp.Expr, ...], tuple[sp.Set, ...]]:
             periodic.append(zeros)
             points.update(_enumerate(zeros, KINK_RADIUS))
     return tuple(sorted(points, key=lambda r: float(r))), tuple(periodic)
-
-
-def _sigmoid(u: sp.Expr) -> sp.Expr:
-    return 1 / (1 + sp.exp(-u))
-
-
-def _softplus(u: sp.Expr) -> sp.Expr:
-    return sp.log(1 + sp.exp(u))
-
-
-def _gelu(u: sp.Expr) -> sp.Expr:
-    return u * (1 + sp.erf(u / sp.sqrt(2))) / 2
-
-
-def _relu(u: sp.Expr) -> sp.Expr:
-    return sp.Max(0, u)
-
-
-_LEAKY_SLOPE = sp.Rational(1, 100)
-
-
-def _leaky_relu(u: sp.Expr, slope: sp.Expr = _LEAKY_SLOPE) -> sp.Expr:
-    return sp.Max(slope * u, u)
-
-
-# Functions a user expression may call, each mapped to a SymPy builder.
-_FUNCTIONS: dict[str, Callable[..., sp.Expr]] = {
-    "exp": sp.exp,
-    "log": sp.log,
-    "sqrt": sp.sqrt,
-    "tanh": sp.tanh,
-    "sinh": sp.sinh,
-    "cosh": sp.cosh,
-    "sin": sp.sin,
-    "cos": sp.cos,
-    "atan": sp.atan,
-    "arctan": sp.atan,
-    "erf": sp.erf,
-    "erfc": sp.erfc,
-    "abs": sp.Abs,
-    "Abs": sp.Abs,
-    "Max": sp.Max,
-    "max": sp.Max,
-    "Min": sp.Min,
-    "min": sp.Min,
-    "Heaviside": sp.Heaviside,
-    "sign": sp.sign,
-    "sigmoid": _sigmoid,
-    "softplus": _softplus,
-    "relu": _relu,
-    "hardtanh": lambda u: sp.Max(-1, sp.Min(1, u)),
-    "gelu": _gelu,
-    "leaky_relu": _leaky_relu,
-}
-_CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "E": sp.E, "e": sp.E}
-_BINARY = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
-    ast.Div: lambda a, b: a / b,
-    ast.Pow: lambda a, b: a**b,
-}
-
-
-def _build(node: ast.AST) -> sp.Expr:
-    if isinstance(node, ast.Expression):
-        return _build(node.body)
-    if isinstance(node, ast.Constant):
-        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-            raise ActivationError(f"only numbers are allowed as constants, got {node.value!r}")
-        return sp.Rational(str(node.value)) if isinstance(node.value, float) else sp.Integer(node.value)
-    if isinstance(node, ast.Name):
-        if node.id == "x":
-            return X
-        if node.id in _CONSTANTS:
-            return _CONSTANTS[node.id]
-        raise ActivationError(f"unknown name {node.id!r}: an expression may only use the variable x")
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        left, right = _build(node.left), _build(node.right)
-        if isinstance(node.op, ast.Pow) and right.is_number:
-            if bool(abs(right) > 64):
-                raise ActivationError("exponents larger than 64 are not allowed")
-            # Nested numeric powers such as ((9**64)**64)**64 would take forever to expand.
-            if left.is_Rational and max(abs(left.p), left.q).bit_length() * abs(right) > 4096:
-                raise ActivationError("numeric powers larger than 2**4096 are not allowed")
-        return _BINARY[type(node.op)](left, right)
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        value = _build(node.operand)
-        return -value if isinstance(node.op, ast.USub) else value
-    if isinstance(node, ast.Call):
-        if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS:
-            what = node.func.id if isinstance(node.func, ast.Name) else ast.dump(node.func)[:40]
-            allowed = ", ".join(sorted(_FUNCTIONS))
-            raise ActivationError(f"function {what!r} is not allowed (allowed: {allowed})")
-        if node.keywords or not node.args or len(node.args) > 4:
-            raise ActivationError(f"bad arguments to {node.func.id}()")
-        return _FUNCTIONS[node.func.id](*(_build(a) for a in node.args))
-    raise ActivationError(f"syntax {type(node).__name__} is not allowed in an activation expression")
-
-
-def parse_expression(text: str) -> sp.Expr:
-    """Parse a user activation expression in ``x`` through a whitelist.
-
-    Allowed: numbers, ``x``, ``pi``, ``E``, ``+ - * / **``, unary ``-`` and calls
-    to the functions listed in ``_FUNCTIONS``.  Anything else (attributes,
-    other names, subscripts, lambdas, strings, keyword arguments, very long
-    input) raises :class:`ActivationError`.
-
-    >>> parse_expression("Max(0, x) + 0.1*x")
-    x/10 + Max(0, x)
-    """
-    if not isinstance(text, str) or not text.strip():
-        raise ActivationError("empty activation expression")
-    if len(text) > MAX_EXPRESSION_LENGTH:
-        raise ActivationError(f"activation expression longer than {MAX_EXPRESSION_LENGTH} characters")
-    try:
-        tree = ast.parse(text.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise ActivationError(f"cannot parse activation expression {text!r}: {exc.msg}") from None
-    try:
-        expr = _build(tree)
-    except ActivationError:
-        raise
-    except (TypeError, ValueError, ArithmeticError, RecursionError) as exc:
-        # SymPy's own complaints (wrong arity, inf/nan literals) are bad input too.
-        raise ActivationError(f"cannot use activation expression {text!r}: {exc}") from None
-    if not isinstance(expr, sp.Expr) or not expr.has(X):
-        raise ActivationError(f"{text!r} is not a function of x")
-    if expr.has(sp.zoo, sp.oo, -sp.oo, sp.nan, sp.I):
-        raise ActivationError(f"{text!r} is not a real, finite function of x")
-    return expr
 
 
 def _probe_points() -> list[mpmath.mpf]:
@@ -389,7 +221,7 @@ def _check_real(name: str, expr: sp.Expr) -> None:
 
 def _make(name: str, expr: sp.Expr) -> Activation:
     _check_real(name, expr)
-    kinks, periodic = _kinks_of(expr)
+    kinks, periodic = kinks_of(expr)
     return Activation(name=name, expr=expr, kinks=kinks, periodic=periodic)
 
 
@@ -574,14 +406,14 @@ class _Registry(Mapping):
 
 
 REGISTRY: Mapping[str, Activation] = _Registry({
-    "relu": lambda: _relu(X),
+    "relu": lambda: relu(X),
     "tanh": lambda: sp.tanh(X),
-    "sigmoid": lambda: _sigmoid(X),
+    "sigmoid": lambda: sigmoid(X),
     "erf": lambda: sp.erf(X),
-    "softplus": lambda: _softplus(X),
-    "gelu": lambda: _gelu(X),
-    "silu": lambda: X * _sigmoid(X),
-    "leaky_relu": lambda: _leaky_relu(X),
+    "softplus": lambda: softplus(X),
+    "gelu": lambda: gelu(X),
+    "silu": lambda: X * sigmoid(X),
+    "leaky_relu": lambda: leaky_relu(X),
     "linear": lambda: X,
     "abs": lambda: sp.Abs(X),
     "sign": lambda: sp.sign(X),
@@ -622,7 +454,7 @@ def get_activation(spec: str) -> Activation:
         return REGISTRY[key]
     if (match := _LEAKY.match(key)) is not None:
         slope = sp.Rational(match.group(1))
-        return _make(f"leaky_relu({match.group(1)})", _leaky_relu(X, slope))
+        return _make(f"leaky_relu({match.group(1)})", leaky_relu(X, slope))
     if key.isidentifier() and key != "x":  # "x" alone is the identity, an expression
         raise ActivationError(
             f"unknown activation {key!r}; registered: {', '.join(REGISTRY)}, or an expression in x"

@@ -21,7 +21,7 @@ network with first layer :math:`\hat F` are entries of such kernels
   :math:`u'\sim N(0, q_1 - c^2/q_2)` (:func:`_delta_conditional`): ReLU³, exp, cos and the
   Gaussian bump against ReLU.
 
-Means :math:`\mathbb E\sigma(u)` come from the 1-D engine of :mod:`theory.moments`.
+Means :math:`\mathbb E\sigma(u)` come from the 1-D engine of :mod:`theory.gaussian`.
 ReLU and erf with non-zero means need the bivariate normal CDF: no elementary form, so the
 numeric rules of :mod:`onestep_gm.numerics.population` (Mehler series, nested Gauss–Legendre)
 apply there, as for tanh and sigmoid.
@@ -49,13 +49,15 @@ from collections.abc import Callable
 
 import mpmath as mp
 import sympy as sp
-from onestep_gm.theory.activations import Activation, X, _kinks_of
-from onestep_gm.theory.moments import (
-    _atoms,
-    _exponential_form,
-    _NoClosedForm,
-    _real_part,
+from onestep_gm.theory.activations import Activation, X, kinks_of
+from onestep_gm.theory.gaussian import (
+    NoClosedForm,
     expectation,
+    exponential_form,
+    normal_cdf,
+    normal_pdf,
+    real_part,
+    term_atoms,
 )
 
 __all__ = [
@@ -153,10 +155,10 @@ def _exp_quadratic_terms(expr: sp.Expr):
     if any(not isinstance(f, (sp.exp, *_TRIG)) for f in expr.atoms(sp.Function)):
         return None
     terms = []
-    for term in sp.Add.make_args(_exponential_form(expr, set())):
+    for term in sp.Add.make_args(exponential_form(expr, set())):
         try:
-            coeff, n, (gamma, beta, constant), erfs = _atoms(term)
-        except _NoClosedForm:
+            coeff, n, (gamma, beta, constant), erfs = term_atoms(term)
+        except NoClosedForm:
             return None
         if erfs or not gamma.is_real or gamma > 0:
             return None
@@ -223,8 +225,8 @@ def mgf_kernel(first: sp.Expr, second: sp.Expr) -> sp.Expr | None:
     for (log_mgf, det), ratio in groups.items():
         total += sp.factor(sp.cancel(ratio)) * sp.exp(log_mgf) / sp.sqrt(det)
     try:
-        return _tidy(_real_part(total))  # Euler's complex exponentials cancel
-    except _NoClosedForm:  # pragma: no cover - a real integrand has a real mean
+        return _tidy(real_part(total))  # Euler's complex exponentials cancel
+    except NoClosedForm:  # pragma: no cover - a real integrand has a real mean
         return None
 
 
@@ -311,7 +313,7 @@ def _delta_conditional(smooth: sp.Expr, weight: sp.Expr, q_smooth: sp.Expr, q_de
 
 
 def _centred_mean(expr: sp.Expr, q: sp.Expr) -> sp.Expr | None:
-    r""":math:`\mathbb E f(u)`, :math:`u\sim N(0, q)`, by the 1-D engine of :mod:`theory.moments`."""
+    r""":math:`\mathbb E f(u)`, :math:`u\sim N(0, q)`, by the 1-D engine of :mod:`theory.gaussian`."""
     terms = sp.Add.make_args(sp.expand(expr))
     rest = sp.Add(*(t for t in terms if not t.has(sp.DiracDelta)))
     singular = sp.Add(*(t for t in terms if t.has(sp.DiracDelta)))
@@ -323,7 +325,7 @@ def _centred_mean(expr: sp.Expr, q: sp.Expr) -> sp.Expr | None:
                   for j, w in weights.items()), sp.Integer(0))  # fmt: skip
     if rest == 0:
         return deltas
-    value, _ = expectation(rest, sp.Integer(0), sp.sqrt(q), _kinks_of(rest)[0])
+    value, _ = expectation(rest, sp.Integer(0), sp.sqrt(q), kinks_of(rest)[0])
     return None if value is None else deltas + value
 
 
@@ -371,7 +373,7 @@ def price_kernel(first: sp.Expr, second: sp.Expr) -> tuple[sp.Expr, int] | None:
     alone is exact), or both are sums of :math:`\delta^{(j)}(x)` (:func:`_delta_expectation`:
     derivatives of the bivariate density at 0), or both are of the MGF form
     (:func:`mgf_kernel` at zero means).  The 1-D means come from
-    :func:`theory.moments.expectation`, the integral from SymPy, checked by differentiation.
+    :func:`theory.gaussian.expectation`, the integral from SymPy, checked by differentiation.
     ``None`` when no such :math:`r\le` :data:`MAX_PRICE_ORDER` exists or an integral does not close.
     """
     d1, d2 = _normalised(first), _normalised(second)
@@ -588,7 +590,7 @@ def kernel_method(activation: Activation, *, centred: bool) -> str | None:
 
 @functools.lru_cache(maxsize=64)
 def _closed_mean(expr: sp.Expr) -> sp.Expr | None:
-    kinks, periodic = _kinks_of(expr)
+    kinks, periodic = kinks_of(expr)
     if periodic:
         return None
     value, _ = expectation(expr, M1, sp.sqrt(Q1), kinks)
@@ -598,7 +600,7 @@ def _closed_mean(expr: sp.Expr) -> sp.Expr | None:
 def closed_mean(activation: Activation) -> sp.Expr | None:
     r""":math:`\mathbb E\,\sigma(u)`, :math:`u\sim\mathcal N(m_1, q_1)`, in :data:`M1, Q1`, or ``None``.
 
-    From the 1-D engine :func:`theory.moments.expectation` (truncated moments between kinks,
+    From the 1-D engine :func:`theory.gaussian.expectation` (truncated moments between kinks,
     Stein's lemma, erf smoothing, the Gaussian MGF): e.g. ReLU
     :math:`m\Phi(m/\sqrt q) + \sqrt q\,\varphi(m/\sqrt q)`, erf :math:`\operatorname{erf}(m/\sqrt{1+2q})`.
     """
@@ -608,15 +610,7 @@ def closed_mean(activation: Activation) -> sp.Expr | None:
 def relu_second_moment() -> sp.Expr:
     r""":math:`\mathbb E[(u)_+^2] = (m^2+q)\Phi(m/\sqrt q) + m\sqrt q\,\varphi(m/\sqrt q)`, in :data:`M1, Q1`."""
     z = M1 / sp.sqrt(Q1)
-    return (M1**2 + Q1) * _Phi(z) + M1 * sp.sqrt(Q1) * _phi(z)
-
-
-def _Phi(z: sp.Expr) -> sp.Expr:
-    return (1 + sp.erf(z / sp.sqrt(2))) / 2
-
-
-def _phi(z: sp.Expr) -> sp.Expr:
-    return sp.exp(-(z**2) / 2) / sp.sqrt(2 * sp.pi)
+    return (M1**2 + Q1) * normal_cdf(z) + M1 * sp.sqrt(Q1) * normal_pdf(z)
 
 
 def _mp_function(expr: sp.Expr) -> Callable:
@@ -624,7 +618,7 @@ def _mp_function(expr: sp.Expr) -> Callable:
 
 
 def _kink_points(expr: sp.Expr) -> list[float]:
-    return [float(k) for k in _kinks_of(expr)[0]]
+    return [float(k) for k in kinks_of(expr)[0]]
 
 
 def mean_mp(expr: sp.Expr, m1, q1, *, dps: int = 30):

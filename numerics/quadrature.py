@@ -14,7 +14,6 @@ and every Hermite sum uses the normalised probabilists' recurrence
 :math:`p_0 = 1,\ p_1 = t,\ p_{j+1} = (t\,p_j - \sqrt j\,p_{j-1})/\sqrt{j+1}`,
 :math:`p_j = \mathrm{He}_j/\sqrt{j!}` (:func:`hermite_step`), which never forms a factorial.
 
-JAX is imported inside the functions: the theory layer imports no JAX at module level.
 Node tables are NumPy and cached; the functions are traced inside their callers' ``jit``.
 """
 
@@ -23,7 +22,10 @@ from __future__ import annotations
 import functools
 import math
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+from onestep_gm.theory import hermite_numeric
 
 __all__ = [
     "FIXED_CUTS",
@@ -65,7 +67,6 @@ def panel_rule(cuts, nodes: int):
         Nodes and weights (``w`` includes the normal density) on the ``K + 5`` panels of
         :math:`[-L, L]` cut at ``cuts`` and :data:`FIXED_CUTS`.
     """
-    import jax.numpy as jnp  # the theory layer loads JAX only when a rule is evaluated
 
     t, v = _legendre(nodes)
     t, v = jnp.asarray(t, cuts.dtype), jnp.asarray(v, cuts.dtype)
@@ -111,12 +112,12 @@ def gauss_hermite_rule(nodes: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def hermite_step(t, prev, cur, j):
-    r""":math:`p_{j+1} = (t\,p_j - \sqrt j\,p_{j-1})/\sqrt{j+1}` with :math:`p_j = \mathrm{He}_j(t)/\sqrt{j!}`."""
-    if isinstance(j, int):
-        return (t * cur - math.sqrt(j) * prev) / math.sqrt(j + 1)
-    import jax.numpy as jnp  # JAX only when evaluated: the theory layer imports no JAX at module level
+    r""":math:`p_{j+1} = (t\,p_j - \sqrt j\,p_{j-1})/\sqrt{j+1}` with :math:`p_j = \mathrm{He}_j(t)/\sqrt{j!}`.
 
-    return (t * cur - jnp.sqrt(j) * prev) / jnp.sqrt(j + 1.0)
+    :func:`onestep_gm.theory.hermite_numeric.hermite_step` (the one copy of the recurrence),
+    with ``math.sqrt`` for a Python integer ``j`` and ``jnp.sqrt`` for a traced one.
+    """
+    return hermite_numeric.hermite_step(t, prev, cur, j, math.sqrt if isinstance(j, int) else jnp.sqrt)
 
 
 def hermite_series(t, coefficients):
@@ -140,7 +141,6 @@ def hermite_series(t, coefficients):
     jax.Array
         The series at ``t`` (``t``'s shape and dtype).
     """
-    import jax.numpy as jnp  # JAX only when evaluated: the theory layer imports no JAX at module level
 
     L = coefficients.shape[0]
     scaled = [coefficients[j] / math.sqrt(math.factorial(j)) for j in range(L)]
@@ -172,8 +172,6 @@ def hermite_projections(weighted, z, order: int):
     jax.Array, shape ``(order + 1, ...)``
         The normalised Hermite projections :math:`\mathbb E[\sigma\,\mathrm{He}_p]/\sqrt{p!}`.
     """
-    import jax  # JAX only when evaluated: the theory layer imports no JAX at module level
-    import jax.numpy as jnp
 
     def step(carry, p):
         prev, cur = carry

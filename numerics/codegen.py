@@ -1,7 +1,6 @@
 r"""SymPy expressions → elementwise JAX functions, and the conditional moments in JAX.
 
-This module imports ``jax`` only inside the functions that need it, so
-``import theory`` stays free of JAX.  Generated functions:
+The JAX side of the exact layer (:mod:`onestep_gm.theory` itself imports no JAX).  Generated functions:
 
 * are elementwise and broadcast their arguments; the output has the broadcast
   shape and the floating dtype of the inputs (``float32`` in → ``float32`` out,
@@ -14,9 +13,9 @@ This module imports ``jax`` only inside the functions that need it, so
 * print ``Heaviside(u)`` as ``where(u > 0, 1, 0)``: the value **0 at the kink**
   (so :math:`\mathrm{relu}'(0) = 0`, as in ``jax.nn.relu``); ``DiracDelta`` prints as
   0, i.e. pointwise derivatives ignore jump masses (the moments do not, see
-  :mod:`theory.moments`).
+  :mod:`onestep_gm.theory.moments`).
 
-Quadrature for :func:`jax_moments` (where :mod:`theory.moments` has no closed form):
+Quadrature for :func:`jax_moments` (where :mod:`onestep_gm.theory.moments` has no closed form):
 
 * ``rule="trapezoid"`` (default): the uniform trapezoid rule for
   :math:`\int \sigma(a+sz)\varphi(z)\,dz` on :math:`z\in[-9, 9]`.  For integrands
@@ -30,11 +29,11 @@ Quadrature for :func:`jax_moments` (where :mod:`theory.moments` has no closed fo
   as in the paper's code.  It does not reach 1e-10 at :math:`s = 3` (tanh: 6e-5
   with 96 nodes, 2e-8 with 300; ``hermegauss`` overflows beyond about 300).
 * activations with kinks but no closed form (e.g. ``Abs(tanh(x))``): the panel rule of
-  :mod:`onestep_gm.theory.quadrature` with ``nodes`` nodes on each panel, cut at the kinks
+  :mod:`onestep_gm.numerics.quadrature` with ``nodes`` nodes on each panel, cut at the kinks
   :math:`(k-a)/s`, which move with :math:`(a, s)`; Gauss–Hermite or the trapezoid
   rule across a kink would only be :math:`O(h^2)` accurate.
 
-All three rules live in :mod:`onestep_gm.theory.quadrature`.
+All three rules live in :mod:`onestep_gm.numerics.quadrature`.
 
 Examples
 --------
@@ -50,11 +49,14 @@ import functools
 import inspect
 from collections.abc import Callable
 
+import jax
+import jax.numpy as jnp
+import jax.scipy.special as jsp
 import numpy as np
 import sympy as sp
+from onestep_gm.numerics.quadrature import gauss_hermite_rule, panel_rule, trapezoid_rule
 from onestep_gm.theory.activations import Activation, X, as_sympy, get_activation
 from onestep_gm.theory.moments import A, S, conditional_moments
-from onestep_gm.theory.quadrature import gauss_hermite_rule, panel_rule, trapezoid_rule
 from sympy.printing.numpy import JaxPrinter
 
 __all__ = [
@@ -136,10 +138,6 @@ class _Printer(JaxPrinter):
 
 
 def _namespace() -> dict:
-    # JAX only when evaluated: the theory layer imports no JAX at module level
-    import jax
-    import jax.numpy as jnp
-    import jax.scipy.special as jsp
 
     return {
         "erf": jsp.erf,
@@ -172,9 +170,6 @@ def jax_source(expr: sp.Expr, *symbols: sp.Symbol) -> str:
 
 
 def _as_float_arrays(args):
-    # JAX only when evaluated: the theory layer imports no JAX at module level
-    import jax.numpy as jnp
-
     # Python numbers become weakly typed arrays, so they never promote float32 inputs.
     arrays = [jnp.asarray(float(x) if isinstance(x, int | float) else x) for x in args]
     default = jnp.result_type(float)
@@ -195,9 +190,6 @@ def jax_function(expr: sp.Expr, *symbols: sp.Symbol) -> Callable:
     fn = _lambdified(as_sympy(expr), tuple(symbols))
 
     def evaluate(*args):
-        # JAX only when evaluated: the theory layer imports no JAX at module level
-        import jax.numpy as jnp
-
         arrays = _as_float_arrays(args)
         dtype = jnp.result_type(*arrays)
         shape = jnp.broadcast_shapes(*(x.shape for x in arrays))
@@ -231,9 +223,6 @@ def _quadrature_rule(rule: str, nodes: int) -> tuple[np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=128)
 def _moments_function(activation: Activation, nodes: int, rule: str) -> Callable:
-    # JAX only when evaluated: the theory layer imports no JAX at module level
-    import jax
-    import jax.numpy as jnp
 
     closed = conditional_moments(activation)
     exact = [
