@@ -46,10 +46,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import NamedTuple
 
 import mpmath as mp
 import sympy as sp
 from onestep_gm.theory.activations import Activation, X, kinks_of
+from onestep_gm.theory.budget import BudgetExceeded, within_budget
 from onestep_gm.theory.gaussian import (
     NoClosedForm,
     expectation,
@@ -72,6 +74,9 @@ __all__ = [
     "closed_kernel",
     "closed_cross_kernel",
     "closed_mean",
+    "kernel_derivation",
+    "kernel_method",
+    "angular_relu_kernel",
     "relu_second_moment",
     "bivariate_mp",
     "mean_mp",
@@ -531,15 +536,46 @@ def _same(expr: sp.Expr, reference: sp.Expr) -> bool:
     return expr == reference or sp.expand(expr - reference) == 0
 
 
+KERNEL_BUDGET = 10.0
+"""CPU seconds a kernel's symbolic derivation may take (:func:`theory.budget.within_budget`);
+the registered activations need at most about 4 (ReLU⁴), while SymPy's real part of a Gaussian
+bump times sin or cos never returned.  Past it the numeric rules apply."""
+
+
+class KernelDerivation(NamedTuple):
+    """How a bivariate kernel is computed: ``method`` ``"exact"`` (``kernel`` closed) or ``"numeric"``."""
+
+    kernel: sp.Expr | None
+    method: str
+    how: str
+
+
 @functools.lru_cache(maxsize=64)
-def derive_kernel(first: sp.Expr, second: sp.Expr, centred: bool) -> tuple[sp.Expr, str] | None:
-    r"""Closed :math:`\mathbb E[f(u)g(v)]` and one line on how it was obtained, or ``None``.
+def kernel_derivation(first: sp.Expr, second: sp.Expr, centred: bool) -> KernelDerivation:
+    r"""Closed :math:`\mathbb E[f(u)g(v)]` within :data:`KERNEL_BUDGET`, or the numeric rule's verdict.
 
     In this order: polynomials by Isserlis (any means); sums of :math:`x^ne^{\gamma x^2+\beta x}`
     (sin, cos, exp, the Gaussian bump) by the bivariate MGF (any means); with zero means
     (``centred``), Price's theorem (ReLU, Abs, sign, step, ReLU**p, erf) and GELU's
-    Stein-lemma form.  ``None``: no closed form here (the numeric rules apply).
+    Stein-lemma form.
     """
+    try:
+        derived = within_budget(KERNEL_BUDGET, lambda: _derive(first, second, centred))
+    except BudgetExceeded:
+        why = f"the symbolic derivation ran past its budget of {KERNEL_BUDGET:g} CPU seconds"
+        return KernelDerivation(None, "numeric", f"numeric rule: {why}")
+    if derived is None:
+        return KernelDerivation(None, "numeric", "numeric rule: no closed form here")
+    return KernelDerivation(derived[0], "exact", derived[1])
+
+
+def derive_kernel(first: sp.Expr, second: sp.Expr, centred: bool) -> tuple[sp.Expr, str] | None:
+    """``(kernel, how)`` from :func:`kernel_derivation`, or ``None`` when the numeric rules apply."""
+    derived = kernel_derivation(first, second, centred)
+    return None if derived.kernel is None else (derived.kernel, derived.how)
+
+
+def _derive(first: sp.Expr, second: sp.Expr, centred: bool) -> tuple[sp.Expr, str] | None:
     if first.is_polynomial(X) and second.is_polynomial(X):
         return polynomial_kernel(first, second), "Isserlis' theorem (moments of the joint MGF)"
     mgf = mgf_kernel(first, second)
@@ -564,28 +600,102 @@ def derive_kernel(first: sp.Expr, second: sp.Expr, centred: bool) -> tuple[sp.Ex
     return None
 
 
+RHO_ANGULAR = sp.Rational(-9, 10)
+r"""Below this correlation :math:`\rho = c/\sqrt{q_1q_2}` the ReLU**p kernels (p ≥ 2) switch from
+the Price form, whose terms cancel as :math:`\rho\to-1` (ReLU⁴ at :math:`\rho = -0.999`: 2e-2
+relative error), to :func:`angular_relu_kernel`, a sum of positive terms."""
+ANGULAR_NODES = 16
+"""Gauss–Legendre nodes of :func:`angular_relu_kernel` (the integrand is a trigonometric
+polynomial on an interval shorter than 0.46 where it is used: 16 nodes reach double precision)."""
+
+
+def angular_relu_kernel(p: int, q: int, nodes: int = ANGULAR_NODES) -> sp.Expr:
+    r"""Centred :math:`\mathbb E[(u)_+^p(v)_+^q]` by Gauss–Legendre quadrature of its angular integral.
+
+    With :math:`w \sim N(0, I_2)` in polar form and :math:`\lambda = \pi - \vartheta` the angle
+    between the two half-planes where both factors are positive (Cho & Saul 2009, eq. 4):
+
+    .. math::
+        \mathbb E[(u)_+^p(v)_+^q] = q_1^{p/2}q_2^{q/2}\,\frac{2^{(p+q)/2}\,\Gamma(\tfrac{p+q}2+1)}{2\pi}
+        \int_0^\lambda \sin^p t\,\sin^q(\lambda - t)\,dt,
+        \qquad \lambda = \operatorname{atan2}\big(\sqrt{q_1q_2 - c^2}, -c\big).
+
+    Every term is positive, so the relative accuracy holds as :math:`\rho\to-1`
+    (:math:`\lambda\to0`), where the Price form cancels.  Exact for :math:`p = q = 1`
+    (:func:`relu_kernel`) up to the quadrature error.
+    """
+    from sympy.integrals.quadrature import gauss_legendre  # SymPy's node table, loaded when used
+
+    lam = sp.atan2(sp.sqrt(sp.Max(Q1 * Q2 - C**2, 0)), -C)
+    radial = 2 ** sp.Rational(p + q, 2) * sp.gamma(sp.Rational(p + q, 2) + 1) / (2 * sp.pi)
+    t, w = gauss_legendre(nodes, 30)
+    angular = sum((w_k * sp.sin(lam * (1 + t_k) / 2) ** p * sp.sin(lam * (1 - t_k) / 2) ** q
+                   for t_k, w_k in zip(t, w, strict=True)), sp.Integer(0))  # fmt: skip
+    return Q1 ** sp.Rational(p, 2) * Q2 ** sp.Rational(q, 2) * radial * lam / 2 * angular
+
+
+def _relu_power(expr: sp.Expr) -> int | None:
+    base, exponent = expr.as_base_exp()
+    if _same(base, _RELU) and exponent.is_Integer and exponent >= 1:
+        return int(exponent)
+    return None
+
+
+def _anticollinear_stable(kernel: sp.Expr, first: sp.Expr, second: sp.Expr, centred: bool) -> sp.Expr:
+    """The ReLU**p kernels with :func:`angular_relu_kernel` below :data:`RHO_ANGULAR`."""
+    powers = (_relu_power(first), _relu_power(second))
+    if not centred or None in powers or max(powers) < 2:
+        return kernel
+    return sp.Piecewise((kernel, C >= RHO_ANGULAR * sp.sqrt(Q1 * Q2)), (angular_relu_kernel(*powers), True))
+
+
+@functools.lru_cache(maxsize=64)
+def _exact_diagonal(kernel: sp.Expr, expr: sp.Expr, centred: bool) -> sp.Expr:
+    r"""``kernel`` with its diagonal (:math:`c = q_1 = q_2`, equal means) the exact :math:`\mathbb E\sigma^2`.
+
+    Only where the kernel takes :math:`\sqrt{q_1q_2 - c^2}`: on the diagonal that is 0, but under
+    ``jit`` XLA may fuse ``q*q - c**2`` into a fused multiply-add that leaves ~2e-18, and the
+    square root amplifies it (sign, step: 3e-9).  The second moment has no such term.
+    """
+    if not kernel.has(sp.Max):
+        return kernel
+    mean = sp.Integer(0) if centred else M1
+    second, _ = expectation(expr**2, mean, sp.sqrt(Q1), kinks_of(expr)[0])
+    if second is None:
+        return kernel
+    same = sp.And(sp.Eq(C, Q1), sp.Eq(Q1, Q2), *(() if centred else (sp.Eq(M1, M2),)))
+    return sp.Piecewise((stable_form(second), same), (kernel, True))
+
+
 def closed_kernel(activation: Activation, *, centred: bool) -> sp.Expr | None:
     r"""Exact :math:`\mathbb E[\sigma(u)\sigma(v)]` in :data:`M1, M2, Q1, Q2, C`, or ``None``.
 
     ``centred=True`` promises :math:`m_1 = m_2 = 0` (the expression may then omit the means).
     Exact for any means: polynomials, sin, cos, exp, the Gaussian bump (and sums of
     :math:`x^ne^{\gamma x^2+\beta x}`); centred only: ReLU, Abs, sign, step, ReLU**p, erf, GELU.
-    See :func:`derive_kernel`; the result is in :func:`stable_form`.
+    See :func:`derive_kernel`; the result is in :func:`stable_form`, with the ReLU**p kernels
+    switched to :func:`angular_relu_kernel` below :data:`RHO_ANGULAR` and the diagonal from the
+    exact second moment (:func:`_exact_diagonal`).
     """
-    derived = derive_kernel(activation.expr, activation.expr, centred)
-    return None if derived is None else stable_form(derived[0])
+    expr = activation.expr
+    derived = derive_kernel(expr, expr, centred)
+    if derived is None:
+        return None
+    kernel = _anticollinear_stable(stable_form(derived[0]), expr, expr, centred)
+    return _exact_diagonal(kernel, expr, centred)
+
+
+def kernel_method(activation: Activation, *, centred: bool) -> str:
+    """How :func:`closed_kernel` is obtained (one line); ``"numeric rule: ..."`` when it has no closed form."""
+    return kernel_derivation(activation.expr, activation.expr, centred).how
 
 
 def closed_cross_kernel(activation: Activation, teacher: sp.Expr, *, centred: bool) -> sp.Expr | None:
     r"""Exact :math:`\mathbb E[\sigma(u)\,\sigma_*(v)]` for a teacher expression in :data:`X`, or ``None``."""
     derived = derive_kernel(activation.expr, teacher, centred)
-    return None if derived is None else stable_form(derived[0])
-
-
-def kernel_method(activation: Activation, *, centred: bool) -> str | None:
-    """How :func:`closed_kernel` obtained its expression (one line), or ``None`` when it has none."""
-    derived = derive_kernel(activation.expr, activation.expr, centred)
-    return None if derived is None else derived[1]
+    if derived is None:
+        return None
+    return _anticollinear_stable(stable_form(derived[0]), activation.expr, teacher, centred)
 
 
 @functools.lru_cache(maxsize=64)
