@@ -235,9 +235,14 @@ def mgf_kernel(first: sp.Expr, second: sp.Expr) -> sp.Expr | None:
         return None
 
 
+_TIDY_MAX_OPS = 300
+"""Larger kernels are emitted as they are: ``trigsimp`` on the real part of a Gaussian bump
+times sin or cos (about 2000 operations) ran for hours; sin, cos against themselves have < 100."""
+
+
 def _tidy(expr: sp.Expr) -> sp.Expr:
     """Trigonometric and exponential collection where it shortens the emitted JAX expression."""
-    if not expr.has(sp.sin, sp.cos):
+    if not expr.has(sp.sin, sp.cos) or sp.count_ops(expr) > _TIDY_MAX_OPS:
         return expr
     shorter = sp.trigsimp(sp.powsimp(expr, combine="exp"))
     return shorter if sp.count_ops(shorter) <= sp.count_ops(expr) else expr
