@@ -274,7 +274,7 @@ def _numeric_moments_text() -> str:
     # SymPy derivations load when pages are written
     from onestep_gm.numerics import codegen, quadrature
 
-    nodes, reach = codegen._DEFAULT_NODES["trapezoid"], quadrature.TRAPEZOID_RANGE
+    nodes, reach = codegen.DEFAULT_NODES["trapezoid"], quadrature.TRAPEZOID_RANGE
     return (
         f"integrated numerically, in JAX by `theory.codegen.jax_moments` (trapezoid rule on "
         f"$z \\in [-{reach:g}, {reach:g}]$, {nodes} nodes by default) "

@@ -70,7 +70,8 @@ __all__ = [
 ]
 
 
-_DEFAULT_NODES = {"trapezoid": 201, "hermite": 96}
+DEFAULT_NODES = {"trapezoid": 201, "hermite": 96}
+"""Nodes of each quadrature rule of :func:`jax_moments` when none are given."""
 
 
 class Sigmoid(sp.Function):
@@ -275,9 +276,9 @@ def jax_moments(
     Works under ``jax.jit`` and ``jax.vmap``; the node axis is reduced inside
     the jitted function, so it is not materialised.  Cached per activation.
     """
-    if rule not in _DEFAULT_NODES:
+    if rule not in DEFAULT_NODES:
         raise ValueError(f"unknown quadrature rule {rule!r} (use 'trapezoid' or 'hermite')")
-    nodes = _DEFAULT_NODES[rule] if nodes is None else int(nodes)
+    nodes = DEFAULT_NODES[rule] if nodes is None else int(nodes)
     if nodes < 2:
         raise ValueError(f"nodes must be >= 2, got {nodes}")
     return _moments_function(get_activation(activation), nodes, rule)
