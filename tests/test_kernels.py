@@ -284,3 +284,137 @@ def test_dawson_form_of_erfi_is_exact_and_bounded():
     assert abs(sp.N((stable - raw).subs(at), 40)) < 1e-38
     value = _jax_kernel(stable)(0.0, 0.0, 1400.0, 1.0, 0.999 * math.sqrt(1400.0))
     assert math.isfinite(value) and abs(value) < 1e-3
+
+
+# --------------------------------------------------------------------------- edges (issue 28)
+#
+# Independent references: the literature's closed forms evaluated by mpmath at 30 digits from
+# the same float64 inputs the emitted kernel sees (so only the kernel's own error is measured).
+
+
+def _arc_cosine_mp(p, q1, q2, c):
+    """Cho & Saul (2009): (q1 q2)^{p/2} J_p(θ)/(2π), J_p = (−1)^p sin^{2p+1}θ ((1/sinθ)∂_θ)^p ((π−θ)/sinθ)."""
+    theta = sp.Symbol("theta")
+    inner = (sp.pi - theta) / sp.sin(theta)
+    for _ in range(p):
+        inner = sp.diff(inner, theta) / sp.sin(theta)
+    j = (-1) ** p * sp.sin(theta) ** (2 * p + 1) * inner
+    with mp.workdps(30):
+        q1, q2, c = mp.mpf(q1), mp.mpf(q2), mp.mpf(c)
+        angle = mp.acos(c / mp.sqrt(q1 * q2))
+        return (q1 * q2) ** (mp.mpf(p) / 2) / (2 * mp.pi) * mp.mpf(sp.N(j.subs(theta, sp.Float(angle, 40)), 35))
+
+
+def _literature_mp(name, q1, q2, c):
+    with mp.workdps(30):
+        q1, q2, c = mp.mpf(q1), mp.mpf(q2), mp.mpf(c)
+        rho = c / mp.sqrt(q1 * q2)
+        return {
+            "sign": lambda: 2 / mp.pi * mp.asin(rho),
+            "step": lambda: mp.mpf(1) / 4 + mp.asin(rho) / (2 * mp.pi),
+            "abs": lambda: 2 * mp.sqrt(q1 * q2) / mp.pi * (mp.sqrt(1 - rho**2) + rho * mp.asin(rho)),
+            "erf": lambda: 2 / mp.pi * mp.asin(2 * c / mp.sqrt((1 + 2 * q1) * (1 + 2 * q2))),
+            "sin": lambda: mp.exp(-(q1 + q2) / 2) * mp.sinh(c),
+            "cos": lambda: mp.exp(-(q1 + q2) / 2) * mp.cosh(c),
+            "exp": lambda: mp.exp((q1 + q2) / 2 + c),
+            "gaussian": lambda: 1 / mp.sqrt((1 + q1) * (1 + q2) - c**2),
+            "linear": lambda: c,
+        }[name]()
+
+
+CLOSED_CENTRED = ["relu", "relu2", "relu3", "relu4", "sign", "step", "abs", "erf", "sin", "cos", "exp",
+                  "gaussian", "linear"]  # fmt: skip
+
+
+@pytest.mark.parametrize("rho", [-0.999, 0.999])
+@pytest.mark.parametrize("name", CLOSED_CENTRED)
+def test_every_closed_kernel_is_relatively_accurate_near_collinear(name, rho):
+    """Issue 28: relu⁴ lost 2e-2 relative at ρ = −0.999 (cancellation); now every closed kernel,
+    emitted and jitted, is within 1e-11 relative of its literature form (conditioning ~5e-13)."""
+    q1, q2 = 0.7, 1.3
+    c = rho * math.sqrt(q1 * q2)
+    kernel = K.closed_kernel(get_activation(name), centred=True)
+    value = _jax_kernel(kernel)(0.0, 0.0, q1, q2, c)
+    power = {"relu": 1, "relu2": 2, "relu3": 3, "relu4": 4}.get(name)
+    ref = _arc_cosine_mp(power, q1, q2, c) if power else _literature_mp(name, q1, q2, c)
+    assert value == pytest.approx(float(ref), rel=1e-11, abs=0)
+
+
+def test_gelu_kernel_is_relatively_accurate_near_collinear():
+    gelu = get_activation("gelu").expr
+    for rho in (-0.999, 0.999):
+        q1, q2 = 0.7, 1.3
+        c = rho * math.sqrt(q1 * q2)
+        value = _jax_kernel(K.closed_kernel(get_activation("gelu"), centred=True))(0.0, 0.0, q1, q2, c)
+        assert value == pytest.approx(float(_dense_mp(gelu, q1, q2, c)), rel=1e-11, abs=0)
+
+
+def _dense_mp(expr, q1, q2, c, m1=0, m2=0, dps=20):
+    """A dense nested mpmath quadrature written here (not kernels.bivariate_mp)."""
+    f = sp.lambdify(X, expr, "mpmath")
+    with mp.workdps(dps):
+        q1, q2, c = mp.mpf(q1), mp.mpf(q2), mp.mpf(c)
+        slope, rest = c / mp.sqrt(q1), mp.sqrt(q2 - c**2 / q1)
+        span = [-12, -6, -2, 0, 2, 6, 12]
+
+        def inner(z1):
+            return mp.quad(lambda z2: mp.npdf(z2) * f(m2 + slope * z1 + rest * z2), span)
+
+        return mp.quad(lambda z1: mp.npdf(z1) * f(m1 + mp.sqrt(q1) * z1) * inner(z1), span)
+
+
+@pytest.mark.parametrize("name,second", [("sign", 1.0), ("step", 0.5), ("relu2", None), ("abs", None)])
+def test_kernel_diagonal_is_the_exact_second_moment(name, second):
+    """Issue 28: at c = q1 = q2 the arcsine law's sqrt(q1 q2 − c²) amplified an FMA residue to 3e-9
+    under jit; the diagonal is now E σ(u)² (sign 1, step 1/2, relu² 3q²/2, abs q) exactly."""
+    import jax
+    import jax.numpy as jnp
+    from onestep_gm.numerics.codegen import jax_function
+
+    jax.config.update("jax_enable_x64", True)
+    fn = jax_function(K.closed_kernel(get_activation(name), centred=True), K.M1, K.M2, K.Q1, K.Q2, K.C)
+    q = jnp.linspace(0.3, 3.0, 7)
+    exact = {"relu2": 1.5 * q**2, "abs": q}.get(name, jnp.full_like(q, second or 0.0))
+    values = jax.jit(lambda v: fn(jnp.zeros_like(v), jnp.zeros_like(v), v, v, v))(q)
+    assert float(jnp.max(jnp.abs(values - exact) / exact)) <= 4e-16
+
+
+@pytest.mark.parametrize("text", ["sin(x)*exp(-x**2/2)", "exp(-x**2)*sin(x)", "cos(x)*exp(-x**2)"])
+def test_gaussian_times_trig_kernels_return_within_budget_and_are_right(text):
+    """Issue 28: these never returned (simplify of a zero imaginary part, then trigsimp)."""
+    import time
+
+    act = get_activation(text)
+    start = time.process_time()
+    derived = K.kernel_derivation(act.expr, act.expr, False)
+    assert time.process_time() - start < K.KERNEL_BUDGET
+    assert derived.method == "exact"
+    q1, q2, c = 0.7, 1.3, 0.5 * math.sqrt(0.91)
+    value = _jax_kernel(K.closed_kernel(act, centred=False))(0.3, -0.2, q1, q2, c)
+    assert value == pytest.approx(float(_dense_mp(act.expr, q1, q2, c, 0.3, -0.2)), rel=1e-12, abs=1e-15)
+
+
+def test_a_derivation_past_its_budget_gives_the_numeric_rule(monkeypatch):
+    def stall(first, second, centred):
+        while True:
+            pass
+
+    monkeypatch.setattr(K, "_derive", stall)
+    monkeypatch.setattr(K, "KERNEL_BUDGET", 0.3)
+    derived = K.kernel_derivation(sp.tanh(X) * sp.Rational(7, 3), sp.tanh(X), True)
+    assert (derived.kernel, derived.method) == (None, "numeric")
+    assert "budget" in derived.how
+
+
+@pytest.mark.parametrize("centred", [True, False])
+def test_every_registered_kernel_derivation_returns_within_its_budget(centred):
+    import time
+
+    from onestep_gm.theory.activations import REGISTRY
+
+    for name in REGISTRY:
+        expr = get_activation(name).expr
+        start = time.process_time()
+        derived = K.kernel_derivation(expr, expr, centred)
+        assert time.process_time() - start < K.KERNEL_BUDGET, name
+        assert "budget" not in derived.how, name
