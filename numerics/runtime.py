@@ -11,16 +11,33 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 
 import jax
+
+
+@contextlib.contextmanager
+def _environ_kept():
+    """Restore ``os.environ`` on exit: importing :mod:`threadpoolctl` sets
+    ``KMP_DUPLICATE_LIB_OK=True`` for the whole process (for Intel's OpenMP; JAX's CPU LAPACK
+    is OpenBLAS), and a library call must leave the environment as it found it."""
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        for name in set(os.environ) - set(before):
+            del os.environ[name]
+        os.environ.update(before)
 
 
 @functools.cache
 def _blas_controller():
     import scipy.linalg  # noqa: F401  (loads the OpenBLAS that JAX's CPU LAPACK calls)
-    from threadpoolctl import ThreadpoolController  # optional at import: used by trials only
 
-    controller = ThreadpoolController()
+    with _environ_kept():
+        from threadpoolctl import ThreadpoolController  # optional at import: used by trials only
+
+        controller = ThreadpoolController()
     threads = [lib.num_threads for lib in controller.lib_controllers if lib.user_api == "blas"]
     return controller, max(threads, default=1)
 
