@@ -13,28 +13,32 @@ import contextlib
 import functools
 import os
 
-import jax
-
 
 @contextlib.contextmanager
-def _environ_kept():
-    """Restore ``os.environ`` on exit: importing :mod:`threadpoolctl` sets
-    ``KMP_DUPLICATE_LIB_OK=True`` for the whole process (for Intel's OpenMP; JAX's CPU LAPACK
-    is OpenBLAS), and a library call must leave the environment as it found it."""
-    before = dict(os.environ)
+def restored_environ():
+    """Give this process its environment back on leaving the block.
+
+    Libraries write into ``os.environ`` for the whole process: importing :mod:`threadpoolctl`
+    sets ``KMP_DUPLICATE_LIB_OK=True`` (for Intel's OpenMP; JAX's CPU LAPACK is OpenBLAS), and
+    Dask's nannies, before spawning each worker of a ``LocalCluster``, write
+    ``distributed.nanny.pre-spawn-environ`` (``OMP_NUM_THREADS=1``, ...), where it would stay for
+    every later subprocess of a notebook or a test session.  A library call leaves the
+    environment as it found it.
+    """
+    saved = dict(os.environ)
     try:
         yield
     finally:
-        for name in set(os.environ) - set(before):
+        for name in set(os.environ) - set(saved):
             del os.environ[name]
-        os.environ.update(before)
+        os.environ.update(saved)
 
 
 @functools.cache
 def _blas_controller():
     import scipy.linalg  # noqa: F401  (loads the OpenBLAS that JAX's CPU LAPACK calls)
 
-    with _environ_kept():
+    with restored_environ():
         from threadpoolctl import ThreadpoolController  # optional at import: used by trials only
 
         controller = ThreadpoolController()
@@ -50,6 +54,8 @@ def serial_lapack(serial: bool = True):
     The previous limits come back on exit (:mod:`threadpoolctl`).  On an accelerator this does
     nothing.
     """
+    import jax  # this module stays JAX-free at import (the figures' Dask client uses it)
+
     if jax.default_backend() != "cpu":
         yield
         return
