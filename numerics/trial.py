@@ -149,6 +149,9 @@ class TrialErrors(NamedTuple):
     w_hat: Array | None = None
 
 
+_Model = ModelContext  # its former name here (tests build one by hand)
+
+
 def mixture_of(data: Data) -> Mixture:
     """The Gaussian mixture of ``data`` (``data.surrogate``; for images, their Gaussian surrogate)."""
     return data.surrogate
