@@ -136,7 +136,7 @@ def validate(config: SimulationConfig) -> None:
          f"seed must be an integer in 0 .. 2**32 - 1 (got {config.seed!r})"),
         (config.test in (None, *TESTS), f"test must be exact or sampled (got {config.test!r})"),
         (config.test != "exact" or config.data.has_population_law,
-         f"test='exact' needs a Gaussian mixture: {config.data.kind} data have no population law"),
+         f"test='exact' needs a Gaussian mixture: {config.data.title} have no population law"),
         (config.protocol in PROTOCOLS, f"protocol must be one of {', '.join(PROTOCOLS)} (got {config.protocol!r})"),
     ]  # fmt: skip
     for ok, message in checks:

@@ -48,6 +48,8 @@ class DataSpec(Protocol):
     ----------
     kind : str
         The tag in saved results and sweep specs (``"mixture"``, ``"fashion"``).
+    title : str
+        What the data are, in messages (``"Fashion-MNIST images"``).
     has_population_law : bool
         Whether the surrogate *is* the data's law: exact test errors and theory curves apply.
     n : int
@@ -63,6 +65,7 @@ class DataSpec(Protocol):
     """
 
     kind: ClassVar[str]
+    title: ClassVar[str]
     has_population_law: ClassVar[bool]
     beta: float
     alpha: float

@@ -229,6 +229,8 @@ class FashionSpec:
 
     kind: ClassVar[str] = "fashion"
     """The tag of this data source in saved results and sweep specs."""
+    title: ClassVar[str] = "Fashion-MNIST images"
+    """What the data are, in messages."""
     has_population_law: ClassVar[bool] = False
     """Real images have no population law: test errors are sampled, no theory curves."""
     noise: ClassVar[float] = 0.0

@@ -128,7 +128,7 @@ def learning_curve(
         raise ValueError(f"vary must be 'm', 'k' or 'lambda' (got {vary!r})")
     if not config.data.has_population_law:
         raise ValueError("learning curves take Gaussian-mixture data (MixtureSpec), "
-                         f"not {config.data.kind} data (no population law)")
+                         f"not {config.data.title} (no population law)")
     if trials < 1:
         raise ValueError(f"trials must be >= 1 (got {trials})")
     _check_curve_memory(config, vary, points if values is None else len(values))

@@ -87,6 +87,8 @@ class MixtureSpec:
 
     kind: ClassVar[str] = "mixture"
     """The tag of this data source in saved results and sweep specs."""
+    title: ClassVar[str] = "Gaussian-mixture samples"
+    """What the data are, in messages."""
     has_population_law: ClassVar[bool] = True
     """The mixture is its own population law: exact test errors and theory curves apply."""
 
