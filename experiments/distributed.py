@@ -19,6 +19,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from onestep_gm.numerics.runtime import (
+    restored_environ as restored_environ,  # one copy, with the engine
+)
+
 INSTALL_HINT = "distributed sweeps need dask.distributed: pip install 'onestep-gm[distributed]'"
 
 
@@ -195,21 +199,3 @@ def local_cluster(workers: int):
             yield cluster.scheduler_address
         finally:
             cluster.close()
-
-
-@contextlib.contextmanager
-def restored_environ():
-    """Give this process its environment back on leaving the block.
-
-    Dask's nannies run in the process that starts a ``LocalCluster`` and, before spawning
-    each worker, write ``distributed.nanny.pre-spawn-environ`` into ``os.environ``
-    (``OMP_NUM_THREADS=1``, ``OPENBLAS_NUM_THREADS=1``, ...), where it would stay for every
-    later subprocess of a notebook or a test session.
-    """
-    saved = dict(os.environ)
-    try:
-        yield
-    finally:
-        for name in set(os.environ) - set(saved):
-            del os.environ[name]
-        os.environ.update(saved)

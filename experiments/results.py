@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from onestep_gm.numerics.files import discard_pending as discard_pending
+from onestep_gm.numerics.files import file_mode, pending_files, write_atomic
 
 FORMAT = "onestep-gm/simulation"
 FORMAT_VERSION = 1
@@ -75,52 +77,9 @@ def dumps(obj: Any, *, indent: int | None = None) -> str:
     return json.dumps(strict_json(obj), indent=indent, default=str, allow_nan=False)
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_umask()
-"""Permissions of written files: what ``open(path, "w")`` would give (``mkstemp`` gives 0600)."""
-
-_PENDING: set[Path] = set()
-"""Temporary files being written now; :func:`discard_pending` removes them on an interrupt."""
-
-
-def discard_pending() -> None:
-    """Remove every temporary file of a write in progress (the CLI's Ctrl-C handler calls it
-    just before leaving, so an interrupt leaves no ``.tmp`` behind; targets are untouched)."""
-    for tmp in list(_PENDING):
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-    _PENDING.clear()
-
-
-def write_atomic(path: str | Path, content: str | bytes) -> Path:
-    """Write ``content`` to ``path`` atomically (unique temporary name, then ``os.replace``).
-
-    Raises
-    ------
-    OSError
-        When the folder cannot be created or written; no temporary file is left behind.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    _PENDING.add(Path(tmp))
-    try:
-        os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content.encode() if isinstance(content, str) else content)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    finally:
-        _PENDING.discard(Path(tmp))
-    return path
+# The package's one atomic writer lives with the engine (the coefficient cache uses it too);
+# re-exported here, where results, figures and the CLI's interrupt handler have always found it.
+_PENDING = pending_files
 
 
 def check_targets(targets: Mapping[str, Path]) -> None:
@@ -177,7 +136,7 @@ def staged(targets: Mapping[str, Path]) -> Iterator[dict[str, Path]]:
             created += [p for p in missing if p not in created]
             fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
             tmp_paths[key] = Path(tmp)
-            os.fchmod(fd, _FILE_MODE)
+            os.fchmod(fd, file_mode())
             os.close(fd)
             _PENDING.add(Path(tmp))
         yield tmp_paths
@@ -232,12 +191,8 @@ def _backup(target: Path) -> Path | None:
 
 def config_to_json(config) -> dict:
     """A :class:`~onestep_gm.SimulationConfig` as a JSON object (its data spec tagged by kind)."""
-    # the engine (JAX) loads only when a result is built or read
-    from onestep_gm.numerics.fashion import FashionSpec
-
     out = dataclasses.asdict(config)
-    kind = "fashion" if isinstance(config.data, FashionSpec) else "mixture"
-    out["data"] = {"kind": kind, **dataclasses.asdict(config.data)}
+    out["data"] = {"kind": config.data.kind, **dataclasses.asdict(config.data)}
     return strict_json(out)
 
 
@@ -250,20 +205,17 @@ def config_from_json(obj: Mapping[str, Any]):
         When a field is unknown or the data kind is neither ``mixture`` nor ``fashion``.
     """
     # the engine (JAX) loads only when a result is built or read
-    from onestep_gm.numerics.fashion import FashionSpec
-    from onestep_gm.numerics.mixture import MixtureSpec
-    from onestep_gm.numerics.simulation import SimulationConfig
+    from onestep_gm.numerics.config import SimulationConfig
+    from onestep_gm.numerics.data import spec_from_fields
 
     fields = dict(obj)
     data = dict(fields.pop("data"))
     kind = data.pop("kind", "mixture")
-    if kind not in ("mixture", "fashion"):
-        raise ValueError(f"unknown data kind {kind!r} (expected 'mixture' or 'fashion')")
-    spec_cls = FashionSpec if kind == "fashion" else MixtureSpec
     data = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+    spec = spec_from_fields(kind, data)
     try:
-        return SimulationConfig(data=spec_cls(**data), **fields)
+        return SimulationConfig(data=spec, **fields)
     except TypeError as exc:
         raise ValueError(f"not a simulation config: {exc}") from None
 
@@ -445,8 +397,12 @@ def simulate_cached(config, *, cache_dir: str | Path | None = None, progress: bo
     simulates without a cache.
     """
     # the engine (JAX) loads only when a result is built or read
+    from onestep_gm.numerics.compile_cache import release_near_map_limit
     from onestep_gm.numerics.simulation import simulate
 
+    # a long sweep in one process keeps clear of Linux's memory-map limit (this was in simulate,
+    # which now leaves the process's compiled programs alone)
+    release_near_map_limit()
     if cache_dir is None:
         return simulate(config, progress=progress)
     path = cache_path(cache_dir, config)

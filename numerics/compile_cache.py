@@ -1,4 +1,5 @@
-"""JAX's persistent compilation cache, switched on by the entry points (never at import).
+"""JAX's persistent compilation cache, switched on by the ``onestep`` command line, and in Python
+only when asked (:func:`enable_compile_cache`; never at import, never by a library call).
 
 The jitted trial of a shape takes seconds to compile (about 6 s of an 8 s cold
 ``onestep simulate --trials 1``); with the persistent cache a later process, or another
@@ -100,8 +101,8 @@ def enable_compile_cache(path: str | Path | None = None) -> Path | None:
 
 
 def disable_compile_cache() -> None:
-    """Opt out: later calls of :func:`enable_compile_cache` without a path do nothing, and
-    :func:`onestep_gm.simulate` / :func:`onestep_gm.run_figure` no longer switch it on.
+    """Opt out: later calls of :func:`enable_compile_cache` without a path do nothing (the
+    command line's and the figure runner's included).
 
     Takes effect at once, also in a process that had already used the cache: executables
     already loaded stay in memory, later compilations neither read nor write the folder.
@@ -141,10 +142,12 @@ def release_near_map_limit(fraction: float = 0.5, limit: int | None = None) -> b
     """:func:`release_compiled_programs` once this process holds ``fraction`` of the memory
     maps Linux allows it.
 
-    :func:`onestep_gm.simulate` calls it before each point, so a long sweep in one process
-    (a notebook, ``onestep figure``) stays clear of the limit: before the exact test errors'
-    rule plans stopped varying with the data, one point with 40 trials compiled up to 42
-    programs holding about 11,000 maps; a sweep over many shapes still adds programs.
+    The figures' point runner (:func:`onestep_gm.experiments.results.simulate_cached`) calls it
+    before each point, so a long sweep in one process (``onestep figure``) stays clear of the
+    limit; :func:`onestep_gm.simulate` itself leaves the process's compiled programs alone (call
+    this between sweeps in a notebook).  Before the exact test errors' rule plans stopped
+    varying with the data, one point with 40 trials compiled up to 42 programs holding about
+    11,000 maps; a sweep over many shapes still adds programs.
 
     Parameters
     ----------

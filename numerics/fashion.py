@@ -14,7 +14,7 @@ import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -41,6 +41,8 @@ _HOW_TO_FIX = (
 
 
 IMAGE_SHAPE = (28, 28)
+FASHION_N = math.prod(IMAGE_SHAPE)
+"""Input dimension of Fashion-MNIST: 784 pixels."""
 
 
 def read_idx(path: str | Path, item_shape: tuple[int, ...] | None = None) -> np.ndarray:
@@ -225,12 +227,57 @@ class FashionSpec:
     alpha: float = 0.0
     data_dir: str | None = None  # None -> FASHION_DIR
 
+    kind: ClassVar[str] = "fashion"
+    """The tag of this data source in saved results and sweep specs."""
+    title: ClassVar[str] = "Fashion-MNIST images"
+    """What the data are, in messages."""
+    has_population_law: ClassVar[bool] = False
+    """Real images have no population law: test errors are sampled, no theory curves."""
+    noise: ClassVar[float] = 0.0
+    """Label noise: none (labels are the classes)."""
+    components: ClassVar[int] = 2
+
+    @property
+    def n(self) -> int:
+        """Input dimension, :data:`FASHION_N` = 784."""
+        return FASHION_N
+
+    @property
+    def max_spikes(self) -> int:
+        """The surrogate's covariances are full rank: ``n`` spikes per class."""
+        return FASHION_N
+
+    def spike_size(self) -> float:
+        r""":math:`\theta = n^{\beta(1-\alpha)}`, the total variance of the scaled images."""
+        return scalings(FASHION_N, self.beta, self.alpha).theta
+
+    def fixed_scales(self) -> tuple[float, float]:
+        r"""``(tau, b)`` fixed by the preprocessing: :math:`\tau = n + \theta`, :math:`b = 1`."""
+        return FASHION_N + self.spike_size(), 1.0
+
+    def realise(self, key=None, dtype=jnp.float64) -> FashionPools:
+        """The preprocessed pools (:func:`fashion_pools`; ``key`` is unused: the images are fixed)."""
+        return fashion_pools(self) if dtype == jnp.float64 else make_fashion(self, dtype)
+
 
 class FashionPools(NamedTuple):
     """Preprocessed image pools and their Gaussian surrogate (a pytree)."""
 
     pools: Array  # (2, P, n) preprocessed images per class (noise is added at sampling)
     mixture: Mixture  # same first two moments as image + N(0, I), classification
+
+    @property
+    def surrogate(self) -> Mixture:
+        """The Gaussian mixture with the pools' first two moments (for the theory)."""
+        return self.mixture
+
+    def sample(self, key: Array, m: int, dtype=None, components: Array | None = None):
+        """``m`` samples ``(X (m, n), y (m,), c (m,) int32)`` (:func:`sample_fashion`)."""
+        return sample_fashion(self, key, m, dtype, components)
+
+    def check_draws(self, draws: int) -> None:
+        """Refuse pools too small for ``draws`` samples (:func:`check_pool_size`)."""
+        check_pool_size(self, draws)
 
 
 def _class_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -335,6 +382,24 @@ def make_fashion(spec: FashionSpec, dtype=jnp.float64) -> FashionPools:
         alpha=spec.alpha,
         dtype=dtype,
     )
+
+
+_POOLS: dict = {}
+
+
+def fashion_pools(spec: FashionSpec) -> FashionPools:
+    """Preprocessed pools for ``spec`` (float64), loaded once per process and kept for the
+    last spec only (a pair of classes takes about 10 MB; a figure uses one spec throughout).
+
+    Raises
+    ------
+    ValueError
+        As :func:`make_fashion`.
+    """
+    if spec not in _POOLS:
+        _POOLS.clear()
+        _POOLS[spec] = make_fashion(spec)
+    return _POOLS[spec]
 
 
 def check_pool_size(data: FashionPools, draws: int) -> None:

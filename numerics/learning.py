@@ -14,8 +14,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
-from onestep_gm.numerics.mixture import MixtureSpec
-from onestep_gm.numerics.precision import enable_x64
+from onestep_gm.numerics.precision import scoped_x64
 from onestep_gm.numerics.prediction import curve_along
 from onestep_gm.numerics.ridge import CONVENTION
 from onestep_gm.numerics.simulation import trained_layer
@@ -83,6 +82,7 @@ class LearningCurve(NamedTuple):
     convention: str = CONVENTION
 
 
+@scoped_x64
 def learning_curve(
     config,
     *,
@@ -99,7 +99,7 @@ def learning_curve(
     :math:`\hat F` is the one :func:`onestep_gm.simulate` trains (:func:`onestep_gm.trained_layer`);
     the curve then costs one eigendecomposition of :math:`\Omega` (``m``, ``lambda``) or one per
     value (``k``, which uses the first :math:`k'` rows of a layer with ``k = max(values)``).
-    Switches JAX to 64-bit.
+    Runs in 64-bit JAX and leaves the process's setting as it was.
 
     Parameters
     ----------
@@ -124,11 +124,11 @@ def learning_curve(
         :class:`~onestep_gm.numerics.memory.MemoryLimitError` when the layer, its moments or
         the grid cannot fit in the available memory (checked before any work).
     """
-    enable_x64()
     if vary not in VARIES:
         raise ValueError(f"vary must be 'm', 'k' or 'lambda' (got {vary!r})")
-    if not isinstance(config.data, MixtureSpec):
-        raise ValueError("learning curves take Gaussian-mixture data (MixtureSpec)")
+    if not config.data.has_population_law:
+        raise ValueError("learning curves take Gaussian-mixture data (MixtureSpec), "
+                         f"not {config.data.title} (no population law)")
     if trials < 1:
         raise ValueError(f"trials must be >= 1 (got {trials})")
     _check_curve_memory(config, vary, points if values is None else len(values))

@@ -272,17 +272,13 @@ def check_simulation_memory(config, *, available: int | None = None) -> int:
         (a ``ValueError``) naming the size to blame, the estimate and the available memory.
     """
     data = config.data
-    n = getattr(data, "n", 784)
-    weights = getattr(data, "weights", (0.5, 0.5))
-    spikes = getattr(data, "spikes", n)
-    spikes = max(spikes) if isinstance(spikes, tuple | list) and spikes else spikes
     sizes = {
-        "n": int(n), "k": int(config.k), "m": int(config.m), "test_factor": int(config.test_factor),
-        "components": len(weights), "spikes": int(spikes) if isinstance(spikes, int) else 1,
+        "n": int(data.n), "k": int(config.k), "m": int(config.m), "test_factor": int(config.test_factor),
+        "components": int(data.components), "spikes": int(data.max_spikes),
         "models": sum(mdl != "theory" for mdl in config.models),
         # the theory model and the exact test error (the default for mixtures) need Omega, k x k
         "theory": "theory" in config.models
-        or (getattr(config, "test", None) or ("exact" if hasattr(data, "weights") else "sampled")) == "exact",
+        or (getattr(config, "test", None) or ("exact" if data.has_population_law else "sampled")) == "exact",
         "sample_bytes": 4 if config.dtype == "float32" else _FLOAT,
     }  # fmt: skip
     return check_memory(trial_bytes, sizes, what="one trial", available=available)

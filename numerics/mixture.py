@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -85,6 +85,35 @@ class MixtureSpec:
     teacher: str = "random"  # "random" | "spikes" (xi along gamma_{1,1} + gamma_{2,1})
     noise: float = 0.0  # delta
 
+    kind: ClassVar[str] = "mixture"
+    """The tag of this data source in saved results and sweep specs."""
+    title: ClassVar[str] = "Gaussian-mixture samples"
+    """What the data are, in messages."""
+    has_population_law: ClassVar[bool] = True
+    """The mixture is its own population law: exact test errors and theory curves apply."""
+
+    @property
+    def components(self) -> int:
+        """Number of components :math:`C`."""
+        return len(self.weights)
+
+    @property
+    def max_spikes(self) -> int:
+        """The largest spike count :math:`\\max_c d_c` (the padded ``d`` of :class:`Mixture`)."""
+        return max(_spike_counts(self), default=0)
+
+    def spike_size(self) -> float:
+        r"""The spike size :math:`\theta` (:func:`spike_size`)."""
+        return spike_size(self)
+
+    def fixed_scales(self) -> None:
+        r"""``None``: :math:`\tau` and :math:`b` follow from each realised mixture's trace."""
+        return None
+
+    def realise(self, key: Array | int, dtype=jnp.float64) -> Mixture:
+        """One draw of the spikes and the teacher (:func:`make_mixture`)."""
+        return make_mixture(self, key, dtype)
+
 
 class Mixture(NamedTuple):
     """A realised mixture: a JAX pytree of arrays (vmap/jit-friendly).
@@ -99,6 +128,18 @@ class Mixture(NamedTuple):
     xi: Array  # (n,) teacher direction; zeros for classification
     noise: Array  # () delta
     classification: Array  # () bool
+
+    @property
+    def surrogate(self) -> Mixture:
+        """The Gaussian mixture whose moments the theory uses: the mixture itself."""
+        return self
+
+    def sample(self, key: Array, m: int, dtype=None, components: Array | None = None):
+        """``m`` samples ``(X (m, n), y (m,), c (m,) int32)`` (:func:`sample_mixture`)."""
+        return sample_mixture(self, key, m, dtype, components)
+
+    def check_draws(self, draws: int) -> None:
+        """Nothing to check: a mixture gives any number of samples."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from onestep_gm.numerics.precision import require_x64
+from onestep_gm.numerics.precision import require_x64, scoped_x64
 from onestep_gm.numerics.quadrature import hermite_projections, panel_rule
 from onestep_gm.theory.activations import Activation, get_activation
 
@@ -538,6 +538,7 @@ def planned_moments(
 _planned_moments_jit = jax.jit(planned_moments, static_argnums=(0, 1, 2))
 
 
+@scoped_x64
 def population_moments(
     F_hat: Array, mixture, activation: str | Activation, *, rule: str = "auto",
     laws: Sequence[ComponentLaw] | None = None,
@@ -563,11 +564,10 @@ def population_moments(
     PopulationMoments
         ``Omega`` (``(k, k)``), ``u`` (``(k,)``), ``s_y`` (``()``): :math:`\mathbb E\phi\phi^\top`,
         :math:`\mathbb E\phi y`, :math:`\mathbb E y^2`, float64; ``rule``: which rule computed them.
+        Runs in 64-bit JAX and leaves the process's setting as it was.
 
     Raises
     ------
-    RuntimeError
-        Without 64-bit JAX (:func:`onestep_gm.enable_x64`).
     ValueError
         For an unknown ``rule``, or ``"closed"`` where no closed kernel applies.
     """

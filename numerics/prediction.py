@@ -16,9 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from onestep_gm.numerics.population import population_moments
-from onestep_gm.numerics.precision import require_x64
+from onestep_gm.numerics.precision import require_x64, scoped_x64
 from onestep_gm.numerics.ridge import (
     CONVENTION,
+    RidgeEquivalent,
     equivalent_from_spectrum,
     ridge_equivalent,
     spectrum,
@@ -48,7 +49,13 @@ class Prediction(NamedTuple):
     w_norm2: float
     convention: str = CONVENTION
 
+    @classmethod
+    def of(cls, equivalent: RidgeEquivalent) -> Prediction:
+        """The floats of one point's :class:`~onestep_gm.numerics.ridge.RidgeEquivalent`."""
+        return cls(*(float(v) for v in equivalent))
 
+
+@scoped_x64
 def predict(F_hat: Array, mixture, activation, lam: float, m: int, *, rule: str = "auto") -> Prediction:
     r"""Predicted errors of the ridge readout on :math:`\sigma(\hat Fx)/\sqrt k` with ``m`` samples.
 
@@ -71,17 +78,16 @@ def predict(F_hat: Array, mixture, activation, lam: float, m: int, *, rule: str 
     -------
     Prediction
 
+    Runs in 64-bit JAX and leaves the process's setting as it was.
+
     Raises
     ------
-    RuntimeError
-        Without 64-bit JAX (:func:`onestep_gm.enable_x64`).
     ValueError
         For ``lam < 0``, ``m <= 0`` or an unknown rule.
     """
     require_x64("predict")
     Omega, u, s_y, _ = population_moments(F_hat, mixture, activation, rule=rule)
-    out = ridge_equivalent(Omega, u, s_y, lam, m)
-    return Prediction(**{key: float(v) for key, v in out.items()})
+    return Prediction.of(ridge_equivalent(Omega, u, s_y, lam, m))
 
 
 def curve_along(
@@ -116,9 +122,9 @@ def curve_along(
         for kp in values.astype(int):
             sub = spectrum(Omega[:kp, :kp] * (k / kp), u[:kp] * math.sqrt(k / kp), s_y)
             rows.append(equivalent_from_spectrum(sub, lam, m))
-        out = {key: jnp.stack([r[key] for r in rows]) for key in rows[0]}
+        out = RidgeEquivalent(*(jnp.stack(column) for column in zip(*rows, strict=True)))
     else:
         raise ValueError(f"vary must be 'm', 'k' or 'lambda' (got {vary!r})")
-    result = {key: np.asarray(v, np.float64) for key, v in out.items()}
+    result = {key: np.asarray(v, np.float64) for key, v in out._asdict().items()}
     result["values"] = values
     return result

@@ -40,7 +40,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from onestep_gm.numerics.precision import require_x64
+from onestep_gm.numerics.precision import require_x64, scoped_x64
 
 Array = jax.Array
 
@@ -48,6 +48,28 @@ CONVENTION = (
     "gen_error = 1/2*test MSE; train_error = 1/2*train MSE + 1/2*lambda*||w_hat||^2 "
     "(deterministic equivalent of ridge on exact population moments)"
 )
+
+
+class RidgeEquivalent(NamedTuple):
+    r"""The deterministic equivalent of ridge at one point, or along a grid (arrays of one shape).
+
+    ``gen_error`` :math:`=\tfrac12` test MSE and ``train_error`` :math:`=\tfrac12` train MSE
+    :math:`+\tfrac12\lambda\|\hat w\|^2` (the figures' convention, :data:`CONVENTION`);
+    ``kappa`` the effective regularisation, ``bias``, ``variance``, ``df1``, ``df2``,
+    ``sigma_eps2`` and ``w_norm2`` as in the module notes.  All float64.
+    """
+
+    gen_error: Array
+    train_error: Array
+    test_mse: Array
+    train_mse: Array
+    kappa: Array
+    bias: Array
+    variance: Array
+    df1: Array
+    df2: Array
+    sigma_eps2: Array
+    w_norm2: Array
 
 
 class Spectrum(NamedTuple):
@@ -113,7 +135,7 @@ def _kappa(omega: Array, lam: Array, m: Array) -> Array:
 
 
 @jax.jit
-def _equivalent(spec: Spectrum, lam: Array, m: Array) -> dict:
+def _equivalent(spec: Spectrum, lam: Array, m: Array) -> RidgeEquivalent:
     omega, a = spec.omega, spec.a
     kappa = _kappa(omega, lam, m)
     forms = [jnp.sum(a / (omega + kappa) ** p) for p in (0, 1, 2)]  # a = 0 where omega = 0
@@ -121,7 +143,7 @@ def _equivalent(spec: Spectrum, lam: Array, m: Array) -> dict:
 
 
 @jax.jit
-def _errors(omega, kappa, lam, m, s_y, a_0, a_1, a_2) -> dict:
+def _errors(omega, kappa, lam, m, s_y, a_0, a_1, a_2) -> RidgeEquivalent:
     r"""The errors from the eigenvalues, :math:`\kappa` and the quadratic forms
     :math:`a_p = w_*^\top\Omega(\Omega+\kappa)^{-p}w_* = u^\top\Omega^+(\Omega+\kappa)^{-p}u`
     (:math:`p = 0, 1, 2`), all float64."""
@@ -139,22 +161,14 @@ def _errors(omega, kappa, lam, m, s_y, a_0, a_1, a_2) -> dict:
     train_mse = jnp.where(threshold, 0.0, (1.0 - df1 / m) ** 2 * test_mse)
     w_norm2 = a_1 - lam * a_2 / shrink + sigma_eps2 * jnp.sum(omega / (omega + kappa) ** 2) / (m * shrink)
     penalty = jnp.where(lam == 0, 0.0, lam * w_norm2)
-    return {
-        "gen_error": test_mse / 2,
-        "train_error": train_mse / 2 + penalty / 2,
-        "test_mse": test_mse,
-        "train_mse": train_mse,
-        "kappa": kappa,
-        "bias": bias,
-        "variance": variance,
-        "df1": df1,
-        "df2": df2,
-        "sigma_eps2": sigma_eps2,
-        "w_norm2": w_norm2,
-    }
+    return RidgeEquivalent(
+        gen_error=test_mse / 2, train_error=train_mse / 2 + penalty / 2, test_mse=test_mse,
+        train_mse=train_mse, kappa=kappa, bias=bias, variance=variance, df1=df1, df2=df2,
+        sigma_eps2=sigma_eps2, w_norm2=w_norm2,
+    )
 
 
-def equivalent_from_spectrum(spec: Spectrum, lam, m) -> dict[str, Array]:
+def equivalent_from_spectrum(spec: Spectrum, lam, m) -> RidgeEquivalent:
     """:func:`ridge_equivalent` for one decomposition; ``lam`` and ``m`` may be arrays (broadcast)."""
     lam = jnp.asarray(lam, jnp.float64)
     m = jnp.asarray(m, jnp.float64)
@@ -162,23 +176,39 @@ def equivalent_from_spectrum(spec: Spectrum, lam, m) -> dict[str, Array]:
     if not (np.all(np.asarray(lam) >= 0) and np.all(np.asarray(m) > 0)):
         raise ValueError("lambda must be >= 0 and m > 0")
     out = jax.vmap(_equivalent, in_axes=(None, 0, 0))(spec, lam.reshape(-1), m.reshape(-1))
-    return {key: v.reshape(lam.shape) for key, v in out.items()}
+    return RidgeEquivalent(*(v.reshape(lam.shape) for v in out))
 
 
-def ridge_equivalent(Omega: Array, u: Array, s_y, lam: float, m: int) -> dict[str, Array]:
+@scoped_x64
+def ridge_equivalent(Omega: Array, u: Array, s_y, lam: float, m: int) -> RidgeEquivalent:
     r"""Deterministic-equivalent errors of ridge with penalty ``lam`` on ``m`` samples (module notes).
 
-    Keys: ``gen_error, train_error, test_mse, train_mse, kappa, bias, variance, df1, df2,
-    sigma_eps2, w_norm2``.
+    Parameters
+    ----------
+    Omega : array, shape (k, k)
+        :math:`\mathbb E[\phi\phi^\top]` (cast to float64).
+    u : array, shape (k,)
+        :math:`\mathbb E[\phi y]`.
+    s_y : float
+        :math:`\mathbb E y^2`.
+    lam : float or array
+        Ridge penalty :math:`\lambda \ge 0`.
+    m : int or array
+        Samples (broadcast with ``lam``).
+
+    Returns
+    -------
+    RidgeEquivalent
+        Fields of the shape of ``lam`` and ``m`` broadcast (scalars for one point), float64.
+        Runs in 64-bit JAX and leaves the process's setting as it was.
 
     Raises
     ------
-    RuntimeError
-        Without 64-bit JAX (:func:`onestep_gm.enable_x64`).
     ValueError
         For ``lam < 0`` or ``m <= 0``.
     """
     require_x64("ridge_equivalent")
+    Omega, u, s_y = (jnp.asarray(v, jnp.float64) for v in (Omega, u, s_y))
     if np.ndim(lam) == 0 and np.ndim(m) == 0:
         if not (lam >= 0 and m > 0):
             raise ValueError("lambda must be >= 0 and m > 0")
@@ -194,7 +224,7 @@ no eigenvalue falls under the pseudo-inverse's cut (:math:`10^{-12}\omega_{\max}
 mean the same :math:`\Omega^+`."""
 
 
-def _equivalent_by_solves(Omega: Array, u: Array, s_y, lam: float, m: float) -> dict[str, Array] | None:
+def _equivalent_by_solves(Omega: Array, u: Array, s_y, lam: float, m: float) -> RidgeEquivalent | None:
     r"""One :math:`(\lambda, m)` without eigenvectors: the eigenvalues alone (``syevd`` without
     vectors) give :math:`\kappa`, :math:`\mathrm{df}_1`, :math:`\mathrm{df}_2`, and two Cholesky
     factorisations give the quadratic forms, :math:`w_* = \Omega^{-1}u`,

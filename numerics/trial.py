@@ -15,7 +15,6 @@ Precision: the ridge solve, the gradient's elementwise part and every error are 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -24,26 +23,24 @@ import jax.numpy as jnp
 from onestep_gm.numerics.codegen import jax_activation, jax_moments
 from onestep_gm.numerics.equivalents import (
     CONDITIONAL_NODES,
-    conditional_parts,
     hermite_parts,
     structure_basis,
     top_right_singular_vectors,
     with_noise,
 )
-from onestep_gm.numerics.fashion import FashionPools, sample_fashion
-from onestep_gm.numerics.mixture import Mixture, balanced_components, sample_mixture
+from onestep_gm.numerics.fashion import FashionPools
+from onestep_gm.numerics.mixture import Mixture, balanced_components
+from onestep_gm.numerics.models import EXACT_MODELS, FEATURE_MODELS, HERMITE, ModelContext
 from onestep_gm.numerics.network import fit_readout, gradient_from_preactivations, init_network
 
 Array = jax.Array
 Data = Mixture | FashionPools
+"""A realised data source (:class:`onestep_gm.numerics.data.RealisedData`): a pytree with
+``surrogate`` and ``sample``."""
 
-EXACT_MODELS = ("nn", "hermite")
-"""Models whose test error ``test="exact"`` computes from population moments
-(:mod:`onestep_gm.numerics.exact`); the conditional model's stays sampled."""
 TESTS = ("exact", "sampled")
 
 _MAX_STRUCTURE_DIRECTIONS = 32
-_NOISE_STREAM = {"hermite": 0, "conditional": 2}
 
 HERMITE_SLOTS = (8, 16, 24, 32, 40)
 r"""How many Hermite coefficients a compiled trial holds: the order :math:`l` rounded up to the
@@ -152,30 +149,18 @@ class TrialErrors(NamedTuple):
     w_hat: Array | None = None
 
 
-class _Model(NamedTuple):
-    """What one activation's models need on every block of samples."""
-
-    sigma: Callable[[Array], Array]
-    h: Array
-    h_star: Array
-    b: Array
-    keys: Array
-    F_hat: Array
-    basis: Array | None
-    moments: Callable | None
+_Model = ModelContext  # its former name here (tests build one by hand)
 
 
 def mixture_of(data: Data) -> Mixture:
-    """The Gaussian mixture of ``data`` (for Fashion-MNIST, its Gaussian surrogate)."""
-    return data.mixture if isinstance(data, FashionPools) else data
+    """The Gaussian mixture of ``data`` (``data.surrogate``; for images, their Gaussian surrogate)."""
+    return data.surrogate
 
 
 def sample(data: Data, key: Array, m: int, dtype=None, components: Array | None = None):
-    """``m`` samples ``(X, y, c)`` of ``data``: the mixture, or images plus noise
-    (``components``: the samples' components, drawn when ``None``)."""
-    if isinstance(data, FashionPools):
-        return sample_fashion(data, key, m, dtype, components)
-    return sample_mixture(data, key, m, dtype, components)
+    """``m`` samples ``(X, y, c)`` of ``data`` (``data.sample``; ``components``: the samples'
+    components, drawn when ``None``)."""
+    return data.sample(key, m, dtype, components)
 
 
 def draw_trial(
@@ -248,17 +233,17 @@ def _structure_directions(mixture: Mixture, n: int) -> Array:
     return jnp.concatenate([mixture.means, spikes], axis=0)
 
 
-def _model_context(i, act, G, F_hat, draws, data, params, shape) -> _Model:
+def _model_context(i, act, G, F_hat, draws, data, params, shape) -> ModelContext:
     keys = model_keys(draws.model_key, i)
     basis = moments = None
-    if "conditional" in shape.models:
+    if any(FEATURE_MODELS[mdl].needs_subspace for mdl in shape.models):
         dirs = [_structure_directions(mixture_of(data), shape.n)]
         if shape.rank > 0:
             dirs.append(top_right_singular_vectors(G, shape.rank, keys[1]).T)
         basis = structure_basis(dirs)
         moments = jax_moments(act, nodes=CONDITIONAL_NODES)
-    return _Model(jax_activation(act)[0], params.h[i], params.h_star[i], params.b, keys, F_hat,
-                  basis, moments)  # fmt: skip
+    return ModelContext(jax_activation(act)[0], params.h[i], params.h_star[i], params.b, keys,
+                        F_hat, basis, moments)  # fmt: skip
 
 
 def evaluate_trial(draws: TrialDraws, data: Data, params: TrialParams, shape: TrialShape) -> TrialErrors:
@@ -312,33 +297,22 @@ def evaluate_trial(draws: TrialDraws, data: Data, params: TrialParams, shape: Tr
     )  # fmt: skip
 
 
-def _model_parts(model: str, pre: Array, X_block: Array, ctx: _Model, rows: bool = False):
+def _model_parts(model: str, pre: Array, X_block: Array, ctx: ModelContext, rows: bool = False):
     """Mean features and per-entry noise scale of one model on one block (``pre`` is k × M, or
-    M × k with ``rows``).  The network's :math:`\\sigma` runs in the compute dtype; the
-    equivalent models' series and moments always in float64 (high Hermite orders would
-    overflow float32)."""
-    if model == "nn":
-        return ctx.sigma(pre), None
-    pre = pre.astype(jnp.float64)
-    if model == "hermite":
-        return hermite_parts(pre, ctx.h, ctx.h_star, ctx.b)
-    X_block = X_block.astype(jnp.float64)
-    if rows:
-        mean, scale = conditional_parts(pre.T, ctx.F_hat, X_block, ctx.basis, ctx.moments)
-        return mean.T, scale.T
-    return conditional_parts(pre, ctx.F_hat, X_block, ctx.basis, ctx.moments)
+    M × k with ``rows``): the table's :attr:`~onestep_gm.numerics.models.FeatureModel.parts`."""
+    return FEATURE_MODELS[model].parts(pre, X_block, ctx, rows)
 
 
-def _train_features(model: str, pre: Array, X: Array, ctx: _Model, rows: bool) -> Array:
+def _train_features(model: str, pre: Array, X: Array, ctx: ModelContext, rows: bool) -> Array:
     """Features :math:`\\phi` (float64, laid out like ``pre``) of the readout batch, with the
     noise drawn in that layout."""
     mean, scale = _model_parts(model, pre, X, ctx, rows)
     if scale is not None:
-        mean = with_noise(mean, scale, block_noise_key(ctx.keys, _NOISE_STREAM[model], 0))
+        mean = with_noise(mean, scale, block_noise_key(ctx.keys, FEATURE_MODELS[model].noise_stream, 0))
     return mean.astype(jnp.float64)
 
 
-def _expected_sse(model, pre, X_b, y_b, weight_b, v, ctx: _Model) -> Array:
+def _expected_sse(model, pre, X_b, y_b, weight_b, v, ctx: ModelContext) -> Array:
     """:math:`\\sum_b \\mathbb E_g (y_b - v^\\top\\phi_b)^2` over one test block (noise
     integrated; ``weight_b`` is 0 on padding rows)."""
     mean, scale = _model_parts(model, pre, X_b, ctx)
@@ -435,7 +409,7 @@ def make_order_fits(shape: TrialShape, orders: tuple[int, ...]):
                 F_c = F_hat.astype(shape.compute)
                 pre = X @ F_c.T if rows else F_c @ X.T
                 feats = [jax_activation(act)[0](pre).astype(jnp.float64)]
-                noise_key = block_noise_key(model_keys(draws.model_key, i), _NOISE_STREAM["hermite"], 0)
+                noise_key = block_noise_key(model_keys(draws.model_key, i), HERMITE.noise_stream, 0)
                 pre64 = pre.astype(jnp.float64)
                 for o, l in enumerate(orders):
                     mean, scale = hermite_parts(pre64, params.h[i, :l], h_stars[i, o], params.b)

@@ -10,20 +10,28 @@ The public API, one entry per concept:
 * activations: :func:`get_activation`, :class:`Activation`, :class:`ActivationError`;
 * the exact layer: :func:`hermite_order`, :func:`scalings`, :func:`bulk_scale`,
   :func:`hermite_coefficients`, :func:`conditional_moments`;
-* simulations: :class:`MixtureSpec`, :class:`FashionSpec`, :class:`SimulationConfig`,
-  :func:`simulate` (returns a :class:`SimulationResult` keyed by :class:`Pair`);
+* data sources behind one protocol (:class:`DataSpec`, :data:`DATA_SOURCES`):
+  :class:`MixtureSpec`, :class:`FashionSpec`;
+* feature models in one table (:data:`FEATURE_MODELS` of :class:`FeatureModel`; the theory line
+  is a predictor beside them), :data:`MODELS`;
+* simulations: :class:`SimulationConfig`, :func:`simulate` (returns a :class:`SimulationResult`
+  keyed by :class:`Pair`, with typed :class:`PairSummary` summaries and ``to_frame()``);
 * theory curves: :func:`trained_layer` (the :math:`\hat F` a simulation trains),
-  :func:`population_moments`, :func:`ridge_equivalent`, :func:`predict` (a
-  :class:`Prediction`), :func:`learning_curve` (a :class:`LearningCurve`);
+  :func:`population_moments`, :func:`ridge_equivalent` (a :class:`RidgeEquivalent`),
+  :func:`predict` (a :class:`Prediction`), :func:`learning_curve` (a :class:`LearningCurve`);
 * figures and results on disk: :data:`FIGURES`, :func:`run_figure`, :func:`save_figure`, :func:`save_result`,
   :func:`load_result`;
 * user sweeps: :func:`load_sweep` reads a TOML sweep spec into a :class:`FigureSpec`;
-* :func:`enable_x64` switches JAX to 64-bit (the simulation entry points do it themselves);
-  :func:`enable_compile_cache` / :func:`disable_compile_cache` control the persistent
-  compilation cache, which the entry points switch on unless the user opted out.
+* :func:`enable_x64` switches JAX to 64-bit for the process (only needed for the lower-level
+  modules: the entry points scope it themselves); :func:`enable_compile_cache` /
+  :func:`disable_compile_cache` control JAX's persistent compilation cache, which the library
+  switches on only when asked (the ``onestep`` command line does by default).
 
 Importing the package changes no global state and imports neither JAX nor SymPy: each name
-is loaded on first use.
+is loaded on first use.  Calling it leaves the process as it found it: ``simulate``,
+``learning_curve``, ``predict`` and the other entry points run in 64-bit JAX inside a scope
+(:func:`jax.enable_x64`) and return float64 results, with ``jax_enable_x64``, the compile
+cache, the environment and the umask unchanged.
 
 Examples
 --------
@@ -49,19 +57,27 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs; loaded lazily a
     from onestep_gm.experiments.sweepspec import load_sweep as load_sweep
     from onestep_gm.numerics.compile_cache import disable_compile_cache as disable_compile_cache
     from onestep_gm.numerics.compile_cache import enable_compile_cache as enable_compile_cache
+    from onestep_gm.numerics.config import SimulationConfig as SimulationConfig
+    from onestep_gm.numerics.data import DATA_SOURCES as DATA_SOURCES
+    from onestep_gm.numerics.data import DataSpec as DataSpec
     from onestep_gm.numerics.fashion import FashionSpec as FashionSpec
     from onestep_gm.numerics.learning import LearningCurve as LearningCurve
     from onestep_gm.numerics.learning import learning_curve as learning_curve
     from onestep_gm.numerics.mixture import MixtureSpec as MixtureSpec
+    from onestep_gm.numerics.models import FEATURE_MODELS as FEATURE_MODELS
+    from onestep_gm.numerics.models import MODELS as MODELS
+    from onestep_gm.numerics.models import FeatureModel as FeatureModel
     from onestep_gm.numerics.population import PopulationMoments as PopulationMoments
     from onestep_gm.numerics.population import population_moments as population_moments
     from onestep_gm.numerics.precision import enable_x64 as enable_x64
     from onestep_gm.numerics.prediction import Prediction as Prediction
     from onestep_gm.numerics.prediction import predict as predict
+    from onestep_gm.numerics.result import Pair as Pair
+    from onestep_gm.numerics.result import PairSummary as PairSummary
+    from onestep_gm.numerics.result import SimulationResult as SimulationResult
+    from onestep_gm.numerics.result import Spread as Spread
+    from onestep_gm.numerics.ridge import RidgeEquivalent as RidgeEquivalent
     from onestep_gm.numerics.ridge import ridge_equivalent as ridge_equivalent
-    from onestep_gm.numerics.simulation import Pair as Pair
-    from onestep_gm.numerics.simulation import SimulationConfig as SimulationConfig
-    from onestep_gm.numerics.simulation import SimulationResult as SimulationResult
     from onestep_gm.numerics.simulation import simulate as simulate
     from onestep_gm.numerics.simulation import trained_layer as trained_layer
     from onestep_gm.theory.activations import Activation as Activation
@@ -94,13 +110,21 @@ _HOME = {
     "population_moments": "onestep_gm.numerics.population",
     "predict": "onestep_gm.numerics.prediction",
     "ridge_equivalent": "onestep_gm.numerics.ridge",
+    "RidgeEquivalent": "onestep_gm.numerics.ridge",
+    "DATA_SOURCES": "onestep_gm.numerics.data",
+    "DataSpec": "onestep_gm.numerics.data",
+    "FEATURE_MODELS": "onestep_gm.numerics.models",
+    "FeatureModel": "onestep_gm.numerics.models",
+    "MODELS": "onestep_gm.numerics.models",
+    "PairSummary": "onestep_gm.numerics.result",
+    "Spread": "onestep_gm.numerics.result",
     "trained_layer": "onestep_gm.numerics.simulation",
     "FashionSpec": "onestep_gm.numerics.fashion",
     "MixtureSpec": "onestep_gm.numerics.mixture",
     "enable_x64": "onestep_gm.numerics.precision",
-    "Pair": "onestep_gm.numerics.simulation",
-    "SimulationConfig": "onestep_gm.numerics.simulation",
-    "SimulationResult": "onestep_gm.numerics.simulation",
+    "Pair": "onestep_gm.numerics.result",
+    "SimulationConfig": "onestep_gm.numerics.config",
+    "SimulationResult": "onestep_gm.numerics.result",
     "simulate": "onestep_gm.numerics.simulation",
     "Activation": "onestep_gm.theory.activations",
     "ActivationError": "onestep_gm.theory.activations",
@@ -117,22 +141,30 @@ _HOME = {
 }
 
 __all__ = [
+    "DATA_SOURCES",
+    "FEATURE_MODELS",
     "FIGURES",
+    "MODELS",
     "Activation",
     "ActivationError",
     "ConditionalMoments",
+    "DataSpec",
     "FashionSpec",
+    "FeatureModel",
     "FigureSpec",
     "HermiteCoefficients",
     "LearningCurve",
     "MixtureSpec",
     "OrderInfo",
     "Pair",
+    "PairSummary",
     "PopulationMoments",
     "Prediction",
+    "RidgeEquivalent",
     "Scalings",
     "SimulationConfig",
     "SimulationResult",
+    "Spread",
     "__version__",
     "bulk_scale",
     "conditional_moments",

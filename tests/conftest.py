@@ -1,4 +1,5 @@
-"""The test session is an entry point: it switches JAX to 64-bit, as the CLI does.
+"""The test session is an entry point: it switches JAX to 64-bit and on the persistent compile
+cache, as the CLI does.
 
 One pytest process compiles the programs of every test, and every compiled program JAX keeps
 holds memory maps of its own (about 6 for a one-line function, more for a trial).  Kept for
@@ -10,9 +11,10 @@ test module; a program compiled again is read back from the persistent compile c
 
 import jax
 import pytest
-from onestep_gm.numerics.compile_cache import release_compiled_programs
+from onestep_gm.numerics.compile_cache import enable_compile_cache, release_compiled_programs
 
 jax.config.update("jax_enable_x64", True)
+enable_compile_cache()  # as the CLI does (the library no longer switches it on by itself)
 
 
 @pytest.fixture(autouse=True, scope="module")

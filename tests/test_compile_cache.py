@@ -12,13 +12,14 @@ import pytest
 from jax.experimental.compilation_cache import compilation_cache as _jax_cache
 from onestep_gm.numerics import compile_cache
 
-# A fresh process simulates a tiny point and reports the compile-cache events JAX recorded.
+# A fresh process switches the cache on, simulates a tiny point and reports the compile-cache events JAX recorded.
 _PROBE = textwrap.dedent("""
     import json, time
     import jax
     counts = {}
     jax.monitoring.register_event_listener(lambda event, **kw: counts.__setitem__(event, counts.get(event, 0) + 1))
-    from onestep_gm import MixtureSpec, SimulationConfig, simulate
+    from onestep_gm import MixtureSpec, SimulationConfig, enable_compile_cache, simulate
+    enable_compile_cache()  # the library switches it on only when asked (the CLI does by default)
     t0 = time.perf_counter()
     config = SimulationConfig(data=MixtureSpec(n=48), k=40, m=40, activations=("relu",), trials=1)
     result = simulate(config)

@@ -233,16 +233,16 @@ def test_ridgeless_underparametrised_limit():
     out = ridge.ridge_equivalent(Omega, u, 1.0, 0.0, 200)
     sigma2 = 1.0 - 50 * 0.01
     # classical: test = sigma^2/(1 - k/m), train = sigma^2 (1 - k/m), no bias, ||w||^2 = ||w*||^2 + noise
-    assert float(out["test_mse"]) == pytest.approx(sigma2 / (1 - 50 / 200), rel=1e-9)
-    assert float(out["train_mse"]) == pytest.approx(sigma2 * (1 - 50 / 200), rel=1e-9)
-    assert float(out["kappa"]) < 1e-20
+    assert float(out.test_mse) == pytest.approx(sigma2 / (1 - 50 / 200), rel=1e-9)
+    assert float(out.train_mse) == pytest.approx(sigma2 * (1 - 50 / 200), rel=1e-9)
+    assert float(out.kappa) < 1e-20
 
 
 def test_kappa_solves_the_fixed_point():
     omega = np.geomspace(1e-4, 3.0, 300)
     spec = ridge.Spectrum(jnp.asarray(omega), jnp.zeros(300), jnp.asarray(1.0))
     for lam, m in [(1e-4, 100), (1e-2, 1000), (1.0, 50)]:
-        kappa = float(ridge.equivalent_from_spectrum(spec, lam, m)["kappa"])
+        kappa = float(ridge.equivalent_from_spectrum(spec, lam, m).kappa)
         assert kappa * (1 - np.sum(omega / (omega + kappa)) / m) == pytest.approx(lam, rel=1e-12)
 
 
@@ -258,8 +258,8 @@ def test_solve_route_equals_the_eigenbasis(lam, m):
     fast = ridge._equivalent_by_solves(Omega, u, 0.5, lam, m)
     slow = ridge.equivalent_from_spectrum(ridge.spectrum(Omega, u, 0.5), lam, m)
     assert fast is not None
-    for key in slow:
-        assert float(fast[key]) == pytest.approx(float(slow[key]), rel=1e-10, abs=1e-13), key
+    for key in slow._fields:
+        assert float(getattr(fast, key)) == pytest.approx(float(getattr(slow, key)), rel=1e-10, abs=1e-13), key
 
 
 def test_rank_deficient_omega_takes_the_eigenbasis():
@@ -271,8 +271,8 @@ def test_rank_deficient_omega_takes_the_eigenbasis():
     assert ridge._equivalent_by_solves(Omega, u, 1.0, 1e-3, 100) is None
     out = ridge.ridge_equivalent(Omega, u, 1.0, 1e-3, 100)
     ref = ridge.equivalent_from_spectrum(ridge.spectrum(Omega, u, 1.0), 1e-3, 100)
-    for key in ref:
-        assert float(out[key]) == float(ref[key]), key
+    for key in ref._fields:
+        assert float(getattr(out, key)) == float(getattr(ref, key)), key
 
 
 def test_non_finite_moments_give_nan_errors_on_both_routes():
@@ -283,7 +283,7 @@ def test_non_finite_moments_give_nan_errors_on_both_routes():
     u = jnp.full(5, 0.01)
     point = ridge.ridge_equivalent(jnp.asarray(Omega), u, 0.5, 1e-3, 10)
     curve = ridge.equivalent_from_spectrum(ridge.spectrum(jnp.asarray(Omega), u, 0.5), [1e-3, 1e-2], 10)
-    assert np.isnan(float(point["gen_error"])) and np.all(np.isnan(np.asarray(curve["gen_error"])))
+    assert np.isnan(float(point.gen_error)) and np.all(np.isnan(np.asarray(curve.gen_error)))
 
 
 def test_nan_lambda_is_refused_on_both_routes():
@@ -321,10 +321,10 @@ def test_equivalent_matches_gaussian_feature_simulation():
             signal @ signal + s2 * np.trace(S @ R @ R) / m,
         ])  # fmt: skip
     train, test, wn = np.mean(sims, axis=0)
-    assert float(pred["train_mse"]) == pytest.approx(train, rel=0.03)
-    assert float(pred["test_mse"]) == pytest.approx(test, rel=0.02)
-    assert float(pred["w_norm2"]) == pytest.approx(wn, rel=0.02)
-    assert float(pred["train_error"]) == pytest.approx(train / 2 + lam * wn / 2, rel=0.03)
+    assert float(pred.train_mse) == pytest.approx(train, rel=0.03)
+    assert float(pred.test_mse) == pytest.approx(test, rel=0.02)
+    assert float(pred.w_norm2) == pytest.approx(wn, rel=0.02)
+    assert float(pred.train_error) == pytest.approx(train / 2 + lam * wn / 2, rel=0.03)
 
 
 # --------------------------------------------------------------------------- curves

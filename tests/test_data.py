@@ -395,3 +395,36 @@ def test_sample_mixture_keeps_given_components():
     _, y, c = sample_mixture(mixture, jax.random.PRNGKey(1), 8, components=given)
     np.testing.assert_array_equal(np.asarray(c), np.asarray(given))
     np.testing.assert_array_equal(np.asarray(y), np.where(np.asarray(given) == 0, 1.0, -1.0))
+
+
+# --- the data-source protocol (onestep_gm.numerics.data) ---------------------------------------
+
+
+def test_both_sources_satisfy_the_protocol_and_answer_for_themselves():
+    from onestep_gm.numerics.data import DATA_SOURCES, DataSpec, RealisedData
+    from onestep_gm.numerics.fashion import FASHION_N, FashionSpec
+
+    mixture_spec, fashion_spec = MixtureSpec(n=30, spikes=(1, 3)), FashionSpec(beta=1.0, alpha=0.0)
+    for spec in (mixture_spec, fashion_spec):
+        assert isinstance(spec, DataSpec)
+        assert DATA_SOURCES[spec.kind] is type(spec)
+    assert (mixture_spec.n, mixture_spec.components, mixture_spec.max_spikes) == (30, 2, 3)
+    assert mixture_spec.has_population_law and mixture_spec.fixed_scales() is None
+    assert (fashion_spec.n, fashion_spec.noise, fashion_spec.has_population_law) == (FASHION_N, 0.0, False)
+    assert fashion_spec.fixed_scales() == (FASHION_N + FASHION_N, 1.0)  # tau = n + theta, theta = n
+    assert "n" not in dataclasses.asdict(fashion_spec)  # saved results keep their fields
+    realised = mixture_spec.realise(0)
+    assert isinstance(realised, RealisedData) and realised.surrogate is realised
+    X, y, c = realised.sample(jax.random.PRNGKey(1), 7)
+    assert X.shape == (7, 30) and y.shape == c.shape == (7,)
+    realised.check_draws(10**9)  # a mixture gives any number of samples
+
+
+def test_spec_from_fields_builds_each_kind_and_refuses_unknown_ones():
+    from onestep_gm.numerics.data import spec_from_fields
+
+    assert spec_from_fields("mixture", {"n": 12}) == MixtureSpec(n=12)
+    with pytest.raises(ValueError, match="unknown data kind 'npz'"):
+        spec_from_fields("npz", {})
+    with pytest.raises(ValueError, match="not a fashion data spec"):
+        spec_from_fields("fashion", {"n": 12})

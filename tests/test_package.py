@@ -72,22 +72,29 @@ def test_help_and_order_load_neither_sympy_nor_jax(argv):
     assert out.stdout.split()[-2:] == ["False", "False"]
 
 
-def test_engine_entry_point_without_x64_fails_with_one_sentence():
-    code = ("import onestep_gm as og, jax.numpy as jnp\n"
-            "try:\n    og.ridge_equivalent(jnp.eye(2), jnp.ones(2), 1.0, 1e-3, 10)\n"
+def test_entry_points_scope_x64_and_lower_levels_say_how():
+    """``ridge_equivalent`` runs in 64-bit without switching the process; a lower-level
+    function called without x64 still refuses with one sentence naming the fix."""
+    code = ("import onestep_gm as og, jax, jax.numpy as jnp\n"
+            "r = og.ridge_equivalent(jnp.eye(2), jnp.ones(2), 1.0, 1e-3, 10)\n"
+            "print(r.gen_error.dtype, jax.config.jax_enable_x64)\n"
+            "from onestep_gm.numerics import require_x64\n"
+            "try:\n    require_x64('population_moments')\n"
             "except RuntimeError as e:\n    print(e)\n")  # fmt: skip
     out = _run(code)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ridge_equivalent needs 64-bit JAX: call onestep_gm.enable_x64() first"
+    first, second = out.stdout.strip().splitlines()
+    assert first == "float64 False"
+    assert second == "population_moments needs 64-bit JAX: call onestep_gm.enable_x64() first"
 
 
-def test_simulate_switches_x64_on_itself():
+def test_simulate_scopes_x64_itself():
     code = ("import onestep_gm as og, jax\n"
             "c = og.SimulationConfig(data=og.MixtureSpec(n=20), k=10, m=12, trials=1, activations=('relu',))\n"
             "r = og.simulate(c)\nprint(jax.config.jax_enable_x64, r.gen[og.Pair('relu', 'nn')].dtype)")  # fmt: skip
     out = _run(code)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["True", "float64"]
+    assert out.stdout.split() == ["False", "float64"]
 
 
 def test_same_seed_same_trained_layer_in_simulate_and_curves():
