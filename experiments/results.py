@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 import os
+import secrets
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -75,14 +76,9 @@ def dumps(obj: Any, *, indent: int | None = None) -> str:
     return json.dumps(strict_json(obj), indent=indent, default=str, allow_nan=False)
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-_FILE_MODE = 0o666 & ~_umask()
-"""Permissions of written files: what ``open(path, "w")`` would give (``mkstemp`` gives 0600)."""
+_FILE_MODE = 0o666
+"""Mode asked for when a file is created; the kernel applies the process's umask to it, so
+written files get what ``open(path, "w")`` would give (``mkstemp`` gives 0600)."""
 
 _PENDING: set[Path] = set()
 """Temporary files being written now; :func:`discard_pending` removes them on an interrupt."""
@@ -107,10 +103,9 @@ def write_atomic(path: str | Path, content: str | bytes) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temporary(path)
     _PENDING.add(Path(tmp))
     try:
-        os.fchmod(fd, _FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(content.encode() if isinstance(content, str) else content)
         os.replace(tmp, path)
@@ -121,6 +116,22 @@ def write_atomic(path: str | Path, content: str | bytes) -> Path:
     finally:
         _PENDING.discard(Path(tmp))
     return path
+
+
+def _create_temporary(target: Path) -> tuple[int, str]:
+    """Create a new, uniquely named temporary file beside ``target``: ``(fd, path)``.
+
+    ``os.open`` with ``O_EXCL`` and mode :data:`_FILE_MODE`, so the umask applies as for any
+    new file, without reading (and so toggling) the process's umask.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = os.path.join(target.parent, f".{target.name}.{secrets.token_hex(5)}.tmp")
+        try:
+            return os.open(tmp, flags, _FILE_MODE), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name beside {target}")
 
 
 def check_targets(targets: Mapping[str, Path]) -> None:
@@ -175,9 +186,8 @@ def staged(targets: Mapping[str, Path]) -> Iterator[dict[str, Path]]:
             missing = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
             target.parent.mkdir(parents=True, exist_ok=True)
             created += [p for p in missing if p not in created]
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+            fd, tmp = _create_temporary(target)
             tmp_paths[key] = Path(tmp)
-            os.fchmod(fd, _FILE_MODE)
             os.close(fd)
             _PENDING.add(Path(tmp))
         yield tmp_paths
@@ -223,6 +233,39 @@ def _backup(target: Path) -> Path | None:
         return None
     _PENDING.add(backup)
     return backup
+
+
+# ---------------------------------------------------------------------------------------------
+# Composite keys: typed inside, strings only on disk
+# ---------------------------------------------------------------------------------------------
+
+KEY_SEPARATOR = "|"
+"""Joins the parts of a composite key in saved files: ``"relu|nn"``, ``"1000|0.3"``."""
+
+
+def join_key(parts) -> str:
+    """The on-disk text of a composite key: ``("relu", "nn")`` → ``"relu|nn"``."""
+    return KEY_SEPARATOR.join(str(p) for p in parts)
+
+
+def split_key(key: str, parts: int = 2) -> tuple[str, ...]:
+    """Inverse of :func:`join_key` for a key of ``parts`` parts (the last keeps any ``|``)."""
+    found = key.split(KEY_SEPARATOR, parts - 1)
+    if len(found) != parts:
+        raise ValueError(f"{key!r} is not a key of {parts} parts joined by {KEY_SEPARATOR!r}")
+    return tuple(found)
+
+
+def encode_pairs(table: Mapping) -> dict[str, Any]:
+    """``{Pair(activation, model): values}`` → ``{"activation|model": values}`` (for JSON)."""
+    return {join_key(pair): value for pair, value in table.items()}
+
+
+def decode_pairs(table: Mapping[str, Any]) -> dict:
+    """``{"activation|model": values}`` → ``{Pair(activation, model): values}``."""
+    from onestep_gm.numerics.simulation import Pair  # the engine (JAX) loads only when read
+
+    return {Pair(*split_key(key)): value for key, value in table.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,8 +318,8 @@ def result_to_json(result) -> dict:
         "version": FORMAT_VERSION,
         "config": config_to_json(result.config),
         "config_repr": repr(result.config),
-        "train": {"|".join(pair): v for pair, v in result.train.items()},
-        "gen": {"|".join(pair): v for pair, v in result.gen.items()},
+        "train": encode_pairs(result.train),
+        "gen": encode_pairs(result.gen),
         "seconds": result.seconds,
         "info": result.info,
     })  # fmt: skip
@@ -291,7 +334,6 @@ def result_from_json(obj: Mapping[str, Any], config=None):
         When ``obj`` is not a saved simulation (wrong format tag, missing or ill-typed keys).
     """
     from onestep_gm.numerics.simulation import (  # the engine (JAX) loads only when a result is built or read
-        Pair,
         SimulationResult,
     )
 
@@ -302,13 +344,8 @@ def result_from_json(obj: Mapping[str, Any], config=None):
             config = config_from_json(obj["config"])
 
         def unpack(table: Mapping[str, list]) -> dict:
-            out = {}
-            for key, values in table.items():
-                activation, model = key.split("|", 1)
-                out[Pair(activation, model)] = np.asarray(
-                    [np.nan if v is None else float(v) for v in values], dtype=float
-                )
-            return out
+            return {pair: np.asarray([np.nan if v is None else float(v) for v in values], dtype=float)
+                    for pair, values in decode_pairs(table).items()}  # fmt: skip
 
         train, gen = unpack(obj["train"]), unpack(obj["gen"])
         seconds, info = float(obj["seconds"]), dict(obj["info"])

@@ -12,8 +12,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from onestep_gm.experiments.args import nonnegative_int, positive_int
-from onestep_gm.experiments.cmd_figure import add_distributed_arguments
+from onestep_gm.experiments.cli.args import (
+    add_distributed_arguments,
+    nonnegative_int,
+    positive_int,
+    print_saved,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,28 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
-    from onestep_gm.experiments.catalogue import Overrides
-    from onestep_gm.experiments.distributed import check_options
-    from onestep_gm.experiments.outputs import save_figure
-    from onestep_gm.experiments.runner import run_figure
-    from onestep_gm.experiments.sweepspec import check_points, load_sweep
+    from onestep_gm.experiments.figures.protocol import RunOptions
+    from onestep_gm.experiments.figures.runner import check_sweep, make_figures
 
-    spec = load_sweep(args.spec)
-    overrides = Overrides(trials=args.trials, seed=args.seed)
-    check_points(spec, args.quick, overrides)
-    check_options(args.workers, args.scheduler)
-    points = len(spec.quick_grid if args.quick else spec.grid) * max(
-        1, len(spec.quick_grid_y if args.quick else spec.grid_y)
-    )
+    options = RunOptions(quick=args.quick, trials=args.trials, seed=args.seed, progress=not args.no_progress,
+                         workers=args.workers, scheduler=args.scheduler)  # fmt: skip
     if args.check:
+        spec, points = check_sweep(args.spec, options)
         print(f"{args.spec}: valid sweep {spec.name!r} ({spec.kind}, {points} points)")
         return 0
-    out = Path(args.out)
-    run_ = run_figure(
-        spec, quick=args.quick, overrides=overrides, cache_dir=out / ".cache",
-        progress=not args.no_progress, workers=args.workers, scheduler=args.scheduler,
-    )  # fmt: skip
-    paths = save_figure(run_, out)
-    stem = paths["json"].with_suffix("")
-    print(f"{spec.name}: {stem}.{{png,pdf,json,csv,md}} ({run_.seconds:.1f} s)")
+    make_figures(Path(args.spec), options, args.out, saved=print_saved)
     return 0

@@ -115,3 +115,22 @@ def emit_json(obj: Any) -> None:
     from onestep_gm.experiments.results import dumps
 
     sys.stdout.write(dumps(obj, indent=2) + "\n")
+
+
+def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--workers N`` / ``--scheduler ADDRESS``: the points as Dask tasks (``figure``, ``sweep``)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--workers", type=positive_int, default=None,
+        help="run the points on a local Dask cluster of N worker processes (extra [distributed])",
+    )  # fmt: skip
+    group.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS",
+        help="run the points on the Dask cluster at ADDRESS, e.g. tcp://host:8786",
+    )  # fmt: skip
+
+
+def print_saved(run: Any, paths: dict) -> None:
+    """The line ``figure`` and ``sweep`` print for each figure written."""
+    print(f"{run.name}: {paths['json'].with_suffix('')}.{{png,pdf,json,csv,md}} ({run.seconds:.1f} s)")
+    sys.stdout.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from onestep_gm.experiments.args import emit_json, nonnegative_float, positive_int
+from onestep_gm.experiments.cli.args import emit_json, nonnegative_float, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
