@@ -43,24 +43,22 @@ def nonnegative_float(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
+def _integer(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be a positive integer")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{text} must be a positive integer" if minimum == 1 else f"{text} must be >= {minimum}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _integer(text, 1)
 
 
 def nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
-    return value
+    return _integer(text, 0)
 
 
 SEED_MAX = 2**32 - 1
@@ -68,11 +66,8 @@ SEED_MAX = 2**32 - 1
 
 def seed(text: str) -> int:
     """A random seed in 0 .. 2**32 - 1 (what ``jax.random.PRNGKey`` takes without folding)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if not 0 <= value <= SEED_MAX:
+    value = nonnegative_int(text)
+    if value > SEED_MAX:
         raise argparse.ArgumentTypeError(f"{text} is outside 0 .. 2**32 - 1 = {SEED_MAX}")
     return value
 

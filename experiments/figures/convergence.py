@@ -19,13 +19,11 @@ from pathlib import Path
 
 import numpy as np
 from onestep_gm.experiments.distributed import run_all
-from onestep_gm.experiments.figures.order import OTHER_OPTIONS
-from onestep_gm.experiments.figures.protocol import RunOptions, refuse
+from onestep_gm.experiments.figures.protocol import PayloadRun
 from onestep_gm.experiments.figures.theorem import (
     ACTIVATIONS,
     ALPHA,
-    TheoremRun,
-    read_reuse,
+    TheoremFigure,
     reusable_points,
     run_time,
 )
@@ -234,31 +232,20 @@ def convergence_frame(data: Mapping):
     return frame.assign(seed=spec["seed"], test_factor=spec["test_factor"], convention=data["convention"])
 
 
-@dataclasses.dataclass(frozen=True)
-class ConvergenceFigure:
-    """The convergence study as a :class:`~onestep_gm.experiments.figures.protocol.Figure`."""
+class ConvergenceFigure(TheoremFigure):
+    """The convergence figure as a :class:`~onestep_gm.experiments.figures.protocol.Figure`."""
 
-    name: str = NAME
+    name = NAME
+    full = CONVERGENCE_FULL
+    quick = CONVERGENCE_QUICK
 
-    def spec(self, options: RunOptions) -> ConvergenceSpec:
-        """The sizes of a run: full or quick, with ``trials``, ``seed`` and ``sizes`` replaced."""
-        changes = {"trials": options.trials, "seed": options.seed, "n_values": options.sizes}
-        base = CONVERGENCE_QUICK if options.quick else CONVERGENCE_FULL
-        return dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
+    def simulate(self, spec, **options) -> dict:
+        return run_convergence(spec, **options)
 
-    def check(self, options: RunOptions) -> None:
-        """Refuse the paper figures' options, which this figure fixes itself."""
-        refuse(options, OTHER_OPTIONS, f"the {self.name} figure fixes these itself")
-
-    def run(self, options: RunOptions) -> TheoremRun:
-        """Simulate every (point, n) (each cached under ``options.cache_dir``)."""
-        self.check(options)
-        data = run_convergence(self.spec(options), cache_dir=options.cache_dir, progress=options.progress,
-                               reuse=read_reuse(options.reuse), workers=options.workers,
-                               scheduler=options.scheduler)  # fmt: skip
-        return convergence_run({**data, "quick": options.quick})
+    def result(self, data: dict) -> PayloadRun:
+        return convergence_run(data)
 
 
-def convergence_run(data: dict) -> TheoremRun:
+def convergence_run(data: dict) -> PayloadRun:
     """A saved or fresh convergence study's data as a figure run."""
-    return TheoremRun(data, convergence_frame, draw_convergence, convergence_report)
+    return PayloadRun(data, convergence_frame, draw_convergence, convergence_report, NAME)

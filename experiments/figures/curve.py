@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from onestep_gm.experiments.figures.protocol import RunOptions, refuse
+from onestep_gm.experiments.figures.protocol import PayloadRun, RunOptions, refuse
 from onestep_gm.experiments.results import check_targets, staged
 
 NAME = "curve"
@@ -179,29 +179,12 @@ def _g(value: float | None, width: int, digits: int) -> str:
     return f"{value:>{width}.{digits}g}" if value is not None else f"{'nan':>{width}}"
 
 
-@dataclasses.dataclass(frozen=True)
-class CurveRun:
-    """One computed learning curve: a :class:`~onestep_gm.experiments.figures.protocol.FigureResult`."""
+class CurveRun(PayloadRun):
+    """One computed learning curve: a :class:`~onestep_gm.experiments.figures.protocol.FigureResult`
+    (``data()`` is the ``onestep curve --json`` object) that saves ``curve.csv`` and ``curve.png``."""
 
-    payload: dict
-    name: str = NAME
-
-    @property
-    def seconds(self) -> float:
-        return float(self.payload["seconds"])
-
-    def data(self) -> dict:
-        """The ``onestep curve --json`` object."""
-        return self.payload
-
-    def to_frame(self):
-        return curve_frame(self.payload)
-
-    def draw(self):
-        return draw_curve(self.payload)
-
-    def report(self) -> str:
-        return curve_report(self.payload)
+    def __init__(self, payload: dict) -> None:
+        super().__init__(payload, curve_frame, draw_curve, curve_report, NAME)
 
     def save(self, out_dir: str | Path) -> dict[str, Path]:
         """Write ``curve.csv`` (the frame) and ``curve.png`` under ``out_dir``, both or neither."""

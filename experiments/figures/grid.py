@@ -184,7 +184,7 @@ def figure_data(run: FigureRun) -> dict:
     spec = run.spec
     points = [{
         "coords": coords, "config": config_to_json(config),
-        "train": encode_pairs(strict_json(dict(result.train))), "gen": encode_pairs(strict_json(dict(result.gen))),
+        "train": strict_json(encode_pairs(result.train)), "gen": strict_json(encode_pairs(result.gen)),
         "seconds": result.seconds, "info": strict_json(result.info),
     } for coords, config, result in zip(run.coords, run.configs, run.results, strict=True)]  # fmt: skip
     convention = next((r.info.get("convention") for r in run.results if "convention" in r.info), None)

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 from onestep_gm.experiments.distributed import run_all, use_compile_cache
-from onestep_gm.experiments.figures.protocol import RunOptions, refuse
+from onestep_gm.experiments.figures.protocol import PayloadRun
 from onestep_gm.experiments.figures.theorem import (
     ACTIVATIONS,
     ALPHA,
     GRIDS,
-    TheoremRun,
-    read_reuse,
+    TheoremFigure,
     reusable_points,
     run_time,
 )
@@ -271,35 +270,21 @@ def order_frame(data: Mapping):
     return frame.assign(seed=spec["seed"], convention=data["convention"])
 
 
-@dataclasses.dataclass(frozen=True)
-class OrderFigure:
-    """The order diagram as a :class:`~onestep_gm.experiments.figures.protocol.Figure`."""
+class OrderFigure(TheoremFigure):
+    """The order figure as a :class:`~onestep_gm.experiments.figures.protocol.Figure`."""
 
-    name: str = NAME
+    name = NAME
+    full = ORDER_FULL
+    quick = ORDER_QUICK
 
-    def spec(self, options: RunOptions) -> OrderSpec:
-        """The sizes of a run: full or quick, with ``trials``, ``seed`` and ``sizes`` replaced."""
-        changes = {"trials": options.trials, "seed": options.seed, "n_values": options.sizes}
-        base = ORDER_QUICK if options.quick else ORDER_FULL
-        return dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
+    def simulate(self, spec, **options) -> dict:
+        return run_order(spec, **options)
 
-    def check(self, options: RunOptions) -> None:
-        """Refuse the paper figures' options, which this figure fixes itself."""
-        refuse(options, OTHER_OPTIONS, f"the {self.name} figure fixes these itself")
-
-    def run(self, options: RunOptions) -> TheoremRun:
-        """Simulate the diagram (every point cached under ``options.cache_dir``)."""
-        self.check(options)
-        data = run_order(self.spec(options), cache_dir=options.cache_dir, progress=options.progress,
-                         reuse=read_reuse(options.reuse), workers=options.workers,
-                         scheduler=options.scheduler)  # fmt: skip
-        return order_run({**data, "quick": options.quick})
+    def result(self, data: dict) -> PayloadRun:
+        return order_run(data)
 
 
-def order_run(data: dict) -> TheoremRun:
+def order_run(data: dict) -> PayloadRun:
     """A saved or fresh order diagram's data as a figure run."""
-    return TheoremRun(data, order_frame, draw_order, order_report)
+    return PayloadRun(data, order_frame, draw_order, order_report, NAME)
 
-
-OTHER_OPTIONS = ("activations", "models", "components", "order", "data_dir", "test", "protocol", "simulate_fn")
-"""Options of the paper figures that the theorem figures do not take."""

@@ -111,3 +111,42 @@ def refuse(options: RunOptions, names: tuple[str, ...], why: str) -> None:
     given = options.given(*names)
     if given:
         raise ValueError(f"{', '.join(flag(n) for n in given)}: {why}")
+
+
+@dataclass(frozen=True)
+class PayloadRun:
+    """A figure run held as its JSON-able data and the functions that read it (the theorem
+    figures, learning curves): a :class:`FigureResult`; a saved ``<name>.json`` read back into
+    the same class draws and reports again without computing."""
+
+    payload: dict
+    frame_fn: Callable[[Mapping], Any]
+    draw_fn: Callable[[Mapping], Any]
+    report_fn: Callable[[Mapping], str]
+    name: str
+
+    @property
+    def seconds(self) -> float:
+        return float(self.payload["seconds"])
+
+    def data(self) -> dict:
+        """The JSON-able data (``<name>.json``)."""
+        return self.payload
+
+    def to_frame(self):
+        """Tidy :class:`pandas.DataFrame`: one row per point × activation × model × trial."""
+        return self.frame_fn(self.payload)
+
+    def draw(self):
+        """The picture, a :class:`matplotlib.figure.Figure`."""
+        return self.draw_fn(self.payload)
+
+    def report(self) -> str:
+        """The Markdown report (``<name>.md``)."""
+        return self.report_fn(self.payload)
+
+    def save(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write ``<name>.{json,csv,md,png,pdf}`` under ``out_dir``, all or nothing."""
+        from onestep_gm.experiments.figures.outputs import save_outputs  # matplotlib loads with it
+
+        return save_outputs(self, out_dir)

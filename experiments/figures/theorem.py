@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from onestep_gm.experiments.figures.outputs import save_outputs
+from onestep_gm.experiments.figures.protocol import PayloadRun, RunOptions, refuse
 from onestep_gm.experiments.results import dumps, split_key
 
 ACTIVATIONS = ("relu", "tanh")
@@ -120,43 +120,41 @@ def run_time(data: Mapping) -> str:
             + note)  # fmt: skip
 
 
-@dataclasses.dataclass
-class TheoremRun:
-    """One run of a theorem figure: its JSON-able ``data`` and the functions that read it.
+OTHER_OPTIONS = ("activations", "models", "components", "order", "data_dir", "test", "protocol", "simulate_fn")
+"""Options of the paper figures that the theorem figures do not take."""
 
-    Satisfies :class:`~onestep_gm.experiments.figures.protocol.FigureResult`; ``data`` is what
-    ``<name>.json`` holds, so a saved run is re-drawn with ``TheoremRun.load(path)``.
-    """
 
-    payload: dict
-    frame_fn: Callable[[Mapping], Any]
-    draw_fn: Callable[[Mapping], Any]
-    report_fn: Callable[[Mapping], str]
+class TheoremFigure:
+    """What ``order`` and ``convergence`` share as
+    :class:`~onestep_gm.experiments.figures.protocol.Figure`: sizes from ``full`` or ``quick``
+    with ``trials``, ``seed`` and ``sizes`` replaced, and the paper figures' options refused.
+    A subclass gives ``name``, ``full``, ``quick``, ``simulate(spec, **options)`` (the data) and
+    ``result(data)`` (the run)."""
 
-    @property
-    def name(self) -> str:
-        return self.payload["name"]
+    name: str
+    full: Any
+    quick: Any
 
-    @property
-    def seconds(self) -> float:
-        return float(self.payload["seconds"])
+    def spec(self, options: RunOptions) -> Any:
+        """The sizes of a run: full or quick, with ``trials``, ``seed`` and ``sizes`` replaced."""
+        changes = {"trials": options.trials, "seed": options.seed, "n_values": options.sizes}
+        base = self.quick if options.quick else self.full
+        return dataclasses.replace(base, **{k: v for k, v in changes.items() if v is not None})
 
-    def data(self) -> dict:
-        """The JSON-able data (``<name>.json``)."""
-        return self.payload
+    def check(self, options: RunOptions) -> None:
+        """Refuse the paper figures' options, which this figure fixes itself."""
+        refuse(options, OTHER_OPTIONS, f"the {self.name} figure fixes these itself")
 
-    def to_frame(self):
-        """Tidy :class:`pandas.DataFrame`: one row per point × activation × model × trial."""
-        return self.frame_fn(self.payload)
+    def run(self, options: RunOptions) -> PayloadRun:
+        """Simulate every point (each cached under ``options.cache_dir``)."""
+        self.check(options)
+        data = self.simulate(self.spec(options), cache_dir=options.cache_dir, progress=options.progress,
+                             reuse=read_reuse(options.reuse), workers=options.workers,
+                             scheduler=options.scheduler)  # fmt: skip
+        return self.result({**data, "quick": options.quick})
 
-    def draw(self):
-        """The picture, a :class:`matplotlib.figure.Figure`."""
-        return self.draw_fn(self.payload)
+    def simulate(self, spec: Any, **options: Any) -> dict:
+        raise NotImplementedError
 
-    def report(self) -> str:
-        """The Markdown report (``<name>.md``)."""
-        return self.report_fn(self.payload)
-
-    def save(self, out_dir: str | Path) -> dict[str, Path]:
-        """Write ``<name>.{json,csv,md,png,pdf}`` under ``out_dir``, all or nothing."""
-        return save_outputs(self, out_dir)
+    def result(self, data: dict) -> PayloadRun:
+        raise NotImplementedError
