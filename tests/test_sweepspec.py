@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from onestep_gm.experiments.cli import main
 from onestep_gm.experiments.figures.catalogue import FIGURES
-from onestep_gm.experiments.figures.runner import point_config, point_grid
+from onestep_gm.experiments.figures.grid import point_config, point_grid
 from onestep_gm.experiments.figures.sweepspec import load_sweep, spec_from_dict
 
 SWEEPS = Path(__file__).resolve().parents[1] / "examples" / "sweeps"
