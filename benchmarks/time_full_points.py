@@ -18,7 +18,7 @@ import sys
 import time
 
 from onestep_gm.experiments.figures.catalogue import FIGURES
-from onestep_gm.experiments.figures.runner import point_config, point_grid
+from onestep_gm.experiments.figures.grid import point_config, point_grid
 from onestep_gm.numerics.simulation import simulate
 
 REPRESENTATIVES = [("fig1a", {"k_over_m": 1.0}), ("fig1a", {"k_over_m": 5.0}),

@@ -112,6 +112,17 @@ def emit_json(obj: Any) -> None:
     sys.stdout.write(dumps(obj, indent=2) + "\n")
 
 
+def add_run_arguments(parser: argparse.ArgumentParser, quick_help: str) -> None:
+    """The options of a figure run (``figure``, ``sweep``): --quick, --trials, --seed, --out,
+    --no-progress, --workers / --scheduler."""
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--trials", type=positive_int, default=None, help="trials per point")
+    parser.add_argument("--seed", type=seed, default=None, help="random seed in 0 .. 2**32-1 (default 0)")
+    parser.add_argument("--out", default="out", help="output folder (default out/)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_distributed_arguments(parser)
+
+
 def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
     """``--workers N`` / ``--scheduler ADDRESS``: the points as Dask tasks (``figure``, ``sweep``)."""
     group = parser.add_mutually_exclusive_group()

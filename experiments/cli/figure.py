@@ -12,24 +12,17 @@ import argparse
 import sys
 
 from onestep_gm.experiments.cli.args import (
-    add_distributed_arguments,
+    add_run_arguments,
     comma_list,
     positive_int,
     print_saved,
-    seed,
     size_list,
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help="figure name (fig1a … fig8b, order, convergence), all, or a sweep spec SPEC.toml")
-    parser.add_argument(
-        "--quick",
-        action="store_true",
-        help="few grid points, n≈300, 3–5 trials: about a minute per figure",
-    )
-    parser.add_argument("--trials", type=positive_int, default=None, help="trials per point")
-    parser.add_argument("--out", default="out", help="output folder (default out/)")
+    add_run_arguments(parser, "few grid points, n≈300, 3–5 trials: about a minute per figure")
     parser.add_argument(
         "--activation",
         type=comma_list,
@@ -55,9 +48,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--data-dir", default=None, help="folder of the Fashion-MNIST files")
     parser.add_argument(
-        "--seed", type=seed, default=None, help="random seed in 0 .. 2**32-1 (default 0)"
-    )
-    parser.add_argument(
         "--test", choices=["exact", "sampled"], default=None,
         help="test error from exact population moments or fresh samples "
         "(default: exact for Gaussian mixtures, sampled for Fashion-MNIST)",
@@ -78,8 +68,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="order and convergence only: take the points of a saved order.json or "
         "convergence.json run with the same settings instead of simulating them",
     )  # fmt: skip
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    add_distributed_arguments(parser)
 
 
 def options_from_args(args: argparse.Namespace):

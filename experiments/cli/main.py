@@ -25,15 +25,15 @@ def _leave_interrupted(*_args) -> None:
 
     ``os._exit`` skips the interpreter's shutdown, which JAX/XLA threads can crash (a segfault
     after compilation was interrupted), and no ``KeyboardInterrupt`` is left for a library to
-    swallow.  Every file is written atomically (:mod:`onestep_gm.experiments.results`), so the
+    swallow.  Every file is written atomically (:mod:`onestep_gm.experiments.files`), so the
     cache and the outputs hold either the old or the new version, never a partial one.
     """
     if not _INTERRUPTED.acquire(blocking=False):
         return
-    results = sys.modules.get("onestep_gm.experiments.results")
-    if results is not None:
+    files = sys.modules.get("onestep_gm.experiments.files")
+    if files is not None:
         try:
-            results.discard_pending()
+            files.discard_pending()
         except Exception:  # noqa: BLE001 - leaving is all that is left to do
             pass
     command = _COMMAND or ""

@@ -12,23 +12,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from onestep_gm.experiments.cli.args import (
-    add_distributed_arguments,
-    nonnegative_int,
-    positive_int,
-    print_saved,
-)
+from onestep_gm.experiments.cli.args import add_run_arguments, print_saved
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", help="the sweep spec, a .toml file")
-    parser.add_argument("--quick", action="store_true", help="the spec's quick grids and sizes")
-    parser.add_argument("--trials", type=positive_int, default=None, help="trials per point")
-    parser.add_argument("--seed", type=nonnegative_int, default=None, help="random seed")
-    parser.add_argument("--out", default="out", help="output folder (default out/)")
+    add_run_arguments(parser, "the spec's quick grids and sizes")
     parser.add_argument("--check", action="store_true", help="validate the spec and exit")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    add_distributed_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:

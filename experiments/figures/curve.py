@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 from onestep_gm.experiments.figures.protocol import PayloadRun, RunOptions, refuse
-from onestep_gm.experiments.results import check_targets, staged
+from onestep_gm.experiments.files import check_targets, staged
 
 NAME = "curve"
 QUANTITIES = ("gen_error", "train_error", "kappa", "df1", "sigma_eps2")

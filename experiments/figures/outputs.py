@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from onestep_gm.experiments.results import dumps, staged
+from onestep_gm.experiments.files import staged
+from onestep_gm.experiments.results import dumps
 
 EXTENSIONS = ("json", "csv", "md", "png", "pdf")
 

@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 from onestep_gm.experiments.figures.paper import PAPER_PANELS, comparison_table
-from onestep_gm.experiments.results import decode_pairs, staged
+from onestep_gm.experiments.files import staged
+from onestep_gm.experiments.results import decode_pairs
 from onestep_gm.experiments.stats import THRESHOLD, agrees, gap_in_se
 from onestep_gm.experiments.stats import mean_std as _stats
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from onestep_gm.experiments.distributed import check_options
+from onestep_gm.experiments.distributed import check_options, restored_environ
 from onestep_gm.experiments.figures import catalogue
 from onestep_gm.experiments.figures.catalogue import FIGURES, FigureSpec, Overrides
 from onestep_gm.experiments.figures.convergence import ConvergenceFigure, convergence_run
@@ -25,7 +25,7 @@ from onestep_gm.experiments.figures.order import OrderFigure, order_run
 from onestep_gm.experiments.figures.outputs import targets
 from onestep_gm.experiments.figures.protocol import Figure, FigureResult, RunOptions
 from onestep_gm.experiments.figures.sweepspec import load_sweep
-from onestep_gm.experiments.results import check_targets
+from onestep_gm.experiments.files import check_targets
 
 THEOREM_FIGURES: dict[str, Figure] = {"order": OrderFigure(), "convergence": ConvergenceFigure()}
 """The figures beyond the paper that check the theorem itself."""
@@ -57,12 +57,14 @@ def get_figure(figure: str | Path | FigureSpec | Figure) -> Figure:
 
 
 @contextlib.contextmanager
-def jax_as_found() -> Iterator[None]:
-    """Run the block in 64-bit JAX and give the process its JAX settings back afterwards.
+def as_found() -> Iterator[None]:
+    """Run the block in 64-bit JAX and give the process its JAX settings and its environment
+    back afterwards.
 
-    The engine switches 64-bit floats and the persistent compilation cache on for the process;
-    a library call must not (a caller's other JAX code would change under it).  The results are
-    NumPy float64 arrays, so they keep their precision once the setting is restored.
+    The engine switches 64-bit floats and the persistent compilation cache on for the process,
+    and threadpoolctl (BLAS thread pinning) sets ``KMP_DUPLICATE_LIB_OK`` when first imported; a
+    library call must not change either (a caller's other code would change under it).  The
+    results are NumPy float64 arrays, so they keep their precision once the setting is restored.
     """
     import jax  # JAX: only when a figure runs
 
@@ -70,7 +72,7 @@ def jax_as_found() -> Iterator[None]:
              "jax_persistent_cache_min_entry_size_bytes", "jax_compilation_cache_max_size")  # fmt: skip
     saved = {name: getattr(jax.config, name) for name in names}
     try:
-        with jax.enable_x64(True):
+        with restored_environ(), jax.enable_x64(True):
             yield
     finally:
         for name, value in saved.items():
@@ -137,7 +139,7 @@ def run_figure(
                          cache_dir=cache_dir, progress=progress, workers=workers, scheduler=scheduler,
                          simulate_fn=simulate_fn)  # fmt: skip
     resolved = get_figure(figure)
-    with jax_as_found():
+    with as_found():
         return resolved.run(options)
 
 
@@ -199,7 +201,7 @@ def _run_each(figures: list[Figure], options: RunOptions, out_dir: str | Path, s
     failed, written = [], []
     for figure in figures:
         try:
-            with jax_as_found():
+            with as_found():
                 run = figure.run(options)
         except ValueError as exc:
             if len(figures) == 1:
