@@ -43,8 +43,8 @@ def relative_gap(nn: np.ndarray, other: np.ndarray) -> np.ndarray:
 
     Examples
     --------
-    >>> float(relative_gap(np.array([1.0, 1.0]), np.array([0.9, 0.9])))
-    0.1
+    >>> float(relative_gap(np.array([1.0, 1.0]), np.array([0.75, 0.75])))
+    0.25
     """
     mean_nn = np.mean(nn, axis=-1)
     return np.abs(mean_nn - np.mean(other, axis=-1)) / np.abs(mean_nn)
@@ -71,8 +71,8 @@ def gap_stats(nn: np.ndarray, other: np.ndarray) -> tuple[float, float]:
 
     Examples
     --------
-    >>> gap_stats(np.array([1.0, 2.0]), np.array([0.9, 1.8]))
-    (0.1, 0.0)
+    >>> gap_stats(np.array([1.0, 2.0]), np.array([0.75, 1.5]))
+    (0.25, 0.0)
     """
     d = per_trial_gaps(nn, other)
     if d.size == 0:

@@ -43,12 +43,12 @@ def nonnegative_float(text: str) -> float:
     return value
 
 
-def _integer(text: str, minimum: int) -> int:
+def _integer(text: str, minimum: int | None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < minimum:
+    if minimum is not None and value < minimum:
         raise argparse.ArgumentTypeError(f"{text} must be a positive integer" if minimum == 1 else f"{text} must be >= {minimum}")
     return value
 
@@ -66,8 +66,8 @@ SEED_MAX = 2**32 - 1
 
 def seed(text: str) -> int:
     """A random seed in 0 .. 2**32 - 1 (what ``jax.random.PRNGKey`` takes without folding)."""
-    value = nonnegative_int(text)
-    if value > SEED_MAX:
+    value = _integer(text, None)
+    if not 0 <= value <= SEED_MAX:
         raise argparse.ArgumentTypeError(f"{text} is outside 0 .. 2**32 - 1 = {SEED_MAX}")
     return value
 

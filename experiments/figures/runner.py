@@ -50,6 +50,8 @@ def get_figure(figure: str | Path | FigureSpec | Figure) -> Figure:
     if isinstance(figure, str):
         if figure in THEOREM_FIGURES:
             return THEOREM_FIGURES[figure]
+        if figure not in FIGURES and figure not in catalogue.ALIASES:
+            raise ValueError(f"unknown figure {figure!r}; choose from {', '.join(NAMES)}, all, or a sweep spec SPEC.toml")
         return GridFigure(catalogue.get_figure(figure))
     if isinstance(figure, Figure):
         return figure

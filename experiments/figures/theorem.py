@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from onestep_gm.experiments.figures.protocol import PayloadRun, RunOptions, refuse
-from onestep_gm.experiments.results import dumps, split_key
+from onestep_gm.experiments.results import dumps, join_key, split_key
 
 ACTIVATIONS = ("relu", "tanh")
 ALPHA = 0.5
@@ -70,7 +70,7 @@ def reusable_points(name: str, spec: Any, reuse: Mapping | None) -> dict:
         raise ValueError(f"the saved figure to reuse holds no {name} figure")
     ours = json.loads(dumps(dataclasses.asdict(spec)))
     _check_settings(name, ours, reuse.get("spec"))
-    pairs = [f"{a}|{m}" for a in ours["activations"] for m in ours.get("models", ())]
+    pairs = [join_key((a, m)) for a in ours["activations"] for m in ours.get("models", ())]
     points = dict(reuse["results"])
     bad = [key for key, point in points.items() if not _usable(name, point, pairs)]
     if bad:
