@@ -520,3 +520,19 @@ def test_gather_puts_figures_beside_the_paper(tmp_path):
     assert "## Agreement per figure" in text and "| fig1a | quick | 3 |" in text
     assert "![Figure 1(a)](paper/fig1a.png)" in text and "| ![fig1a](figures/fig1a.png) |" in text
     assert "Beside Figure 1(a)" in text and "| 1 | relu | 0.0209 |" in text
+
+
+def test_the_csv_beside_a_figure_is_its_tidy_frame(tmp_path):
+    """``to_frame()``: one row per point × activation × model × trial, the varied and fixed
+    parameters as columns; the CSV that ``save_figure`` writes is that frame."""
+    import pandas as pd  # the frame's library
+
+    run = run_figure(FIGURES["fig1a"], quick=True, simulate_fn=fake_simulate(),
+                     overrides=Overrides(activations=("relu",)))  # fmt: skip
+    frame = run.to_frame()
+    assert len(frame) == sum(len(v) for r in run.results for v in r.gen.values())
+    assert {"k_over_m", "activation", "model", "trial", "gen_error", "train_error", "n", "k", "m",
+            "lambda", "seed", "beta", "alpha", "order"} <= set(frame.columns)  # fmt: skip
+    assert frame.groupby(["k_over_m", "model"]).size().min() >= 1
+    paths = write_outputs(run, tmp_path)
+    pd.testing.assert_frame_equal(pd.read_csv(paths["csv"]), frame, check_dtype=False)

@@ -138,3 +138,25 @@ def test_reuse_of_an_order_figure_simulates_only_the_new_points(monkeypatch):
     data = order.run_order(dataclasses.replace(spec, n_values=(40, 60)), reuse=saved)
     assert calls == [(60, 0.3), (60, 0.8)]
     assert data["results"]["40|0.3"]["nn"] == [[7.0]] and data["reused"] == ["40|0.3", "40|0.8"]
+
+
+def test_theorem_figures_give_tidy_frames(monkeypatch):
+    """The order diagram's frame: one row per (n, β) × activation × model (nn, Hermite at each
+    order) × trial; the convergence study's: per (β, α, n) × activation × model × trial."""
+
+    def fake_point(n, beta, spec):
+        A, L = len(spec.activations), len(spec.orders)
+        return {"nn": [[1.0, 2.0]] * A, "hermite": [[[0.5, 0.25]] * L] * A, "seconds": 1.0}
+
+    monkeypatch.setattr(order, "order_point", fake_point)
+    spec = order.OrderSpec(n_values=(40,), betas=(0.3, 0.8), trials=2, orders=(2, 3))
+    frame = order.order_run(order.run_order(spec)).to_frame()
+    assert len(frame) == 2 * 2 * (1 + 2) * 2
+    assert frame[frame.model == "hermite"]["order"].tolist()[:2] == [2, 2]
+    saved = {"name": "convergence", "spec": dataclasses.asdict(convergence.CONVERGENCE_QUICK), "seconds": 0.0,
+             "results": {"0.3|0.5|100": {"gen": {"relu|nn": [1.0, 2.0], "relu|hermite": [1.5, 2.5]},
+                                         "seconds": 1.0, "order": 2}},
+             "convention": "½ MSE"}  # fmt: skip
+    frame = convergence.convergence_run(saved).to_frame()
+    assert frame[["beta", "alpha", "n", "model", "trial"]].values.tolist()[1] == [0.3, 0.5, 100, "nn", 1]
+    assert len(frame) == 4
