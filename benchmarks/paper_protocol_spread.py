@@ -14,9 +14,9 @@ import dataclasses
 import sys
 
 import numpy as np
-from onestep_gm.experiments.catalogue import FIGURES, Overrides
-from onestep_gm.experiments.paper import paper_value
-from onestep_gm.experiments.runner import point_config
+from onestep_gm.experiments.figures.catalogue import FIGURES, Overrides
+from onestep_gm.experiments.figures.grid import point_config
+from onestep_gm.experiments.figures.paper import paper_value
 from onestep_gm.numerics.simulation import simulate
 
 

@@ -17,8 +17,8 @@ import os
 import sys
 import time
 
-from onestep_gm.experiments.catalogue import FIGURES
-from onestep_gm.experiments.runner import point_config, point_grid
+from onestep_gm.experiments.figures.catalogue import FIGURES
+from onestep_gm.experiments.figures.grid import point_config, point_grid
 from onestep_gm.numerics.simulation import simulate
 
 REPRESENTATIVES = [("fig1a", {"k_over_m": 1.0}), ("fig1a", {"k_over_m": 5.0}),

@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from onestep_gm.experiments.baseline import time_baseline
+from onestep_gm.numerics.memory import MemoryLimitError, check_memory, trial_bytes
 from onestep_gm.numerics.precision import enable_x64
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
@@ -110,6 +111,29 @@ CLOSED_KERNEL_ACTIVATIONS = ("relu", "abs", "sign", "step", "erf", "gelu", "relu
 :func:`time_theory_table`; ``tanh`` is the numeric-rule reference."""
 
 
+def check_sizes(n: int, k: int, m: int, wide: float = 0.0) -> None:
+    """Refuse sizes whose trial (or wide trial, k = ``wide``·m) cannot fit, before any timing.
+
+    Raises
+    ------
+    MemoryLimitError
+        When one benchmark trial cannot fit (naming the size).
+    ValueError
+        When the wide trial cannot fit (naming ``--wide``).
+    """
+
+    sizes = {"n": n, "k": k, "m": m, "models": 2}
+    check_memory(trial_bytes, sizes, what="one benchmark trial")
+    if wide > 0:
+        wide_k = max(1, round(wide * m))
+        try:
+            check_memory(trial_bytes, {**sizes, "k": wide_k}, what="the wide benchmark trial")
+        except MemoryLimitError as exc:
+            if exc.parameter != "k":
+                raise
+            raise ValueError(exc.describe(f"--wide {wide:g} (k = {wide_k})")) from None
+
+
 def time_theory_table(n: int, k: int, m: int, activations=(*CLOSED_KERNEL_ACTIVATIONS, "tanh"),
                       repeats: int = 5) -> list[dict]:  # fmt: skip
     """One theory point per activation against ReLU's, timed in pairs, and the rule used.
@@ -121,6 +145,7 @@ def time_theory_table(n: int, k: int, m: int, activations=(*CLOSED_KERNEL_ACTIVA
     kernel (SymPy) and compiles.  Rows ``{activation, seconds, relu_seconds, ratio, rule}``
     with the best time of each.
     """
+    check_sizes(n, k, m)
     # the engine (JAX) loads when a benchmark runs
     from onestep_gm.numerics.mixture import MixtureSpec
     from onestep_gm.numerics.population import component_laws, population_moments
@@ -171,7 +196,9 @@ def _naive_trial():
 
 def run_benchmark(n: int = 1000, k: int = 1000, m: int = 1000, trials: int = 3,
                   wide_ratio: float = 5.0, naive: bool = True, theory: bool = True) -> dict:
-    """All measurements as one JSON-able dict (seconds, GFLOP/s and ratios)."""
+    """All measurements as one JSON-able dict (seconds, GFLOP/s and ratios); sizes that cannot
+    fit are refused first (:func:`check_sizes`)."""
+    check_sizes(n, k, m, wide_ratio)
     enable_x64()
     peak = matmul_peak()
     flops = engine_flops(n, k, m, 5, len(ACTIVATIONS), 2)

@@ -7,30 +7,24 @@ A saved simulation is one JSON object (RFC 8259: non-finite numbers are written 
      "config_repr": "...", "train": {"relu|nn": [per-trial errors], ...}, "gen": {...},
      "seconds": float, "info": {... parameters, notes, convention, versions}}
 
-Writes are atomic: the text goes to a uniquely named temporary file in the target's folder,
-which then replaces the target (``os.replace``), so concurrent writers never collide and a
-reader sees either the old or the new file, never a partial one.  The per-point cache
+Writes are atomic (:mod:`onestep_gm.numerics.files`).  The per-point cache
 (:func:`simulate_cached`) treats an unreadable or ill-formed entry as a miss: it recomputes,
 overwrites it atomically and says so on stderr.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
 import math
-import os
 import sys
-import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from onestep_gm.numerics.files import discard_pending as discard_pending
-from onestep_gm.numerics.files import file_mode, pending_files, write_atomic
+from onestep_gm.numerics.files import write_atomic
 
 FORMAT = "onestep-gm/simulation"
 FORMAT_VERSION = 1
@@ -77,111 +71,37 @@ def dumps(obj: Any, *, indent: int | None = None) -> str:
     return json.dumps(strict_json(obj), indent=indent, default=str, allow_nan=False)
 
 
-# The package's one atomic writer lives with the engine (the coefficient cache uses it too);
-# re-exported here, where results, figures and the CLI's interrupt handler have always found it.
-_PENDING = pending_files
+# ---------------------------------------------------------------------------------------------
+# Composite keys: typed inside, strings only on disk
+# ---------------------------------------------------------------------------------------------
+
+KEY_SEPARATOR = "|"
+"""Joins the parts of a composite key in saved files: ``"relu|nn"``, ``"1000|0.3"``."""
 
 
-def check_targets(targets: Mapping[str, Path]) -> None:
-    """Refuse output paths that cannot be written, before anything is computed or written.
-
-    Parameters
-    ----------
-    targets : mapping
-        Name → path of every output of one command.
-
-    Raises
-    ------
-    OSError
-        Naming the first path that is a folder, whose folder is a file, or whose folder
-        (or nearest existing ancestor) is not writable.
-    """
-    for target in targets.values():
-        target = Path(target)
-        if target.is_dir():
-            raise IsADirectoryError(f"{target} is a folder; cannot write a file there")
-        ancestor = target.parent
-        while not ancestor.exists() and ancestor != ancestor.parent:
-            ancestor = ancestor.parent
-        if not ancestor.is_dir():
-            raise NotADirectoryError(f"{ancestor} is not a folder; cannot write {target}")
-        if not os.access(ancestor, os.W_OK | os.X_OK):
-            raise PermissionError(f"{ancestor} is not writable; cannot write {target}")
+def join_key(parts) -> str:
+    """The on-disk text of a composite key: ``("relu", "nn")`` → ``"relu|nn"``."""
+    return KEY_SEPARATOR.join(str(p) for p in parts)
 
 
-@contextlib.contextmanager
-def staged(targets: Mapping[str, Path]) -> Iterator[dict[str, Path]]:
-    """Stage several outputs and publish them all or none.
-
-    The targets are checked first (:func:`check_targets`).  Yields a dict of temporary paths
-    (same folders as ``targets``) to write into; on normal exit every staged file replaces its
-    target, on an exception all staged files are removed and no target changes.  Should a
-    replacement fail midway, the targets already replaced get their previous contents back.
-
-    Raises
-    ------
-    OSError
-        For a target that cannot be written (nothing is written then).
-    """
-    targets = {key: Path(target) for key, target in targets.items()}
-    check_targets(targets)
-    tmp_paths: dict[str, Path] = {}
-    backups: dict[str, Path | None] = {}
-    replaced: list[str] = []
-    created: list[Path] = []  # folders made here, removed again on failure
-    try:
-        for key, target in targets.items():
-            missing = [p for p in (target.parent, *target.parent.parents) if not p.exists()]
-            target.parent.mkdir(parents=True, exist_ok=True)
-            created += [p for p in missing if p not in created]
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-            tmp_paths[key] = Path(tmp)
-            os.fchmod(fd, file_mode())
-            os.close(fd)
-            _PENDING.add(Path(tmp))
-        yield tmp_paths
-        for key, target in targets.items():
-            backups[key] = _backup(target)
-        for key, target in targets.items():
-            tmp = tmp_paths[key]
-            os.replace(tmp, target)
-            replaced.append(key)
-            del tmp_paths[key]
-            _PENDING.discard(tmp)
-    except BaseException:
-        for key in replaced:  # roll back: the previous contents, or no file as before
-            with contextlib.suppress(OSError):
-                backup = backups.pop(key)
-                if backup is None:
-                    targets[key].unlink()
-                else:
-                    os.replace(backup, targets[key])
-        _remove(tmp_paths, backups)
-        for folder in created:  # deepest first; only if empty
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
-    _remove(tmp_paths, backups)
+def split_key(key: str, parts: int = 2) -> tuple[str, ...]:
+    """Inverse of :func:`join_key` for a key of ``parts`` parts (the last keeps any ``|``)."""
+    found = key.split(KEY_SEPARATOR, parts - 1)
+    if len(found) != parts:
+        raise ValueError(f"{key!r} is not a key of {parts} parts joined by {KEY_SEPARATOR!r}")
+    return tuple(found)
 
 
-def _remove(tmp_paths: Mapping[str, Path], backups: Mapping[str, Path | None]) -> None:
-    for tmp in [*tmp_paths.values(), *(b for b in backups.values() if b is not None)]:
-        _PENDING.discard(tmp)
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+def encode_pairs(table: Mapping) -> dict[str, Any]:
+    """``{Pair(activation, model): values}`` → ``{"activation|model": values}`` (for JSON)."""
+    return {join_key(pair): value for pair, value in table.items()}
 
 
-def _backup(target: Path) -> Path | None:
-    """A hard link to ``target``'s current contents (for a roll-back), or ``None``."""
-    if not target.exists():
-        return None
-    backup = Path(tempfile.mktemp(prefix=f".{target.name}.", suffix=".bak", dir=target.parent))
-    try:
-        os.link(target, backup)
-    except OSError:
-        return None
-    _PENDING.add(backup)
-    return backup
+def decode_pairs(table: Mapping[str, Any]) -> dict:
+    """``{"activation|model": values}`` → ``{Pair(activation, model): values}``."""
+    from onestep_gm.numerics.simulation import Pair  # the engine (JAX) loads only when read
+
+    return {Pair(*split_key(key)): value for key, value in table.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,6 +111,7 @@ def _backup(target: Path) -> Path | None:
 
 def config_to_json(config) -> dict:
     """A :class:`~onestep_gm.SimulationConfig` as a JSON object (its data spec tagged by kind)."""
+    # the engine (JAX) loads only when a result is built or read
     out = dataclasses.asdict(config)
     out["data"] = {"kind": config.data.kind, **dataclasses.asdict(config.data)}
     return strict_json(out)
@@ -227,8 +148,8 @@ def result_to_json(result) -> dict:
         "version": FORMAT_VERSION,
         "config": config_to_json(result.config),
         "config_repr": repr(result.config),
-        "train": {"|".join(pair): v for pair, v in result.train.items()},
-        "gen": {"|".join(pair): v for pair, v in result.gen.items()},
+        "train": encode_pairs(result.train),
+        "gen": encode_pairs(result.gen),
         "seconds": result.seconds,
         "info": result.info,
     })  # fmt: skip
@@ -243,7 +164,6 @@ def result_from_json(obj: Mapping[str, Any], config=None):
         When ``obj`` is not a saved simulation (wrong format tag, missing or ill-typed keys).
     """
     from onestep_gm.numerics.simulation import (  # the engine (JAX) loads only when a result is built or read
-        Pair,
         SimulationResult,
     )
 
@@ -254,13 +174,8 @@ def result_from_json(obj: Mapping[str, Any], config=None):
             config = config_from_json(obj["config"])
 
         def unpack(table: Mapping[str, list]) -> dict:
-            out = {}
-            for key, values in table.items():
-                activation, model = key.split("|", 1)
-                out[Pair(activation, model)] = np.asarray(
-                    [np.nan if v is None else float(v) for v in values], dtype=float
-                )
-            return out
+            return {pair: np.asarray([np.nan if v is None else float(v) for v in values], dtype=float)
+                    for pair, values in decode_pairs(table).items()}  # fmt: skip
 
         train, gen = unpack(obj["train"]), unpack(obj["gen"])
         seconds, info = float(obj["seconds"]), dict(obj["info"])

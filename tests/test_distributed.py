@@ -11,9 +11,9 @@ import time
 import numpy as np
 import pytest
 from onestep_gm.experiments import distributed as dist
-from onestep_gm.experiments.catalogue import FigureSpec
+from onestep_gm.experiments.figures.catalogue import FigureSpec
+from onestep_gm.experiments.figures.runner import run_figure
 from onestep_gm.experiments.results import cache_path
-from onestep_gm.experiments.runner import run_figure
 from onestep_gm.numerics import simulation
 from onestep_gm.numerics.mixture import MixtureSpec
 from onestep_gm.numerics.simulation import SimulationConfig
@@ -120,19 +120,20 @@ def test_local_cluster_leaves_the_environment_as_it_found_it(monkeypatch):
 def test_theorem_figures_on_the_cluster_reproduce_in_process(cluster, tmp_path):
     """``onestep figure order|convergence --scheduler``: the points run as tasks (the order
     diagram's through its JSON point cache) and give the in-process numbers, bit for bit."""
-    from onestep_gm.experiments import theorem
+    from onestep_gm.experiments.figures import convergence
+    from onestep_gm.experiments.figures import order as diagram
 
-    order = theorem.OrderSpec(n_values=(40,), betas=(0.3, 0.8), trials=2, orders=(2, 3))
-    conv = theorem.ConvergenceSpec(n_values=(40,), points=((0.3, 0.5), (0.74, 0.5)), trials=2,
-                                   models=("nn", "hermite"))  # fmt: skip
+    order = diagram.OrderSpec(n_values=(40,), betas=(0.3, 0.8), trials=2, orders=(2, 3))
+    conv = convergence.ConvergenceSpec(n_values=(40,), points=((0.3, 0.5), (0.74, 0.5)), trials=2,
+                                       models=("nn", "hermite"))  # fmt: skip
     address = cluster.scheduler_address
-    remote = theorem.run_order(order, scheduler=address, cache_dir=tmp_path / "order")
-    local = theorem.run_order(order)
+    remote = diagram.run_order(order, scheduler=address, cache_dir=tmp_path / "order")
+    local = diagram.run_order(order)
     for key, point in local["results"].items():
         assert {**remote["results"][key], "seconds": 0} == {**point, "seconds": 0}
     assert len(list((tmp_path / "order").glob("json-*.json"))) == 2
-    remote = theorem.run_convergence(conv, scheduler=address, cache_dir=tmp_path / "conv")
-    local = theorem.run_convergence(conv)
+    remote = convergence.run_convergence(conv, scheduler=address, cache_dir=tmp_path / "conv")
+    local = convergence.run_convergence(conv)
     assert remote["results"].keys() == local["results"].keys()
     for key, point in local["results"].items():
         assert remote["results"][key]["gen"] == point["gen"]

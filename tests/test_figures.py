@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import onestep_gm.numerics.simulation as sweep_module
 import pytest
-from onestep_gm.experiments import catalogue, outputs, report, runner
-from onestep_gm.experiments.catalogue import FIGURES, ORDER_AT_BETA_ONE, Overrides
 from onestep_gm.experiments.cli import main
-from onestep_gm.experiments.outputs import save_figure as write_outputs
-from onestep_gm.experiments.runner import point_config, point_grid, run_figure
+from onestep_gm.experiments.figures import catalogue, grid, report
+from onestep_gm.experiments.figures.catalogue import FIGURES, ORDER_AT_BETA_ONE, Overrides
+from onestep_gm.experiments.figures.grid import point_config, point_grid
+from onestep_gm.experiments.figures.outputs import save_figure as write_outputs
+from onestep_gm.experiments.figures.runner import run_figure
 from onestep_gm.numerics.fashion import FashionSpec
 from onestep_gm.numerics.mixture import MixtureSpec
 from onestep_gm.numerics.simulation import SimulationResult
@@ -177,7 +178,7 @@ def test_overrides():
     assert c.data.data_dir == "/data" and c.trials == 4
     c = point_config(FIGURES["fig2a"], {"rho": 0.3}, overrides=ov)
     assert c.data.weights == pytest.approx((0.3, 0.7))  # rho wins over --components
-    assert any("ignored" in n for n in runner.figure_notes(FIGURES["fig3a"], ov))
+    assert any("ignored" in n for n in grid.figure_notes(FIGURES["fig3a"], ov))
 
 
 def test_descriptive_aliases_and_protocol_override():
@@ -186,7 +187,7 @@ def test_descriptive_aliases_and_protocol_override():
     ov = Overrides(protocol="paper")
     assert point_config(FIGURES["fig1a"], {"k_over_m": 1.0}, overrides=ov).protocol == "paper"
     assert point_config(FIGURES["fig1a"], {"k_over_m": 1.0}).protocol == "fresh"
-    assert any("protocol paper" in n for n in runner.figure_notes(FIGURES["fig1a"], ov))
+    assert any("protocol paper" in n for n in grid.figure_notes(FIGURES["fig1a"], ov))
 
 
 def test_unknown_figure_lists_valid_names():
@@ -241,7 +242,7 @@ def test_failure_midway_leaves_no_file(tmp_path):
 
 
 def test_failure_while_drawing_leaves_no_file(tmp_path, monkeypatch):
-    from onestep_gm.experiments import plots
+    from onestep_gm.experiments.figures import plots
 
     run = run_figure(FIGURES["fig1b"], quick=True, simulate_fn=fake_simulate())
 
@@ -257,7 +258,7 @@ def test_failure_while_drawing_leaves_no_file(tmp_path, monkeypatch):
 
 
 def test_earlier_outputs_survive_a_failed_rerun(tmp_path, monkeypatch):
-    from onestep_gm.experiments import plots
+    from onestep_gm.experiments.figures import plots
 
     run = run_figure(FIGURES["fig1b"], quick=True, simulate_fn=fake_simulate())
     write_outputs(run, tmp_path)
@@ -306,7 +307,7 @@ def test_point_gaps_from_trials():
 def test_figure_report_table_and_verdict(tmp_path):
     run = run_figure(FIGURES["fig1a"], quick=True, simulate_fn=fake_simulate(),
                      overrides=Overrides(activations=("relu",)))  # fmt: skip
-    text = report.figure_report(outputs.figure_data(run), image="fig1a.png")
+    text = report.figure_report(grid.figure_data(run), image="fig1a.png")
     # fake: Hermite = NN + 0.002 with per-trial spread 0.001 (T = 3): z = -0.002/0.000816 = -2.45
     assert "NN and Hermite agree within 2 s.e. at 0/4 points." in text
     assert text.count("-2.45 ✗") == 4
@@ -467,7 +468,7 @@ def test_real_engine_larger_beta_generalises_better(tmp_path):
 
 @pytest.mark.slow
 def test_real_engine_linear_gap_grows_with_beta(tmp_path):
-    from onestep_gm.experiments.plots import heatmap_values
+    from onestep_gm.experiments.figures.plots import heatmap_values
 
     data = _real_run("fig4b", tmp_path, "--trials", "3")
     _, betas, gap, _ = heatmap_values(data)
@@ -487,15 +488,15 @@ def test_report_names_where_a_model_fails_and_flags_beta_one():
     assert report.misses(data, "hermite") == ""
     assert report.agreement(data, "theory") == (1, 2)
     run = run_figure(FIGURES["fig3a"], quick=True, simulate_fn=fake_simulate())
-    assert "**Outside the theorem.** β = 1" in report.figure_report(outputs.figure_data(run))
+    assert "**Outside the theorem.** β = 1" in report.figure_report(grid.figure_data(run))
     run = run_figure(FIGURES["fig1a"], quick=True, simulate_fn=fake_simulate())
-    assert "Outside the theorem" not in report.figure_report(outputs.figure_data(run))
+    assert "Outside the theorem" not in report.figure_report(grid.figure_data(run))
 
 
 def test_theory_heat_map_beside_the_simulated_one():
-    from onestep_gm.experiments import plots  # matplotlib: only the drawing tests need it
+    from onestep_gm.experiments.figures import plots  # matplotlib: only the drawing tests need it
 
-    data = outputs.figure_data(run_figure(FIGURES["fig4a"], quick=True, simulate_fn=fake_simulate()))
+    data = grid.figure_data(run_figure(FIGURES["fig4a"], quick=True, simulate_fn=fake_simulate()))
     assert plots.has_theory_heatmap(data)
     fig = plots.draw(data)
     try:
@@ -504,8 +505,8 @@ def test_theory_heat_map_beside_the_simulated_one():
         grids = [ax.collections[0].get_array() for ax in fig.axes if ax.get_title() in ("NN (simulated)", "theory")]
         assert grids[0].shape == grids[1].shape == (5, 5)  # the same 5 × 5 quick grid
     finally:
-        plots.close(fig)
-    gap = outputs.figure_data(run_figure(FIGURES["fig4b"], quick=True, simulate_fn=fake_simulate()))
+        del fig  # a figure outside pyplot: nothing to close
+    gap = grid.figure_data(run_figure(FIGURES["fig4b"], quick=True, simulate_fn=fake_simulate()))
     assert not plots.has_theory_heatmap(gap)
 
 
@@ -519,3 +520,20 @@ def test_gather_puts_figures_beside_the_paper(tmp_path):
     assert "## Agreement per figure" in text and "| fig1a | quick | 3 |" in text
     assert "![Figure 1(a)](paper/fig1a.png)" in text and "| ![fig1a](figures/fig1a.png) |" in text
     assert "Beside Figure 1(a)" in text and "| 1 | relu | 0.0209 |" in text
+
+
+def test_the_csv_beside_a_figure_is_its_tidy_frame(tmp_path):
+    """``to_frame()``: one row per point × activation × model × trial, the varied and fixed
+    parameters as columns; the CSV that ``save_figure`` writes is that frame."""
+    from onestep_gm.experiments.figures.outputs import frame_csv
+
+    run = run_figure(FIGURES["fig1a"], quick=True, simulate_fn=fake_simulate(),
+                     overrides=Overrides(activations=("relu",)))  # fmt: skip
+    frame = run.to_frame()
+    assert len(frame) == sum(len(v) for r in run.results for v in r.gen.values())
+    assert {"k_over_m", "activation", "model", "trial", "gen_error", "train_error", "n", "k", "m",
+            "lambda", "seed", "beta", "alpha", "order"} <= set(frame.columns)  # fmt: skip
+    assert frame.groupby(["k_over_m", "model"]).size().min() >= 1
+    paths = write_outputs(run, tmp_path)
+    assert paths["csv"].read_text() == frame_csv(frame)
+    assert paths["csv"].read_text().splitlines()[0].startswith("figure,point,k_over_m,activation,model,trial,")

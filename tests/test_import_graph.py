@@ -25,9 +25,9 @@ FOLDERS = {"theory": "onestep_gm.theory", "numerics": "onestep_gm.numerics",
 def _modules() -> dict[str, Path]:
     found = {}
     for folder, package in FOLDERS.items():
-        for path in sorted((ROOT / folder).glob("*.py")):
-            name = package if path.stem == "__init__" else f"{package}.{path.stem}"
-            found[name] = path
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = path.relative_to(ROOT / folder).with_suffix("").parts
+            found[".".join([package, *(p for p in parts if p != "__init__")])] = path
     return found
 
 
@@ -188,7 +188,7 @@ def test_no_import_cycles():
 
 HEAVY_OR_OPTIONAL = ("jax", "jaxlib", "matplotlib", "scipy", "sympy", "mpmath", "tqdm", "threadpoolctl",
                      "dask", "distributed", "marimo", "latex2mathml", "torch", "torchvision",
-                     "importlib.metadata", "scienceplots", "platformdirs", "onestep_gm")  # fmt: skip
+                     "importlib.metadata", "scienceplots", "platformdirs", "pandas", "onestep_gm")  # fmt: skip
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

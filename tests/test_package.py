@@ -125,4 +125,4 @@ def test_wheel_holds_only_onestep_gm(tmp_path):
     tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
     assert {t for t in tops if not t.endswith(".dist-info")} == {"onestep_gm"}
     names = zipfile.ZipFile(wheel).namelist()
-    assert "onestep_gm/theory/order.py" in names and "onestep_gm/experiments/cli.py" in names
+    assert "onestep_gm/theory/order.py" in names and "onestep_gm/experiments/cli/main.py" in names

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from onestep_gm.experiments import paper
+from onestep_gm.experiments.figures import paper
 
 
 def _data(values, quick=False, name="fig1a", x=1.0, vary="k_over_m"):

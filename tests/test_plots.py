@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import LogNorm, to_hex
-from onestep_gm.experiments import plots
+from onestep_gm.experiments import stats
+from onestep_gm.experiments.figures import plots
 
 
 def line_data(models=("nn", "hermite"), activations=("relu", "tanh"), metric="gen"):
@@ -63,14 +64,12 @@ def test_lines_styles_colours_and_bands():
     verts = bands[0].get_paths()[0].vertices
     assert verts[:, 1].max() == pytest.approx(2.0 + np.std([0.9, 1.0, 1.1]))
     assert ax.get_xlabel() == "$k/m$" and ax.get_ylabel() == "Generalization error"
-    plots.close(fig)
 
 
 def test_conditional_is_dotted_and_theory_turns_simulations_into_markers():
     fig = plots.draw(line_data(models=("nn", "hermite", "conditional")))
     styles = {ln.get_label(): ln.get_linestyle() for ln in fig.axes[0].get_lines()}
     assert styles["relu conditional"] == ":"
-    plots.close(fig)
     fig = plots.draw(line_data(models=("nn", "hermite", "theory")))
     ax = fig.axes[0]
     theory = [ln for ln in ax.get_lines() if ln.get_label().endswith("theory")]
@@ -78,30 +77,26 @@ def test_conditional_is_dotted_and_theory_turns_simulations_into_markers():
     markers = [c for c in ax.containers if c.get_label() in ("relu NN", "tanh Hermite")]
     assert len(markers) == 2
     assert not any(isinstance(c, PolyCollection) for c in ax.collections)  # no bands
-    plots.close(fig)
 
 
 def test_log_scale_when_asked():
     data = line_data()
     fig = plots.draw(data)
     assert fig.axes[0].get_yscale() == "linear"
-    plots.close(fig)
     fig = plots.draw({**data, "yscale": "log"})
     assert fig.axes[0].get_yscale() == "log"
-    plots.close(fig)
 
 
 def test_training_error_metric():
     fig = plots.draw(line_data(metric="train"))
     relu = next(ln for ln in fig.axes[0].get_lines() if ln.get_label() == "relu NN")
     assert relu.get_ydata().tolist() == pytest.approx([0.25, 0.5, 1.0])
-    plots.close(fig)
 
 
 def test_relative_gap():
     nn = np.array([[1.0, 3.0], [2.0, 2.0]])
     other = np.array([[2.5, 2.5], [1.0, 1.0]])
-    assert plots.relative_gap(nn, other).tolist() == pytest.approx([0.25, 0.5])
+    assert stats.relative_gap(nn, other).tolist() == pytest.approx([0.25, 0.5])
 
 
 def test_heatmap_values_and_log_scale():
@@ -113,19 +108,16 @@ def test_heatmap_values_and_log_scale():
     mesh = fig.axes[0].collections[0]
     assert isinstance(mesh.norm, LogNorm)
     assert np.asarray(mesh.get_array()).reshape(2, 3) == pytest.approx(grid)
-    plots.close(fig)
     fig = plots.draw(heat_data("gen"))
     mesh = fig.axes[0].collections[0]
     assert not isinstance(mesh.norm, LogNorm)
     assert np.asarray(mesh.get_array()).reshape(2, 3)[:, 0].tolist() == pytest.approx([1.2, 1.8])
-    plots.close(fig)
 
 
 def test_save_png_and_pdf(tmp_path):
     fig = plots.draw(line_data())
     plots.save(fig, tmp_path / "a.tmp", fmt="png")
     plots.save(fig, tmp_path / "b.tmp", fmt="pdf")
-    plots.close(fig)
     assert (tmp_path / "a.tmp").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "b.tmp").read_bytes()[:5] == b"%PDF-"
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 from onestep_gm.experiments.cli import main
-from onestep_gm.experiments.results import cached_json, discard_pending, dumps, staged, write_atomic
+from onestep_gm.numerics.files import discard_pending, staged, write_atomic
+from onestep_gm.experiments.results import cached_json, dumps
 
 WRITER = """
 import json, sys
-from onestep_gm.experiments.results import write_atomic
+from onestep_gm.numerics.files import write_atomic
 path, tag = sys.argv[1], sys.argv[2]
 for i in range(300):
     write_atomic(path, json.dumps({"writer": tag, "i": i, "pad": "x" * 20000}))

@@ -5,10 +5,10 @@ import json
 from pathlib import Path
 
 import pytest
-from onestep_gm.experiments.catalogue import FIGURES
 from onestep_gm.experiments.cli import main
-from onestep_gm.experiments.runner import point_config, point_grid
-from onestep_gm.experiments.sweepspec import load_sweep, spec_from_dict
+from onestep_gm.experiments.figures.catalogue import FIGURES
+from onestep_gm.experiments.figures.grid import point_config, point_grid
+from onestep_gm.experiments.figures.sweepspec import load_sweep, spec_from_dict
 
 SWEEPS = Path(__file__).resolve().parents[1] / "examples" / "sweeps"
 

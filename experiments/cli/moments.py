@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from onestep_gm.experiments.args import emit_json
+from onestep_gm.experiments.cli.args import emit_json
 
 _MEANING = {
     "M0": "E sigma(a + s g)",

@@ -43,24 +43,22 @@ def nonnegative_float(text: str) -> float:
     return value
 
 
-def positive_int(text: str) -> int:
+def _integer(text: str, minimum: int | None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be a positive integer")
+    if minimum is not None and value < minimum:
+        raise argparse.ArgumentTypeError(f"{text} must be a positive integer" if minimum == 1 else f"{text} must be >= {minimum}")
     return value
+
+
+def positive_int(text: str) -> int:
+    return _integer(text, 1)
 
 
 def nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be >= 0")
-    return value
+    return _integer(text, 0)
 
 
 SEED_MAX = 2**32 - 1
@@ -68,10 +66,7 @@ SEED_MAX = 2**32 - 1
 
 def seed(text: str) -> int:
     """A random seed in 0 .. 2**32 - 1 (what ``jax.random.PRNGKey`` takes without folding)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    value = _integer(text, None)
     if not 0 <= value <= SEED_MAX:
         raise argparse.ArgumentTypeError(f"{text} is outside 0 .. 2**32 - 1 = {SEED_MAX}")
     return value
@@ -115,3 +110,33 @@ def emit_json(obj: Any) -> None:
     from onestep_gm.experiments.results import dumps
 
     sys.stdout.write(dumps(obj, indent=2) + "\n")
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, quick_help: str) -> None:
+    """The options of a figure run (``figure``, ``sweep``): --quick, --trials, --seed, --out,
+    --no-progress, --workers / --scheduler."""
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument("--trials", type=positive_int, default=None, help="trials per point")
+    parser.add_argument("--seed", type=seed, default=None, help="random seed in 0 .. 2**32-1 (default 0)")
+    parser.add_argument("--out", default="out", help="output folder (default out/)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_distributed_arguments(parser)
+
+
+def add_distributed_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--workers N`` / ``--scheduler ADDRESS``: the points as Dask tasks (``figure``, ``sweep``)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--workers", type=positive_int, default=None,
+        help="run the points on a local Dask cluster of N worker processes (extra [distributed])",
+    )  # fmt: skip
+    group.add_argument(
+        "--scheduler", default=None, metavar="ADDRESS",
+        help="run the points on the Dask cluster at ADDRESS, e.g. tcp://host:8786",
+    )  # fmt: skip
+
+
+def print_saved(run: Any, paths: dict) -> None:
+    """The line ``figure`` and ``sweep`` print for each figure written."""
+    print(f"{run.name}: {paths['json'].with_suffix('')}.{{png,pdf,json,csv,md}} ({run.seconds:.1f} s)")
+    sys.stdout.flush()

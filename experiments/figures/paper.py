@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from onestep_gm.experiments.results import decode_pairs
+from onestep_gm.experiments.stats import mean_std
 
 PAPER_PANELS = {
     "fig1a": "Figure 1(a)", "fig1b": "Figure 1(b)", "fig1c": "Figure 1(c)",
@@ -125,7 +127,7 @@ def _ours(data: Mapping[str, Any], activation: str, x: float) -> Sequence[float]
     key = "train" if data["metric"] == "train" else "gen"
     for point in data["points"]:
         if math.isclose(point["coords"][data["vary"]], x, rel_tol=1e-4, abs_tol=1e-6):
-            return point[key].get(f"{activation}|nn")
+            return decode_pairs(point[key]).get((activation, "nn"))
     return None
 
 
@@ -143,9 +145,7 @@ def comparison_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
             row: dict[str, Any] = {"x": x, "activation": act, "paper": paper, "mean": None,
                                    "std": None, "gap": None}  # fmt: skip
             if values is not None:
-                arr = np.asarray(values, dtype=float)
-                row["mean"] = float(arr.mean())
-                row["std"] = float(arr.std(ddof=1)) if arr.size > 1 else 0.0
+                row["mean"], row["std"], _ = mean_std(values)
                 diff = row["mean"] - paper
                 row["gap"] = diff / row["std"] if row["std"] > 0 else math.copysign(math.inf, diff)
             rows.append(row)

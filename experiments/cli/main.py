@@ -1,4 +1,4 @@
-"""The ``onestep`` command line: one subcommand per module ``experiments/cmd_<name>.py``.
+"""The ``onestep`` command line: one subcommand per module ``experiments/cli/<name>.py``.
 
 Each command module defines ``add_arguments(parser)`` and ``run(args) -> int``; its one-line
 help sits in :data:`COMMANDS`, so that ``onestep --help`` imports no command module and the
@@ -25,15 +25,15 @@ def _leave_interrupted(*_args) -> None:
 
     ``os._exit`` skips the interpreter's shutdown, which JAX/XLA threads can crash (a segfault
     after compilation was interrupted), and no ``KeyboardInterrupt`` is left for a library to
-    swallow.  Every file is written atomically (:mod:`onestep_gm.experiments.results`), so the
+    swallow.  Every file is written atomically (:mod:`onestep_gm.numerics.files`), so the
     cache and the outputs hold either the old or the new version, never a partial one.
     """
     if not _INTERRUPTED.acquire(blocking=False):
         return
-    results = sys.modules.get("onestep_gm.experiments.results")
-    if results is not None:
+    files = sys.modules.get("onestep_gm.numerics.files")
+    if files is not None:
         try:
-            results.discard_pending()
+            files.discard_pending()
         except Exception:  # noqa: BLE001 - leaving is all that is left to do
             pass
     command = _COMMAND or ""
@@ -108,14 +108,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
     Every command is listed with its help line, but a command module (and what it imports,
     e.g. SymPy or JAX) is loaded only for the command that runs: ``only=None`` loads all of
-    them (the CLI reference in the docs), ``only="order"`` only ``cmd_order``.
+    them (the CLI reference in the docs), ``only="order"`` only ``cli.order``.
     """
     parser = _Parser(prog="onestep", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, help_line in COMMANDS.items():
         p = sub.add_parser(name, help=help_line, description=help_line)
         if only is None or name == only:
-            module = importlib.import_module(f"onestep_gm.experiments.cmd_{name}")
+            module = importlib.import_module(f"onestep_gm.experiments.cli.{name}")
             module.add_arguments(p)
             p.set_defaults(_run=module.run)
     return parser
@@ -220,7 +220,3 @@ def _message(exc: BaseException, args: argparse.Namespace) -> str:
 
 
 _BARE = {"division by zero", "float division by zero", "integer division or modulo by zero"}
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

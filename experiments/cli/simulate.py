@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import warnings
 
-from onestep_gm.experiments.args import (
+from onestep_gm.experiments.cli.args import (
     comma_list,
     emit_json,
     nonnegative_float,
@@ -53,27 +53,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace):
+    """The :class:`~onestep_gm.SimulationConfig` of the options (the library validates it)."""
     # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
+    from onestep_gm.experiments.figures.catalogue import mixture_weights
     from onestep_gm.numerics.mixture import MixtureSpec
-    from onestep_gm.numerics.simulation import MODELS, SimulationConfig
+    from onestep_gm.numerics.simulation import SimulationConfig
 
-    if not -1.0 <= args.alignment <= 1.0:
-        raise ValueError(f"--alignment must be in [-1, 1] (got {args.alignment})")
-    unknown = [m for m in args.model if m not in MODELS]
-    if unknown:
-        raise ValueError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
-    directions = args.components * args.spikes
-    if directions > args.n:  # checked before the C weights are built (C may be huge)
-        raise ValueError(
-            f"--components {args.components} with --spikes {args.spikes} needs {directions} "
-            f"orthogonal spike directions, more than --n {args.n}"
-        )
-    if args.rho is not None:
-        if args.components != 2:
-            raise ValueError("--rho needs --components 2")
-        weights = (args.rho, 1.0 - args.rho)
-    else:
-        weights = tuple([1.0 / args.components] * args.components)
+    weights = mixture_weights(args.components, rho=args.rho, spikes=args.spikes, n=args.n)
     data = MixtureSpec(
         n=args.n, beta=args.beta, alpha=args.alpha, weights=weights, spikes=args.spikes,
         alignment=args.alignment, task=args.task, noise=args.noise,
@@ -102,10 +88,6 @@ def run(args: argparse.Namespace) -> int:
         package_versions,
         simulate_cached,
     )
-    from onestep_gm.theory.activations import get_activation
-
-    for spec in args.activation:
-        get_activation(spec)
     config = config_from_args(args)
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 import mpmath
-from onestep_gm.experiments.args import emit_json, positive_float, positive_int
+from onestep_gm.experiments.cli.args import emit_json, positive_float, positive_int
 from onestep_gm.theory.activations import ActivationError, get_activation
 from onestep_gm.theory.hermite import hermite_coefficients
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from onestep_gm.experiments.args import emit_json, nonnegative_float, positive_int
+from onestep_gm.experiments.cli.args import emit_json, nonnegative_float, positive_int
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,28 +21,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
 
 
-def _check_memory(args: argparse.Namespace) -> None:
-    """Refuse sizes whose trial (or wide trial, k = WIDE·m) cannot fit, before any timing."""
-    # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
-    from onestep_gm.numerics.memory import MemoryLimitError, check_memory, trial_bytes
-
-    sizes = {"n": args.n, "k": args.k, "m": args.m, "models": 2}
-    check_memory(trial_bytes, sizes, what="one benchmark trial")
-    if args.wide > 0:
-        wide_k = max(1, round(args.wide * args.m))
-        try:
-            check_memory(trial_bytes, {**sizes, "k": wide_k}, what="the wide benchmark trial")
-        except MemoryLimitError as exc:
-            if exc.parameter != "k":
-                raise
-            raise ValueError(exc.describe(f"--wide {args.wide:g} (k = {wide_k})")) from None
-
-
 def run(args: argparse.Namespace) -> int:
     # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
     from onestep_gm.experiments.bench import run_benchmark
 
-    _check_memory(args)
     if args.kernels:
         return _kernel_table(args)
     res = run_benchmark(args.n, args.k, args.m, args.trials, args.wide, not args.no_naive,

@@ -1,6 +1,6 @@
 r"""Figures as pictures: mean ± std over trials per activation and model (scienceplots style).
 
-:func:`draw` takes the JSON-able figure data of :func:`onestep_gm.experiments.outputs.figure_data`
+:func:`draw` takes the JSON-able figure data of :func:`onestep_gm.experiments.figures.outputs.figure_data`
 (so a saved ``<name>.json`` can be redrawn without simulating) and returns a matplotlib
 figure.  Line figures: one colour per activation; the network solid, the Hermite model
 dashed, the conditional Gaussian model dotted, each with a band of ± one standard deviation
@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.style
+import numpy as np
+from matplotlib.colors import LogNorm
+from matplotlib.figure import Figure
+from onestep_gm.experiments.results import decode_pairs
+from onestep_gm.experiments.stats import relative_gap
 
 with warnings.catch_warnings():  # scienceplots 2.1 calls helpers deprecated in matplotlib 3.11
     warnings.simplefilter("ignore", matplotlib.MatplotlibDeprecationWarning)
@@ -47,21 +47,21 @@ def colour(activation: str, order: list[str]) -> str:
     return _EXTRA_COLOURS[others.index(activation) % len(_EXTRA_COLOURS)]
 
 
-def series(data: Mapping[str, Any], metric: str = "gen") -> dict[tuple[str, str], np.ndarray]:
-    """Per (activation, model) an array (points × trials) of the chosen error."""
+def new_figure(**kw: Any) -> Figure:
+    """A matplotlib figure outside pyplot: no backend is chosen or changed, no window opens, and
+    ``savefig`` renders with Agg (png) or the pdf backend."""
+    return Figure(**kw)
+
+
+def series(data: Mapping[str, Any], metric: str = "gen") -> dict:
+    """Per :class:`~onestep_gm.numerics.simulation.Pair` an array (points × trials) of the chosen
+    error."""
     key = "train" if metric == "train" else "gen"
-    out: dict[tuple[str, str], list] = {}
+    out: dict = {}
     for point in data["points"]:
-        for pair, values in point[key].items():
-            act, model = pair.split("|", 1)
-            out.setdefault((act, model), []).append(np.asarray(values, dtype=float))
+        for pair, values in decode_pairs(point[key]).items():
+            out.setdefault(pair, []).append(np.asarray(values, dtype=float))
     return {pair: np.stack(rows) for pair, rows in out.items()}
-
-
-def relative_gap(nn: np.ndarray, other: np.ndarray) -> np.ndarray:
-    r"""Per point :math:`|\bar E_{NN} - \bar E_{other}| / \bar E_{NN}` of the trial means."""
-    mean_nn = np.mean(nn, axis=-1)
-    return np.abs(mean_nn - np.mean(other, axis=-1)) / np.abs(mean_nn)
 
 
 def _xs(data: Mapping[str, Any], variable: str) -> np.ndarray:
@@ -124,7 +124,7 @@ def has_theory_heatmap(data: Mapping[str, Any]) -> bool:
     return (
         data["kind"] == "heatmap"
         and data["metric"] != "gap"
-        and any(pair.endswith("|theory") for p in data["points"] for pair in p["gen"])
+        and any(pair.model == "theory" for p in data["points"] for pair in decode_pairs(p["gen"]))
     )
 
 
@@ -158,15 +158,17 @@ def _draw_heatmap(fig: Figure, ax, data: Mapping[str, Any]) -> None:
 
 
 def draw(data: Mapping[str, Any]) -> Figure:
-    """The picture of one figure's data (see :func:`onestep_gm.experiments.outputs.figure_data`)."""
+    """The picture of one figure's data (see :func:`onestep_gm.experiments.figures.outputs.figure_data`)."""
     title = data["title"] + (" [quick]" if data.get("quick") else "")
-    with plt.style.context(STYLE):
+    with matplotlib.style.context(STYLE):
         if has_theory_heatmap(data):
-            fig, axes = plt.subplots(1, 2, figsize=(6.2, 2.8), sharey=True, layout="constrained")
+            fig = new_figure(figsize=(6.2, 2.8), layout="constrained")
+            axes = fig.subplots(1, 2, sharey=True)
             _draw_error_heatmaps(fig, axes, data)
             fig.suptitle(title, fontsize=6)
             return fig
-        fig, ax = plt.subplots(figsize=(3.5, 2.8) if data["kind"] == "heatmap" else (3.5, 2.6))
+        fig = new_figure(figsize=(3.5, 2.8) if data["kind"] == "heatmap" else (3.5, 2.6))
+        ax = fig.subplots()
         if data["kind"] == "heatmap":
             _draw_heatmap(fig, ax, data)
         else:
@@ -178,18 +180,12 @@ def draw(data: Mapping[str, Any]) -> Figure:
 
 def save(fig: Figure, path: str | Path, fmt: str) -> None:
     """Save ``fig`` as ``fmt`` ("png" at :data:`DPI`, or "pdf") to ``path`` (any file name)."""
-    with plt.style.context(STYLE):
+    with matplotlib.style.context(STYLE):
         fig.savefig(path, format=fmt, dpi=DPI, bbox_inches="tight")
 
 
-def close(fig: Figure) -> None:
-    plt.close(fig)
-
-
 def save_pictures(fig: Figure, paths: dict[str, str | Path]) -> None:
-    """Save ``fig`` once per ``{fmt: path}`` (see :func:`save`) and close it, even on failure."""
-    try:
-        for fmt, path in paths.items():
-            save(fig, path, fmt=fmt)
-    finally:
-        close(fig)
+    """Save ``fig`` once per ``{fmt: path}`` (see :func:`save`).  The figure is not registered
+    with pyplot, so nothing is left open once it is dropped."""
+    for fmt, path in paths.items():
+        save(fig, path, fmt=fmt)

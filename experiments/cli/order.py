@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from onestep_gm.experiments.args import emit_json, positive_int, unit_interval
+from onestep_gm.experiments.cli.args import emit_json, positive_int, unit_interval
 from onestep_gm.theory.order import bulk_scale, hermite_order, scalings
 
 

@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from onestep_gm.experiments.paper import PAPER_PANELS, comparison_table
-from onestep_gm.experiments.results import staged
+from onestep_gm.experiments.figures.paper import PAPER_PANELS, comparison_table
+from onestep_gm.numerics.files import staged
+from onestep_gm.experiments.results import decode_pairs
+from onestep_gm.experiments.stats import THRESHOLD, agrees, gap_in_se
+from onestep_gm.experiments.stats import mean_std as _stats
 
-THRESHOLD = 2.0
 MODEL_ORDER = ("nn", "hermite", "conditional", "theory")
 MODEL_NAMES = {"nn": "NN", "hermite": "Hermite", "conditional": "conditional", "theory": "theory"}
 METRIC_NAMES = {
@@ -37,41 +39,14 @@ METRIC_NAMES = {
 }
 
 
-def gap_in_se(mean_a: float, std_a: float, mean_b: float, std_b: float, trials: int,
-              trials_b: int | None = None) -> float:  # fmt: skip
-    r""":math:`(\bar a - \bar b)/\sqrt{s_a^2/T_a + s_b^2/T_b}`; ±inf if the means differ with no spread.
-
-    ``trials`` is :math:`T_a`, ``trials_b`` :math:`T_b` (default :math:`T_a`): the theory line
-    runs on fewer trials than the network, and its standard error is over its own trials.
-    Two deterministic values that are equal give 0.
-    """
-    trials_b = trials if trials_b is None else trials_b
-    se = math.sqrt(std_a**2 / trials + std_b**2 / trials_b)
-    diff = mean_a - mean_b
-    if se == 0.0:
-        return 0.0 if diff == 0.0 else math.copysign(math.inf, diff)
-    return diff / se
-
-
-def agrees(z: float, threshold: float = THRESHOLD) -> bool:
-    return abs(z) <= threshold
-
-
-def _stats(values: Sequence[float]) -> tuple[float, float, int]:
-    arr = np.asarray(values, dtype=float)
-    std = float(np.std(arr, ddof=1)) if arr.size > 1 else 0.0
-    return float(np.mean(arr)), std, int(arr.size)
-
-
 def point_gaps(point: Mapping[str, Any], metric: str, other: str) -> dict[str, float]:
     """Per activation the gap NN − ``other`` of one point, in standard errors."""
-    key = "train" if metric == "train" else "gen"
+    table = decode_pairs(point["train" if metric == "train" else "gen"])
     out = {}
-    for pair, values in point[key].items():
-        act, model = pair.split("|", 1)
-        if model != other or f"{act}|nn" not in point[key]:
+    for (act, model), values in table.items():
+        if model != other or (act, "nn") not in table:
             continue
-        m_nn, s_nn, t_nn = _stats(point[key][f"{act}|nn"])
+        m_nn, s_nn, t_nn = _stats(table[(act, "nn")])
         m_o, s_o, t_o = _stats(values)
         out[act] = gap_in_se(m_nn, s_nn, m_o, s_o, t_nn, t_o)
     return out
@@ -119,11 +94,12 @@ def misses(data: Mapping[str, Any], other: str, limit: int = 3, threshold: float
     key = "train" if data["metric"] == "train" else "gen"
     found = []
     for point in data["points"]:
+        table = decode_pairs(point[key])
         for act, z in point_gaps(point, data["metric"], other).items():
             if agrees(z, threshold):
                 continue
-            m_nn = _stats(point[key][f"{act}|nn"])[0]
-            m_o = _stats(point[key][f"{act}|{other}"])[0]
+            m_nn = _stats(table[(act, "nn")])[0]
+            m_o = _stats(table[(act, other)])[0]
             rel = (m_o - m_nn) / abs(m_nn) if m_nn else math.inf
             where = ", ".join(f"{k} = {v:.3g}" for k, v in point["coords"].items())
             found.append((abs(rel), f"{act} at {where}: {rel:+.1%} (z = {z:+.1f})"))
@@ -151,7 +127,7 @@ def _coord_text(coords: Mapping[str, float]) -> str:
 
 
 def _models(data: Mapping[str, Any]) -> list[str]:
-    present = {pair.split("|", 1)[1] for p in data["points"] for pair in p["gen"]}
+    present = {pair.model for p in data["points"] for pair in decode_pairs(p["gen"])}
     return [m for m in MODEL_ORDER if m in present] + sorted(present - set(MODEL_ORDER))
 
 
@@ -165,11 +141,12 @@ def _line_table(data: Mapping[str, Any], metric: str) -> list[str]:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for point in data["points"]:
         gaps = {o: point_gaps(point, metric, o) for o in others}
-        acts = list(dict.fromkeys(pair.split("|", 1)[0] for pair in point[key]))
+        table = decode_pairs(point[key])
+        acts = list(dict.fromkeys(pair.activation for pair in table))
         for act in acts:
             cells = [_coord_text(point["coords"]), act]
             for m in models:
-                values = point[key].get(f"{act}|{m}")
+                values = table.get((act, m))
                 cells.append(_fmt(*_stats(values)[:2]) if values is not None else "–")
             for o in others:
                 z = gaps[o].get(act)
@@ -184,18 +161,18 @@ def _heatmap_table(data: Mapping[str, Any]) -> list[str]:
     rows: dict[float, list] = {}
     for point in data["points"]:
         rows.setdefault(point["coords"][yv], []).append(point)
-    theory = any(pair.endswith("|theory") for p in data["points"] for pair in p["gen"])
+    theory = any(pair.model == "theory" for p in data["points"] for pair in decode_pairs(p["gen"]))
     lines = [f"| {yv} | NN error (mean over {data['vary']}) | median relative gap | "
              "agree within 2 s.e. |" + (" theory within 2 s.e. |" if theory else ""),
              "|---|---|---|---|" + ("---|" if theory else "")]  # fmt: skip
     for y, points in sorted(rows.items()):
         nn_means, rel, ok = [], [], []
         for point in points:
-            for pair, values in point["gen"].items():
-                act, model = pair.split("|", 1)
-                if model != "hermite" or f"{act}|nn" not in point["gen"]:
+            table = decode_pairs(point["gen"])
+            for (act, model), values in table.items():
+                if model != "hermite" or (act, "nn") not in table:
                     continue
-                m_nn = _stats(point["gen"][f"{act}|nn"])[0]
+                m_nn = _stats(table[(act, "nn")])[0]
                 nn_means.append(m_nn)
                 rel.append(abs(m_nn - _stats(values)[0]) / abs(m_nn))
                 ok.append(agrees(point_gaps(point, "gen", "hermite")[act]))
@@ -290,7 +267,7 @@ def summary_table(datas: Mapping[str, Mapping[str, Any]]) -> list[str]:
     head = ["figure", "run", "trials"] + [f"NN vs {MODEL_NAMES[m]}" for m in others]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, data in datas.items():
-        trials = sorted({len(v) for p in data["points"] for k, v in p["gen"].items() if k.endswith("|nn")})
+        trials = sorted({len(v) for p in data["points"] for k, v in decode_pairs(p["gen"]).items() if k.model == "nn"})
         cells = [name, "quick" if data.get("quick") else "full size", ", ".join(map(str, trials))]
         for other in others:
             good, total = agreement(data, other)

@@ -18,8 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
-    from onestep_gm.experiments.catalogue import FIGURES
-    from onestep_gm.experiments.report import gather
+    from onestep_gm.experiments.figures.catalogue import FIGURES
+    from onestep_gm.experiments.figures.report import gather
 
     page = gather(args.out, args.docs, order=list(FIGURES))
     print(f"wrote {page} (pictures in {page.parent / 'figures'})")

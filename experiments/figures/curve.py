@@ -1,0 +1,210 @@
+r"""Learning curves: the theory line of the ridge readout along ``m``, ``k`` or ``lambda``.
+
+One trained first layer :math:`\hat F` per trial (the network that ``onestep simulate`` trains
+with the same seed), then the deterministic equivalent of ridge along ``vary``
+(:func:`onestep_gm.numerics.learning.learning_curve`; no readout is simulated).  As a figure
+(:class:`CurveFigure`) it has the protocol's data, frame, picture and report; ``onestep curve
+--out DIR`` writes ``curve.csv`` (the frame) and ``curve.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from onestep_gm.experiments.figures.protocol import PayloadRun, RunOptions, refuse
+from onestep_gm.numerics.files import check_targets, staged
+
+NAME = "curve"
+QUANTITIES = ("gen_error", "train_error", "kappa", "df1", "sigma_eps2")
+"""The columns of a curve: both errors and the deterministic equivalent's internals."""
+VARY = ("m", "k", "lambda")
+
+
+@dataclasses.dataclass(frozen=True)
+class CurveFigure:
+    """A learning curve as a :class:`~onestep_gm.experiments.figures.protocol.Figure`.
+
+    ``vary``: ``m`` (m/k in [0.2, 10]), ``k`` (first k rows of :math:`\\hat F`, k/m in
+    [0.1, 2]) or ``lambda`` (in [1e-6, 10]), log-spaced over ``points``; the other fields are
+    the point's parameters (defaults: the paper's, with β = 0.74, α = 0.5).
+    """
+
+    vary: str
+    activation: str = "relu"
+    beta: float = 0.74
+    alpha: float = 0.5
+    n: int = 1000
+    k: int = 1000
+    m: int = 1000
+    lam: float = 1e-4
+    task: str = "regression"
+    points: int = 100
+    trials: int = 3
+    seed: int = 0
+    name: str = NAME
+
+    def __post_init__(self) -> None:
+        if self.vary not in VARY:
+            raise ValueError(f"vary must be one of {', '.join(VARY)} (got {self.vary!r})")
+        if self.vary == "k" and 2 * self.m > 20000:
+            raise ValueError("--vary k uses up to 2m neurons; m must be at most 10000")
+
+    def check(self, options: RunOptions) -> None:
+        """Refuse the options of the simulated figures."""
+        refuse(options, ("overrides", "sizes", "reuse", "workers", "scheduler", "simulate_fn"),
+               "a learning curve does not take these")  # fmt: skip
+
+    def run(self, options: RunOptions | None = None) -> CurveRun:
+        """The curve (``options``: only ``trials`` and ``seed`` apply)."""
+        options = options or RunOptions()
+        self.check(options)
+        figure = dataclasses.replace(self, **{k: getattr(options, k) for k in ("trials", "seed")
+                                              if getattr(options, k) is not None})  # fmt: skip
+        return CurveRun(figure._compute())
+
+    def _compute(self) -> dict:
+        # the engine (JAX) loads when a curve runs
+        from onestep_gm.numerics.learning import learning_curve
+        from onestep_gm.numerics.mixture import MixtureSpec
+        from onestep_gm.numerics.simulation import SimulationConfig
+        from onestep_gm.theory.activations import get_activation
+
+        act = get_activation(self.activation)
+        spec = MixtureSpec(n=self.n, beta=self.beta, alpha=self.alpha, task=self.task,
+                           mean_norm=1.0 if self.task == "classification" else 0.0)  # fmt: skip
+        config = SimulationConfig(data=spec, k=self.k, m=self.m, lam=self.lam, activations=(act.name,),
+                                  models=("nn",), seed=self.seed)  # fmt: skip
+        curve = learning_curve(config, vary=self.vary, points=self.points, trials=self.trials)
+        return {
+            "vary": curve.vary, "values": curve.values.tolist(),
+            "mean": {key: v.tolist() for key, v in curve.mean.items()},
+            "std": {key: v.tolist() for key, v in curve.std.items()},
+            "parameters": self._parameters(act.name, len(curve.values)),
+            "convention": curve.convention, "notes": curve_notes(curve, self.lam), "seconds": curve.seconds,
+        }  # fmt: skip
+
+    def _parameters(self, activation: str, points: int) -> dict:
+        from onestep_gm.theory.order import scalings  # SymPy-free, but theory loads on use
+
+        return {
+            "activation": activation, "beta": self.beta, "alpha": self.alpha, "n": self.n, "k": self.k,
+            "m": self.m, "lambda": self.lam, "eta": scalings(self.n, self.beta, self.alpha).eta,
+            "task": self.task, "trials": self.trials, "seed": self.seed, "points": points,
+        }  # fmt: skip
+
+
+def curve_notes(curve: Any, lam: float) -> list[str]:
+    r"""Why a value is missing (``null`` in JSON); raises for a non-finite value with no reason.
+
+    With λ = 0 the deterministic equivalent diverges where the readout samples equal the rank of
+    :math:`\Omega` (the interpolation threshold): the generalisation error is infinite there
+    (``null``) and the train error is 0, its limit.  Any other non-finite value is an error.
+    """
+    gen, train = curve.mean["gen_error"], curve.mean["train_error"]
+    bad = ~np.isfinite(gen) | ~np.isfinite(train)
+    if not bad.any():
+        return []
+    where = ", ".join(f"{curve.vary} = {v:g}" for v in curve.values[bad])
+    at_threshold = lam == 0 and np.all(np.isfinite(train[bad])) and np.all(np.isposinf(gen[bad]))
+    if not at_threshold:
+        raise ValueError(
+            f"the theory curve is not finite at {where} (lambda = {lam:g}); "
+            "no finite deterministic equivalent there"
+        )
+    return [
+        f"gen_error is infinite (null) at {where}: with lambda = 0 that is the interpolation "
+        "threshold, where the readout samples equal the rank of the feature covariance and "
+        "ridgeless regression's test error diverges; train_error there is 0, its limit"
+    ]
+
+
+def curve_frame(data: Mapping):
+    """Tidy frame of a curve: one row per point, the varied value first, then mean and std over
+    trials of each of :data:`QUANTITIES` (the curve keeps no per-trial values), then the
+    parameters."""
+    import pandas as pd  # pandas only when a frame is asked for
+
+    columns = {data["vary"]: data["values"]}
+    for c in QUANTITIES:
+        columns |= {f"{c}_mean": data["mean"][c], f"{c}_std": data["std"][c]}
+    frame = pd.DataFrame(columns)
+    fixed = {k: v for k, v in data["parameters"].items() if k not in (data["vary"], "points")}
+    return frame.assign(model="theory", **fixed)
+
+
+def draw_curve(data: Mapping):
+    """Both errors against the varied value (log-log, a band of ± one std over trials)."""
+    from onestep_gm.experiments.figures.plots import new_figure  # matplotlib only when drawing
+
+    fig = new_figure(figsize=(4.5, 3.2))
+    ax = fig.subplots()
+    xs, p = np.asarray(data["values"]), data["parameters"]
+    if data["vary"] != "lambda":
+        xs = xs / (p["k"] if data["vary"] == "m" else p["m"])
+    for name, style in (("gen_error", "-"), ("train_error", "--")):
+        mean, std = np.asarray(data["mean"][name], float), np.asarray(data["std"][name], float)
+        shown = np.isfinite(mean) & np.isfinite(std) & (mean > 0)  # log axes: no 0, no inf
+        ax.plot(xs[shown], mean[shown], style, label=name.replace("_", " "))
+        ax.fill_between(xs[shown], (mean - std)[shown], (mean + std)[shown], alpha=0.25)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel({"m": "m / k", "k": "k / m", "lambda": "λ"}[data["vary"]])
+    ax.set_ylabel("error (½ MSE convention)")
+    ax.set_title(f"{p['activation']}, β={p['beta']}, α={p['alpha']}, n={p['n']} (theory)", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def curve_report(data: Mapping) -> str:
+    """The text ``onestep curve`` prints: parameters, a table of the curve, convention, notes."""
+    p = data["parameters"]
+    lines = [f"theory curve along {data['vary']}: {p['activation']} beta={p['beta']} alpha={p['alpha']} "
+             f"n={p['n']} k={p['k']} m={p['m']} lambda={p['lambda']} trials={p['trials']} "
+             f"({data['seconds']:.1f} s)",
+             f"{data['vary']:>12}{'gen_error':>14}{'train_error':>14}{'kappa':>12}"]  # fmt: skip
+    for i, x in enumerate(data["values"]):
+        g, t, kap = (data["mean"][c][i] for c in ("gen_error", "train_error", "kappa"))
+        lines.append(f"{x:>12.4g}{_g(g, 14, 6)}{_g(t, 14, 6)}{_g(kap, 12, 4)}")
+    lines.append(f"convention: {data['convention']}")
+    lines += [f"note: {note}" for note in data["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def _g(value: float | None, width: int, digits: int) -> str:
+    return f"{value:>{width}.{digits}g}" if value is not None else f"{'nan':>{width}}"
+
+
+class CurveRun(PayloadRun):
+    """One computed learning curve: a :class:`~onestep_gm.experiments.figures.protocol.FigureResult`
+    (``data()`` is the ``onestep curve --json`` object) that saves ``curve.csv`` and ``curve.png``."""
+
+    def __init__(self, payload: dict) -> None:
+        super().__init__(payload, curve_frame, draw_curve, curve_report, NAME)
+
+    def save(self, out_dir: str | Path) -> dict[str, Path]:
+        """Write ``curve.csv`` (the frame) and ``curve.png`` under ``out_dir``, both or neither."""
+        from onestep_gm.experiments.figures.outputs import frame_csv  # pandas only when writing
+        from onestep_gm.experiments.figures.plots import (
+            save_pictures,  # matplotlib only when drawing
+        )
+
+        final = curve_targets(out_dir)
+        with staged(final) as tmp:
+            tmp["csv"].write_text(frame_csv(self.to_frame()))
+            save_pictures(self.draw(), {"png": tmp["png"]})
+        return final
+
+
+def curve_targets(out_dir: str | Path) -> dict[str, Path]:
+    """The files :meth:`CurveRun.save` writes; refused at once when ``out_dir`` is a file."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder")
+    targets = {"csv": out / "curve.csv", "png": out / "curve.png"}
+    check_targets(targets)
+    return targets
