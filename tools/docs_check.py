@@ -52,7 +52,18 @@ PROBE_ID = "docs-check-probe"
 PROBE = """
 <script>
 window.addEventListener("load", () => setTimeout(() => {
-  const images = Array.from(document.images).map((i) => ({
+  // Text and images, shadow roots included (marimo draws its outputs inside them).
+  const texts = [], allImages = [];
+  const walk = (node) => {
+    if (node.nodeType === 3) texts.push(node.textContent);
+    if (node.nodeName === "IMG") allImages.push(node);
+    if (node.shadowRoot) walk(node.shadowRoot);
+    for (const child of node.childNodes) {
+      if (!["SCRIPT", "STYLE", "TEMPLATE", "NOSCRIPT"].includes(child.nodeName)) walk(child);
+    }
+  };
+  walk(document.body);
+  const images = allImages.map((i) => ({
     src: i.currentSrc || i.src, ok: i.complete && i.naturalWidth > 0,
     width: Math.round(i.getBoundingClientRect().width), natural: i.naturalWidth,
     shown: i.getClientRects().length > 0}));
@@ -92,6 +103,7 @@ window.addEventListener("load", () => setTimeout(() => {
   out.id = "@PROBE_ID@";
   out.textContent = JSON.stringify({
     images: images,
+    text: texts.join(" ").replace(/\\s+/g, " ").slice(0, 200000),
     width: document.documentElement.scrollWidth,
     viewport: view,
     wide: wide.slice(0, 5),
@@ -223,10 +235,17 @@ def _pages(site: Path, everything: bool) -> list[tuple[str, bool]]:
         url = prefix + stem
         has_math = "$" in re.sub(r"```.*?```|`[^`\n]*`", "", source.read_text(encoding="utf-8"), flags=re.S)
         pages.append((url, has_math))
+    for url in EXTRA_PAGES:
+        if (site / url).exists():
+            pages.append((url, False))
     if everything:
         for index in sorted((site / "api").glob("*/index.html")):
             pages.append((f"api/{index.parent.name}/", False))
     return pages
+
+
+def _short(src: str) -> str:
+    return src[:40] + "… (embedded)" if src.startswith("data:") else unquote(urlsplit(src).path)
 
 
 def check_page(chrome: str, origin: str, url: str, has_math: bool, shots: Path,
@@ -241,7 +260,7 @@ def check_page(chrome: str, origin: str, url: str, has_math: bool, shots: Path,
             capture_output=True, text=True, timeout=120,
         )
         requested = _page_requests(netlog, origin)
-        name = url.strip("/").replace("/", "_") or "index"
+        name = url.strip("/").replace("/", "_").removesuffix(".html") or "index"
         subprocess.run(
             [*_browser_args(chrome), f"--user-data-dir={tmp}/profile2", f"--window-size={VIEWPORT},2400",
              f"--screenshot={shots / (name + '.png')}", f"{origin}/{url}"],
@@ -273,7 +292,7 @@ def check_page(chrome: str, origin: str, url: str, has_math: bool, shots: Path,
             problems.append(f"image did not load: {image['src']}")
         elif image.get("shown", True) and image["width"] < MIN_IMAGE_WIDTH:
             problems.append(f"image rendered {image['width']} px wide (< {MIN_IMAGE_WIDTH}; file "
-                            f"{image['natural']} px): {unquote(urlsplit(image['src']).path)}")
+                            f"{image['natural']} px): {_short(image['src'])}")
     if probe["width"] > probe["viewport"] + 1:
         where = "; ".join(f"{w['element']} to {w['right']} px ({w['text']!r})" for w in probe["wide"])
         problems.append(f"page {probe['width']} px wider than the viewport {probe['viewport']} px: {where}")
@@ -282,6 +301,9 @@ def check_page(chrome: str, origin: str, url: str, has_math: bool, shots: Path,
             problems.append(f"loaded an outside resource: {resource}")
     if probe["fractions_flat"]:
         problems.append(f"{probe['fractions_flat']} of {probe['fractions']} MathML fractions not stacked")
+    for phrase in EXTRA_PAGES.get(url, ()):
+        if phrase not in probe["text"]:
+            problems.append(f"the page does not show {phrase!r} (blank, or its front end did not load)")
     if has_math and probe["math"] == 0:
         problems.append("the Markdown has math but the page shows no <math> element")
     if not quiet:
@@ -299,6 +321,12 @@ def _serve(directory: Path):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}", handler.log
 
+
+# Pages that are not Markdown pages of the site, and the text each must show when drawn (a
+# page whose front end did not load is blank: its outputs sit unrendered in a script tag).
+EXTRA_PAGES = {
+    "explorer/explore.html": ("Hermite order: order l = 4", "h_j / j!", "Theory update"),
+}
 
 # What a browser without MathML shows: an <mfrac> outside <math> is an unknown HTML element,
 # its two children laid out inline, side by side.
