@@ -182,11 +182,27 @@ def test_split_keeps_shared_text_whole_when_it_cannot_be_divided():
     assert out[-2:] == ["z, w : array", "    Nodes; weights."]  # Returns untouched
 
 
-def test_built_page_shows_the_signature_defaults(tmp_path):
-    """The HTML itself: build the site and read the public page's parameter tables."""
-    site = tmp_path / "site"
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The built site (``mkdocs build --strict``, as ``make docs``)."""
+    folder = tmp_path_factory.mktemp("site")
     subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet",
-                    "--site-dir", str(site)], cwd=ROOT, check=True, capture_output=True)
+                    "--site-dir", str(folder)], cwd=ROOT, check=True, capture_output=True)
+    return folder
+
+
+def test_built_python_guide_shows_each_blocks_output(site):
+    """docs/hooks/exec_python.py ran the guide: outputs and the figure are on the page."""
+    page = (site / "python" / "index.html").read_text(encoding="utf-8")
+    outputs = re.findall(r'<span class="filename">Output</span>(.*?)</code></pre>', page, re.S)
+    texts = [html.unescape(re.sub(r"<[^>]+>", "", o)).strip() for o in outputs]
+    assert len(texts) >= 12
+    assert texts[0] == "4" and texts[1].splitlines()[0] == "4 (0.6666666666666666, 0.75)"
+    assert page.count('class="exec-figure"') == 1 and "data:image/png;base64," in page
+
+
+def test_built_page_shows_the_signature_defaults(site):
+    """The HTML itself: read the public page's parameter tables."""
     page = (site / "api" / "index.html").read_text(encoding="utf-8")
     checked = 0
     for module, name in _public_objects():

@@ -37,8 +37,9 @@ def test_render_puts_output_and_figures_under_their_block():
     results = exec_python.run_blocks(blocks)
     assert [r["stdout"] for r in results] == ["hello\n", "", "3\n"]
     assert [len(r["images"]) for r in results] == [0, 1, 0]
+    each = iter(results)
     rendered = exec_python.BLOCK.sub(
-        lambda m, it=iter(results): m.group(0) + "\n\n" + exec_python._output(next(it)), text)
+        lambda m: m.group(0) + "\n\n" + exec_python._output(next(each)), text)
     assert rendered.count('title="Output"') == 2 and rendered.count("data:image/png;base64,") == 1
 
 
