@@ -14,7 +14,9 @@ each docstring is rewritten:
   name.  griffe's own parser would give every name the first one's default and the whole
   text; here a text with one ``;``-separated part per name is split between them
   (``k, m : int`` / "Hidden neurons; samples ..." → ``k``: "Hidden neurons.",
-  ``m``: "Samples ..."), and any other text is kept whole, led by the names it covers.
+  ``m``: "Samples ..."), and any other text is kept whole, led by the names it covers;
+* a type ``{"a", "b"} or None`` → ``"a", "b" or None`` (griffe reads the braces as choices
+  with the first as default and drops "or None").
 
 After parsing, every documented parameter that is in the signature shows the signature's
 default (none when it has none), whatever the docstring's type line says (``float,
