@@ -51,7 +51,18 @@ MIN_IMAGE_WIDTH = 600   # px: an image drawn narrower than this is too small to 
 PROBE_ID = "docs-check-probe"
 PROBE = """
 <script>
-window.addEventListener("load", () => setTimeout(() => {
+// Report once the page has stopped changing (a front end such as marimo's draws after the
+// load event): poll the amount of text every 250 ms, at most 3.5 s (Chromium's virtual time).
+const settled = (report) => {
+  let last = -1, waited = 0;
+  const poll = () => {
+    const size = document.body.innerHTML.length;
+    if ((size === last && waited >= 200) || waited >= 3500) { report(); return; }
+    last = size; waited += 250; setTimeout(poll, 250);
+  };
+  setTimeout(poll, 200);
+};
+window.addEventListener("load", () => settled(() => {
   // Text and images, shadow roots included (marimo draws its outputs inside them).
   const texts = [], allImages = [];
   const walk = (node) => {
@@ -113,7 +124,7 @@ window.addEventListener("load", () => setTimeout(() => {
     resources: performance.getEntriesByType("resource").map((r) => r.name),
   });
   document.body.appendChild(out);
-}, 200));
+}));
 </script>
 """.replace("@PROBE_ID@", PROBE_ID)
 
