@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 FMNIST  := /usr/share/datasets/fashion-mnist
 OUT     ?= out
 
-.PHONY: demo test lint docs docs-check derive bench fmnist paper paper-time clean
+.PHONY: demo test lint docs docs-check explorer derive bench fmnist paper paper-time clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -41,6 +41,13 @@ docs: $(STAMP)
 # (formulas typeset, no outside or failed resource, images load); screenshots in site-check/.
 docs-check: $(STAMP)
 	$(BIN)/python tools/docs_check.py
+
+# The explorer's offline page, docs/explorer/explore.html: `marimo export html` of
+# examples/explore.py with marimo's front end served by the site instead of a CDN
+# (docs/hooks/marimo_offline.py).  Run it again after changing the notebook or marimo.
+EXPLORE_N ?= 200
+explorer: $(STAMP)
+	ONESTEP_EXPLORE_N=$(EXPLORE_N) $(BIN)/python docs/hooks/marimo_offline.py
 
 test: $(STAMP) fmnist
 	$(BIN)/ruff check theory numerics experiments tests benchmarks examples tools

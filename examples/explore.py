@@ -143,7 +143,7 @@ def _(og, os, point, simulate_button, act):
 
 @app.cell
 def _(act, at_point, curve, mo, overlay, plt, point, theory_seconds):
-    _fig, _ax = plt.subplots(figsize=(5.5, 3.6))
+    _fig, _ax = plt.subplots(figsize=(8, 5))
     _x = curve["values"] / point["k"]
     _ax.plot(_x, curve["gen_error"], "-", label="theory: generalisation")
     _ax.plot(_x, curve["train_error"], "--", label="theory: training")
@@ -157,8 +157,8 @@ def _(act, at_point, curve, mo, overlay, plt, point, theory_seconds):
     _ax.set_yscale("log")
     _ax.set_xlabel("m / k (readout samples per neuron)")
     _ax.set_ylabel("error (½ MSE convention)")
-    _ax.set_title(f"{act.name}, n = {point['n']}, k = {point['k']}, λ = {point['lam']:.0e}", fontsize=9)
-    _ax.legend(fontsize=7)
+    _ax.set_title(f"{act.name}, n = {point['n']}, k = {point['k']}, λ = {point['lam']:.0e}", fontsize=11)
+    _ax.legend(fontsize=11)
     _fig.tight_layout()
     mo.vstack([
         _fig,
@@ -172,4 +172,38 @@ def _(act, at_point, curve, mo, overlay, plt, point, theory_seconds):
 
 
 if __name__ == "__main__":
-    app.run()
+
+    def report(defs) -> str:
+        """What the notebook computed at its current inputs, as plain text (``python explore.py``)."""
+        point, act, coeffs = defs["point"], defs["act"], defs["coeffs"]
+        info, scal, order = defs["info"], defs["scal"], defs["order"]
+        if info.boundary:
+            says = f"boundary: the theorem says nothing (neighbours {tuple(info.neighbours)}); shown: {order}"
+        elif info.order is None:
+            says = f"no finite order at beta = 1; shown: {order}"
+        else:
+            says = f"{order} (beta in ({info.interval[0]:.4f}, {info.interval[1]:.4f}))"
+        lines = [
+            f"sigma(x) = {act.expr}; beta = {point['beta']}, alpha = {point['alpha']}, "
+            f"n = m = {point['n']}, k = {point['k']}, lambda = {point['lam']:.0e}",
+            f"Hermite order: {says}",
+            f"theta = {scal.theta:.6g}, eta = {scal.eta:.6g}, b = {defs['b']:.6f}",
+            f"coefficients ({coeffs.method}): "
+            + ", ".join(f"h_{j} = {float(h):.6g}" for j, h in enumerate(coeffs.h)),
+            f"h_L* = {float(coeffs.h_star):.6g}, E[sigma(bz)^2] = {float(coeffs.second_moment):.6g}",
+            "theory at this point: " + ", ".join(f"{key} {value:.5g}"
+                                                 for key, value in defs["at_point"].items()),
+            "theory curve along m (gen error): " + ", ".join(
+                f"m/k = {m / point['k']:.2g}: {g:.4g}"
+                for m, g in list(zip(defs["curve"]["values"], defs["curve"]["gen_error"],
+                                     strict=True))[::12]),
+            f"seconds: exact layer {defs['exact_time']:.2f}, theory curve {defs['theory_seconds']:.2f}",
+        ]
+        if defs.get("overlay") is not None:
+            lines.append("simulated (2 trials): " + ", ".join(
+                f"{model} gen {defs['overlay'][model]['gen_error']['mean']:.5g}"
+                for model in ("nn", "hermite")))
+        return "\n".join(lines)
+
+    _outputs, _defs = app.run()
+    print(report(_defs))

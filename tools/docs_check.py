@@ -8,7 +8,11 @@ headless Chromium with every host but 127.0.0.1 unresolvable.  A page fails when
 * the page, or anything it loads, is not answered 200 by the local server, or the page
   requests a resource from any other origin (read from Chromium's net log: requests whose
   initiator is the page), or references one in a ``src``/``href`` of a resource element;
-* an ``<img>`` did not load (``naturalWidth == 0`` after the load event);
+* an ``<img>`` did not load (``naturalWidth == 0`` after the load event), or is drawn
+  narrower than 600 px (a figure too small to read);
+* the page is wider than the 1400 px window (it would scroll sideways): the outermost
+  elements that stick out are named.  A box that scrolls its own content (a wide table or
+  formula) is fine;
 * a MathML fraction is not drawn as a fraction (numerator box above the denominator box:
   the browser really typeset the MathML), or a page whose Markdown has math shows none.
 
@@ -42,12 +46,62 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
+VIEWPORT = 1400         # px: the window the pages must fit (no sideways scrolling of the page)
+MIN_IMAGE_WIDTH = 600   # px: an image drawn narrower than this is too small to read
 PROBE_ID = "docs-check-probe"
 PROBE = """
 <script>
-window.addEventListener("load", () => setTimeout(() => {
-  const images = Array.from(document.images).map(
-    (i) => ({src: i.currentSrc || i.src, ok: i.complete && i.naturalWidth > 0}));
+// Report once the page has stopped changing (a front end such as marimo's draws after the
+// load event): poll the amount of text every 250 ms, at most 3.5 s (Chromium's virtual time).
+const settled = (report) => {
+  let last = -1, waited = 0;
+  const poll = () => {
+    const size = document.body.innerHTML.length;
+    if ((size === last && waited >= 200) || waited >= 3500) { report(); return; }
+    last = size; waited += 250; setTimeout(poll, 250);
+  };
+  setTimeout(poll, 200);
+};
+window.addEventListener("load", () => settled(() => {
+  // Text and images, shadow roots included (marimo draws its outputs inside them).
+  const texts = [], allImages = [];
+  const walk = (node) => {
+    if (node.nodeType === 3) texts.push(node.textContent);
+    if (node.nodeName === "IMG") allImages.push(node);
+    if (node.shadowRoot) walk(node.shadowRoot);
+    for (const child of node.childNodes) {
+      if (!["SCRIPT", "STYLE", "TEMPLATE", "NOSCRIPT"].includes(child.nodeName)) walk(child);
+    }
+  };
+  walk(document.body);
+  const images = allImages.map((i) => ({
+    src: i.currentSrc || i.src, ok: i.complete && i.naturalWidth > 0,
+    width: Math.round(i.getBoundingClientRect().width), natural: i.naturalWidth,
+    shown: i.getClientRects().length > 0}));
+  // The page is wider than the window: name the outermost elements that stick out (a box
+  // that scrolls its own content, e.g. a wide table in its scroll wrapper, does not).
+  const view = document.documentElement.clientWidth;
+  const wide = [];
+  if (document.documentElement.scrollWidth > view + 1) {
+    const walk = (el) => {
+      const r = el.getBoundingClientRect();
+      if (r.right > view + 1 && r.width > 0) {
+        const tag = el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+          (el.className && typeof el.className === "string" ? "." + el.className.trim().split(/\\s+/).join(".") : "");
+        const inside = Array.from(el.children).filter(
+          (c) => c.getBoundingClientRect().right > view + 1);
+        if (inside.length === 0 || wide.length > 20) {
+          wide.push({element: tag, right: Math.round(r.right),
+                     text: (el.textContent || "").trim().slice(0, 60)});
+          return;
+        }
+        inside.forEach(walk);
+      } else {
+        Array.from(el.children).forEach(walk);
+      }
+    };
+    walk(document.body);
+  }
   const fractions = Array.from(document.querySelectorAll("mfrac")).map((f) => {
     if (f.children.length !== 2) return false;
     const top = f.children[0].getBoundingClientRect();
@@ -60,13 +114,17 @@ window.addEventListener("load", () => setTimeout(() => {
   out.id = "@PROBE_ID@";
   out.textContent = JSON.stringify({
     images: images,
+    text: texts.join(" ").replace(/\\s+/g, " ").slice(0, 200000),
+    width: document.documentElement.scrollWidth,
+    viewport: view,
+    wide: wide.slice(0, 5),
     math: document.querySelectorAll("math").length,
     fractions: fractions.length,
     fractions_flat: fractions.filter((ok) => !ok).length,
     resources: performance.getEntriesByType("resource").map((r) => r.name),
   });
   document.body.appendChild(out);
-}, 200));
+}));
 </script>
 """.replace("@PROBE_ID@", PROBE_ID)
 
@@ -188,10 +246,17 @@ def _pages(site: Path, everything: bool) -> list[tuple[str, bool]]:
         url = prefix + stem
         has_math = "$" in re.sub(r"```.*?```|`[^`\n]*`", "", source.read_text(encoding="utf-8"), flags=re.S)
         pages.append((url, has_math))
+    for url in EXTRA_PAGES:
+        if (site / url).exists():
+            pages.append((url, False))
     if everything:
         for index in sorted((site / "api").glob("*/index.html")):
             pages.append((f"api/{index.parent.name}/", False))
     return pages
+
+
+def _short(src: str) -> str:
+    return src[:40] + "… (embedded)" if src.startswith("data:") else unquote(urlsplit(src).path)
 
 
 def check_page(chrome: str, origin: str, url: str, has_math: bool, shots: Path,
@@ -202,13 +267,13 @@ def check_page(chrome: str, origin: str, url: str, has_math: bool, shots: Path,
         netlog = Path(tmp) / "net.json"
         dump = subprocess.run(
             [*_browser_args(chrome), f"--user-data-dir={tmp}/profile", f"--log-net-log={netlog}",
-             "--window-size=1280,2400", "--dump-dom", f"{origin}/{url}"],
+             f"--window-size={VIEWPORT},2400", "--dump-dom", f"{origin}/{url}"],
             capture_output=True, text=True, timeout=120,
         )
         requested = _page_requests(netlog, origin)
-        name = url.strip("/").replace("/", "_") or "index"
+        name = url.strip("/").replace("/", "_").removesuffix(".html") or "index"
         subprocess.run(
-            [*_browser_args(chrome), f"--user-data-dir={tmp}/profile2", "--window-size=1280,2400",
+            [*_browser_args(chrome), f"--user-data-dir={tmp}/profile2", f"--window-size={VIEWPORT},2400",
              f"--screenshot={shots / (name + '.png')}", f"{origin}/{url}"],
             capture_output=True, timeout=120, check=False,
         )
@@ -236,11 +301,20 @@ def check_page(chrome: str, origin: str, url: str, has_math: bool, shots: Path,
     for image in probe["images"]:
         if not image["ok"]:
             problems.append(f"image did not load: {image['src']}")
+        elif image.get("shown", True) and image["width"] < MIN_IMAGE_WIDTH:
+            problems.append(f"image rendered {image['width']} px wide (< {MIN_IMAGE_WIDTH}; file "
+                            f"{image['natural']} px): {_short(image['src'])}")
+    if probe["width"] > probe["viewport"] + 1:
+        where = "; ".join(f"{w['element']} to {w['right']} px ({w['text']!r})" for w in probe["wide"])
+        problems.append(f"page {probe['width']} px wider than the viewport {probe['viewport']} px: {where}")
     for resource in probe["resources"]:
         if not resource.startswith(origin):
             problems.append(f"loaded an outside resource: {resource}")
     if probe["fractions_flat"]:
         problems.append(f"{probe['fractions_flat']} of {probe['fractions']} MathML fractions not stacked")
+    for phrase in EXTRA_PAGES.get(url, ()):
+        if phrase not in probe["text"]:
+            problems.append(f"the page does not show {phrase!r} (blank, or its front end did not load)")
     if has_math and probe["math"] == 0:
         problems.append("the Markdown has math but the page shows no <math> element")
     if not quiet:
@@ -259,6 +333,12 @@ def _serve(directory: Path):
     return server, f"http://127.0.0.1:{server.server_address[1]}", handler.log
 
 
+# Pages that are not Markdown pages of the site, and the text each must show when drawn (a
+# page whose front end did not load is blank: its outputs sit unrendered in a script tag).
+EXTRA_PAGES = {
+    "explorer/explore.html": ("Hermite order: order l = 4", "h_j / j!", "Theory update"),
+}
+
 # What a browser without MathML shows: an <mfrac> outside <math> is an unknown HTML element,
 # its two children laid out inline, side by side.
 BROKEN_PAGE = r"""<!doctype html><html><head><meta charset="utf-8">
@@ -267,12 +347,15 @@ BROKEN_PAGE = r"""<!doctype html><html><head><meta charset="utf-8">
 <script src="https://cdn.example.org/tex.js"></script></head>
 <body><p>Raw \(h_j(b)\) and \frac{a}{b} and $x_1$.</p>
 <img src="missing.png" alt="">
+<img src="data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7" width="200" alt="">
+<div style="width: 2000px">a line wider than any window</div>
 <p><mfrac><span>a</span><span>b</span></mfrac></p>
 </body></html>
 """
 EXPECTED_FAILURES = (
     "TeX left in the text", "references an outside resource", "requested an outside resource",
-    "answered 404", "image did not load", "fractions not stacked",
+    "answered 404", "image did not load", "fractions not stacked", "px wide (< ",
+    "wider than the viewport",
 )
 
 
