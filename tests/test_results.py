@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from onestep_gm.experiments.cli import main
-from onestep_gm.numerics.files import discard_pending, staged, write_atomic
 from onestep_gm.experiments.results import cached_json, dumps
+from onestep_gm.numerics.files import discard_pending, staged, write_atomic
 
 WRITER = """
 import json, sys

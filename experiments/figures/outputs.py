@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from onestep_gm.numerics.files import staged
 from onestep_gm.experiments.results import dumps
+from onestep_gm.numerics.files import staged
 
 EXTENSIONS = ("json", "csv", "md", "png", "pdf")
 

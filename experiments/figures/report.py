@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 from onestep_gm.experiments.figures.paper import PAPER_PANELS, comparison_table
-from onestep_gm.numerics.files import staged
 from onestep_gm.experiments.results import decode_pairs
 from onestep_gm.experiments.stats import THRESHOLD, agrees, gap_in_se
 from onestep_gm.experiments.stats import mean_std as _stats
+from onestep_gm.numerics.files import staged
 
 MODEL_ORDER = ("nn", "hermite", "conditional", "theory")
 MODEL_NAMES = {"nn": "NN", "hermite": "Hermite", "conditional": "conditional", "theory": "theory"}
