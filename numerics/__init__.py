@@ -21,9 +21,8 @@ __all__ = ["enable_x64", "require_x64", "x64"]
 
 
 def __getattr__(name: str):
-    # lazily: importing a JAX-free module (e.g. ``numerics.files``) must not load JAX
     if name in __all__:
-        from onestep_gm.numerics import precision
+        from onestep_gm.numerics import precision  # JAX: a JAX-free module (numerics.files) must not load it
 
         return getattr(precision, name)
     raise AttributeError(f"module 'onestep_gm.numerics' has no attribute {name!r}")

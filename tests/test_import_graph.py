@@ -127,7 +127,7 @@ def test_no_import_cycles():
 
 HEAVY_OR_OPTIONAL = ("jax", "jaxlib", "matplotlib", "scipy", "sympy", "mpmath", "tqdm", "threadpoolctl",
                      "dask", "distributed", "marimo", "latex2mathml", "torch", "torchvision",
-                     "importlib.metadata", "scienceplots", "platformdirs", "onestep_gm")  # fmt: skip
+                     "importlib.metadata", "scienceplots", "platformdirs", "pandas", "onestep_gm")  # fmt: skip
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))
