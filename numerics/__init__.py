@@ -22,7 +22,8 @@ __all__ = ["enable_x64", "require_x64", "x64"]
 
 def __getattr__(name: str):
     if name in __all__:
-        from onestep_gm.numerics import precision  # JAX: a JAX-free module (numerics.files) must not load it
+        # lazily (JAX): importing a JAX-free module such as numerics.files must not load it
+        from onestep_gm.numerics import precision
 
         return getattr(precision, name)
     raise AttributeError(f"module 'onestep_gm.numerics' has no attribute {name!r}")
