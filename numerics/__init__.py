@@ -21,8 +21,8 @@ __all__ = ["enable_x64", "require_x64", "x64"]
 
 
 def __getattr__(name: str):
-    # lazily: importing a JAX-free module (e.g. ``numerics.files``) must not load JAX
     if name in __all__:
+        # lazily (JAX): importing a JAX-free module such as numerics.files must not load it
         from onestep_gm.numerics import precision
 
         return getattr(precision, name)
