@@ -48,13 +48,13 @@ from typing import TYPE_CHECKING
 __version__ = "0.2.0"
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs; loaded lazily at run time
-    from onestep_gm.experiments.catalogue import FIGURES as FIGURES
-    from onestep_gm.experiments.catalogue import FigureSpec as FigureSpec
-    from onestep_gm.experiments.outputs import save_figure as save_figure
+    from onestep_gm.experiments.figures.catalogue import FIGURES as FIGURES
+    from onestep_gm.experiments.figures.catalogue import FigureSpec as FigureSpec
+    from onestep_gm.experiments.figures.outputs import save_figure as save_figure
+    from onestep_gm.experiments.figures.runner import run_figure as run_figure
+    from onestep_gm.experiments.figures.sweepspec import load_sweep as load_sweep
     from onestep_gm.experiments.results import load_result as load_result
     from onestep_gm.experiments.results import save_result as save_result
-    from onestep_gm.experiments.runner import run_figure as run_figure
-    from onestep_gm.experiments.sweepspec import load_sweep as load_sweep
     from onestep_gm.numerics.compile_cache import disable_compile_cache as disable_compile_cache
     from onestep_gm.numerics.compile_cache import enable_compile_cache as enable_compile_cache
     from onestep_gm.numerics.config import SimulationConfig as SimulationConfig
@@ -94,13 +94,13 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs; loaded lazily a
     from onestep_gm.theory.order import scalings as scalings
 
 _HOME = {
-    "FIGURES": "onestep_gm.experiments.catalogue",
-    "FigureSpec": "onestep_gm.experiments.catalogue",
-    "run_figure": "onestep_gm.experiments.runner",
-    "load_sweep": "onestep_gm.experiments.sweepspec",
+    "FIGURES": "onestep_gm.experiments.figures.catalogue",
+    "FigureSpec": "onestep_gm.experiments.figures.catalogue",
+    "run_figure": "onestep_gm.experiments.figures.runner",
+    "load_sweep": "onestep_gm.experiments.figures.sweepspec",
     "enable_compile_cache": "onestep_gm.numerics.compile_cache",
     "disable_compile_cache": "onestep_gm.numerics.compile_cache",
-    "save_figure": "onestep_gm.experiments.outputs",
+    "save_figure": "onestep_gm.experiments.figures.outputs",
     "load_result": "onestep_gm.experiments.results",
     "save_result": "onestep_gm.experiments.results",
     "LearningCurve": "onestep_gm.numerics.learning",
