@@ -72,7 +72,7 @@ class Quadrature:
 
     kappa: int = 64  # Gauss-Hermite nodes for the projection kappa on the spike
     readout: int = 24  # Gauss-Hermite nodes for a Gaussian readout weight a (and the offset)
-    inner: int = 24  # Gauss-Legendre nodes per panel for the inner Gaussian averages
+    inner: int = 16  # Gauss-Legendre nodes per panel for the inner Gaussian averages
     spectrum: int = 96  # midpoint nodes of the Marchenko-Pastur rule (in its angle)
     iterations: int = 400  # damped fixed-point iterations for (V1, V2), at most
 
@@ -146,6 +146,10 @@ class LimitPoint(NamedTuple):
     info: dict
 
 
+FIXED_CUTS = (-5.0, -2.5, 2.5, 5.0)
+"""Panel edges added to every inner rule, so that each panel spans at most a few widths of the
+Gaussian weight (two panels on [-10, 10] left a 1e-5 relative error in the test error at 24 nodes)."""
+
 # ---------------------------------------------------------------------------------------------
 # Quadrature rules (host, cached)
 # ---------------------------------------------------------------------------------------------
@@ -168,7 +172,8 @@ def _panel_average(fn, cuts: Array, nodes: int) -> Array:
     ``cuts`` (shape ``(..., C)``; clipped into the interval).  ``fn`` maps nodes of shape
     ``(..., P)`` to values of the same shape; kinks of ``fn`` at the cuts cost no accuracy."""
     t, wt = (jnp.asarray(a) for a in _legendre_rule(nodes))
-    edges = jnp.sort(jnp.clip(cuts, -INNER_RADIUS, INNER_RADIUS), axis=-1)
+    fixed = jnp.broadcast_to(jnp.asarray(FIXED_CUTS), cuts.shape[:-1] + (len(FIXED_CUTS),))
+    edges = jnp.sort(jnp.clip(jnp.concatenate([cuts, fixed], axis=-1), -INNER_RADIUS, INNER_RADIUS), axis=-1)
     lo = jnp.concatenate([jnp.full(edges.shape[:-1] + (1,), -INNER_RADIUS), edges], axis=-1)
     hi = jnp.concatenate([edges, jnp.full(edges.shape[:-1] + (1,), INNER_RADIUS)], axis=-1)
     half = (hi - lo)[..., None] / 2  # (..., panels, 1)
