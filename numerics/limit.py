@@ -71,7 +71,8 @@ class Quadrature:
     """Node counts of the point's quadratures (defaults: all errors below 1e-6 relative, docs)."""
 
     kappa: int = 64  # Gauss-Hermite nodes for the projection kappa on the spike
-    readout: int = 24  # Gauss-Hermite nodes for a Gaussian readout weight a (and the offset)
+    readout: int = 16  # Gauss-Hermite nodes for a Gaussian readout weight a
+    offset: int = 8  # Gauss-Hermite nodes for the Gaussian readout's initial offset (1 when h0 = 0)
     inner: int = 16  # Gauss-Legendre nodes per panel for the inner Gaussian averages
     spectrum: int = 96  # midpoint nodes of the Marchenko-Pastur rule (in its angle)
     iterations: int = 400  # damped fixed-point iterations for (V1, V2), at most
@@ -257,6 +258,14 @@ def _unit_moments(activation: str, nodes: int) -> dict:
     return {"h0": h0, "h1": h1, "h2": h2, "second": second, "check_h1_sq": jnp.maximum(dsq - h1**2, 0.0)}
 
 
+@functools.lru_cache(maxsize=64)
+def _offset_nodes(activation: str, quad: Quadrature) -> int:
+    """Nodes for the Gaussian readout's offset :math:`h_0\zeta_0`: one where :math:`h_0 = 0`."""
+    with jax.enable_x64(True), jax.ensure_compile_time_eval():
+        h0 = float(_unit_moments(activation, quad.inner)["h0"])
+    return 1 if abs(h0) < 1e-12 else quad.offset
+
+
 @functools.partial(jax.jit, static_argnames=("activation", "teacher", "gaussian", "quad"))
 def _limit(params: Array, *, activation: str, teacher: str, gaussian: bool, quad: Quadrature) -> dict:
     alpha, alpha0, q, eta, lam, noise = (params[i] for i in range(6))
@@ -266,8 +275,8 @@ def _limit(params: Array, *, activation: str, teacher: str, gaussian: bool, quad
 
     # the initial output's offset: h0 (constant readout) or h0*zeta0, zeta0 ~ N(0,1) (Gaussian)
     if gaussian:
-        offsets, offset_w = (jnp.asarray(a) for a in _hermite_rule(quad.readout))
-        a_nodes, a_w = offsets, offset_w
+        offsets, offset_w = (jnp.asarray(a) for a in _hermite_rule(_offset_nodes(activation, quad)))
+        a_nodes, a_w = (jnp.asarray(a) for a in _hermite_rule(quad.readout))
         spread = s["second"] - s["h0"] ** 2  # variance of the initial output's fluctuation
         linear_sq = t1**2 + s["h1"] ** 2
     else:
@@ -288,7 +297,10 @@ def _limit(params: Array, *, activation: str, teacher: str, gaussian: bool, quad
         )
         bulk = jnp.where(stepped, bulk, 1.0)
         out = _solve_point(activation, teacher, quad, alpha / q, q, lam, noise, r, gamma, a_nodes, a_w, bulk)
-        out.update(spike=r, alignment=gamma, bulk=bulk[0] if not gaussian else bulk[jnp.argmin(jnp.abs(a_nodes - 1))])
+        bulk_at_one = (1.0 + eta * mean_r * s["h2"]) ** 2 + jnp.where(
+            alpha0 > 0, eta**2 * s_r * s["check_h1_sq"] / jnp.maximum(alpha0, 1e-300), 0.0
+        )
+        out.update(spike=r, alignment=gamma, bulk=jnp.where(stepped, bulk_at_one, 1.0))
         return out
 
     outs = jax.vmap(one_offset)(offsets)
@@ -318,10 +330,15 @@ def _solve_point(activation, teacher, quad, alpha_p, q, lam, noise, r, gamma, a_
     second = inner(lambda u, z: sigma(u) ** 2)
     # average over the readout weight's law: mean part and bulk coefficient averaged, their spread
     # across neurons counted as noise (exact for the constant readout, where a = 1)
-    m0 = mu0 @ a_w
+    # Gaussian readout: the mean part mu0(kappa; a_i) differs between neurons, so the readout can
+    # combine the functions {mu0(.; a_j)} freely (each is carried by a direction of norm ~ sqrt(k),
+    # unpenalised in the limit): they become the basis of the mean part (Cui et al.'s single m
+    # becomes one coefficient per readout node).  The bulk coefficient is averaged over a, its
+    # spread across neurons counted as noise (an approximation, measured in the docs)
+    basis = mu0  # (K, A)
     b1 = mu1 @ a_w
-    mu2_sq = jnp.maximum(second @ a_w - m0**2 - b1**2, 0.0)
-    mu0, mu1 = m0, b1
+    mu2_sq = jnp.maximum((second - mu0**2) @ a_w - b1**2, 0.0)
+    mu1 = b1
 
     # teacher given kappa: sigma_*(gamma kappa + rho w) + delta eps
     rho = jnp.sqrt(jnp.maximum(1.0 - gamma**2, 0.0))
@@ -366,22 +383,31 @@ def _solve_point(activation, teacher, quad, alpha_p, q, lam, noise, r, gamma, a_
     S = lam + Vhat[0] * D + Vhat[1]
     denom = 1.0 + mu1**2 * V[0] + mu2_sq * V[1]
 
-    # (theta, m): theta = theta_hat V2 (F -> 1), m from E[mu0 (h - mu0 m - mu1 kappa theta)/(1+V)] = 0,
-    # theta_hat = alpha_p E[kappa mu1 (h - mu0 m - mu1 kappa theta)/(1+V)]
+    # (theta, m): theta = theta_hat V2 (F -> 1); the mean part sum_j m_j B_j(kappa) is the weighted
+    # least-squares fit of h - mu1 kappa theta: E[B_j (h - B.m - mu1 kappa theta)/(1+V)] = 0;
+    # theta_hat = alpha_p E[kappa mu1 (h - B.m - mu1 kappa theta)/(1+V)]
     E = lambda f: kw @ f  # noqa: E731
-    th_m = alpha_p * E(kz * mu1 * mu0 / denom)
+    Bw = basis / denom[:, None]
+    th_m = alpha_p * (kw * kz * mu1) @ Bw  # (A,)
     th_t = alpha_p * E(kz**2 * mu1**2 / denom)
     th_c = alpha_p * E(kz * mu1 * h / denom)
-    m_m, m_t, m_c = E(mu0**2 / denom), E(mu0 * mu1 * kz / denom), E(mu0 * h / denom)
-    A = jnp.array([[1.0 + V[1] * th_t, V[1] * th_m], [m_t, m_m]])
-    # pinv: mu0 = 0 identically (odd sigma, no spike) leaves m undetermined and irrelevant
-    theta, m = jnp.linalg.pinv(A, rtol=1e-13) @ jnp.array([V[1] * th_c, m_c])
-    theta_hat = th_c - th_m * m - th_t * theta
+    gram = basis.T @ (kw[:, None] * Bw)  # (A, A)
+    m_t = Bw.T @ (kw * mu1 * kz)
+    m_c = Bw.T @ (kw * h)
+    top = jnp.concatenate([jnp.array([1.0 + V[1] * th_t]), V[1] * th_m])[None, :]
+    lower = jnp.concatenate([m_t[:, None], gram], axis=1)
+    system = jnp.concatenate([top, lower], axis=0)
+    rhs = jnp.concatenate([jnp.array([V[1] * th_c]), m_c])
+    # pinv: mu0 = 0 identically (odd sigma, no spike) or nearly collinear basis functions leave
+    # parts of m undetermined and irrelevant
+    sol = jnp.linalg.pinv(system, rtol=1e-12) @ rhs
+    theta, m = sol[0], sol[1:]
+    theta_hat = th_c - th_m @ m - th_t * theta
     psi_hat = alpha_p * E(h1 * mu1 / denom)
     psi = psi_hat * V[0]  # H -> D
 
     # (q1, q2): linear; error integrand e(kappa) = base + mu1^2 q1 + mu2^2 q2
-    c_k = mu0 * m + mu1 * kz * theta
+    c_k = basis @ m + mu1 * kz * theta
     base = hh + c_k**2 - 2.0 * c_k * h - 2.0 * mu1 * psi * h1
     w1, w2 = mu1**2 / denom**2, mu2_sq / denom**2
     e1, e2 = alpha_p * E(w1 * base), alpha_p * E(w2 * base)
@@ -407,7 +433,7 @@ def _solve_point(activation, teacher, quad, alpha_p, q, lam, noise, r, gamma, a_
         "q2": qs[1],
         "theta": theta,
         "psi": psi,
-        "m": m,
+        "m": m[0] if m.shape[0] == 1 else jnp.sqrt(m @ gram @ m),  # Gaussian readout: norm of the mean part
         "iterations": iters,
         "residual": err,
     }
@@ -468,4 +494,57 @@ def limit_point(spec: IsotropicLimit, quad: Quadrature = Quadrature()) -> LimitP
         overlaps={key: out[key] for key in ("V1", "V2", "q1", "q2", "theta", "psi", "m")},
         info={**dataclasses.asdict(spec), **dataclasses.asdict(quad), "iterations": out["iterations"],
               "residual": out["residual"], "convention": CONVENTION},
+    )
+
+
+class LimitCurve(NamedTuple):
+    """The limit along :math:`\\alpha = m/n` (arrays over ``alpha``); fields as :class:`LimitPoint`."""
+
+    alpha: np.ndarray
+    gen_error: np.ndarray
+    train_error: np.ndarray
+    test_mse: np.ndarray
+    train_mse: np.ndarray
+    info: dict
+
+
+@functools.partial(jax.jit, static_argnames=("activation", "teacher", "gaussian", "quad"))
+def _limit_many(params: Array, *, activation: str, teacher: str, gaussian: bool, quad: Quadrature) -> dict:
+    return jax.vmap(lambda p: _limit(p, activation=activation, teacher=teacher, gaussian=gaussian, quad=quad))(params)
+
+
+def limit_curve(spec: IsotropicLimit, alphas, quad: Quadrature = Quadrature()) -> LimitCurve:
+    r"""The learning curve of :func:`limit_point` over :math:`\alpha = m/n` in one vectorised call.
+
+    Everything of ``spec`` but ``alpha`` is held fixed, the penalty included
+    (:math:`\lambda_c = \lambda m`: the paper's :math:`\lambda` then falls as :math:`1/m` along the
+    curve; pass a new ``spec`` per point to hold :math:`\lambda` instead).  One compilation per
+    (activation, teacher, readout, quadrature); the points run as one batched program.
+
+    Examples
+    --------
+    >>> c = limit_curve(IsotropicLimit(alpha=1.0, alpha_step=0.5, penalty=0.01), [0.5, 1.0, 2.0])
+    >>> [round(float(e), 3) for e in c.test_mse]
+    [0.299, 0.287, 0.175]
+    """
+    alphas = np.atleast_1d(np.asarray(alphas, np.float64))
+    if not np.all(np.isfinite(alphas) & (alphas > 0)):
+        raise ValueError("every alpha must be a positive number")
+    base = np.array([0.0, spec.alpha_step, spec.width, spec.eta_tilde, spec.penalty, spec.noise], np.float64)
+    params = np.tile(base, (alphas.size, 1))
+    params[:, 0] = alphas
+    with jax.enable_x64(True):
+        out = _limit_many(jnp.asarray(params, jnp.float64), activation=spec.activation, teacher=spec.teacher,
+                          gaussian=spec.readout_init == "gaussian", quad=quad)
+        out = {key: np.asarray(v, np.float64) for key, v in out.items()}
+    penalty_term = spec.penalty * out["w_norm2_per_k"] * spec.width / alphas
+    return LimitCurve(
+        alpha=alphas,
+        gen_error=out["test_mse"] / 2,
+        train_error=out["train_mse"] / 2 + penalty_term / 2,
+        test_mse=out["test_mse"],
+        train_mse=out["train_mse"],
+        info={**dataclasses.asdict(spec), **dataclasses.asdict(quad), "convention": CONVENTION,
+              "iterations": out["iterations"].tolist(), "spike": out["spike"].tolist(),
+              "bulk": out["bulk"].tolist(), "alignment": out["alignment"].tolist()},
     )
