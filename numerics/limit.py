@@ -260,7 +260,7 @@ def _unit_moments(activation: str, nodes: int) -> dict:
 
 @functools.lru_cache(maxsize=64)
 def _offset_nodes(activation: str, quad: Quadrature) -> int:
-    """Nodes for the Gaussian readout's offset :math:`h_0\zeta_0`: one where :math:`h_0 = 0`."""
+    r"""Nodes for the Gaussian readout's offset :math:`h_0\zeta_0`: one where :math:`h_0 = 0`."""
     with jax.enable_x64(True), jax.ensure_compile_time_eval():
         h0 = float(_unit_moments(activation, quad.inner)["h0"])
     return 1 if abs(h0) < 1e-12 else quad.offset
