@@ -51,6 +51,21 @@ def one_step_layer(key, *, n, k, m_step, eta_tilde, activation, teacher, readout
     return F + eta_tilde * k * G, xi
 
 
+def srf_layer(key, *, n, k, spike, bulk, alignment):
+    """Cui et al.'s spiked random-features layer with the limit's (r, c, gamma), constant readout:
+    F_hat = sqrt(c) F + r 1 v^T, v = gamma xi + sqrt(1 - gamma^2) zeta (diagnostic of assumption A1)."""
+    kF, kxi, kz = jax.random.split(key, 3)
+    F = jax.random.normal(kF, (k, n))
+    F = F / jnp.linalg.norm(F, axis=1, keepdims=True)
+    xi = jax.random.normal(kxi, (n,))
+    xi = xi / jnp.linalg.norm(xi)
+    zeta = jax.random.normal(kz, (n,))
+    zeta = zeta - (zeta @ xi) * xi
+    zeta = zeta / jnp.linalg.norm(zeta)
+    v = alignment * xi + math.sqrt(1 - alignment**2) * zeta
+    return math.sqrt(bulk) * F + spike * jnp.outer(jnp.ones(k), v), xi
+
+
 def simulate(key, F_hat, xi, *, m, penalty, activation, teacher, noise=0.0, test=5000):
     """Ridge on sigma(F_hat x)/sqrt(k) with m samples, unnormalised penalty; (test MSE, train MSE, ||w||^2)."""
     sigma, _ = _fns(activation)
@@ -122,6 +137,8 @@ def main(argv=None):
     p.add_argument("--readout", default="constant")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--draws", type=int, default=3)
+    p.add_argument("--layer", choices=["step", "srf"], default="step",
+                   help="conditional check on the one-step layer, or on the sRF layer of the limit (A1 diagnostic)")
     args = p.parse_args(argv)
     rows = []
     with jax.enable_x64(True):
@@ -133,9 +150,14 @@ def main(argv=None):
                 t0 = time.perf_counter()
                 for seed in range(args.seeds):
                     key = jax.random.PRNGKey(1000 + seed)
-                    F_hat, xi = one_step_layer(key, n=n, k=k, m_step=round(args.alpha_step * n),
-                                               eta_tilde=args.eta_tilde, activation=args.activation,
-                                               teacher=args.teacher, readout=args.readout, noise=args.noise)
+                    if args.layer == "srf":
+                        lim0 = _limit(args, alpha)
+                        F_hat, xi = srf_layer(key, n=n, k=k, spike=lim0.spike, bulk=lim0.bulk,
+                                              alignment=lim0.alignment)
+                    else:
+                        F_hat, xi = one_step_layer(key, n=n, k=k, m_step=round(args.alpha_step * n),
+                                                   eta_tilde=args.eta_tilde, activation=args.activation,
+                                                   teacher=args.teacher, readout=args.readout, noise=args.noise)
                     e, t, _ = simulate(jax.random.fold_in(key, 7), F_hat, xi, m=round(alpha * n),
                                        penalty=args.penalty, activation=args.activation,
                                        teacher=args.teacher, noise=args.noise)
@@ -156,15 +178,20 @@ def main(argv=None):
                 t0 = time.perf_counter()
                 for draw in range(args.draws):
                     key = jax.random.PRNGKey(2000 + draw)
-                    F_hat, xi = one_step_layer(key, n=n, k=k, m_step=round(args.alpha_step * n),
-                                               eta_tilde=args.eta_tilde, activation=args.activation,
-                                               teacher=args.teacher, readout=args.readout, noise=args.noise)
+                    if args.layer == "srf":
+                        F_hat, xi = srf_layer(key, n=n, k=k, spike=lims[0].spike, bulk=lims[0].bulk,
+                                              alignment=lims[0].alignment)
+                    else:
+                        F_hat, xi = one_step_layer(key, n=n, k=k, m_step=round(args.alpha_step * n),
+                                                   eta_tilde=args.eta_tilde, activation=args.activation,
+                                                   teacher=args.teacher, readout=args.readout, noise=args.noise)
                     vals.append(conditional(F_hat, xi, ms=[round(a * n) for a in args.alphas], penalty=args.penalty,
                                             activation=args.activation, teacher=args.teacher, noise=args.noise))
                 vals = np.array(vals)  # (draws, 2, alphas)
                 for j, (alpha, lim) in enumerate(zip(args.alphas, lims)):
                     test = vals[:, 0, j]
                     row = {"alpha": alpha, "n": n, "draws": len(test), "cond_test": float(test.mean()),
+                           "cond_test_draws": [float(v) for v in test],
                            "cond_test_se": float(test.std(ddof=1) / math.sqrt(len(test))) if len(test) > 1 else None,
                            "cond_train": float(vals[:, 1, j].mean()), "limit_test": lim.test_mse,
                            "limit_train": lim.train_mse, "gap": float(test.mean() / lim.test_mse - 1),

@@ -213,9 +213,9 @@ def marchenko_pastur_rule(width: float | Array, nodes: int) -> tuple[Array, Arra
 @functools.lru_cache(maxsize=64)
 def _elementwise(spec: str):
     """``(sigma, sigma', kinks)`` of a registry name or expression, as JAX functions."""
-    import sympy as sp
+    import sympy as sp  # SymPy (about 1 s) loads only when an activation is first compiled
 
-    from onestep_gm.theory.activations import X, get_activation
+    from onestep_gm.theory.activations import X, get_activation  # the registry pulls in SymPy
 
     act = get_activation(spec)
     modules = [{"Heaviside": lambda x, h0=0.5: jnp.where(x > 0, 1.0, jnp.where(x < 0, 0.0, h0))}, "jax"]
