@@ -188,7 +188,7 @@ def main(argv=None):
                     vals.append(conditional(F_hat, xi, ms=[round(a * n) for a in args.alphas], penalty=args.penalty,
                                             activation=args.activation, teacher=args.teacher, noise=args.noise))
                 vals = np.array(vals)  # (draws, 2, alphas)
-                for j, (alpha, lim) in enumerate(zip(args.alphas, lims)):
+                for j, (alpha, lim) in enumerate(zip(args.alphas, lims, strict=True)):
                     test = vals[:, 0, j]
                     row = {"alpha": alpha, "n": n, "draws": len(test), "cond_test": float(test.mean()),
                            "cond_test_draws": [float(v) for v in test],

@@ -24,8 +24,9 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=50)
     args = p.parse_args(argv)
     for act, teacher, readout in CASES:
-        spec = lambda a: IsotropicLimit(alpha=a, alpha_step=0.5, eta_tilde=1.0, penalty=0.01,  # noqa: E731
-                                        activation=act, teacher=teacher, readout_init=readout)
+        def spec(a, act=act, teacher=teacher, readout=readout):
+            return IsotropicLimit(alpha=a, alpha_step=0.5, eta_tilde=1.0, penalty=0.01, activation=act,
+                                  teacher=teacher, readout_init=readout)
         t0 = time.perf_counter()
         limit_point(spec(1.0))
         compile_s = time.perf_counter() - t0

@@ -214,7 +214,6 @@ def marchenko_pastur_rule(width: float | Array, nodes: int) -> tuple[Array, Arra
 def _elementwise(spec: str):
     """``(sigma, sigma', kinks)`` of a registry name or expression, as JAX functions."""
     import sympy as sp  # SymPy (about 1 s) loads only when an activation is first compiled
-
     from onestep_gm.theory.activations import X, get_activation  # the registry pulls in SymPy
 
     act = get_activation(spec)

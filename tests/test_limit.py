@@ -13,9 +13,8 @@ import math
 
 import numpy as np
 import pytest
-from scipy.special import roots_jacobi
-
 from onestep_gm.numerics.limit import IsotropicLimit, Quadrature, limit_point, marchenko_pastur_rule
+from scipy.special import roots_jacobi
 
 ACTS = {"tanh": (np.tanh, lambda x: 1 - np.tanh(x) ** 2), "sin": (np.sin, np.cos)}
 
