@@ -393,17 +393,17 @@ def _solve_point(activation, teacher, quad, alpha_p, q, lam, noise, r, gamma, a_
     gram = basis.T @ (kw[:, None] * Bw)  # (A, A)
     m_t = Bw.T @ (kw * mu1 * kz)
     m_c = Bw.T @ (kw * h)
-    top = jnp.concatenate([jnp.array([1.0 + V[1] * th_t]), V[1] * th_m])[None, :]
+    top = jnp.concatenate([jnp.array([1.0 + q * V[1] * th_t]), q * V[1] * th_m])[None, :]
     lower = jnp.concatenate([m_t[:, None], gram], axis=1)
     system = jnp.concatenate([top, lower], axis=0)
-    rhs = jnp.concatenate([jnp.array([V[1] * th_c]), m_c])
+    rhs = jnp.concatenate([jnp.array([q * V[1] * th_c]), m_c])
     # pinv: mu0 = 0 identically (odd sigma, no spike) or nearly collinear basis functions leave
     # parts of m undetermined and irrelevant
     sol = jnp.linalg.pinv(system, rtol=1e-12) @ rhs
     theta, m = sol[0], sol[1:]
     theta_hat = th_c - th_m @ m - th_t * theta
     psi_hat = alpha_p * E(h1 * mu1 / denom)
-    psi = psi_hat * V[0]  # H -> D
+    psi = q * psi_hat * V[0]  # H -> D; teacher-side sums run over the n input directions: q<.>
 
     # (q1, q2): linear; error integrand e(kappa) = base + mu1^2 q1 + mu2^2 q2
     c_k = basis @ m + mu1 * kz * theta
@@ -414,7 +414,7 @@ def _solve_point(activation, teacher, quad, alpha_p, q, lam, noise, r, gamma, a_
     a21, a22 = alpha_p * E(w2 * mu1**2), alpha_p * E(w2 * mu2_sq)
     # q = M qhat + const with qhat = e + a q
     M = jnp.array([[spec(lambda D: D**2 / S**2), spec(lambda D: D / S**2)], [spec(lambda D: D / S**2), spec(lambda D: 1.0 / S**2)]])
-    extra = theta_hat**2 * jnp.array([spec(lambda D: D / S**2), spec(lambda D: 1.0 / S**2)]) + psi_hat**2 * jnp.array(
+    extra = q * theta_hat**2 * jnp.array([spec(lambda D: D / S**2), spec(lambda D: 1.0 / S**2)]) + q * psi_hat**2 * jnp.array(
         [spec(lambda D: D**2 / S**2), spec(lambda D: D / S**2)]
     )
     a = jnp.array([[a11, a12], [a21, a22]])
