@@ -206,3 +206,19 @@ def test_against_simulation_small(activation, penalty):
                                    activation=activation, teacher=activation, test=4000)[0])
     se = np.std(errors, ddof=1) / 2
     assert abs(np.mean(errors) - limit) < 3 * se + 0.06 * limit, (np.mean(errors), se, limit)
+
+
+@pytest.mark.parametrize("width", [0.5, 2.0])
+def test_linear_features_classical_regression(width):
+    """Linear student and teacher, no step: ordinary least squares on k = q n features of a linear
+    target. For q < 1 the unexplained 1 - q acts as noise: test MSE = (1 - q)(1 + k/(m - k)), train
+    MSE = (1 - q)(1 - k/m); for q > 1 the target is fitted exactly. This pins the k/n factors."""
+    alpha = 100.0
+    p = limit_point(IsotropicLimit(alpha=alpha, alpha_step=0.5, width=width, eta_tilde=0.0, penalty=1e-8,
+                                   activation="linear", teacher="linear"))
+    if width < 1:
+        ratio = width / alpha  # k/m
+        assert p.test_mse == pytest.approx((1 - width) * (1 + ratio / (1 - ratio)), rel=1e-6)
+        assert p.train_mse == pytest.approx((1 - width) * (1 - ratio), rel=1e-6)
+    else:
+        assert abs(p.test_mse) < 1e-9 and abs(p.train_mse) < 1e-9
