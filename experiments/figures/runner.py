@@ -141,6 +141,7 @@ def run_figure(
                          cache_dir=cache_dir, progress=progress, workers=workers, scheduler=scheduler,
                          simulate_fn=simulate_fn)  # fmt: skip
     resolved = get_figure(figure)
+    resolved.check(options)  # refuse what the figure does not take before anything runs
     with as_found():
         return resolved.run(options)
 
