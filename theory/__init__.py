@@ -1,9 +1,12 @@
-"""Exact layer: SymPy and mpmath, no JAX at import.
+"""Exact layer: SymPy and mpmath only, no JAX anywhere (``tests/test_import_graph.py``).
 
 The public surface: activations (:func:`get_activation`), Hermite coefficients
 (:func:`hermite_coefficients`), orders and scalings (:func:`hermite_order`,
-:func:`scalings`), conditional moments (:func:`conditional_moments`).  Code
-generation for JAX lives in :mod:`theory.codegen`, which imports JAX lazily.
+:func:`scalings`), conditional moments (:func:`conditional_moments`).  Modules:
+``expressions`` (the whitelist parser), ``activations`` (the registry), ``gaussian``
+(the Gaussian-expectation engine), ``hermite`` with ``hermite_exact`` and
+``hermite_numeric``, ``moments``, ``kernels``, ``order``, ``budget`` (time budgets for
+symbolic work).  Code generation for JAX lives in :mod:`onestep_gm.numerics.codegen`.
 
 The names load on first use (PEP 562), so ``import onestep_gm.theory.order`` (pure Python)
 does not pull in SymPy through this package.
