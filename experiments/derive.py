@@ -9,7 +9,7 @@ One page per registered activation (``derivations/<name>.md``) with
   (:math:`n = 1000`, :math:`\beta = 0.74`, :math:`\alpha = 1/2`);
 * :math:`\mathbb{E}[\sigma(bz)^2]` and :math:`h_L^\star` for :math:`L = 2..6`;
 * the conditional moments :math:`M_0, M_1, M_2` of :math:`\sigma(a + s g)`;
-* the JAX source that :mod:`theory.codegen` generates for the closed forms;
+* the JAX source that :mod:`numerics.codegen` generates for the closed forms;
 
 plus ``orders.md`` (the :math:`\beta \to` order table) and ``index.md``.
 
@@ -276,7 +276,7 @@ def _numeric_moments_text() -> str:
 
     nodes, reach = codegen.DEFAULT_NODES["trapezoid"], quadrature.TRAPEZOID_RANGE
     return (
-        f"integrated numerically, in JAX by `theory.codegen.jax_moments` (trapezoid rule on "
+        f"integrated numerically, in JAX by `numerics.codegen.jax_moments` (trapezoid rule on "
         f"$z \\in [-{reach:g}, {reach:g}]$, {nodes} nodes by default) "
         "and in mpmath by `theory.moments.moments_mpmath`"
     )
@@ -289,7 +289,7 @@ def _jax_section(activation) -> list[str]:
     from onestep_gm.theory.moments import A, S, conditional_moments
 
     moments = conditional_moments(activation)
-    # As theory.codegen.jax_activation does: differentiate after the stable rewrite.
+    # As numerics.codegen.jax_activation does: differentiate after the stable rewrite.
     stable = stable_form(activation.expr)
     blocks = [("sigma(x)", jax_source(stable, X)), ("sigma'(x)", jax_source(sp.diff(stable, X), X))]
     for index, expr in enumerate((moments.M0, moments.M1, moments.M2)):
@@ -298,7 +298,7 @@ def _jax_section(activation) -> list[str]:
     lines = [
         "## Generated JAX",
         "",
-        "What `theory.codegen` compiles for the closed forms above (σ and σ′ as in "
+        "What `numerics.codegen` compiles for the closed forms above (σ and σ′ as in "
         "`jax_activation`, after the numerically stable rewrites; `Heaviside` is 0 at the kink):",
         "",
         "```python",

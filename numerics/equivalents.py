@@ -35,7 +35,7 @@ _ROW_BLOCK = 16
 CONDITIONAL_NODES = 64
 """Trapezoid nodes for conditional moments without closed form (tanh, sigmoid, ...).
 
-Measured against the 201-node default of :mod:`theory.codegen` for a in [-5, 5]: max error
+Measured against the 201-node default of :mod:`numerics.codegen` for a in [-5, 5]: max error
 4e-13 at s <= 1 for tanh, sigmoid, softplus, silu, gelu, erf; at s = 2, 1e-6 (tanh), 2e-8
 (erf), <1e-12 (others).  Ample for Monte-Carlo features (s ≈ b <= 1 here) at a third of the cost.
 """

@@ -39,7 +39,7 @@ def _text(moments) -> str:
         expr = getattr(moments, name)
         lines.append(f"\n{name}(a, s) = {meaning}")
         if expr is None:
-            lines.append("  no closed form: numerical quadrature (theory.codegen.jax_moments)")
+            lines.append("  no closed form: numerical quadrature (numerics.codegen.jax_moments)")
         else:
             display = normal_notation(expr)
             lines.append("  = " + str(display))
