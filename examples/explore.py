@@ -81,11 +81,11 @@ def _(act, mo, og, point, time):
     coeffs = og.hermite_coefficients(act, b, order)
     exact_time = time.perf_counter() - _start
     if info.boundary:
-        _says = f"a boundary: the theorem says nothing; orders {info.neighbours}, using {order}"
+        order_says = f"a boundary: the theorem says nothing; orders {tuple(info.neighbours)}, using {order}"
     elif info.order is None:
-        _says = f"no finite order (β = 1): showing order {order}"
+        order_says = f"no finite order (β = 1): showing order {order}"
     else:
-        _says = f"order **l = {order}** (β in ({info.interval[0]:.4f}, {info.interval[1]:.4f}))"
+        order_says = f"order l = {order} (β in ({info.interval[0]:.4f}, {info.interval[1]:.4f}))"
     _rows = "\n".join(
         f"| {j} | {float(h):.10g} | {float(h) / __import__('math').factorial(j):.10g} |"
         for j, h in enumerate(coeffs.h)
@@ -94,7 +94,7 @@ def _(act, mo, og, point, time):
         f"""
 ## σ(x) = `{act.expr}` at β = {point['beta']}, α = {point['alpha']}, n = {point['n']}
 
-* Hermite order: {_says}
+* Hermite order: {order_says}
 * θ = n^(β(1−α)) = {scal.theta:.5g}, η = n^(βα) = {scal.eta:.5g}, b = √(n/(n+θ)) = {b:.6f}
 * coefficients: {coeffs.method}; h_L* = {float(coeffs.h_star):.8g},
   E[σ(bz)²] = {float(coeffs.second_moment):.8g}
@@ -176,17 +176,11 @@ if __name__ == "__main__":
     def report(defs) -> str:
         """What the notebook computed at its current inputs, as plain text (``python explore.py``)."""
         point, act, coeffs = defs["point"], defs["act"], defs["coeffs"]
-        info, scal, order = defs["info"], defs["scal"], defs["order"]
-        if info.boundary:
-            says = f"boundary: the theorem says nothing (neighbours {tuple(info.neighbours)}); shown: {order}"
-        elif info.order is None:
-            says = f"no finite order at beta = 1; shown: {order}"
-        else:
-            says = f"{order} (beta in ({info.interval[0]:.4f}, {info.interval[1]:.4f}))"
+        scal = defs["scal"]
         lines = [
             f"sigma(x) = {act.expr}; beta = {point['beta']}, alpha = {point['alpha']}, "
             f"n = m = {point['n']}, k = {point['k']}, lambda = {point['lam']:.0e}",
-            f"Hermite order: {says}",
+            f"Hermite order: {defs['order_says']}",
             f"theta = {scal.theta:.6g}, eta = {scal.eta:.6g}, b = {defs['b']:.6f}",
             f"coefficients ({coeffs.method}): "
             + ", ".join(f"h_{j} = {float(h):.6g}" for j, h in enumerate(coeffs.h)),

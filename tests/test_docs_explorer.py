@@ -50,6 +50,6 @@ def test_explorer_script_prints_what_it_computed():
                           capture_output=True, text=True, timeout=900, env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
-    assert "Hermite order: 4 (beta in (0.6667, 0.7500))" in out
+    assert "Hermite order: order l = 4 (β in (0.6667, 0.7500))" in out
     assert "h_0 = " in out and "h_L* = " in out
     assert "theory at this point: gen_error" in out and "theory curve along m" in out
