@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from onestep_gm.experiments.results import decode_pairs
@@ -25,6 +25,58 @@ PAPER_PANELS = {
     "fig3a": "Figure 3(a)", "fig3b": "Figure 3(b)",
 }  # fmt: skip
 """Our figure name → the published panel it reproduces."""
+
+PAPER_AXES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
+    "fig1a": ((-0.14, 5.24), (0.01, 0.05)),
+    "fig1b": ((-0.05, 1.05), (-0.006, 0.165)),
+    "fig1c": ((-0.05, 1.05), (0.0, 0.177)),
+    "fig2a": ((-0.05, 1.05), (0.0, 1.0)),
+    "fig2b": ((-1.1, 1.1), (0.0088, 0.0357)),
+    "fig2c": ((0.55, 10.45), (0.0157, 0.0894)),
+    "fig3a": ((-0.23, 5.25), (0.0, 1.2)),
+    "fig3b": ((-0.23, 5.25), (0.0, 1.0)),
+}
+"""The published panels' axis ranges ((x lo, x hi), (y lo, y hi)): each panel's frame read in
+data units through the calibration of ``tools/read_paper_panels.py`` (its ``PANELS``)."""
+
+
+class AxisRanges(NamedTuple):
+    """The axis ranges of one of our panels drawn beside a published one."""
+
+    x: tuple[float, float]
+    y: tuple[float, float]
+    widened: bool
+    """Whether our data leave the published ranges, which were widened to hold them."""
+
+
+def axis_ranges(data: Mapping[str, Any]) -> AxisRanges | None:
+    """The published panel's ranges for a figure of :data:`PAPER_AXES` (``None`` for another),
+    widened (by 3% of the span) where our means leave them (the network's with ± one standard
+    error): no marker or line we computed is cut off (a theory band may be)."""
+    name = data.get("figure")
+    if name not in PAPER_AXES or data.get("kind") != "line":
+        return None
+    (x0, x1), (y0, y1) = PAPER_AXES[name]
+    key = "train" if data.get("metric") == "train" else "gen"
+    xs, lows, highs = [], [], []
+    for point in data["points"]:
+        xs.append(float(point["coords"][data["vary"]]))
+        for pair, values in decode_pairs(point[key]).items():
+            arr = np.asarray(values, dtype=float)
+            arr = arr[np.isfinite(arr)]
+            if arr.size == 0:
+                continue
+            se = float(np.std(arr, ddof=1) / math.sqrt(arr.size)) if arr.size > 1 and pair.model == "nn" else 0.0
+            lows.append(float(arr.mean()) - se)
+            highs.append(float(arr.mean()) + se)
+    pad_x, pad_y = 0.03 * (x1 - x0), 0.03 * (y1 - y0)
+    nx0 = min(x0, min(xs, default=x0) - pad_x) if xs and min(xs) < x0 else x0
+    nx1 = max(x1, max(xs) + pad_x) if xs and max(xs) > x1 else x1
+    ny0 = min(lows) - pad_y if lows and min(lows) < y0 else y0
+    ny1 = max(highs) + pad_y if highs and max(highs) > y1 else y1
+    widened = (nx0, nx1, ny0, ny1) != (x0, x1, y0, y1)
+    return AxisRanges((nx0, nx1), (ny0, ny1), widened)
+
 
 _ALPHA = [float(v) for v in np.linspace(0, 1, 20)]
 _BETA = [float(v) for v in np.linspace(0, 1, 10)]
