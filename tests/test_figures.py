@@ -519,7 +519,7 @@ def test_gather_puts_figures_beside_the_paper(tmp_path):
     text = report.gather(out, docs / "results.md").read_text()
     assert "## Agreement per figure" in text and "| fig1a | quick | 3 |" in text
     assert "![Figure 1(a)](paper/fig1a.png)" in text and "| ![fig1a](figures/fig1a.png) |" in text
-    assert "Beside Figure 1(a)" in text and "| 1 | relu | 0.0209 |" in text
+    assert "Beside Figure 1(a)" in text and "| 1 | 0.0209 |" in text
 
 
 def test_the_csv_beside_a_figure_is_its_tidy_frame(tmp_path):

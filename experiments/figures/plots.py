@@ -221,7 +221,7 @@ def _draw_error_heatmaps(fig: Figure, axes, data: Mapping[str, Any]) -> None:
     xs, ys, nn, act = heatmap_values(data, "nn")
     _, _, theory, _ = heatmap_values(data, "theory")
     lo, hi = np.nanmin([nn, theory]), np.nanmax([nn, theory])
-    for ax, grid, name in zip(axes, (nn, theory), ("network (simulated)", "theory"), strict=True):
+    for ax, grid, name in zip(axes, (nn, theory), ("NN (simulated)", "theory"), strict=True):
         mesh = ax.pcolormesh(_edges(xs), _edges(ys), grid, vmin=lo, vmax=hi, cmap="viridis",
                              shading="flat")  # fmt: skip
         ax.set_title(name)
