@@ -116,10 +116,25 @@ def saved_run(json_path: str | Path):
 
 
 def redraw(json_path: str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
-    """Write the five outputs of a saved ``<name>.json`` again (picture and report in the
-    current style, the data unchanged) under ``out_dir`` (default: the JSON's folder)."""
-    run = saved_run(json_path)
-    return save_outputs(run, Path(json_path).parent if out_dir is None else out_dir)
+    """Draw and report a saved ``<name>.json`` again: ``<name>.{png,pdf,md}`` (its stem, so
+    ``order-quick.json`` gives ``order-quick.png``) under ``out_dir`` (default: the JSON's
+    folder), all or nothing, in the current style; the data files are not touched.
+
+    Returns
+    -------
+    dict
+        ``{"png": Path, "pdf": ..., "md": ...}``.
+    """
+    from onestep_gm.experiments.figures.plots import save_pictures  # matplotlib: only when drawing
+
+    path = Path(json_path)
+    run = saved_run(path)
+    final = {ext: p for ext, p in targets(path.stem, path.parent if out_dir is None else out_dir).items()
+             if ext in ("png", "pdf", "md")}  # fmt: skip
+    with staged(final) as tmp:
+        tmp["md"].write_text(run.report())
+        save_pictures(run.draw(), {ext: tmp[ext] for ext in ("png", "pdf")})
+    return final
 
 
 def redraw_folder(out_dir: str | Path) -> list[Path]:
