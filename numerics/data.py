@@ -15,6 +15,7 @@ the spec's :attr:`~DataSpec.kind`, the tag in saved results and sweep specs).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import jax
@@ -92,9 +93,20 @@ class DataSpec(Protocol):
     def realise(self, key: Array | int) -> RealisedData:
         """The realised pytree for one trial (``key``: its random draws, e.g. spikes and teacher)."""
 
+    def preload(self) -> None:
+        """Read and check whatever the source reads from disk, before any work starts (so a
+        missing or corrupt file is one line, not a failure after a progress bar); no-op for
+        sources that read nothing."""
+
 
 DATA_SOURCES: dict[str, type] = {spec.kind: spec for spec in (MixtureSpec, FashionSpec)}
 """Every data spec by its :attr:`DataSpec.kind`."""
+
+
+def has_field(spec: DataSpec, name: str) -> bool:
+    """Whether the data spec has the parameter ``name`` (e.g. ``"n"``, ``"weights"``,
+    ``"data_dir"``): what a figure variable or override may set on it."""
+    return any(f.name == name for f in dataclasses.fields(spec))
 
 
 def spec_from_fields(kind: str, fields: dict[str, Any]) -> DataSpec:

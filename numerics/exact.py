@@ -56,9 +56,9 @@ import jax
 import jax.numpy as jnp
 from onestep_gm.numerics.population import (
     ComponentLaw,
-    _teacher_second_moment,
     component_laws,
     hermite_coefficients,
+    teacher_second_moment,
 )
 from onestep_gm.numerics.quadrature import gauss_hermite_rule, hermite_step
 from onestep_gm.theory.activations import get_activation
@@ -205,7 +205,7 @@ def hermite_population_moments(
             Omega = Omega.at[o].add(weights[c] * _horner(rho, coefs[o], l))
             cross = jnp.sum((r[None, :] ** jnp.arange(l, dtype=jnp.float64)[:, None]) * coefs[o][:l] * d[:l, None], axis=0)
             u = u.at[o].add(weights[c] * jnp.where(mixture.classification, label * coefs[o][0], cross))
-        s_y = s_y + weights[c] * jnp.where(mixture.classification, 1.0, _teacher_second_moment(law))
+        s_y = s_y + weights[c] * jnp.where(mixture.classification, 1.0, teacher_second_moment(law))
     s_y = s_y + jnp.where(mixture.classification, 0.0, jnp.asarray(mixture.noise, jnp.float64) ** 2)
     Omega = Omega + (h_star**2)[:, None, None] * jnp.eye(k)
     Omega = (Omega + jnp.swapaxes(Omega, 1, 2)) / (2 * k)

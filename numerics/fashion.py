@@ -20,7 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from onestep_gm.numerics.memory import available_memory, format_bytes
-from onestep_gm.numerics.mixture import Mixture, _is_int, _require, blocked_normal
+from onestep_gm.numerics.mixture import Mixture, blocked_normal
+from onestep_gm.numerics.validation import is_int, require
 from onestep_gm.theory.order import check_strength, scalings
 
 Array = jax.Array
@@ -259,6 +260,10 @@ class FashionSpec:
         """The preprocessed pools (:func:`fashion_pools`; ``key`` is unused: the images are fixed)."""
         return fashion_pools(self) if dtype == jnp.float64 else make_fashion(self, dtype)
 
+    def preload(self) -> None:
+        """Read, check and preprocess the images now (cached for the run, :func:`fashion_pools`)."""
+        fashion_pools(self)
+
 
 class FashionPools(NamedTuple):
     """Preprocessed image pools and their Gaussian surrogate (a pytree)."""
@@ -314,12 +319,12 @@ def fashion_from_images(
     (full rank, :math:`d = n`), the scaled means, weights :math:`(\frac12,\frac12)`.
     """
     images_1, images_2 = (np.asarray(x, np.float64) for x in (images_1, images_2))
-    _require(
+    require(
         images_1.ndim == 2 and images_2.ndim == 2 and images_1.shape[1] == images_2.shape[1],
         f"image pools must be (N, n) with the same n, got {images_1.shape} and {images_2.shape}",
     )
     P, n = min(len(images_1), len(images_2)), images_1.shape[1]
-    _require(P >= 2, f"each class needs at least 2 images, got {len(images_1)} and {len(images_2)}")
+    require(P >= 2, f"each class needs at least 2 images, got {len(images_1)} and {len(images_2)}")
     for name, value in (("beta", beta), ("alpha", alpha)):
         check_strength(value, name)
     images_1, images_2 = images_1[:P], images_2[:P]
@@ -328,7 +333,7 @@ def fashion_from_images(
     trace_1, trace_2 = np.trace(S_1), np.trace(S_2)
     for label, images_c, trace_c in ((1, images_1, trace_1), (2, images_2, trace_2)):
         # exact test first: the mean of identical rows need not round back to them
-        _require(
+        require(
             not np.all(images_c == images_c[0]) and trace_c > 1e-20 * n,
             f"class {label} of the pair has identical images (zero covariance): no spike to learn",
         )
@@ -365,9 +370,9 @@ def make_fashion(spec: FashionSpec, dtype=jnp.float64) -> FashionPools:
     Component 0 (label +1) is ``spec.classes[0]``; images keep their file order.
     """
     classes = tuple(spec.classes)
-    _require(
+    require(
         len(classes) == 2
-        and all(_is_int(c) and 0 <= c <= 9 for c in classes)
+        and all(is_int(c) and 0 <= c <= 9 for c in classes)
         and classes[0] != classes[1],
         f"classes must be two different labels in 0..9, got {spec.classes!r}",
     )
@@ -420,7 +425,7 @@ def check_pool_size(data: FashionPools, draws: int) -> None:
     """
     P = int(data.pools.shape[1])
     need = -(-int(draws) // 2)
-    _require(
+    require(
         P >= need,
         f"each class has {P} images but one trial draws about {need} per class "
         f"((2 + test_factor) * m / 2 = {draws}/2): lower m or test_factor",

@@ -26,6 +26,7 @@ from typing import ClassVar, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from onestep_gm.numerics.validation import is_finite, is_int, require
 from onestep_gm.theory.order import check_strength, scalings
 
 Array = jax.Array
@@ -114,6 +115,9 @@ class MixtureSpec:
         """One draw of the spikes and the teacher (:func:`make_mixture`)."""
         return make_mixture(self, key, dtype)
 
+    def preload(self) -> None:
+        """Nothing to read: the mixture is drawn, not loaded."""
+
 
 class Mixture(NamedTuple):
     """A realised mixture: a JAX pytree of arrays (vmap/jit-friendly).
@@ -154,28 +158,15 @@ def spike_size(spec: MixtureSpec) -> float:
     return scalings(spec.n, spec.beta, spec.alpha).theta
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-
-def _finite(value) -> bool:
-    return isinstance(value, int | float | np.number) and math.isfinite(float(value))
-
-
 def _spike_counts(spec: MixtureSpec) -> tuple[int, ...]:
     C = len(spec.weights)
-    counts = (spec.spikes,) * C if _is_int(spec.spikes) else tuple(spec.spikes)
-    _require(
+    counts = (spec.spikes,) * C if is_int(spec.spikes) else tuple(spec.spikes)
+    require(
         len(counts) == C,
         f"spikes: {len(counts)} counts given for {C} components (weights has {C} entries)",
     )
-    _require(
-        all(_is_int(d) and d >= 0 for d in counts),
+    require(
+        all(is_int(d) and d >= 0 for d in counts),
         f"spikes must be non-negative integers, got {spec.spikes!r}",
     )
     return tuple(int(d) for d in counts)
@@ -189,55 +180,55 @@ def _mean_directions(spec: MixtureSpec) -> int:
 
 def validate_spec(spec: MixtureSpec) -> tuple[int, ...]:
     """Check ``spec``; raise :class:`ValueError` naming the first bad field. Returns the d_c."""
-    _require(_is_int(spec.n) and spec.n >= 1, f"n must be an integer >= 1, got {spec.n!r}")
+    require(is_int(spec.n) and spec.n >= 1, f"n must be an integer >= 1, got {spec.n!r}")
     for name in ("beta", "alpha"):
         check_strength(getattr(spec, name), name)
     weights = tuple(spec.weights)
-    _require(len(weights) >= 1, "weights must have at least one entry")
-    _require(
-        all(_finite(w) and w >= 0 for w in weights),
+    require(len(weights) >= 1, "weights must have at least one entry")
+    require(
+        all(is_finite(w) and w >= 0 for w in weights),
         f"weights must be finite and >= 0, got {weights}",
     )
-    _require(abs(sum(weights) - 1) <= 1e-9, f"weights must sum to 1, got sum {sum(weights)!r}")
+    require(abs(sum(weights) - 1) <= 1e-9, f"weights must sum to 1, got sum {sum(weights)!r}")
     counts = _spike_counts(spec)
-    _require(
-        spec.theta is None or (_finite(spec.theta) and spec.theta >= 0),
+    require(
+        spec.theta is None or (is_finite(spec.theta) and spec.theta >= 0),
         f"theta must be None or a finite number >= 0, got {spec.theta!r}",
     )
-    _require(
+    require(
         spec.spike_sizes in SPIKE_SIZES,
         f"spike_sizes must be one of {SPIKE_SIZES}, got {spec.spike_sizes!r}",
     )
-    _require(
-        _finite(spec.alignment) and abs(spec.alignment) <= 1,
+    require(
+        is_finite(spec.alignment) and abs(spec.alignment) <= 1,
         f"alignment must lie in [-1, 1], got {spec.alignment!r}",
     )
-    _require(
-        _finite(spec.mean_norm) and spec.mean_norm >= 0,
+    require(
+        is_finite(spec.mean_norm) and spec.mean_norm >= 0,
         f"mean_norm must be finite and >= 0, got {spec.mean_norm!r}",
     )
-    _require(spec.task in TASKS, f"task must be one of {TASKS}, got {spec.task!r}")
-    _require(spec.teacher in TEACHERS, f"teacher must be one of {TEACHERS}, got {spec.teacher!r}")
-    _require(
-        _finite(spec.noise) and spec.noise >= 0,
+    require(spec.task in TASKS, f"task must be one of {TASKS}, got {spec.task!r}")
+    require(spec.teacher in TEACHERS, f"teacher must be one of {TEACHERS}, got {spec.teacher!r}")
+    require(
+        is_finite(spec.noise) and spec.noise >= 0,
         f"noise (delta) must be finite and >= 0, got {spec.noise!r}",
     )
     if spec.task == "regression" and spec.teacher == "spikes":
-        _require(
+        require(
             len(counts) >= 2 and counts[0] >= 1 and counts[1] >= 1,
             "teacher='spikes' needs two components with at least one spike each",
         )
-        _require(
+        require(
             spec.alignment != -1,
             "teacher='spikes' is undefined for alignment -1 (gamma_11 + gamma_21 = 0)",
         )
     if spec.equal_trace and spike_size(spec) > 0 and any(counts):
-        _require(
+        require(
             all(d > 0 for d in counts),
             f"equal_trace needs at least one spike in every component, got spikes {counts}",
         )
     directions = sum(counts) + _mean_directions(spec)
-    _require(
+    require(
         directions <= spec.n,
         f"n = {spec.n} is too small: the spikes and means need {directions} orthogonal directions",
     )
@@ -246,7 +237,7 @@ def validate_spec(spec: MixtureSpec) -> tuple[int, ...]:
 
 def _host_rng(key: Array | int) -> np.random.Generator:
     """A numpy generator determined by a JAX key (raw or typed) or an int seed."""
-    if _is_int(key):
+    if is_int(key):
         return np.random.default_rng(int(key))
     key = jnp.asarray(key)
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):

@@ -471,7 +471,9 @@ def _mean(activation: Activation, law: ComponentLaw, plan: ComponentPlan) -> Arr
     return one_d_expectation(activation, 1, law.mean, jnp.sqrt(q))
 
 
-def _teacher_second_moment(law: ComponentLaw) -> Array:
+def teacher_second_moment(law: ComponentLaw) -> Array:
+    r"""The teacher's second moment :math:`\mathbb E[\sigma_*(\xi^\top x)^2]` under one
+    component's law (a scalar); closed where the kernel is closed."""
     # SymPy-derived kernels load when a closed rule is used
     from onestep_gm.theory import kernels
 
@@ -525,7 +527,7 @@ def planned_moments(
             s_y = s_y + weights[c]
         else:
             u = u + weights[c] * _cross(activation, law, plan)
-            s_y = s_y + weights[c] * _teacher_second_moment(law)
+            s_y = s_y + weights[c] * teacher_second_moment(law)
     if not classification:
         s_y = s_y + jnp.asarray(mixture.noise, jnp.float64) ** 2
     # every kernel is exactly symmetric (closed ones symmetrised in _closed_matrix; Mehler's

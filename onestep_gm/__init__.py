@@ -19,6 +19,8 @@ The public API, one entry per concept:
 * theory curves: :func:`trained_layer` (the :math:`\hat F` a simulation trains),
   :func:`population_moments`, :func:`ridge_equivalent` (a :class:`RidgeEquivalent`),
   :func:`predict` (a :class:`Prediction`), :func:`learning_curve` (a :class:`LearningCurve`);
+* the sampling-free limit in the isotropic corner: :class:`IsotropicLimit`, :func:`limit_point`
+  (a :class:`LimitPoint`), :func:`limit_curve` (a :class:`LimitCurve`);
 * figures and results on disk: :data:`FIGURES`, :func:`run_figure`, :func:`save_figure`, :func:`save_result`,
   :func:`load_result`;
 * user sweeps: :func:`load_sweep` reads a TOML sweep spec into a :class:`FigureSpec`;
@@ -48,13 +50,13 @@ from typing import TYPE_CHECKING
 __version__ = "0.2.0"
 
 if TYPE_CHECKING:  # the same names, for type checkers and IDEs; loaded lazily at run time
-    from onestep_gm.experiments.catalogue import FIGURES as FIGURES
-    from onestep_gm.experiments.catalogue import FigureSpec as FigureSpec
-    from onestep_gm.experiments.outputs import save_figure as save_figure
+    from onestep_gm.experiments.figures.catalogue import FIGURES as FIGURES
+    from onestep_gm.experiments.figures.catalogue import FigureSpec as FigureSpec
+    from onestep_gm.experiments.figures.outputs import save_figure as save_figure
+    from onestep_gm.experiments.figures.runner import run_figure as run_figure
+    from onestep_gm.experiments.figures.sweepspec import load_sweep as load_sweep
     from onestep_gm.experiments.results import load_result as load_result
     from onestep_gm.experiments.results import save_result as save_result
-    from onestep_gm.experiments.runner import run_figure as run_figure
-    from onestep_gm.experiments.sweepspec import load_sweep as load_sweep
     from onestep_gm.numerics.compile_cache import disable_compile_cache as disable_compile_cache
     from onestep_gm.numerics.compile_cache import enable_compile_cache as enable_compile_cache
     from onestep_gm.numerics.config import SimulationConfig as SimulationConfig
@@ -63,6 +65,11 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs; loaded lazily a
     from onestep_gm.numerics.fashion import FashionSpec as FashionSpec
     from onestep_gm.numerics.learning import LearningCurve as LearningCurve
     from onestep_gm.numerics.learning import learning_curve as learning_curve
+    from onestep_gm.numerics.limit import IsotropicLimit as IsotropicLimit
+    from onestep_gm.numerics.limit import LimitCurve as LimitCurve
+    from onestep_gm.numerics.limit import LimitPoint as LimitPoint
+    from onestep_gm.numerics.limit import limit_curve as limit_curve
+    from onestep_gm.numerics.limit import limit_point as limit_point
     from onestep_gm.numerics.mixture import MixtureSpec as MixtureSpec
     from onestep_gm.numerics.models import FEATURE_MODELS as FEATURE_MODELS
     from onestep_gm.numerics.models import MODELS as MODELS
@@ -94,13 +101,13 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs; loaded lazily a
     from onestep_gm.theory.order import scalings as scalings
 
 _HOME = {
-    "FIGURES": "onestep_gm.experiments.catalogue",
-    "FigureSpec": "onestep_gm.experiments.catalogue",
-    "run_figure": "onestep_gm.experiments.runner",
-    "load_sweep": "onestep_gm.experiments.sweepspec",
+    "FIGURES": "onestep_gm.experiments.figures.catalogue",
+    "FigureSpec": "onestep_gm.experiments.figures.catalogue",
+    "run_figure": "onestep_gm.experiments.figures.runner",
+    "load_sweep": "onestep_gm.experiments.figures.sweepspec",
     "enable_compile_cache": "onestep_gm.numerics.compile_cache",
     "disable_compile_cache": "onestep_gm.numerics.compile_cache",
-    "save_figure": "onestep_gm.experiments.outputs",
+    "save_figure": "onestep_gm.experiments.figures.outputs",
     "load_result": "onestep_gm.experiments.results",
     "save_result": "onestep_gm.experiments.results",
     "LearningCurve": "onestep_gm.numerics.learning",
@@ -119,6 +126,11 @@ _HOME = {
     "PairSummary": "onestep_gm.numerics.result",
     "Spread": "onestep_gm.numerics.result",
     "trained_layer": "onestep_gm.numerics.simulation",
+    "IsotropicLimit": "onestep_gm.numerics.limit",
+    "LimitCurve": "onestep_gm.numerics.limit",
+    "LimitPoint": "onestep_gm.numerics.limit",
+    "limit_curve": "onestep_gm.numerics.limit",
+    "limit_point": "onestep_gm.numerics.limit",
     "FashionSpec": "onestep_gm.numerics.fashion",
     "MixtureSpec": "onestep_gm.numerics.mixture",
     "enable_x64": "onestep_gm.numerics.precision",
@@ -153,7 +165,10 @@ __all__ = [
     "FeatureModel",
     "FigureSpec",
     "HermiteCoefficients",
+    "IsotropicLimit",
     "LearningCurve",
+    "LimitCurve",
+    "LimitPoint",
     "MixtureSpec",
     "OrderInfo",
     "Pair",
@@ -174,6 +189,8 @@ __all__ = [
     "get_activation",
     "hermite_coefficients",
     "hermite_order",
+    "limit_curve",
+    "limit_point",
     "learning_curve",
     "load_result",
     "load_sweep",

@@ -1,7 +1,7 @@
 """Library calls leave the process as they found it (issue 24, item 5).
 
-After :func:`onestep_gm.simulate`, :func:`onestep_gm.learning_curve` and
-:func:`onestep_gm.predict` return, ``jax_enable_x64``, the persistent compilation cache's
+After :func:`onestep_gm.simulate`, :func:`onestep_gm.learning_curve`,
+:func:`onestep_gm.predict` and :func:`onestep_gm.limit_point` return, ``jax_enable_x64``, the persistent compilation cache's
 setting, ``os.environ`` and the umask are what they were, and the results are float64.  The
 calls run in a fresh interpreter (the test session itself switches x64 on, as the CLI does),
 at tiny sizes.
@@ -49,6 +49,11 @@ before = state()
 prediction = og.predict(F_hat, mixture, "relu", config.lam, config.m)
 report["predict"] = {"changed": [k for k, v in state().items() if v != before[k]],
                      "dtypes": [type(prediction.gen_error).__name__, str(F_hat.dtype)]}
+before = state()
+point = og.limit_point(og.IsotropicLimit.from_sizes(n=100, k=100, m=100, lam=1e-2, eta=100.0,
+                                                   activation="tanh", teacher="tanh"))
+report["limit_point"] = {"changed": [k for k, v in state().items() if v != before[k]],
+                         "dtypes": [type(point.gen_error).__name__]}
 print(json.dumps(report))
 """
 
@@ -74,8 +79,13 @@ def test_predict_leaves_the_process_as_it_found_it(report):
     assert report["predict"] == {"changed": [], "dtypes": ["float", "float64"]}
 
 
+def test_limit_point_leaves_the_process_as_it_found_it(report):
+    assert report["limit_point"] == {"changed": [], "dtypes": ["float"]}
+
+
 def test_importing_results_does_not_touch_the_umask():
-    """The atomic writer reads the umask (``/proc/self/status``) instead of setting it."""
+    """The atomic writer creates files with mode 0o666 and lets the kernel apply the umask;
+    it never reads or sets the umask."""
     code = ("import os\nos.umask(0o027)\nfrom onestep_gm.experiments import results\n"
             "results.write_atomic(os.path.join(os.environ['TMPDIR_'], 'f'), 'x')\n"
             "print(oct(os.umask(0o022)))")  # fmt: skip

@@ -121,18 +121,8 @@ def _private_imports(path: Path) -> list[str]:
     return bad
 
 
-PRIVATE_IMPORTS_OWNED_ELSEWHERE = {
-    "onestep_gm.numerics.exact": "population._teacher_second_moment",
-    "onestep_gm.numerics.fashion": "mixture._is_int, mixture._require",
-}
-"""Private names imported inside ``numerics``, left to the owners of those modules (issue 24's
-numerics split); strict xfails, so each entry must go the day its import does."""
-
-
 @pytest.mark.parametrize("module", sorted(MODULES))
-def test_no_private_name_is_imported_across_modules(module, request):
-    if module in PRIVATE_IMPORTS_OWNED_ELSEWHERE:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=PRIVATE_IMPORTS_OWNED_ELSEWHERE[module]))
+def test_no_private_name_is_imported_across_modules(module):
     bad = _private_imports(MODULES[module])
     assert not bad, f"{module} imports private names: {bad}"
 

@@ -28,7 +28,6 @@ VARIABLES = ("k_over_m", "alpha", "beta", "alignment", "rho", "spikes", "log_eta
              "lam", "eta", "k", "m", "n", "theta", "noise", "mean_norm")
 METRICS = ("gen", "train", "gap")
 KINDS = ("line", "heatmap")
-FASHION_N = 784
 MAX_COMPONENTS = 1000
 """Mixture components a figure may have: each needs its own spike direction, and n <= 1000."""
 
@@ -96,10 +95,6 @@ class FigureSpec:
     @property
     def trials(self) -> int:
         return self.base.trials
-
-    @property
-    def is_fashion(self) -> bool:
-        return isinstance(self.base.data, FashionSpec)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from typing import Any
 import numpy as np
 from onestep_gm.experiments.distributed import check_options, run_all
 from onestep_gm.experiments.figures.catalogue import (
-    FASHION_N,
     ORDER_AT_BETA_ONE,
     VARIABLES,
     FigureSpec,
@@ -38,8 +37,7 @@ from onestep_gm.experiments.results import (
     split_key,
     strict_json,
 )
-from onestep_gm.numerics.fashion import FashionSpec
-from onestep_gm.numerics.mixture import MixtureSpec
+from onestep_gm.numerics.data import has_field
 from onestep_gm.numerics.simulation import SimulationConfig, resolve
 
 Coords = dict[str, float]
@@ -56,17 +54,13 @@ def point_grid(spec: FigureSpec, quick: bool = False) -> list[Coords]:
     return [{spec.vary: x, spec.vary_y: y} for y, x in itertools.product(ys, xs)]
 
 
-def _data_n(config: SimulationConfig) -> int:
-    return FASHION_N if isinstance(config.data, FashionSpec) else config.data.n
-
-
 def _set(config: SimulationConfig, variable: str, value: float) -> SimulationConfig:
     r"""``config`` with one figure variable set; ``k_over_m`` sets :math:`k = \mathrm{round}(xm)`."""
     data = config.data
     if variable == "k_over_m":
         return dataclasses.replace(config, k=max(1, round(value * config.m)))
     if variable == "log_eta":
-        return dataclasses.replace(config, eta=float(_data_n(config) ** value))
+        return dataclasses.replace(config, eta=float(config.data.n ** value))
     if variable in ("alpha", "beta", "alignment"):
         return dataclasses.replace(config, data=dataclasses.replace(data, **{variable: value}))
     if variable == "rho":
@@ -79,7 +73,7 @@ def _set(config: SimulationConfig, variable: str, value: float) -> SimulationCon
         return dataclasses.replace(config, **{variable: _whole(variable, value)})
     if variable in ("lam", "eta"):
         return dataclasses.replace(config, **{variable: float(value)})
-    if variable in ("n", "theta", "noise", "mean_norm") and isinstance(data, MixtureSpec):
+    if variable in ("n", "theta", "noise", "mean_norm") and has_field(data, variable):
         value = _whole(variable, value) if variable == "n" else float(value)
         return dataclasses.replace(config, data=dataclasses.replace(data, **{variable: value}))
     raise ValueError(f"unknown figure variable {variable!r}; choose from {', '.join(VARIABLES)}")
@@ -94,7 +88,7 @@ def _whole(variable: str, value: float) -> int:
 def _apply_quick(spec: FigureSpec, config: SimulationConfig) -> SimulationConfig:
     ratio = config.k / config.m
     data = config.data
-    if spec.quick.n is not None and isinstance(data, MixtureSpec):
+    if spec.quick.n is not None and has_field(data, "n"):
         data = dataclasses.replace(data, n=spec.quick.n)
     return dataclasses.replace(
         config, data=data, m=spec.quick.m, k=max(1, round(ratio * spec.quick.m)),
@@ -119,9 +113,9 @@ def _apply_overrides(spec: FigureSpec, config: SimulationConfig, ov: Overrides) 
         changes["test"] = ov.test
     if ov.protocol is not None:
         changes["protocol"] = ov.protocol
-    if ov.components is not None and isinstance(data, MixtureSpec) and spec.vary != "rho":
+    if ov.components is not None and has_field(data, "weights") and spec.vary != "rho":
         data = dataclasses.replace(data, weights=mixture_weights(ov.components))
-    if ov.data_dir is not None and isinstance(data, FashionSpec):
+    if ov.data_dir is not None and has_field(data, "data_dir"):
         data = dataclasses.replace(data, data_dir=ov.data_dir)
     return dataclasses.replace(config, data=data, **changes)
 
@@ -150,8 +144,8 @@ def figure_notes(spec: FigureSpec, overrides: Overrides = NO_OVERRIDES) -> list[
     """What the reader must know about a figure's run, including ignored options."""
     notes = list(spec.notes)
     if overrides.components is not None:
-        if spec.is_fashion:
-            notes.append("--components does not apply to Fashion-MNIST and was ignored")
+        if not has_field(spec.base.data, "weights"):
+            notes.append(f"--components does not apply to {spec.base.data.title} and was ignored")
         elif spec.vary == "rho":
             notes.append("--components ignored: this figure varies the ratio of two components")
         else:
@@ -317,15 +311,12 @@ class GridFigure:
 
 
 def check_data(spec: FigureSpec, overrides: Overrides) -> None:
-    """Load Fashion-MNIST before any progress bar starts, so a missing or corrupt file is
-    reported as one line (the loaded pools are cached for the run)."""
-    if spec.is_fashion:
-        from onestep_gm.numerics.simulation import fashion_pools  # the engine loads with the data
-
-        data = spec.base.data
-        if overrides.data_dir is not None:
-            data = dataclasses.replace(data, data_dir=overrides.data_dir)
-        fashion_pools(data)
+    """Read the figure's data files (if its source has any) before any progress bar starts,
+    so a missing or corrupt file is reported as one line (what is read is cached for the run)."""
+    data = spec.base.data
+    if overrides.data_dir is not None and has_field(data, "data_dir"):
+        data = dataclasses.replace(data, data_dir=overrides.data_dir)
+    data.preload()
 
 
 def simulate_points(spec: FigureSpec, options: RunOptions, overrides: Overrides) -> FigureRun:

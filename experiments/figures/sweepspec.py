@@ -41,14 +41,12 @@ from onestep_gm.experiments.figures.catalogue import (
     Quick,
     mixture_weights,
 )
-from onestep_gm.numerics.fashion import FashionSpec
-from onestep_gm.numerics.mixture import MixtureSpec
+from onestep_gm.numerics.data import DATA_SOURCES
 from onestep_gm.numerics.simulation import SimulationConfig
 
 TOP_KEYS = ("name", "title", "kind", "metric", "yscale", "data", "x", "y", "fixed", "quick", "notes")
 AXIS_KEYS = ("field", "values", "linspace", "logspace", "label", "quick")
 QUICK_KEYS = ("n", "m", "trials")
-DATA_KINDS = {"mixture": MixtureSpec, "fashion": FashionSpec}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _LABELS = {
     "k_over_m": r"$k/m$", "alpha": r"weight $\alpha$", "beta": r"strength $\beta$",
@@ -117,7 +115,7 @@ def _axis(source: str, axis: str, table: Any) -> tuple[str, tuple[float, ...], t
 def _fixed_config(source: str, data_kind: str, fixed: Any) -> SimulationConfig:
     if not isinstance(fixed, Mapping):
         _fail(source, "fixed must be a table ([fixed])")
-    spec_cls = DATA_KINDS[data_kind]
+    spec_cls = DATA_SOURCES[data_kind]
     config_fields = {f.name for f in dataclasses.fields(SimulationConfig)} - {"data"}
     data_fields = {f.name for f in dataclasses.fields(spec_cls)}
     allowed = sorted(config_fields | data_fields | ({"components"} if data_kind == "mixture" else set()))
@@ -178,7 +176,7 @@ def spec_from_dict(obj: Mapping[str, Any], source: str = "sweep spec") -> Figure
     name = obj.get("name")
     if not isinstance(name, str) or not _NAME.match(name):
         _fail(source, "name must be a file-name-safe string (letters, digits, '.', '_', '-')")
-    data_kind = _string(source, obj, "data", "mixture", tuple(DATA_KINDS))
+    data_kind = _string(source, obj, "data", "mixture", tuple(DATA_SOURCES))
     if "x" not in obj:
         _fail(source, "the spec needs an [x] table (the varied field and its grid)")
     vary, grid, quick_grid, xlabel = _axis(source, "x", obj["x"])

@@ -1,0 +1,553 @@
+r"""The sampling-free learning curve after one step, isotropic corner (docs: ``limit-theory.md``).
+
+Isotropic data :math:`x\sim\mathcal N(0, I_n)`, a single-index teacher
+:math:`y = \sigma_*(\xi^\top x) + \delta\varepsilon` with :math:`\|\xi\| = 1`, first-layer rows of
+unit norm, readout at initialisation constant (:math:`w_i = 1/\sqrt k`, Cui et al. 2024) or
+Gaussian (:math:`w_i = \omega_i/\sqrt k`, :math:`\omega_i\sim\mathcal N(0,1)`, the paper), one step
+:math:`\hat F = F + \eta G` (DESIGN.md) on :math:`\tilde m` samples, ridge on :math:`m` samples.
+Proportional limit: :math:`m/n = \alpha`, :math:`\tilde m/n = \alpha_0`, :math:`k/n = q`, with
+:math:`\tilde\eta = \eta/k` and :math:`\lambda_c = \lambda m` (Cui et al.'s unnormalised penalty) fixed.
+
+**Trained layer** (spiked random features, Cui et al. ICML 2024 Sec. 3 and Result 3.3, extended
+here to a non-zero residual mean, label noise and the Gaussian readout): neuron :math:`i` sees
+:math:`\hat F_i x = r a_i\kappa + \sqrt{c(a_i)}\,g_i`, :math:`\kappa = v^\top x`, with
+
+.. math::
+    r = \tilde\eta h_1\sqrt{L^2 + s_r/\alpha_0},\quad
+    \gamma = v^\top\xi = \frac{t_1}{\sqrt{L^2+s_r/\alpha_0}},\quad
+    c(a) = (1+\tilde\eta a\,\bar r\,h_2)^2 + \tilde\eta^2a^2 s_r\,\check h_1^2/\alpha_0,
+
+:math:`h_j = \mathbb E[\sigma(z)\mathrm{He}_j(z)]`, :math:`\check h_1^2 = \mathbb E(\sigma'(z)-h_1)^2`,
+:math:`t_1 = \mathbb E[z\sigma_*(z)]`; :math:`\bar r`, :math:`s_r` are the mean and second moment of
+the residual :math:`y - f_0(x)` at initialisation and :math:`L^2` the squared norm of its linear part
+(:math:`t_1^2`, plus :math:`h_1^2` for the Gaussian readout).  The bulk :math:`g = F\Pi x` has the
+Marchenko–Pastur spectrum of ratio :math:`q`.
+
+**Conditional Gaussian equivalence**: given :math:`\kappa`,
+:math:`\sigma(\hat F_ix)\approx\mu_0(\kappa)+\mu_1(\kappa)g_i+\mu_2(\kappa)\zeta_i` with
+:math:`\mu_0 = \mathbb E_z\sigma(r\kappa+\sqrt cz)`,
+:math:`\mu_1 = \mathbb E_z[z\,\sigma(r\kappa+\sqrt cz)]`,
+:math:`\mu_2^2 = \mathbb E_z\sigma^2 - \mu_0^2 - \mu_1^2`
+(:math:`\mu_1` is the coefficient of the unit-variance bulk :math:`g_i`).  For the Gaussian readout
+the coefficients are averaged over :math:`a\sim\mathcal N(0,1)` (the spread of :math:`\mu_0` and
+:math:`\mu_1` across neurons is counted as noise in :math:`\mu_2`: an approximation, measured in the
+docs), and the error is averaged over the initial output's random offset :math:`h_0\sum_i\omega_i/\sqrt k`.
+
+**Ridge**: the replica/deterministic-equivalent equations of Cui et al. (Result 3.3) with the sampled
+spectrum replaced by the Marchenko–Pastur law (:math:`F_j\to1`, :math:`H_j\to D_j`; the sums over the
+spike's and the teacher's projections are normalised by :math:`n`, a factor :math:`q` against the
+average over the :math:`k` eigenvalues, which Cui et al.'s :math:`p = d` hides): a 2-D fixed point
+for :math:`(V_1, V_2)` and two small linear systems for :math:`(\theta, m)` and :math:`(q_1, q_2)`
+(:func:`_solve_point`).  Accuracy against simulation and the conditional theory, and where it
+fails (ReLU: 1.5-3 %; :math:`k = 2n`: 1-4 %; the Gaussian readout: up to 25 %), in the docs.  Every integral is
+a vectorised quadrature: Gauss–Hermite in :math:`\kappa` (and :math:`a`), a kink-cut Gauss–Legendre
+rule for the inner Gaussian averages, and a spectrally accurate rule for the MP law.  No array has a
+size that grows with :math:`n`, :math:`k` or :math:`m`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+
+READOUT_INITS = ("constant", "gaussian")
+
+CONVENTION = (
+    "gen_error = 1/2*test MSE; train_error = 1/2*train MSE + 1/2*lambda*||w_hat||^2 "
+    "(lambda = penalty/m, the paper's); test_mse, train_mse without 1/2 (Cui et al.); "
+    "sampling-free limit n, k, m -> infinity at fixed ratios, eta/k and lambda*m"
+)
+
+INNER_RADIUS = 10.0
+"""The inner Gaussian averages integrate :math:`z\\in[-10, 10]` (the tail beyond is below 1e-22)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Quadrature:
+    """Node counts of the point's quadratures (defaults: all errors below 1e-6 relative, docs)."""
+
+    kappa: int = 64  # Gauss-Hermite nodes for the projection kappa on the spike
+    readout: int = 16  # Gauss-Hermite nodes for a Gaussian readout weight a
+    offset: int = 8  # Gauss-Hermite nodes for the Gaussian readout's initial offset (1 when h0 = 0)
+    inner: int = 16  # Gauss-Legendre nodes per panel for the inner Gaussian averages
+    spectrum: int = 96  # midpoint nodes of the Marchenko-Pastur rule (in its angle)
+    iterations: int = 400  # damped fixed-point iterations for (V1, V2), at most
+
+
+@dataclasses.dataclass(frozen=True)
+class IsotropicLimit:
+    r"""One point of the isotropic corner, in the proportional limit.
+
+    Parameters
+    ----------
+    alpha : float
+        :math:`m/n`, readout samples per input dimension.
+    alpha_step : float
+        :math:`\alpha_0 = \tilde m/n`, step samples per input dimension (0: no step, plain random features).
+    width : float
+        :math:`q = k/n`.
+    eta_tilde : float
+        :math:`\tilde\eta = \eta/k` (Cui et al.'s step is :math:`\tilde\eta p`).
+    penalty : float
+        :math:`\lambda_c = \lambda m`, the unnormalised ridge penalty
+        :math:`\sum_\mu(y_\mu-\hat y_\mu)^2+\lambda_c\|w\|^2`.
+    activation, teacher : str
+        Registry names or whitelisted expressions (:func:`onestep_gm.theory.activations.get_activation`).
+    noise : float
+        Label noise :math:`\delta`.
+    readout_init : {"constant", "gaussian"}
+    """
+
+    alpha: float
+    alpha_step: float
+    width: float = 1.0
+    eta_tilde: float = 1.0
+    penalty: float = 0.1
+    activation: str = "tanh"
+    teacher: str = "tanh"
+    noise: float = 0.0
+    readout_init: str = "constant"
+
+    def __post_init__(self):
+        for name in ("alpha", "width"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ValueError(f"{name} must be a positive number, got {getattr(self, name)!r}")
+        for name in ("alpha_step", "eta_tilde", "penalty", "noise"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ValueError(f"{name} must be a non-negative number, got {getattr(self, name)!r}")
+        if self.readout_init not in READOUT_INITS:
+            raise ValueError(f"readout_init must be one of {', '.join(READOUT_INITS)}, got {self.readout_init!r}")
+
+    @classmethod
+    def from_sizes(
+        cls, *, n: int, k: int, m: int, lam: float, eta: float, m_step: int | None = None, **options
+    ) -> IsotropicLimit:
+        r"""The limit that a finite model (DESIGN.md's names) approaches: :math:`\alpha = m/n`,
+        :math:`\alpha_0 = \tilde m/n` (default :math:`\tilde m = m`), :math:`q = k/n`,
+        :math:`\tilde\eta = \eta/k`, :math:`\lambda_c = \lambda m`."""
+        m_step = m if m_step is None else m_step
+        return cls(alpha=m / n, alpha_step=m_step / n, width=k / n, eta_tilde=eta / k, penalty=lam * m, **options)
+
+
+class LimitPoint(NamedTuple):
+    """The limit at one point; errors in both conventions (:data:`CONVENTION`), and what made them."""
+
+    gen_error: float
+    train_error: float
+    test_mse: float
+    train_mse: float
+    spike: float  # r (per unit readout weight)
+    bulk: float  # c at a = 1
+    alignment: float  # gamma
+    overlaps: dict  # V1, V2, q1, q2, theta, psi, m (the offset's mean over it for gaussian readout)
+    info: dict
+
+
+FIXED_CUTS = (-5.0, -2.5, 2.5, 5.0)
+"""Panel edges added to every inner rule, so that each panel spans at most a few widths of the
+Gaussian weight (two panels on [-10, 10] left a 1e-5 relative error in the test error at 24 nodes)."""
+
+# ---------------------------------------------------------------------------------------------
+# Quadrature rules (host, cached)
+# ---------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=16)
+def _hermite_rule(nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Hermite for :math:`\\mathbb E_{z\\sim\\mathcal N(0,1)}`: weights sum to 1."""
+    z, w = np.polynomial.hermite_e.hermegauss(nodes)
+    return z, w / w.sum()
+
+
+@functools.lru_cache(maxsize=16)
+def _legendre_rule(nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.polynomial.legendre.leggauss(nodes)
+
+
+def _panel_average(fn, cuts: Array, nodes: int) -> Array:
+    r""":math:`\mathbb E_z f(z)` (standard normal) by Gauss–Legendre panels on :math:`[-10, 10]` cut at
+    ``cuts`` (shape ``(..., C)``; clipped into the interval).  ``fn`` maps nodes of shape
+    ``(..., P)`` to values of the same shape; kinks of ``fn`` at the cuts cost no accuracy."""
+    t, wt = (jnp.asarray(a) for a in _legendre_rule(nodes))
+    fixed = jnp.broadcast_to(jnp.asarray(FIXED_CUTS), cuts.shape[:-1] + (len(FIXED_CUTS),))
+    edges = jnp.sort(jnp.clip(jnp.concatenate([cuts, fixed], axis=-1), -INNER_RADIUS, INNER_RADIUS), axis=-1)
+    lo = jnp.concatenate([jnp.full(edges.shape[:-1] + (1,), -INNER_RADIUS), edges], axis=-1)
+    hi = jnp.concatenate([edges, jnp.full(edges.shape[:-1] + (1,), INNER_RADIUS)], axis=-1)
+    half = (hi - lo)[..., None] / 2  # (..., panels, 1)
+    z = (lo[..., None] + hi[..., None]) / 2 + half * t  # (..., panels, nodes)
+    w = half * wt * jnp.exp(-(z**2) / 2) / math.sqrt(2 * math.pi)
+    shape = z.shape[:-2] + (-1,)
+    z, w = z.reshape(shape), w.reshape(shape)
+    return jnp.sum(w * fn(z), axis=-1)
+
+
+def marchenko_pastur_rule(width: float | Array, nodes: int) -> tuple[Array, Array]:
+    r"""Nodes and weights for :math:`\langle f(D)\rangle`, the average over the :math:`k` eigenvalues of
+    :math:`F\Pi F^\top` (rows of unit norm, :math:`k/n = q`): the Marchenko–Pastur law.
+
+    With :math:`D(t) = 1+q-2\sqrt q\cos t`, :math:`t\in(0,\pi)`, the continuous part is
+    :math:`\frac{2}{\pi}\frac{\sin^2t}{D(t)}\,dt` (mass :math:`\min(1, 1/q)`); for :math:`q>1` an atom
+    of mass :math:`1-1/q` sits at :math:`D = 0` (the last node).  The integrand is smooth and even in
+    :math:`t` (also at :math:`q = 1`, where :math:`\sin^2t/D = (1+\cos t)/2`), so the midpoint rule
+    converges geometrically.
+    """
+    q = jnp.asarray(width, jnp.float64)
+    t = (jnp.arange(nodes) + 0.5) * (math.pi / nodes)
+    D = 1.0 + q - 2.0 * jnp.sqrt(q) * jnp.cos(t)
+    # sin^2 t / D without cancellation at q = 1, t -> 0: D = (1 - sqrt q)^2 + 4 sqrt q sin^2(t/2)
+    D = (1.0 - jnp.sqrt(q)) ** 2 + 4.0 * jnp.sqrt(q) * jnp.sin(t / 2) ** 2
+    w = (2.0 / nodes) * jnp.sin(t) ** 2 / D
+    atom = jnp.maximum(1.0 - 1.0 / q, 0.0)
+    return jnp.append(D, 0.0), jnp.append(w, atom)
+
+
+# ---------------------------------------------------------------------------------------------
+# Activations as JAX functions (SymPy -> JAX, once per name)
+# ---------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def _elementwise(spec: str):
+    """``(sigma, sigma', kinks)`` of a registry name or expression, as JAX functions."""
+    import sympy as sp  # SymPy (about 1 s) loads only when an activation is first compiled
+    from onestep_gm.theory.activations import X, get_activation  # the registry pulls in SymPy
+
+    act = get_activation(spec)
+    modules = [{"Heaviside": lambda x, h0=0.5: jnp.where(x > 0, 1.0, jnp.where(x < 0, 0.0, h0))}, "jax"]
+    fn = sp.lambdify(X, act.expr, modules=modules)
+    dfn = sp.lambdify(X, act.derivative, modules=modules)
+
+    def sigma(z):
+        return jnp.broadcast_to(fn(z), jnp.shape(z)).astype(jnp.float64)
+
+    def dsigma(z):
+        return jnp.broadcast_to(dfn(z), jnp.shape(z)).astype(jnp.float64)
+
+    kinks = tuple(float(k) for k in act.kinks_within(INNER_RADIUS * 4)) or (0.0,)
+    return sigma, dsigma, kinks
+
+
+# ---------------------------------------------------------------------------------------------
+# The point
+# ---------------------------------------------------------------------------------------------
+
+
+def _cuts(kinks, shift, scale):
+    """Where :math:`\\sigma(\\text{shift} + \\text{scale}\\,z)` has its kinks, in :math:`z` (last axis)."""
+    return jnp.stack([(k - shift) / scale for k in kinks], axis=-1)
+
+
+def _unit_moments(activation: str, nodes: int) -> dict:
+    sigma, dsigma, kinks = _elementwise(activation)
+    cuts = _cuts(kinks, jnp.zeros(()), jnp.ones(()))
+
+    def avg(f):
+        return _panel_average(f, cuts, nodes)
+
+    h0 = avg(sigma)
+    h1 = avg(lambda z: z * sigma(z))
+    h2 = avg(lambda z: (z**2 - 1) * sigma(z))
+    second = avg(lambda z: sigma(z) ** 2)
+    # E(sigma' - h1)^2 = E sigma'^2 - h1^2 (E sigma' = h1 by Stein)
+    dsq = avg(lambda z: dsigma(z) ** 2)
+    return {"h0": h0, "h1": h1, "h2": h2, "second": second, "check_h1_sq": jnp.maximum(dsq - h1**2, 0.0)}
+
+
+@functools.lru_cache(maxsize=64)
+def _offset_nodes(activation: str, quad: Quadrature) -> int:
+    r"""Nodes for the Gaussian readout's offset :math:`h_0\zeta_0`: one where :math:`h_0 = 0`."""
+    with jax.enable_x64(True), jax.ensure_compile_time_eval():
+        h0 = float(_unit_moments(activation, quad.inner)["h0"])
+    return 1 if abs(h0) < 1e-12 else quad.offset
+
+
+@functools.partial(jax.jit, static_argnames=("activation", "teacher", "gaussian", "quad"))
+def _limit(params: Array, *, activation: str, teacher: str, gaussian: bool, quad: Quadrature) -> dict:
+    alpha, alpha0, q, eta, lam, noise = (params[i] for i in range(6))
+    s = _unit_moments(activation, quad.inner)
+    t = _unit_moments(teacher, quad.inner)
+    t0, t1, t2 = t["h0"], t["h1"], t["second"] + noise**2
+
+    # the initial output's offset: h0 (constant readout) or h0*zeta0, zeta0 ~ N(0,1) (Gaussian)
+    if gaussian:
+        offsets, offset_w = (jnp.asarray(a) for a in _hermite_rule(_offset_nodes(activation, quad)))
+        a_nodes, a_w = (jnp.asarray(a) for a in _hermite_rule(quad.readout))
+        spread = s["second"] - s["h0"] ** 2  # variance of the initial output's fluctuation
+        linear_sq = t1**2 + s["h1"] ** 2
+    else:
+        offsets, offset_w = jnp.ones(1), jnp.ones(1)
+        a_nodes, a_w = jnp.ones(1), jnp.ones(1)
+        spread = 0.0
+        linear_sq = t1**2
+
+    def one_offset(zeta0):
+        mean_r = t0 - s["h0"] * zeta0
+        s_r = t2 - t0**2 + mean_r**2 + spread
+        norm = jnp.sqrt(linear_sq + jnp.where(alpha0 > 0, s_r / jnp.maximum(alpha0, 1e-300), 0.0))
+        stepped = (alpha0 > 0) & (eta > 0)
+        r = jnp.where(stepped, eta * s["h1"] * norm, 0.0)
+        gamma = jnp.where(stepped & (norm > 0), t1 / jnp.where(norm > 0, norm, 1.0), 0.0)
+        bulk = (1.0 + eta * a_nodes * mean_r * s["h2"]) ** 2 + jnp.where(
+            alpha0 > 0, eta**2 * a_nodes**2 * s_r * s["check_h1_sq"] / jnp.maximum(alpha0, 1e-300), 0.0
+        )
+        bulk = jnp.where(stepped, bulk, 1.0)
+        out = _solve_point(activation, teacher, quad, alpha / q, q, lam, noise, r, gamma, a_nodes, a_w, bulk)
+        bulk_at_one = (1.0 + eta * mean_r * s["h2"]) ** 2 + jnp.where(
+            alpha0 > 0, eta**2 * s_r * s["check_h1_sq"] / jnp.maximum(alpha0, 1e-300), 0.0
+        )
+        out.update(spike=r, alignment=gamma, bulk=jnp.where(stepped, bulk_at_one, 1.0))
+        return out
+
+    outs = jax.vmap(one_offset)(offsets)
+    return jax.tree_util.tree_map(lambda v: jnp.tensordot(offset_w, v, axes=1), outs)
+
+
+def _solve_point(activation, teacher, quad, alpha_p, q, lam, noise, r, gamma, a_nodes, a_w, bulk) -> dict:
+    r"""Cui et al.'s Result 3.3 in the Marchenko–Pastur limit (unit bulk; docs ``limit-theory.md``).
+
+    :math:`\alpha_p = m/k` (the hat equations average over the :math:`k` features), spectral
+    averages :math:`\langle\cdot\rangle` over the MP law of ratio :math:`q`.
+    """
+    sigma, _, kinks = _elementwise(activation)
+    tsigma, _, tkinks = _elementwise(teacher)
+    kz, kw = (jnp.asarray(a) for a in _hermite_rule(quad.kappa))
+
+    # conditional coefficients per (kappa, a): pre-activation r a kappa + sqrt(c(a)) z
+    shift = r * a_nodes[None, :] * kz[:, None]  # (K, A)
+    scale = jnp.sqrt(bulk)[None, :] * jnp.ones_like(shift)
+    cuts = _cuts(kinks, shift, scale)
+
+    def inner(f):
+        return _panel_average(lambda z: f(shift[..., None] + scale[..., None] * z, z), cuts, quad.inner)
+
+    mu0 = inner(lambda u, z: sigma(u))
+    mu1 = inner(lambda u, z: z * sigma(u))
+    second = inner(lambda u, z: sigma(u) ** 2)
+    # average over the readout weight's law: mean part and bulk coefficient averaged, their spread
+    # across neurons counted as noise (exact for the constant readout, where a = 1)
+    # Gaussian readout: the mean part mu0(kappa; a_i) differs between neurons, so the readout can
+    # combine the functions {mu0(.; a_j)} freely (each is carried by a direction of norm ~ sqrt(k),
+    # unpenalised in the limit): they become the basis of the mean part (Cui et al.'s single m
+    # becomes one coefficient per readout node).  The bulk coefficient is averaged over a, its
+    # spread across neurons counted as noise (an approximation, measured in the docs)
+    basis = mu0  # (K, A)
+    b1 = mu1 @ a_w
+    mu2_sq = jnp.maximum((second - mu0**2) @ a_w - b1**2, 0.0)
+    mu1 = b1
+
+    # teacher given kappa: sigma_*(gamma kappa + rho w) + delta eps
+    rho = jnp.sqrt(jnp.maximum(1.0 - gamma**2, 0.0))
+    tshift = gamma * kz
+    tscale = jnp.maximum(rho, 1e-150) * jnp.ones_like(kz)
+    tcuts = _cuts(tkinks, tshift, tscale)
+
+    def tinner(f):
+        return _panel_average(lambda z: f(tshift[..., None] + tscale[..., None] * z, z), tcuts, quad.inner)
+
+    h = tinner(lambda u, z: tsigma(u))
+    h1 = tinner(lambda u, z: z * tsigma(u))
+    hh = tinner(lambda u, z: tsigma(u) ** 2) + noise**2
+
+    D, dw = marchenko_pastur_rule(q, quad.spectrum)
+
+    def spec(f):
+        return jnp.sum(dw * f(D))
+
+    def hats(V):
+        denom = 1.0 + mu1**2 * V[0] + mu2_sq * V[1]
+        return alpha_p * jnp.array([kw @ (mu1**2 / denom), kw @ (mu2_sq / denom)])
+
+    def overlaps(Vhat):
+        S = lambda D: lam + Vhat[0] * D + Vhat[1]  # noqa: E731
+        return jnp.array([spec(lambda D: D / S(D)), spec(lambda D: 1.0 / S(D))])
+
+    # (V1, V2): damped iteration in the log (both stay positive), stopped at 1e-14
+    def body(state):
+        i, V, _ = state
+        new = overlaps(hats(V))
+        nxt = jnp.exp(0.5 * jnp.log(V) + 0.5 * jnp.log(new))
+        return i + 1, nxt, jnp.max(jnp.abs(jnp.log(new) - jnp.log(V)))
+
+    def cond(state):
+        i, _, err = state
+        return (i < quad.iterations) & (err > 1e-14)
+
+    V0 = overlaps(hats(jnp.array([1.0, 1.0])))
+    iters, V, err = jax.lax.while_loop(cond, body, (0, V0, jnp.asarray(jnp.inf)))
+    Vhat = hats(V)
+    S = lam + Vhat[0] * D + Vhat[1]
+    denom = 1.0 + mu1**2 * V[0] + mu2_sq * V[1]
+
+    # (theta, m): theta = theta_hat V2 (F -> 1); the mean part sum_j m_j B_j(kappa) is the weighted
+    # least-squares fit of h - mu1 kappa theta: E[B_j (h - B.m - mu1 kappa theta)/(1+V)] = 0;
+    # theta_hat = alpha_p E[kappa mu1 (h - B.m - mu1 kappa theta)/(1+V)]
+    E = lambda f: kw @ f  # noqa: E731
+    Bw = basis / denom[:, None]
+    th_m = alpha_p * (kw * kz * mu1) @ Bw  # (A,)
+    th_t = alpha_p * E(kz**2 * mu1**2 / denom)
+    th_c = alpha_p * E(kz * mu1 * h / denom)
+    gram = basis.T @ (kw[:, None] * Bw)  # (A, A)
+    m_t = Bw.T @ (kw * mu1 * kz)
+    m_c = Bw.T @ (kw * h)
+    top = jnp.concatenate([jnp.array([1.0 + q * V[1] * th_t]), q * V[1] * th_m])[None, :]
+    lower = jnp.concatenate([m_t[:, None], gram], axis=1)
+    system = jnp.concatenate([top, lower], axis=0)
+    rhs = jnp.concatenate([jnp.array([q * V[1] * th_c]), m_c])
+    # pinv: mu0 = 0 identically (odd sigma, no spike) or nearly collinear basis functions leave
+    # parts of m undetermined and irrelevant
+    sol = jnp.linalg.pinv(system, rtol=1e-12) @ rhs
+    theta, m = sol[0], sol[1:]
+    theta_hat = th_c - th_m @ m - th_t * theta
+    psi_hat = alpha_p * E(h1 * mu1 / denom)
+    psi = q * psi_hat * V[0]  # H -> D; teacher-side sums run over the n input directions: q<.>
+
+    # (q1, q2): linear; error integrand e(kappa) = base + mu1^2 q1 + mu2^2 q2
+    c_k = basis @ m + mu1 * kz * theta
+    base = hh + c_k**2 - 2.0 * c_k * h - 2.0 * mu1 * psi * h1
+    w1, w2 = mu1**2 / denom**2, mu2_sq / denom**2
+    e1, e2 = alpha_p * E(w1 * base), alpha_p * E(w2 * base)
+    a11, a12 = alpha_p * E(w1 * mu1**2), alpha_p * E(w1 * mu2_sq)
+    a21, a22 = alpha_p * E(w2 * mu1**2), alpha_p * E(w2 * mu2_sq)
+    # q = M qhat + const with qhat = e + a q
+    M = jnp.array([[spec(lambda D: D**2 / S**2), spec(lambda D: D / S**2)], [spec(lambda D: D / S**2), spec(lambda D: 1.0 / S**2)]])
+    extra = q * theta_hat**2 * jnp.array([spec(lambda D: D / S**2), spec(lambda D: 1.0 / S**2)]) + q * psi_hat**2 * jnp.array(
+        [spec(lambda D: D**2 / S**2), spec(lambda D: D / S**2)]
+    )
+    a = jnp.array([[a11, a12], [a21, a22]])
+    qs = jnp.linalg.solve(jnp.eye(2) - M @ a, M @ jnp.array([e1, e2]) + extra)
+    err_k = base + mu1**2 * qs[0] + mu2_sq * qs[1]
+    test_mse = E(err_k)
+    train_mse = E(err_k / denom**2)
+    return {
+        "test_mse": test_mse,
+        "train_mse": train_mse,
+        "w_norm2_per_k": qs[1],  # ||w_hat||^2 / k (the overlap with the noise features)
+        "V1": V[0],
+        "V2": V[1],
+        "q1": qs[0],
+        "q2": qs[1],
+        "theta": theta,
+        "psi": psi,
+        "m": m[0] if m.shape[0] == 1 else jnp.sqrt(m @ gram @ m),  # Gaussian readout: norm of the mean part
+        "iterations": iters,
+        "residual": err,
+    }
+
+
+def limit_point(spec: IsotropicLimit, quad: Quadrature = Quadrature()) -> LimitPoint:
+    r"""The sampling-free test and training errors of the one-step network at one point.
+
+    Test MSE :math:`=\mathbb E_\kappa\big[\mathbb E[y^2|\kappa] + c_\kappa^2 - 2c_\kappa h(\kappa)
+    - 2\mu_1\psi h_1(\kappa) + \mu_1^2q_1 + \mu_2^2q_2\big]`, :math:`c_\kappa = \mu_0 m + \mu_1\kappa\theta`;
+    train MSE the same integrand divided by :math:`(1+\mu_1^2V_1+\mu_2^2V_2)^2`; the order parameters
+    solve Cui et al.'s Result 3.3 with the Marchenko–Pastur spectrum (module notes, docs
+    ``limit-theory.md``).  Float64 inside a scoped ``jax.enable_x64``.
+
+    Parameters
+    ----------
+    spec : IsotropicLimit
+    quad : Quadrature
+        Node counts; the defaults keep the quadrature error under 1e-6 (relative) for tanh, ReLU,
+        sigmoid (measured in ``tests/test_limit.py``).
+
+    Returns
+    -------
+    LimitPoint
+        ``gen_error`` :math:`=\tfrac12` test MSE, ``train_error`` :math:`=\tfrac12` train MSE
+        :math:`+\tfrac12\lambda\|\hat w\|^2` (:math:`\lambda = \lambda_c/m`,
+        :math:`\|\hat w\|^2 = kq_2`), the raw MSEs, the layer's spike :math:`r`, bulk :math:`c`,
+        alignment :math:`\gamma`, the order parameters and ``info`` (every parameter, convention).
+
+    Examples
+    --------
+    >>> p = limit_point(IsotropicLimit(alpha=1.0, alpha_step=0.5, eta_tilde=1.0, penalty=0.01))
+    >>> round(p.test_mse, 3)  # Cui et al.'s setting (tanh student and teacher)
+    0.287
+    """
+    params = np.array(
+        [spec.alpha, spec.alpha_step, spec.width, spec.eta_tilde, spec.penalty, spec.noise], np.float64
+    )
+    with jax.enable_x64(True):
+        out = _limit(
+            jnp.asarray(params, jnp.float64),
+            activation=spec.activation,
+            teacher=spec.teacher,
+            gaussian=spec.readout_init == "gaussian",
+            quad=quad,
+        )
+        out = {key: float(v) for key, v in out.items()}
+    # penalty term: lambda ||w||^2 / m-normalised objective: lambda_c * k q2 / m = lambda_c q2 width/alpha
+    penalty_term = spec.penalty * out["w_norm2_per_k"] * spec.width / spec.alpha
+    return LimitPoint(
+        gen_error=out["test_mse"] / 2,
+        train_error=out["train_mse"] / 2 + penalty_term / 2,
+        test_mse=out["test_mse"],
+        train_mse=out["train_mse"],
+        spike=out["spike"],
+        bulk=out["bulk"],
+        alignment=out["alignment"],
+        overlaps={key: out[key] for key in ("V1", "V2", "q1", "q2", "theta", "psi", "m")},
+        info={**dataclasses.asdict(spec), **dataclasses.asdict(quad), "iterations": out["iterations"],
+              "residual": out["residual"], "convention": CONVENTION},
+    )
+
+
+class LimitCurve(NamedTuple):
+    """The limit along :math:`\\alpha = m/n` (arrays over ``alpha``); fields as :class:`LimitPoint`."""
+
+    alpha: np.ndarray
+    gen_error: np.ndarray
+    train_error: np.ndarray
+    test_mse: np.ndarray
+    train_mse: np.ndarray
+    info: dict
+
+
+@functools.partial(jax.jit, static_argnames=("activation", "teacher", "gaussian", "quad"))
+def _limit_many(params: Array, *, activation: str, teacher: str, gaussian: bool, quad: Quadrature) -> dict:
+    return jax.vmap(lambda p: _limit(p, activation=activation, teacher=teacher, gaussian=gaussian, quad=quad))(params)
+
+
+def limit_curve(spec: IsotropicLimit, alphas, quad: Quadrature = Quadrature()) -> LimitCurve:
+    r"""The learning curve of :func:`limit_point` over :math:`\alpha = m/n` in one vectorised call.
+
+    Everything of ``spec`` but ``alpha`` is held fixed, the penalty included
+    (:math:`\lambda_c = \lambda m`: the paper's :math:`\lambda` then falls as :math:`1/m` along the
+    curve; pass a new ``spec`` per point to hold :math:`\lambda` instead).  One compilation per
+    (activation, teacher, readout, quadrature); the points run as one batched program.
+
+    Examples
+    --------
+    >>> c = limit_curve(IsotropicLimit(alpha=1.0, alpha_step=0.5, penalty=0.01), [0.5, 1.0, 2.0])  # doctest: +SKIP
+    >>> [round(float(e), 3) for e in c.test_mse]  # doctest: +SKIP
+    [0.299, 0.287, 0.175]
+    """
+    alphas = np.atleast_1d(np.asarray(alphas, np.float64))
+    if not np.all(np.isfinite(alphas) & (alphas > 0)):
+        raise ValueError("every alpha must be a positive number")
+    base = np.array([0.0, spec.alpha_step, spec.width, spec.eta_tilde, spec.penalty, spec.noise], np.float64)
+    params = np.tile(base, (alphas.size, 1))
+    params[:, 0] = alphas
+    with jax.enable_x64(True):
+        out = _limit_many(jnp.asarray(params, jnp.float64), activation=spec.activation, teacher=spec.teacher,
+                          gaussian=spec.readout_init == "gaussian", quad=quad)
+        out = {key: np.asarray(v, np.float64) for key, v in out.items()}
+    penalty_term = spec.penalty * out["w_norm2_per_k"] * spec.width / alphas
+    return LimitCurve(
+        alpha=alphas,
+        gen_error=out["test_mse"] / 2,
+        train_error=out["train_mse"] / 2 + penalty_term / 2,
+        test_mse=out["test_mse"],
+        train_mse=out["train_mse"],
+        info={**dataclasses.asdict(spec), **dataclasses.asdict(quad), "convention": CONVENTION,
+              "iterations": out["iterations"].tolist(), "spike": out["spike"].tolist(),
+              "bulk": out["bulk"].tolist(), "alignment": out["alignment"].tolist()},
+    )
