@@ -109,7 +109,9 @@ def mean_se(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mean = np.where(count > 0, safe.sum(axis=1) / np.maximum(count, 1), np.nan)
         dev = np.where(finite, arr - mean[:, None], 0.0)
         var = (dev**2).sum(axis=1) / np.maximum(count - 1, 1)
-        se = np.where(count > 1, np.sqrt(var / np.maximum(count, 1)), np.where(count == 1, 0.0, np.nan))
+        se = np.where(
+            count > 1, np.sqrt(var / np.maximum(count, 1)), np.where(count == 1, 0.0, np.nan)
+        )
     return mean, se
 
 

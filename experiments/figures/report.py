@@ -1,15 +1,17 @@
 r"""Agreement reports: does the network match its equivalent models, point by point?
 
-For every point and activation the report lists the error (mean ± std over :math:`T`
-trials) of the network, the Hermite model, the conditional Gaussian model and the theory
-curve where present, and the gap to the network in units of the standard error of the
-difference of two means,
+Per figure: the picture with its caption (:func:`caption`), a verdict of one line per model,
+and one row per point with, per activation, the network's error (mean ± standard error of the
+mean over :math:`T` trials) and each model's gap to it in standard errors of the difference
+of two means,
 
-.. math::  z = \frac{\bar E_{NN} - \bar E_{model}}{\sqrt{s_{NN}^2/T + s_{model}^2/T}},
+.. math::  z = \frac{\bar E_{NN} - \bar E_{model}}{\sqrt{s_{NN}^2/T_{NN} + s_{model}^2/T_{model}}},
 
 with :math:`s` the sample standard deviation over trials (``ddof = 1``).  A model *agrees*
-at a point when :math:`|z| \le 2`.  :func:`gather` collects every ``<name>.md`` of an output
-folder (and its picture) into one Markdown page for the docs.
+at a point when :math:`|z| \le 2`.  Trials recorded as NaN (a diverged ridge solve) are left
+out; a model with no finite trial at a point is reported as diverged, never as a gap.
+:func:`gather` collects every ``<name>.md`` of an output folder (and its picture) into one
+Markdown page for the docs.
 """
 
 from __future__ import annotations
