@@ -44,10 +44,11 @@ with warnings.catch_warnings():  # scienceplots 2.1 calls helpers deprecated in 
 STYLE = ["science", "no-latex"]
 DPI = 220
 """Resolution of the png: a line figure (5.0 in of axes plus the legend) is about 1500 px wide."""
-LINE_SIZE = (5.0, 3.2)
+LINE_SIZE = (5.0, 3.4)
 """Inches of a line figure's axes area (the legend outside adds its width)."""
-FONT = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 10, "legend.fontsize": 8,
-        "xtick.labelsize": 8.5, "ytick.labelsize": 8.5}  # fmt: skip
+FONT = {"font.size": 12, "axes.titlesize": 12, "axes.labelsize": 13, "legend.fontsize": 11,
+        "legend.title_fontsize": 11, "xtick.labelsize": 11, "ytick.labelsize": 11}  # fmt: skip
+"""Type sizes: the docs draw a figure at about half its pixels, where these read like body text."""
 ACTIVATION_COLOURS = {"relu": "#0072B2", "tanh": "#E69F00", "sigmoid": "#CC79A7"}
 """The published panels' colours (Okabe-Ito blue, orange, pink)."""
 ACTIVATION_LINESTYLES = {"relu": "-", "tanh": "--", "sigmoid": ":"}
@@ -133,16 +134,16 @@ def _draw_lines(ax, data: Mapping[str, Any]) -> None:
         mean, se = mean_se(values[(act, model)])
         label = f"{act} {SHORT.get(model, model)}"
         if model == "nn":
-            ax.errorbar(x, mean, yerr=se, color=c, ls="none", marker="o", ms=4.5, mew=0,
-                        elinewidth=1.0, capsize=2.5, capthick=1.0, label=label, zorder=4)  # fmt: skip
+            ax.errorbar(x, mean, yerr=se, color=c, ls="none", marker="o", ms=6, mew=0,
+                        elinewidth=1.2, capsize=3, capthick=1.2, label=label, zorder=4)  # fmt: skip
         elif model == "theory":
             ax.fill_between(x, mean - se, mean + se, color=c, alpha=0.18, lw=0, zorder=1)
-            ax.plot(x, mean, color=c, lw=0.8, ls="-", alpha=0.9, label=label, zorder=2)
+            ax.plot(x, mean, color=c, lw=0.9, ls="-", alpha=0.9, label=label, zorder=2)
         elif model == "conditional":
             ax.plot(x, mean, color=c, lw=1.0, ls=ls, marker="s", ms=3.5, mfc="white", mew=0.9,
                     label=label, zorder=3)  # fmt: skip
         else:
-            ax.plot(x, mean, color=c, lw=1.6, ls=ls, label=label, zorder=3)
+            ax.plot(x, mean, color=c, lw=2.0, ls=ls, label=label, zorder=3)
     ax.set_xlabel(data["xlabel"])
     ax.set_ylabel(data["ylabel"])
     ax.set_yscale(data.get("yscale", "linear"))
@@ -158,12 +159,12 @@ def _draw_lines(ax, data: Mapping[str, Any]) -> None:
 def _model_handle(model: str):
     grey = "#333333"
     if model == "nn":
-        return Line2D([], [], color=grey, ls="none", marker="o", ms=4.5, mew=0)
+        return Line2D([], [], color=grey, ls="none", marker="o", ms=6, mew=0)
     if model == "theory":
-        return (Patch(color=grey, alpha=0.18, lw=0), Line2D([], [], color=grey, lw=0.8))
+        return (Patch(color=grey, alpha=0.18, lw=0), Line2D([], [], color=grey, lw=0.9))
     if model == "conditional":
         return Line2D([], [], color=grey, lw=1.0, marker="s", ms=3.5, mfc="white", mew=0.9)
-    return Line2D([], [], color=grey, lw=1.6)
+    return Line2D([], [], color=grey, lw=2.0)
 
 
 def _legend(ax, models: list[str], activations: list[str]) -> None:
@@ -175,8 +176,8 @@ def _legend(ax, models: list[str], activations: list[str]) -> None:
                       borderaxespad=0.0)  # fmt: skip
     ax.add_artist(first)
     first.set_clip_on(False)  # an added artist is clipped to the axes: this one sits outside
-    acts = [Line2D([], [], color=colour(a, activations), ls=linestyle(a, activations), lw=1.6,
-                   marker="o", ms=4.5, mew=0) for a in activations]  # fmt: skip
+    acts = [Line2D([], [], color=colour(a, activations), ls=linestyle(a, activations), lw=2.0,
+                   marker="o", ms=6, mew=0) for a in activations]  # fmt: skip
     ax.legend(acts, activations, loc="lower left", bbox_to_anchor=(1.02, 0.0), frameon=False,
               handlelength=2.6, borderaxespad=0.0, title="activation")  # fmt: skip
 
@@ -265,7 +266,7 @@ def draw(data: Mapping[str, Any]) -> Figure:
             fig = new_figure(figsize=LINE_SIZE)
             ax = fig.subplots()
             _draw_lines(ax, data)
-            fig.subplots_adjust(left=0.14, right=0.97, bottom=0.15, top=0.9)
+            fig.subplots_adjust(left=0.15, right=0.97, bottom=0.16, top=0.9)
         ax.set_title(title)
     return fig
 
