@@ -88,8 +88,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs; loaded lazily a
     from onestep_gm.numerics.simulation import simulate as simulate
     from onestep_gm.numerics.simulation import trained_layer as trained_layer
     from onestep_gm.theory.activations import Activation as Activation
-    from onestep_gm.theory.activations import ActivationError as ActivationError
     from onestep_gm.theory.activations import get_activation as get_activation
+    from onestep_gm.theory.expressions import ActivationError as ActivationError
     from onestep_gm.theory.hermite import HermiteCoefficients as HermiteCoefficients
     from onestep_gm.theory.hermite import hermite_coefficients as hermite_coefficients
     from onestep_gm.theory.moments import ConditionalMoments as ConditionalMoments
@@ -139,7 +139,7 @@ _HOME = {
     "SimulationResult": "onestep_gm.numerics.result",
     "simulate": "onestep_gm.numerics.simulation",
     "Activation": "onestep_gm.theory.activations",
-    "ActivationError": "onestep_gm.theory.activations",
+    "ActivationError": "onestep_gm.theory.expressions",
     "get_activation": "onestep_gm.theory.activations",
     "HermiteCoefficients": "onestep_gm.theory.hermite",
     "hermite_coefficients": "onestep_gm.theory.hermite",

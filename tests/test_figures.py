@@ -519,7 +519,7 @@ def test_gather_puts_figures_beside_the_paper(tmp_path):
     text = report.gather(out, docs / "results.md").read_text()
     assert "## Agreement per figure" in text and "| fig1a | quick | 3 |" in text
     assert "![Figure 1(a)](paper/fig1a.png)" in text and "| ![fig1a](figures/fig1a.png) |" in text
-    assert "Beside Figure 1(a)" in text and "| 1 | relu | 0.0209 |" in text
+    assert "Beside Figure 1(a)" in text and "| 1 | 0.0209 |" in text
 
 
 def test_the_csv_beside_a_figure_is_its_tidy_frame(tmp_path):
@@ -537,3 +537,31 @@ def test_the_csv_beside_a_figure_is_its_tidy_frame(tmp_path):
     paths = write_outputs(run, tmp_path)
     assert paths["csv"].read_text() == frame_csv(frame)
     assert paths["csv"].read_text().splitlines()[0].startswith("figure,point,k_over_m,activation,model,trial,")
+
+
+def test_report_redraw_draws_again_from_the_saved_json(capsys, tmp_path):
+    """``onestep report --redraw``: picture and report written again from ``<name>.json`` alone
+    (nothing simulated), the data files untouched, the outputs named after the JSON file; a
+    JSON that is no figure's data is refused."""
+    from onestep_gm.experiments.figures.outputs import redraw, saved_run
+
+    out = tmp_path / "out"
+    run = run_figure(FIGURES["fig1a"], quick=True, simulate_fn=fake_simulate(),
+                     overrides=Overrides(activations=("relu",)))  # fmt: skip
+    paths = write_outputs(run, out)
+    saved = {ext: paths[ext].read_bytes() for ext in ("json", "csv", "md")}
+    paths["png"].write_bytes(b"stale")
+    paths["md"].write_text("stale")
+    again = saved_run(paths["json"])
+    assert again.name == "fig1a" and again.data() == json.loads(saved["json"])
+    assert main(["report", "--out", str(out), "--docs", str(tmp_path / "docs" / "results.md"), "--redraw"]) == 0
+    assert "redrew 1 figures" in capsys.readouterr().out
+    assert paths["png"].read_bytes()[:4] == b"\x89PNG"
+    assert {ext: paths[ext].read_bytes() for ext in ("json", "csv", "md")} == saved
+    assert "![fig1a](figures/fig1a.png)" in (tmp_path / "docs" / "results.md").read_text()
+    (tmp_path / "other.json").write_text('{"a": 1}')
+    with pytest.raises(ValueError, match="not the data of a figure"):
+        redraw(tmp_path / "other.json")
+    (out / "fig1a.json").rename(out / "fig1a-copy.json")
+    assert set(redraw(out / "fig1a-copy.json")) == {"png", "pdf", "md"}
+    assert (out / "fig1a-copy.png").exists() and (out / "fig1a-copy.md").read_bytes() == saved["md"]

@@ -7,7 +7,7 @@ import pytest
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import LogNorm, to_hex
 from onestep_gm.experiments import stats
-from onestep_gm.experiments.figures import plots
+from onestep_gm.experiments.figures import paper, plots
 
 
 def line_data(models=("nn", "hermite"), activations=("relu", "tanh"), metric="gen"):
@@ -49,34 +49,90 @@ def test_series_shape_and_values():
     assert plots.series(line_data(), "train")[("relu", "nn")][0].tolist() == [0.25] * 3
 
 
-def test_lines_styles_colours_and_bands():
+def _artists(ax):
+    """Label → drawn artist: lines, and the network's error-bar containers."""
+    found = {ln.get_label(): ln for ln in ax.get_lines() if not ln.get_label().startswith("_")}
+    found.update({c.get_label(): c for c in ax.containers})
+    return found
+
+
+def test_network_markers_with_standard_errors_and_model_lines():
     fig = plots.draw(line_data())
     ax = fig.axes[0]
-    lines = {ln.get_label(): ln for ln in ax.get_lines()}
-    assert set(lines) == {"relu NN", "relu Hermite", "tanh NN", "tanh Hermite"}
-    assert lines["relu NN"].get_linestyle() == "-" and lines["relu Hermite"].get_linestyle() == "--"
-    assert to_hex(lines["relu NN"].get_color()) == to_hex(lines["relu Hermite"].get_color())
-    assert to_hex(lines["relu NN"].get_color()) != to_hex(lines["tanh NN"].get_color())
-    assert lines["tanh Hermite"].get_ydata().tolist() == pytest.approx([11.5, 12.0, 13.0])
-    bands = ax.collections
-    assert len(bands) == 4
-    # band of relu NN at x = 1: mean 1 ± population std of [0.9, 1, 1.1] = 0.0816
-    verts = bands[0].get_paths()[0].vertices
-    assert verts[:, 1].max() == pytest.approx(2.0 + np.std([0.9, 1.0, 1.1]))
+    drawn = _artists(ax)
+    assert set(drawn) == {"relu NN", "relu Hermite", "tanh NN", "tanh Hermite"}
+    relu_nn = drawn["relu NN"]
+    marker_line = relu_nn.lines[0]
+    assert marker_line.get_linestyle() == "None" and marker_line.get_marker() == "o"
+    # error bar of relu NN at x = 1: mean 1 ± s.e. of [0.9, 1, 1.1] = 0.1/sqrt(3)
+    segments = relu_nn.lines[2][0].get_segments()
+    low, high = segments[1][:, 1]
+    assert (high - low) / 2 == pytest.approx(np.std([0.9, 1.0, 1.1], ddof=1) / np.sqrt(3))
+    # the Hermite model: a line in the paper's style per activation (relu solid, tanh dashed)
+    assert drawn["relu Hermite"].get_linestyle() == "-" and drawn["tanh Hermite"].get_linestyle() == "--"
+    assert drawn["tanh Hermite"].get_ydata().tolist() == pytest.approx([11.5, 12.0, 13.0])
+    assert to_hex(marker_line.get_color()) == to_hex(drawn["relu Hermite"].get_color()) == "#0072b2"
+    assert to_hex(drawn["tanh Hermite"].get_color()) == "#e69f00"
+    assert not any(isinstance(c, PolyCollection) for c in ax.collections)  # no bands without theory
     assert ax.get_xlabel() == "$k/m$" and ax.get_ylabel() == "Generalization error"
 
 
-def test_conditional_is_dotted_and_theory_turns_simulations_into_markers():
+def test_legends_sit_outside_the_axes():
+    fig = plots.draw(line_data(models=("nn", "hermite", "theory")))
+    ax = fig.axes[0]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    legends = [a for a in ax.get_children() if a.__class__.__name__ == "Legend"]
+    assert len(legends) == 2
+    frame = ax.get_window_extent(renderer)
+    for legend in legends:
+        assert legend.get_window_extent(renderer).x0 >= frame.x1  # right of the data
+    texts = [t.get_text() for lg in legends for t in lg.get_texts()]
+    assert "network (mean ± s.e.)" in texts and "relu" in texts and "theory (± s.e. band)" in texts
+
+
+def test_png_is_at_least_1000_px_wide(tmp_path):
+    from PIL import Image
+
+    for data in (line_data(), heat_data("gap"), heat_data("gen")):
+        plots.save(plots.draw(data), tmp_path / "f.png", fmt="png")
+        assert Image.open(tmp_path / "f.png").width >= 1000
+
+
+def test_conditional_squares_and_theory_band():
     fig = plots.draw(line_data(models=("nn", "hermite", "conditional")))
-    styles = {ln.get_label(): ln.get_linestyle() for ln in fig.axes[0].get_lines()}
-    assert styles["relu conditional"] == ":"
+    drawn = _artists(fig.axes[0])
+    assert drawn["relu conditional"].get_marker() == "s"
     fig = plots.draw(line_data(models=("nn", "hermite", "theory")))
     ax = fig.axes[0]
     theory = [ln for ln in ax.get_lines() if ln.get_label().endswith("theory")]
     assert len(theory) == 2 and all(ln.get_linewidth() < 1 for ln in theory)
-    markers = [c for c in ax.containers if c.get_label() in ("relu NN", "tanh Hermite")]
-    assert len(markers) == 2
-    assert not any(isinstance(c, PolyCollection) for c in ax.collections)  # no bands
+    bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    assert len(bands) == 2  # ± s.e. of the theory, one per activation
+    verts = bands[0].get_paths()[0].vertices
+    # relu theory at x = 2: values 22 ± 0.1 → mean 22, s.e. 0.1/sqrt(3)
+    assert verts[:, 1].max() == pytest.approx(22.0 + 0.1 / np.sqrt(3))
+
+
+def test_paper_panels_get_the_published_axis_ranges():
+    data = {**line_data(), "figure": "fig1a"}
+    for point in data["points"]:  # values on the published panel's scale
+        point["gen"] = {k: [v / 1000 + 0.02 for v in vals] for k, vals in point["gen"].items()}
+    ax = plots.draw(data).axes[0]
+    assert ax.get_xlim() == pytest.approx(paper.PAPER_AXES["fig1a"][0])
+    assert ax.get_ylim() == pytest.approx(paper.PAPER_AXES["fig1a"][1])
+    assert not paper.axis_ranges(data).widened
+    high = {**line_data(), "figure": "fig1a"}  # values up to 13: the range widens to hold them
+    ranges = paper.axis_ranges(high)
+    assert ranges.widened and ranges.y[1] > 13 and ranges.x == paper.PAPER_AXES["fig1a"][0]
+
+
+def test_diverged_trials_are_left_out_of_mean_and_se():
+    mean, se = plots.mean_se(np.array([[1.0, np.nan, 3.0], [np.nan, np.nan, np.nan], [2.0, np.nan, np.nan]]))
+    assert mean[0] == pytest.approx(2.0) and se[0] == pytest.approx(np.std([1, 3], ddof=1) / np.sqrt(2))
+    assert np.isnan(mean[1]) and np.isnan(se[1])
+    assert mean[2] == 2.0 and se[2] == 0.0
 
 
 def test_log_scale_when_asked():
@@ -89,7 +145,7 @@ def test_log_scale_when_asked():
 
 def test_training_error_metric():
     fig = plots.draw(line_data(metric="train"))
-    relu = next(ln for ln in fig.axes[0].get_lines() if ln.get_label() == "relu NN")
+    relu = _artists(fig.axes[0])["relu NN"].lines[0]
     assert relu.get_ydata().tolist() == pytest.approx([0.25, 0.5, 1.0])
 
 

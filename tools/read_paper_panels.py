@@ -2,7 +2,9 @@
 
 Usage: ``python tools/read_paper_panels.py [FOLDER]`` (default ``docs/paper``, the copies of
 the published PNGs).  Writes each panel cropped to ``FOLDER/<panel>.png`` (shown beside ours
-on the results page) and prints, per panel and activation, the value of every network
+on the results page; enlarged :data:`CROP_SCALE` times by Lanczos resampling so that it is
+drawn at the width of ours: the published PNGs hold about 600 px per panel, so the crops hold
+no more detail than the original) and prints, per panel and activation, the value of every network
 marker, as the Python literal kept in ``experiments/paper.py``.
 
 How: each panel's frame and major tick marks are located in pixels (below); the tick labels
@@ -81,12 +83,19 @@ def read_panel(folder: Path, name: str) -> dict[str, dict[float, float]]:
     return out
 
 
+CROP_SCALE = 2
+"""Enlargement of the crops (Lanczos): about 1200 px wide, drawn like our ~1300 px figures."""
+
+
 def crop_panels(folder: Path) -> None:
-    """Write ``<folder>/<panel>.png``: each panel of the published figures, frame and labels."""
+    """Write ``<folder>/<panel>.png``: each panel of the published figures, frame and labels,
+    enlarged :data:`CROP_SCALE` times."""
     for name, (file, (left, right, top, bottom), *_rest) in PANELS.items():
         image = Image.open(folder / file)
         box = (max(0, left - 110), max(0, top - 20), min(image.width, right + 15), min(image.height, bottom + 75))
-        image.crop(box).save(folder / f"{name}.png")
+        crop = image.crop(box)
+        size = (crop.width * CROP_SCALE, crop.height * CROP_SCALE)
+        crop.resize(size, Image.Resampling.LANCZOS).save(folder / f"{name}.png", optimize=True)
 
 
 def main(folder: str = "docs/paper") -> None:

@@ -14,6 +14,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="docs/results.md",
         help="page to write (default docs/results.md; pictures go to its figures/)",
     )
+    parser.add_argument(
+        "--redraw",
+        action="store_true",
+        help="first draw every figure and its report again from the saved <name>.json files "
+        "of --out (the current figure style; nothing is simulated)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,6 +27,11 @@ def run(args: argparse.Namespace) -> int:
     from onestep_gm.experiments.figures.catalogue import FIGURES
     from onestep_gm.experiments.figures.report import gather
 
+    if args.redraw:
+        from onestep_gm.experiments.figures.outputs import redraw_folder
+
+        done = redraw_folder(args.out)
+        print(f"redrew {len(done)} figures in {args.out} from their saved data")
     page = gather(args.out, args.docs, order=list(FIGURES))
     print(f"wrote {page} (pictures in {page.parent / 'figures'})")
     return 0

@@ -4,6 +4,9 @@ Every figure run (:class:`~onestep_gm.experiments.figures.protocol.FigureResult`
 JSON-able data, its tidy frame, its Markdown report and its picture; :func:`save_outputs`
 stages the five files and publishes them together
 (:func:`onestep_gm.experiments.results.staged`).  The CSV is the run's ``to_frame()``.
+:func:`saved_run` reads a saved ``<name>.json`` back into a figure run, and :func:`redraw` /
+:func:`redraw_folder` write its picture and report again without simulating
+(``onestep report --redraw``).
 """
 
 from __future__ import annotations
@@ -78,3 +81,66 @@ def save_figure(run: Any, out_dir: str | Path) -> dict[str, Path]:
         The path of each file, by extension.
     """
     return run.save(out_dir)
+
+
+def saved_run(json_path: str | Path):
+    """A saved ``<name>.json`` read back into a figure run that draws, reports and saves again
+    without simulating: a grid figure (a paper figure or a sweep), the order diagram or the
+    convergence study.
+
+    Raises
+    ------
+    ValueError
+        When the file is not the data of a figure.
+    """
+    import json
+
+    from onestep_gm.experiments.figures.protocol import PayloadRun
+
+    path = Path(json_path)
+    data = json.loads(path.read_text())
+    if data.get("name") in ("order", "convergence") and "figure" not in data:
+        from onestep_gm.experiments.figures.convergence import convergence_run
+        from onestep_gm.experiments.figures.order import order_run
+
+        return order_run(data) if data["name"] == "order" else convergence_run(data)
+    if not {"figure", "kind", "points"} <= set(data):
+        raise ValueError(f"{path} is not the data of a figure (no 'figure', 'kind' and 'points')")
+    from onestep_gm.experiments.figures.grid import figure_frame
+    from onestep_gm.experiments.figures.plots import draw
+    from onestep_gm.experiments.figures.report import figure_report
+
+    name = data["figure"]
+    return PayloadRun(payload=data, frame_fn=figure_frame, draw_fn=draw,
+                      report_fn=lambda d: figure_report(d, image=f"{name}.png"), name=name)  # fmt: skip
+
+
+def redraw(json_path: str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
+    """Draw and report a saved ``<name>.json`` again: ``<name>.{png,pdf,md}`` (its stem, so
+    ``order-quick.json`` gives ``order-quick.png``) under ``out_dir`` (default: the JSON's
+    folder), all or nothing, in the current style; the data files are not touched.
+
+    Returns
+    -------
+    dict
+        ``{"png": Path, "pdf": ..., "md": ...}``.
+    """
+    from onestep_gm.experiments.figures.plots import save_pictures  # matplotlib: only when drawing
+
+    path = Path(json_path)
+    run = saved_run(path)
+    final = {ext: p for ext, p in targets(path.stem, path.parent if out_dir is None else out_dir).items()
+             if ext in ("png", "pdf", "md")}  # fmt: skip
+    with staged(final) as tmp:
+        tmp["md"].write_text(run.report())
+        save_pictures(run.draw(), {ext: tmp[ext] for ext in ("png", "pdf")})
+    return final
+
+
+def redraw_folder(out_dir: str | Path) -> list[Path]:
+    """:func:`redraw` every ``<name>.json`` of ``out_dir`` in place; the JSON files redrawn."""
+    done = []
+    for path in sorted(Path(out_dir).glob("*.json")):
+        redraw(path)
+        done.append(path)
+    return done

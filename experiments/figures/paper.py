@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from onestep_gm.experiments.results import decode_pairs
@@ -25,6 +25,58 @@ PAPER_PANELS = {
     "fig3a": "Figure 3(a)", "fig3b": "Figure 3(b)",
 }  # fmt: skip
 """Our figure name → the published panel it reproduces."""
+
+PAPER_AXES: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
+    "fig1a": ((-0.14, 5.24), (0.01, 0.05)),
+    "fig1b": ((-0.05, 1.05), (-0.006, 0.165)),
+    "fig1c": ((-0.05, 1.05), (0.0, 0.177)),
+    "fig2a": ((-0.05, 1.05), (0.0, 1.0)),
+    "fig2b": ((-1.1, 1.1), (0.0088, 0.0357)),
+    "fig2c": ((0.55, 10.45), (0.0157, 0.0894)),
+    "fig3a": ((-0.23, 5.25), (0.0, 1.2)),
+    "fig3b": ((-0.23, 5.25), (0.0, 1.0)),
+}
+"""The published panels' axis ranges ((x lo, x hi), (y lo, y hi)): each panel's frame read in
+data units through the calibration of ``tools/read_paper_panels.py`` (its ``PANELS``)."""
+
+
+class AxisRanges(NamedTuple):
+    """The axis ranges of one of our panels drawn beside a published one."""
+
+    x: tuple[float, float]
+    y: tuple[float, float]
+    widened: bool
+    """Whether our data leave the published ranges, which were widened to hold them."""
+
+
+def axis_ranges(data: Mapping[str, Any]) -> AxisRanges | None:
+    """The published panel's ranges for a figure of :data:`PAPER_AXES` (``None`` for another),
+    widened (by 3% of the span) where our means leave them (the network's with ± one standard
+    error): no marker or line we computed is cut off (a theory band may be)."""
+    name = data.get("figure")
+    if name not in PAPER_AXES or data.get("kind") != "line":
+        return None
+    (x0, x1), (y0, y1) = PAPER_AXES[name]
+    key = "train" if data.get("metric") == "train" else "gen"
+    xs, lows, highs = [], [], []
+    for point in data["points"]:
+        xs.append(float(point["coords"][data["vary"]]))
+        for pair, values in decode_pairs(point[key]).items():
+            arr = np.asarray(values, dtype=float)
+            arr = arr[np.isfinite(arr)]
+            if arr.size == 0:
+                continue
+            se = float(np.std(arr, ddof=1) / math.sqrt(arr.size)) if arr.size > 1 and pair.model == "nn" else 0.0
+            lows.append(float(arr.mean()) - se)
+            highs.append(float(arr.mean()) + se)
+    pad_x, pad_y = 0.03 * (x1 - x0), 0.03 * (y1 - y0)
+    nx0 = min(x0, min(xs, default=x0) - pad_x) if xs and min(xs) < x0 else x0
+    nx1 = max(x1, max(xs) + pad_x) if xs and max(xs) > x1 else x1
+    ny0 = min(lows) - pad_y if lows and min(lows) < y0 else y0
+    ny1 = max(highs) + pad_y if highs and max(highs) > y1 else y1
+    widened = (nx0, nx1, ny0, ny1) != (x0, x1, y0, y1)
+    return AxisRanges((nx0, nx1), (ny0, ny1), widened)
+
 
 _ALPHA = [float(v) for v in np.linspace(0, 1, 20)]
 _BETA = [float(v) for v in np.linspace(0, 1, 10)]
@@ -112,9 +164,6 @@ def reading_precision(name: str) -> float:
     return 0.01 * (max(values) - min(values)) if values else 0.0
 
 
-READING_REASON = "within the reading precision of the published panel (±1% of its axis range, ≥ {:.2g})"
-
-
 def paper_value(name: str, activation: str, x: float) -> float | None:
     """The published network value of ``activation`` at ``x`` in panel ``name`` (or ``None``)."""
     for key, value in PAPER_MARKERS.get(name, {}).get(activation, {}).items():
@@ -132,9 +181,13 @@ def _ours(data: Mapping[str, Any], activation: str, x: float) -> Sequence[float]
 
 
 def comparison_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Per table x-value and activation: the paper's value, ours (mean, std over trials, ddof
-    1) and the gap ``(ours - paper) / std`` in units of our spread."""
+    r"""Per table x-value and activation: the paper's value, ours (mean and standard error of
+    the mean over the finite trials) and the gap ``(ours - paper) / sigma`` with
+    :math:`\sigma = \sqrt{2\,\mathrm{se}^2 + r^2}`: the published marker is a mean over as many
+    trials of the same protocol (its s.e. taken as ours) read off to :math:`r`
+    (:func:`reading_precision`)."""
     name = data["figure"]
+    r = reading_precision(name)
     rows = []
     for x in TABLE_X.get(name, ()):
         for act in ("relu", "tanh", "sigmoid"):
@@ -143,44 +196,66 @@ def comparison_rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
                 continue
             values = _ours(data, act, x)
             row: dict[str, Any] = {"x": x, "activation": act, "paper": paper, "mean": None,
-                                   "std": None, "gap": None}  # fmt: skip
-            if values is not None:
-                row["mean"], row["std"], _ = mean_std(values)
-                diff = row["mean"] - paper
-                row["gap"] = diff / row["std"] if row["std"] > 0 else math.copysign(math.inf, diff)
+                                   "se": None, "gap": None}  # fmt: skip
+            finite = None if values is None else [v for v in values if v is not None and math.isfinite(v)]
+            if finite:
+                mean, std, count = mean_std(finite)
+                row["mean"], row["se"] = mean, std / math.sqrt(count)
+                sigma = math.sqrt(2 * row["se"] ** 2 + r**2)
+                diff = mean - paper
+                row["gap"] = diff / sigma if sigma > 0 else math.copysign(math.inf, diff)
             rows.append(row)
     return rows
 
 
+FOOTNOTE_MARKS = "abcdefghij"
+
+
 def comparison_table(data: Mapping[str, Any]) -> list[str]:
-    """Markdown: the paper's value (read off its panel), ours and the gap in spreads, with a
-    one-line reason for every gap beyond :data:`THRESHOLD`."""
+    """Markdown: one row per x-value, per activation the paper's value (read off its panel),
+    ours (mean ± s.e.) and the gap in standard errors (:func:`comparison_rows`); a gap beyond
+    :data:`THRESHOLD` is marked ✗ with a footnote giving its reason (each reason once)."""
     name = data["figure"]
     rows = comparison_rows(data)
     if not rows:
         return []
-    trials = sorted({len(v) for p in data["points"] for v in p["gen"].values()})
+    trials = sorted({len(v) for p in data["points"] for k, v in p["gen"].items() if k.endswith("|nn")})
     size = "quick run" if data.get("quick") else "full size"
-    out = [
-        f"Beside {PAPER_PANELS[name]}: the network's value read off the published panel "
-        "(marker centres located by colour on axes calibrated by eye, about ±1% of the axis "
-        f"range), ours ({size}, mean ± std over {', '.join(map(str, trials))} trials) and the "
-        "gap (ours − paper)/std. Gaps beyond 2 spreads are marked ✗ with their reason.",
-        "",
-        f"| {data['vary']} | activation | paper (read off) | ours | gap / spread | reason |",
-        "|---|---|---|---|---|---|",
-    ]
+    acts = [a for a in ("relu", "tanh", "sigmoid") if any(r["activation"] == a for r in rows)]
+    reasons: list[str] = []
+    by_x: dict[float, dict[str, dict]] = {}
     for row in rows:
-        if row["mean"] is None:
-            ours, gap, reason = "not in this run", "–", ""
-        else:
-            ours = f"{row['mean']:.4g} ± {row['std']:.2g}"
-            big = abs(row["gap"]) > THRESHOLD
-            gap = f"{row['gap']:+.1f}" + (" ✗" if big else "")
-            reason = ""
-            if big and abs(row["mean"] - row["paper"]) <= reading_precision(name):
-                reason = READING_REASON.format(reading_precision(name))
-            elif big:
-                reason = QUICK_REASON if data.get("quick") else REASONS.get(name, "")
-        out.append(f"| {row['x']:.3g} | {row['activation']} | {row['paper']:.4g} | {ours} | {gap} | {reason} |")
+        by_x.setdefault(row["x"], {})[row["activation"]] = row
+    label = data.get("xlabel") or data["vary"]
+    head = [label] + [f"{a} {col}" if col == "paper" else col for a in acts for col in ("paper", "ours", "gap")]
+    out = [
+        f"**Beside {PAPER_PANELS[name]}.** The network's value read off the published panel, "
+        f"ours ({size}, mean ± s.e. over {', '.join(map(str, trials))} trials) and the gap "
+        "(ours − paper)/σ with σ = √(2 s.e.² + r²): the published marker taken as a mean over as "
+        f"many trials as ours, read off to r = 1% of the panel's range (≥ {reading_precision(name):.2g}). "
+        f"Gaps beyond {THRESHOLD:g} are marked ✗ with a footnote.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for x, per_act in by_x.items():
+        cells = [f"{x:.3g}"]
+        for act in acts:
+            row = per_act.get(act)
+            if row is None:
+                cells += ["–", "–", "–"]
+                continue
+            if row["mean"] is None:
+                cells += [f"{row['paper']:.4g}", "not in this run", "–"]
+                continue
+            gap = f"{row['gap']:+.1f}"
+            if abs(row["gap"]) > THRESHOLD:
+                reason = QUICK_REASON if data.get("quick") else REASONS.get(name, "unexplained")
+                if reason not in reasons:
+                    reasons.append(reason)
+                gap += f" ✗ ({FOOTNOTE_MARKS[reasons.index(reason)]})"
+            cells += [f"{row['paper']:.4g}", f"{row['mean']:.4g} ± {row['se']:.2g}", gap]
+        out.append("| " + " | ".join(cells) + " |")
+    if reasons:
+        out += [""] + [f"- ({FOOTNOTE_MARKS[i]}) {reason}." for i, reason in enumerate(reasons)]
     return out

@@ -1,13 +1,22 @@
-r"""Figures as pictures: mean ± std over trials per activation and model (scienceplots style).
+r"""Figures as pictures, in one style for every figure (the published panels' style).
 
-:func:`draw` takes the JSON-able figure data of :func:`onestep_gm.experiments.figures.outputs.figure_data`
-(so a saved ``<name>.json`` can be redrawn without simulating) and returns a matplotlib
-figure.  Line figures: one colour per activation; the network solid, the Hermite model
-dashed, the conditional Gaussian model dotted, each with a band of ± one standard deviation
-over trials.  When the deterministic-equivalent ``theory`` is present it is drawn as a thin
-line and the simulations as markers with error bars.  Heatmaps (Fig 4): the network's
-error (beside the theory's on the same grid and colour scale when present), or the relative
-gap :math:`|E_{NN} - E_{Herm}|/E_{NN}` on a logarithmic colour scale.
+:func:`draw` takes the JSON-able figure data of :func:`onestep_gm.experiments.figures.grid.figure_data`
+(so a saved ``<name>.json`` is redrawn without simulating, :func:`onestep_gm.experiments.figures.outputs.redraw`)
+and returns a matplotlib figure, saved at :data:`DPI` (every picture at least 1000 px wide).
+
+Line figures follow the published Figures 1-3 (Demir & Dogan, ICLR 2025): one colour and one
+line style per activation, the paper's (:data:`ACTIVATION_COLOURS`, :data:`ACTIVATION_LINESTYLES`);
+the **network as markers** (filled circles) with error bars of ± one standard error of the
+mean over trials; the **equivalent models as lines**: the Hermite model in the activation's
+line style, the conditional Gaussian model thinner with open squares, the deterministic-equivalent
+``theory`` as a thin line inside a shaded band of ± one standard error over its own draws.  The
+legend sits outside the axes, to the right: one block for the models, one for the activations.
+For the paper's Figures 1-3 the axes span the published panel's ranges
+(:func:`onestep_gm.experiments.figures.paper.axis_ranges`), widened only where our data leave them.
+
+Heatmaps (Fig 4): the network's error (beside the theory's on the same grid and colour scale
+when present), or the relative gap :math:`|E_{NN} - E_{Herm}|/E_{NN}` on a logarithmic colour scale.
+Trials recorded as NaN (a diverged solve) are left out of the mean and the standard error.
 """
 
 from __future__ import annotations
@@ -22,6 +31,9 @@ import matplotlib.style
 import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from onestep_gm.experiments.figures.paper import axis_ranges
 from onestep_gm.experiments.results import decode_pairs
 from onestep_gm.experiments.stats import relative_gap
 
@@ -30,21 +42,45 @@ with warnings.catch_warnings():  # scienceplots 2.1 calls helpers deprecated in 
     import scienceplots  # noqa: F401  (registers the "science" styles)
 
 STYLE = ["science", "no-latex"]
-DPI = 150
-LINESTYLES = {"nn": "-", "hermite": "--", "conditional": ":", "theory": "-"}
-MARKERS = {"nn": "o", "hermite": "s", "conditional": "^"}
-MODEL_LABELS = {"nn": "NN", "hermite": "Hermite", "conditional": "conditional", "theory": "theory"}
-ACTIVATION_COLOURS = {"relu": "#0C5DA5", "tanh": "#FF2C00", "sigmoid": "#00B945"}
-_EXTRA_COLOURS = ["#FF9500", "#845B97", "#474747", "#9e9e9e", "#8c564b"]
+DPI = 220
+"""Resolution of the png: a line figure (5.0 in of axes plus the legend) is about 1500 px wide."""
+LINE_SIZE = (5.0, 3.4)
+"""Inches of a line figure's axes area (the legend outside adds its width)."""
+FONT = {"font.size": 12, "axes.titlesize": 12, "axes.labelsize": 13, "legend.fontsize": 11,
+        "legend.title_fontsize": 11, "xtick.labelsize": 11, "ytick.labelsize": 11}  # fmt: skip
+"""Type sizes: the docs draw a figure at about half its pixels, where these read like body text."""
+ACTIVATION_COLOURS = {"relu": "#0072B2", "tanh": "#E69F00", "sigmoid": "#CC79A7"}
+"""The published panels' colours (Okabe-Ito blue, orange, pink)."""
+ACTIVATION_LINESTYLES = {"relu": "-", "tanh": "--", "sigmoid": ":"}
+"""The published panels' line styles of the Hermite model per activation."""
+_EXTRA_COLOURS = ["#009E73", "#D55E00", "#56B4E9", "#000000", "#F0E442"]
+_EXTRA_LINESTYLES = ["-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)), (0, (8, 2))]
+MODEL_LABELS = {
+    "nn": "network (mean ± s.e.)",
+    "hermite": "Hermite model",
+    "conditional": "conditional Gaussian",
+    "theory": "theory (± s.e. band)",
+}
+"""Legend text per model (artists are labelled ``"<activation> <short name>"``, :data:`SHORT`)."""
+SHORT = {"nn": "NN", "hermite": "Hermite", "conditional": "conditional", "theory": "theory"}
+MODEL_ORDER = ("nn", "hermite", "conditional", "theory")
 GAP_FLOOR = 1e-6
 
 
 def colour(activation: str, order: list[str]) -> str:
-    """Fixed colours for the paper's activations; the rest in order of appearance."""
+    """The paper's colour for its activations; the rest in order of appearance."""
     if activation in ACTIVATION_COLOURS:
         return ACTIVATION_COLOURS[activation]
     others = [a for a in order if a not in ACTIVATION_COLOURS]
     return _EXTRA_COLOURS[others.index(activation) % len(_EXTRA_COLOURS)]
+
+
+def linestyle(activation: str, order: list[str]):
+    """The paper's line style for its activations; the rest in order of appearance."""
+    if activation in ACTIVATION_LINESTYLES:
+        return ACTIVATION_LINESTYLES[activation]
+    others = [a for a in order if a not in ACTIVATION_LINESTYLES]
+    return _EXTRA_LINESTYLES[others.index(activation) % len(_EXTRA_LINESTYLES)]
 
 
 def new_figure(**kw: Any) -> Figure:
@@ -55,7 +91,7 @@ def new_figure(**kw: Any) -> Figure:
 
 def series(data: Mapping[str, Any], metric: str = "gen") -> dict:
     """Per :class:`~onestep_gm.numerics.simulation.Pair` an array (points × trials) of the chosen
-    error."""
+    error (NaN where a trial diverged)."""
     key = "train" if metric == "train" else "gen"
     out: dict = {}
     for point in data["points"]:
@@ -64,31 +100,86 @@ def series(data: Mapping[str, Any], metric: str = "gen") -> dict:
     return {pair: np.stack(rows) for pair, rows in out.items()}
 
 
+def mean_se(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row the mean and the standard error of the mean (sample std, ``ddof = 1``, over
+    :math:`\\sqrt T`) of the finite trials; NaN where none is finite, 0 for a single one."""
+    finite = np.isfinite(arr)
+    count = finite.sum(axis=1)
+    safe = np.where(finite, arr, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(count > 0, safe.sum(axis=1) / np.maximum(count, 1), np.nan)
+        dev = np.where(finite, arr - mean[:, None], 0.0)
+        var = (dev**2).sum(axis=1) / np.maximum(count - 1, 1)
+        se = np.where(
+            count > 1, np.sqrt(var / np.maximum(count, 1)), np.where(count == 1, 0.0, np.nan)
+        )
+    return mean, se
+
+
 def _xs(data: Mapping[str, Any], variable: str) -> np.ndarray:
     return np.asarray([p["coords"][variable] for p in data["points"]], dtype=float)
+
+
+def _ordered(values: Mapping) -> list:
+    rank = {m: i for i, m in enumerate(MODEL_ORDER)}
+    return sorted(values, key=lambda pair: rank.get(pair[1], len(rank)))
 
 
 def _draw_lines(ax, data: Mapping[str, Any]) -> None:
     x = _xs(data, data["vary"])
     values = series(data, data["metric"])
     activations = list(dict.fromkeys(a for a, _ in values))
-    with_theory = any(model == "theory" for _, model in values)
-    for (act, model), arr in values.items():
-        c = colour(act, activations)
-        mean, std = arr.mean(axis=1), arr.std(axis=1)
-        label = f"{act} {MODEL_LABELS.get(model, model)}"
-        if model == "theory":
-            ax.plot(x, mean, color=c, lw=0.8, ls="-", label=label)
-        elif with_theory:
-            ax.errorbar(x, mean, yerr=std, color=c, ls="none", marker=MARKERS.get(model, "o"),
-                        ms=3, capsize=1.5, lw=0.6, mfc="none" if model != "nn" else c, label=label)  # fmt: skip
+    for act, model in _ordered(values):
+        c, ls = colour(act, activations), linestyle(act, activations)
+        mean, se = mean_se(values[(act, model)])
+        label = f"{act} {SHORT.get(model, model)}"
+        if model == "nn":
+            ax.errorbar(x, mean, yerr=se, color=c, ls="none", marker="o", ms=6, mew=0,
+                        elinewidth=1.2, capsize=3, capthick=1.2, label=label, zorder=4)  # fmt: skip
+        elif model == "theory":
+            ax.fill_between(x, mean - se, mean + se, color=c, alpha=0.18, lw=0, zorder=1)
+            ax.plot(x, mean, color=c, lw=0.9, ls="-", alpha=0.9, label=label, zorder=2)
+        elif model == "conditional":
+            ax.plot(x, mean, color=c, lw=1.0, ls=ls, marker="s", ms=3.5, mfc="white", mew=0.9,
+                    label=label, zorder=3)  # fmt: skip
         else:
-            ax.plot(x, mean, color=c, ls=LINESTYLES.get(model, "-"), lw=1.2, label=label)
-            ax.fill_between(x, mean - std, mean + std, color=c, alpha=0.15, lw=0)
+            ax.plot(x, mean, color=c, lw=2.0, ls=ls, label=label, zorder=3)
     ax.set_xlabel(data["xlabel"])
     ax.set_ylabel(data["ylabel"])
     ax.set_yscale(data.get("yscale", "linear"))
-    ax.legend(fontsize=5, ncol=max(1, len(activations) // 2), frameon=False)
+    ranges = axis_ranges(data)
+    if ranges is not None:
+        ax.set_xlim(*ranges.x)
+        ax.set_ylim(*ranges.y)
+    models = [m for m in MODEL_ORDER if any(model == m for _, model in values)]
+    models += sorted({m for _, m in values} - set(models))
+    _legend(ax, models, activations)
+
+
+def _model_handle(model: str):
+    grey = "#333333"
+    if model == "nn":
+        return Line2D([], [], color=grey, ls="none", marker="o", ms=6, mew=0)
+    if model == "theory":
+        return (Patch(color=grey, alpha=0.18, lw=0), Line2D([], [], color=grey, lw=0.9))
+    if model == "conditional":
+        return Line2D([], [], color=grey, lw=1.0, marker="s", ms=3.5, mfc="white", mew=0.9)
+    return Line2D([], [], color=grey, lw=2.0)
+
+
+def _legend(ax, models: list[str], activations: list[str]) -> None:
+    """Two legends outside the axes, right of them: the models (in grey), then the activations
+    (colour and line style)."""
+    handles = [_model_handle(m) for m in models]
+    first = ax.legend(handles, [MODEL_LABELS.get(m, m) for m in models], loc="upper left",
+                      bbox_to_anchor=(1.02, 1.0), frameon=False, handlelength=2.6,
+                      borderaxespad=0.0)  # fmt: skip
+    ax.add_artist(first)
+    first.set_clip_on(False)  # an added artist is clipped to the axes: this one sits outside
+    acts = [Line2D([], [], color=colour(a, activations), ls=linestyle(a, activations), lw=2.0,
+                   marker="o", ms=6, mew=0) for a in activations]  # fmt: skip
+    ax.legend(acts, activations, loc="lower left", bbox_to_anchor=(1.02, 0.0), frameon=False,
+              handlelength=2.6, borderaxespad=0.0, title="activation")  # fmt: skip
 
 
 def heatmap_values(
@@ -136,7 +227,7 @@ def _draw_error_heatmaps(fig: Figure, axes, data: Mapping[str, Any]) -> None:
     for ax, grid, name in zip(axes, (nn, theory), ("NN (simulated)", "theory"), strict=True):
         mesh = ax.pcolormesh(_edges(xs), _edges(ys), grid, vmin=lo, vmax=hi, cmap="viridis",
                              shading="flat")  # fmt: skip
-        ax.set_title(name, fontsize=6)
+        ax.set_title(name)
         ax.set_xlabel(data["xlabel"])
     axes[0].set_ylabel(data["ylabel"])
     fig.colorbar(mesh, ax=list(axes), label=f"{act} generalization error")
@@ -158,30 +249,32 @@ def _draw_heatmap(fig: Figure, ax, data: Mapping[str, Any]) -> None:
 
 
 def draw(data: Mapping[str, Any]) -> Figure:
-    """The picture of one figure's data (see :func:`onestep_gm.experiments.figures.outputs.figure_data`)."""
+    """The picture of one figure's data (see :func:`onestep_gm.experiments.figures.grid.figure_data`)."""
     title = data["title"] + (" [quick]" if data.get("quick") else "")
-    with matplotlib.style.context(STYLE):
+    with matplotlib.style.context(STYLE), matplotlib.rc_context(FONT):
         if has_theory_heatmap(data):
-            fig = new_figure(figsize=(6.2, 2.8), layout="constrained")
+            fig = new_figure(figsize=(7.6, 3.4), layout="constrained")
             axes = fig.subplots(1, 2, sharey=True)
             _draw_error_heatmaps(fig, axes, data)
-            fig.suptitle(title, fontsize=6)
+            fig.suptitle(title)
             return fig
-        fig = new_figure(figsize=(3.5, 2.8) if data["kind"] == "heatmap" else (3.5, 2.6))
-        ax = fig.subplots()
         if data["kind"] == "heatmap":
+            fig = new_figure(figsize=(5.2, 4.0), layout="constrained")
+            ax = fig.subplots()
             _draw_heatmap(fig, ax, data)
         else:
+            fig = new_figure(figsize=LINE_SIZE)
+            ax = fig.subplots()
             _draw_lines(ax, data)
-        ax.set_title(title, fontsize=6)
-        fig.tight_layout()
+            fig.subplots_adjust(left=0.15, right=0.97, bottom=0.16, top=0.9)
+        ax.set_title(title)
     return fig
 
 
 def save(fig: Figure, path: str | Path, fmt: str) -> None:
     """Save ``fig`` as ``fmt`` ("png" at :data:`DPI`, or "pdf") to ``path`` (any file name)."""
-    with matplotlib.style.context(STYLE):
-        fig.savefig(path, format=fmt, dpi=DPI, bbox_inches="tight")
+    with matplotlib.style.context(STYLE), matplotlib.rc_context(FONT):
+        fig.savefig(path, format=fmt, dpi=DPI, bbox_inches="tight", pad_inches=0.05)
 
 
 def save_pictures(fig: Figure, paths: dict[str, str | Path]) -> None:

@@ -1,15 +1,17 @@
 r"""Agreement reports: does the network match its equivalent models, point by point?
 
-For every point and activation the report lists the error (mean ± std over :math:`T`
-trials) of the network, the Hermite model, the conditional Gaussian model and the theory
-curve where present, and the gap to the network in units of the standard error of the
-difference of two means,
+Per figure: the picture with its caption (:func:`caption`), a verdict of one line per model,
+and one row per point with, per activation, the network's error (mean ± standard error of the
+mean over :math:`T` trials) and each model's gap to it in standard errors of the difference
+of two means,
 
-.. math::  z = \frac{\bar E_{NN} - \bar E_{model}}{\sqrt{s_{NN}^2/T + s_{model}^2/T}},
+.. math::  z = \frac{\bar E_{NN} - \bar E_{model}}{\sqrt{s_{NN}^2/T_{NN} + s_{model}^2/T_{model}}},
 
 with :math:`s` the sample standard deviation over trials (``ddof = 1``).  A model *agrees*
-at a point when :math:`|z| \le 2`.  :func:`gather` collects every ``<name>.md`` of an output
-folder (and its picture) into one Markdown page for the docs.
+at a point when :math:`|z| \le 2`.  Trials recorded as NaN (a diverged ridge solve) are left
+out; a model with no finite trial at a point is reported as diverged, never as a gap.
+:func:`gather` collects every ``<name>.md`` of an output folder (and its picture) into one
+Markdown page for the docs.
 """
 
 from __future__ import annotations
@@ -37,19 +39,69 @@ METRIC_NAMES = {
     "train": "training error",
     "gap": "generalisation error",
 }
+CONVENTION_MATH = (
+    ("train_error = 1/2*mean((y - Phi^T w_hat)^2) + 1/2*lambda*||w_hat||^2",
+     r"training error $= \tfrac12\,\overline{(y - \Phi^\top \hat w)^2} + \tfrac12\lambda\|\hat w\|^2$"),
+    ("gen_error = 1/2*mean((y - y_hat)^2)", r"generalisation error $= \tfrac12\,\overline{(y - \hat y)^2}$"),
+    ("gen_error = 1/2*E(y - y_hat)^2", r"generalisation error $= \tfrac12\,\mathbb{E}(y - \hat y)^2$"),
+    ("test_factor*m", r"$5m$ (test factor × $m$)"),
+)  # fmt: skip
+"""The error conventions the engine reports, typeset (the bar: the mean over samples)."""
+
+
+def convention_markdown(text: str) -> str:
+    """The engine's error convention as Markdown: its known formulas typeset, anything else in a
+    code span (a ``*`` in running text would turn into emphasis)."""
+    for plain, typeset in CONVENTION_MATH:
+        text = text.replace(plain, typeset)
+    if "*" in text.replace("$", "") or "^" in re.sub(r"\$[^$]*\$", "", text):
+        return f"`{text}`"
+    return text
+
+
+def _finite(values: Sequence[float] | None) -> np.ndarray:
+    arr = np.asarray([np.nan if v is None else v for v in (values or [])], dtype=float)
+    return arr[np.isfinite(arr)]
+
+
+def _count_nan(values: Sequence[float] | None) -> int:
+    return sum(1 for v in (values or []) if v is None or not math.isfinite(v))
 
 
 def point_gaps(point: Mapping[str, Any], metric: str, other: str) -> dict[str, float]:
-    """Per activation the gap NN − ``other`` of one point, in standard errors."""
+    """Per activation the gap NN − ``other`` of one point, in standard errors, over the trials
+    that did not diverge (NaN where every trial of either model diverged: not a gap)."""
     table = decode_pairs(point["train" if metric == "train" else "gen"])
     out = {}
     for (act, model), values in table.items():
         if model != other or (act, "nn") not in table:
             continue
-        m_nn, s_nn, t_nn = _stats(table[(act, "nn")])
-        m_o, s_o, t_o = _stats(values)
+        nn, o = _finite(table[(act, "nn")]), _finite(values)
+        if nn.size == 0 or o.size == 0:
+            out[act] = math.nan
+            continue
+        m_nn, s_nn, t_nn = _stats(nn)
+        m_o, s_o, t_o = _stats(o)
         out[act] = gap_in_se(m_nn, s_nn, m_o, s_o, t_nn, t_o)
     return out
+
+
+def diverged(data: Mapping[str, Any], other: str) -> tuple[int, int, int]:
+    """(pairs where every trial of ``other`` diverged, pairs where some did, diverged trials)
+    over every (point, activation) of a figure's data."""
+    key = "train" if data["metric"] == "train" else "gen"
+    every = some = trials = 0
+    for point in data["points"]:
+        for (_act, model), values in decode_pairs(point[key]).items():
+            if model != other:
+                continue
+            bad = _count_nan(values)
+            trials += bad
+            if bad and bad == len(values):
+                every += 1
+            elif bad:
+                some += 1
+    return every, some, trials
 
 
 def verdict(
@@ -57,69 +109,89 @@ def verdict(
 ) -> str:
     """One line: at how many points (per activation and in total) NN and ``other`` agree.
 
-    ``gaps``: per point, activation → gap in standard errors (from :func:`point_gaps`).
+    ``gaps``: per point, activation → gap in standard errors (from :func:`point_gaps`); a NaN
+    (the model diverged) is not a gap: it is counted apart, as diverged.
     """
     per_act: dict[str, list[bool]] = {}
+    nan = 0
     for point in gaps:
         for act, z in point.items():
+            if math.isnan(z):
+                nan += 1
+                continue
             per_act.setdefault(act, []).append(agrees(z, threshold))
     total = sum(len(v) for v in per_act.values())
-    if total == 0:
-        return f"No {MODEL_NAMES.get(other, other)} model in this run."
-    good = sum(sum(v) for v in per_act.values())
     name = MODEL_NAMES.get(other, other)
+    tail = f"; {other_name(other)} diverged at {nan} more" if nan else ""
+    if total == 0:
+        return f"No {name} model in this run." if not nan else f"{name} diverged at every point ({nan})."
+    good = sum(sum(v) for v in per_act.values())
     if len(per_act) == 1:
-        return f"NN and {name} agree within {threshold:g} s.e. at {good}/{total} points."
+        return f"NN and {name} agree within {threshold:g} s.e. at {good}/{total} points{tail}."
     detail = ", ".join(f"{act} {sum(v)}/{len(v)}" for act, v in per_act.items())
     return (
         f"NN and {name} agree within {threshold:g} s.e. at {good}/{total} "
-        f"(point, activation) pairs ({detail})."
+        f"(point, activation) pairs ({detail}){tail}."
     )
+
+
+def other_name(model: str) -> str:
+    """The model's name in running text: "the Hermite model", "the theory"."""
+    return {"hermite": "the Hermite model", "conditional": "the conditional model",
+            "theory": "the theory"}.get(model, model)  # fmt: skip
 
 
 def agreement(data: Mapping[str, Any], other: str, threshold: float = THRESHOLD) -> tuple[int, int]:
     """(points within ``threshold`` s.e., points) of NN vs. ``other`` over every (point,
-    activation) of a figure's data."""
+    activation) of a figure's data where neither diverged in every trial."""
     flags = [
         agrees(z, threshold)
         for p in data["points"]
         for z in point_gaps(p, data["metric"], other).values()
+        if not math.isnan(z)
     ]
     return sum(flags), len(flags)
 
 
 def misses(data: Mapping[str, Any], other: str, limit: int = 3, threshold: float = THRESHOLD) -> str:
     """One line: where NN and ``other`` differ by more than ``threshold`` s.e., and by how much
-    (the ``limit`` largest relative differences, and how many misses there are in all)."""
+    (the ``limit`` largest relative differences, and how many misses there are in all).  A
+    model that diverged (NaN) is not a gap: :func:`diverged` counts it."""
+    found = _miss_items(data, other, threshold)
+    name = MODEL_NAMES.get(other, other)
+    if not found:
+        return ""
+    return (
+        f"NN vs {name} fails at {len(found)} (point, activation) pairs; largest relative "
+        f"differences ({name} − NN)/NN: {'; '.join(found[:limit])}."
+    )
+
+
+def _miss_items(data: Mapping[str, Any], other: str, threshold: float = THRESHOLD) -> list[str]:
+    """Every (point, activation) where NN and ``other`` differ by more than ``threshold`` s.e.,
+    largest relative difference first (a diverged model is not a miss)."""
     key = "train" if data["metric"] == "train" else "gen"
     found = []
     for point in data["points"]:
         table = decode_pairs(point[key])
         for act, z in point_gaps(point, data["metric"], other).items():
-            if agrees(z, threshold):
+            if math.isnan(z) or agrees(z, threshold):
                 continue
-            m_nn = _stats(table[(act, "nn")])[0]
-            m_o = _stats(table[(act, other)])[0]
+            m_nn = float(np.mean(_finite(table[(act, "nn")])))
+            m_o = float(np.mean(_finite(table[(act, other)])))
             rel = (m_o - m_nn) / abs(m_nn) if m_nn else math.inf
             where = ", ".join(f"{k} = {v:.3g}" for k, v in point["coords"].items())
             found.append((abs(rel), f"{act} at {where}: {rel:+.1%} (z = {z:+.1f})"))
-    name = MODEL_NAMES.get(other, other)
-    if not found:
-        return ""
     found.sort(key=lambda item: -item[0])
-    shown = "; ".join(text for _, text in found[:limit])
-    return (
-        f"NN vs {name} fails at {len(found)} (point, activation) pairs; largest relative "
-        f"differences ({name} − NN)/NN: {shown}."
-    )
+    return [text for _, text in found]
 
 
 def _beyond_theorem(data: Mapping[str, Any]) -> bool:
     return any(p["config"]["data"].get("beta", 0.0) >= 1.0 for p in data["points"])
 
 
-def _fmt(mean: float, std: float) -> str:
-    return f"{mean:.4g} ± {std:.2g}"
+def _fmt(mean: float, se: float) -> str:
+    return f"{mean:.4g} ± {se:.2g}"
 
 
 def _coord_text(coords: Mapping[str, float]) -> str:
@@ -131,27 +203,51 @@ def _models(data: Mapping[str, Any]) -> list[str]:
     return [m for m in MODEL_ORDER if m in present] + sorted(present - set(MODEL_ORDER))
 
 
+def _mean_se(values: Sequence[float] | None) -> tuple[float, float] | None:
+    arr = _finite(values)
+    if arr.size == 0:
+        return None
+    se = float(np.std(arr, ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else 0.0
+    return float(arr.mean()), se
+
+
+def _gap_cell(z: float | None, values: Sequence[float] | None) -> str:
+    """A model's cell: its gap to the network in s.e. (✗ beyond the threshold), or how many of
+    its trials diverged."""
+    if values is None or z is None:
+        return "–"
+    bad, total = _count_nan(values), len(values)
+    if math.isnan(z):
+        return f"diverged ({bad}/{total})" if bad else "–"
+    cell = f"{z:+.2f}" + ("" if agrees(z) else " ✗")
+    return cell + (f" ({bad}/{total} diverged)" if bad else "")
+
+
+TABLE_HEAD = "**Per point.**"
+"""Opens the per-point table of a report (the comparison with the paper goes before it)."""
+
+
 def _line_table(data: Mapping[str, Any], metric: str) -> list[str]:
+    """One row per point; per activation the network's mean ± s.e. and each model's gap to it
+    in standard errors."""
     key = "train" if metric == "train" else "gen"
     models = _models(data)
     others = [m for m in models if m != "nn"]
-    head = [" , ".join(p for p in (data["vary"], data["vary_y"]) if p), "activation"]
-    head += [MODEL_NAMES.get(m, m) for m in models]
-    head += [f"z(NN−{MODEL_NAMES.get(o, o)})" for o in others]
+    acts = list(dict.fromkeys(pair.activation for p in data["points"] for pair in decode_pairs(p[key])))
+    label = data.get("xlabel") or data["vary"]
+    head = [label]
+    for act in acts:
+        head += [f"{act} NN"] + [f"{MODEL_NAMES.get(o, o)} (z)" for o in others]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for point in data["points"]:
         gaps = {o: point_gaps(point, metric, o) for o in others}
         table = decode_pairs(point[key])
-        acts = list(dict.fromkeys(pair.activation for pair in table))
+        cells = [_coord_text(point["coords"])]
         for act in acts:
-            cells = [_coord_text(point["coords"]), act]
-            for m in models:
-                values = table.get((act, m))
-                cells.append(_fmt(*_stats(values)[:2]) if values is not None else "–")
-            for o in others:
-                z = gaps[o].get(act)
-                cells.append("–" if z is None else f"{z:+.2f}" + ("" if agrees(z) else " ✗"))
-            lines.append("| " + " | ".join(cells) + " |")
+            nn = _mean_se(table.get((act, "nn")))
+            cells.append("–" if nn is None else _fmt(*nn))
+            cells += [_gap_cell(gaps[o].get(act), table.get((act, o))) for o in others]
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
@@ -162,8 +258,8 @@ def _heatmap_table(data: Mapping[str, Any]) -> list[str]:
     for point in data["points"]:
         rows.setdefault(point["coords"][yv], []).append(point)
     theory = any(pair.model == "theory" for p in data["points"] for pair in decode_pairs(p["gen"]))
-    lines = [f"| {yv} | NN error (mean over {data['vary']}) | median relative gap | "
-             "agree within 2 s.e. |" + (" theory within 2 s.e. |" if theory else ""),
+    lines = [f"| {data.get('ylabel') or yv} | NN error (mean over {data.get('xlabel') or data['vary']}) | "
+             "median relative gap | agree within 2 s.e. |" + (" theory within 2 s.e. |" if theory else ""),
              "|---|---|---|---|" + ("---|" if theory else "")]  # fmt: skip
     for y, points in sorted(rows.items()):
         nn_means, rel, ok = [], [], []
@@ -172,16 +268,19 @@ def _heatmap_table(data: Mapping[str, Any]) -> list[str]:
             for (act, model), values in table.items():
                 if model != "hermite" or (act, "nn") not in table:
                     continue
-                m_nn = _stats(table[(act, "nn")])[0]
+                z = point_gaps(point, "gen", "hermite")[act]
+                if math.isnan(z):
+                    break
+                m_nn = float(np.mean(_finite(table[(act, "nn")])))
                 nn_means.append(m_nn)
-                rel.append(abs(m_nn - _stats(values)[0]) / abs(m_nn))
-                ok.append(agrees(point_gaps(point, "gen", "hermite")[act]))
+                rel.append(abs(m_nn - float(np.mean(_finite(values)))) / abs(m_nn))
+                ok.append(agrees(z))
                 break
         if not ok:
             continue
         line = f"| {y:.3g} | {np.mean(nn_means):.4g} | {np.median(rel):.3g} | {sum(ok)}/{len(ok)} |"
         if theory:
-            fits = [agrees(z) for p in points for z in point_gaps(p, "gen", "theory").values()]
+            fits = [agrees(z) for p in points for z in point_gaps(p, "gen", "theory").values() if not math.isnan(z)]
             line += f" {sum(fits)}/{len(fits)} |"
         lines.append(line)
     return lines
@@ -203,55 +302,114 @@ def _parameters_line(data: Mapping[str, Any]) -> str:
     )
 
 
+def _trials(data: Mapping[str, Any], model: str) -> list[int]:
+    return sorted({len(v) for p in data["points"] for k, v in decode_pairs(p["gen"]).items() if k.model == model})
+
+
+def caption(data: Mapping[str, Any]) -> str:
+    """What the picture shows: markers, lines, error bars (standard errors of the mean), axes."""
+    models = _models(data)
+    nn_trials = ", ".join(map(str, _trials(data, "nn")))
+    if data["kind"] == "heatmap":
+        what = ("the relative gap |NN − Hermite|/NN of the trial means (log colour scale)"
+                if data["metric"] == "gap" else "the mean error over trials")  # fmt: skip
+        return f"*Colour: {what}, {nn_trials} trials per cell; {data.get('ylabel')} against {data.get('xlabel')}.*"
+    parts = [f"Markers: the network, mean ± one standard error of the mean over {nn_trials} trials"]
+    lines = []
+    if "hermite" in models:
+        lines.append("the Hermite model (mean over the same trials)")
+    if "conditional" in models:
+        lines.append("the conditional Gaussian model (open squares)")
+    if "theory" in models:
+        draws = ", ".join(map(str, _trials(data, "theory")))
+        lines.append(f"the theory (thin line; its band ± one standard error over {draws} draws)")
+    if lines:
+        parts.append("lines: " + ", ".join(lines))
+    from onestep_gm.experiments.figures.paper import axis_ranges  # numpy only
+
+    ranges = axis_ranges(data)
+    if ranges is not None:
+        parts.append("axes: those of the published panel" + (", widened to hold our data" if ranges.widened else ""))
+    return "*" + "; ".join(parts) + ".*"
+
+
 def figure_report(data: Mapping[str, Any], image: str | None = None) -> str:
-    """The Markdown agreement report of one figure (its data as in ``<name>.json``)."""
+    """The Markdown agreement report of one figure (its data as in ``<name>.json``): the
+    picture and its caption, a verdict of one line per model, the per-point table (gaps in
+    standard errors), then the details."""
     metric = data["metric"]
     models = _models(data)
     others = [m for m in models if m != "nn"]
-    verdicts = [verdict([point_gaps(p, metric, o) for p in data["points"]], o) for o in others]
-    trials = sorted({len(v) for p in data["points"] for v in p["gen"].values()})
     quick = " (quick run)" if data.get("quick") else ""
     out = [f"## {data['figure']}: {data['title']}{quick}", ""]
     if image:
         out += [f"![{data['figure']}]({image})", ""]
-    out += [f"**Verdict.** {' '.join(verdicts) or 'Only the network was simulated.'}", ""]
-    failing = [line for line in (misses(data, o) for o in others) if line]
-    if failing:
-        out += [f"**Where it fails.** {' '.join(failing)}", ""]
+    out += [caption(data), ""]
+    verdicts = []
+    for other in others:
+        line = verdict([point_gaps(p, metric, other) for p in data["points"]], other)
+        _every, _some, trials = diverged(data, other)
+        if trials:
+            line += f" {trials} of its trials diverged (NaN), left out of the means."
+        worst = _miss_items(data, other)
+        if worst:
+            line += f" Largest misses ({MODEL_NAMES.get(other, other)} − NN)/NN: {'; '.join(worst[:2])}."
+        verdicts.append(f"- {line}")
+    out += ["**Verdict.**", "", *(verdicts or ["- Only the network was simulated."]), ""]
+    out += [TABLE_HEAD + f" {METRIC_NAMES[metric].capitalize()}: the network's mean ± s.e.; per "
+            f"model its gap to the network in standard errors of the difference, z, ✗ where "
+            f"|z| > {THRESHOLD:g}.", ""]  # fmt: skip
+    out += _heatmap_table(data) if data["kind"] == "heatmap" else _line_table(data, metric)
+    out += ["", "**Details.**", ""]
+    counts = "; ".join(f"{MODEL_NAMES.get(m, m)} over {', '.join(map(str, _trials(data, m)))}"
+                       + (" draws" if m == "theory" else " trials") for m in models)  # fmt: skip
+    details = [
+        f"Errors: {METRIC_NAMES[metric]}, means ({counts}) "
+        "(diverged trials, recorded as NaN, left out); s.e. = sample standard deviation / √T; "
+        "z = (mean NN − mean model) / √(s.e.² NN + s.e.² model). "
+        f"Run time {data['seconds']:.1f} s (simulation time of the points, cached or not: "
+        f"{sum(p.get('seconds', 0.0) for p in data['points']):.1f} s).",
+        _parameters_line(data),
+    ]
+    nn_trials, theory_draws = _trials(data, "nn"), _trials(data, "theory")
+    if theory_draws and nn_trials and max(theory_draws) < min(nn_trials):
+        details.append(
+            f"The theory line averages {', '.join(map(str, theory_draws))} draws of the random "
+            f"quantities, the network {', '.join(map(str, nn_trials))} trials: where the line "
+            "zig-zags, its band (± one s.e.) shows the spread of those few draws, and a theory "
+            "z beyond 2 there may be that spread rather than a disagreement."
+        )
     if _beyond_theorem(data):
-        out += [
+        details.append(
             "**Outside the theorem.** β = 1 at (some of) these points: the theorem gives no "
             "finite Hermite order there, so the Hermite model (fixed order) and the theory "
             "line are compared with the network as an empirical check, not as a prediction "
-            "of the theorem.",
-            "",
-        ]
-    out.append(
-        f"Errors: {METRIC_NAMES[metric]}, mean ± std over {', '.join(map(str, trials))} trials; "
-        f"z = gap in standard errors of the difference, ✗ where |z| > {THRESHOLD:g}. "
-        f"Run time {data['seconds']:.1f} s (simulation time of the points, cached or not: "
-        f"{sum(p.get('seconds', 0.0) for p in data['points']):.1f} s)."
-    )
-    out.append(_parameters_line(data))
+            "of the theorem."
+        )
     if data.get("convention"):
-        out.append(f"Convention: {data['convention']}")
+        details.append(f"Convention: {convention_markdown(data['convention'])}")
     for note in data.get("notes", []):
-        out.append(f"Note: {note}.")
+        details.append(f"Note: {note}.")
     for note in _engine_notes(data):
-        out.append(f"Engine note: {note}.")
-    out.append("")
-    out += _heatmap_table(data) if data["kind"] == "heatmap" else _line_table(data, metric)
+        details.append(f"Engine note: {note}.")
+    out += [f"- {d}" for d in details]
     return "\n".join(out) + "\n"
+
+
+_TRIAL_COUNT = re.compile(r"in (\d+) of (\d+) trials")
 
 
 def _engine_notes(data: Mapping[str, Any]) -> list[str]:
     """Notes the simulations attached to their points (boundary orders, NaN models), with
-    the grid points they came from; identical notes are listed once."""
+    the grid points they came from; each note is listed once (notes that differ only in how
+    many trials they concern are one note, with the count at each point)."""
     seen: dict[str, list[str]] = {}
     for point in data["points"]:
         where = ", ".join(f"{k} = {v:g}" for k, v in point.get("coords", {}).items())
         for note in point.get("info", {}).get("notes", []):
-            seen.setdefault(note, []).append(where)
+            count = _TRIAL_COUNT.search(note)
+            key = _TRIAL_COUNT.sub("in some trials", note)
+            seen.setdefault(key, []).append(where + (f" ({count[1]}/{count[2]} trials)" if count else ""))
     return [f"{note} (at {'; '.join(w for w in wheres if w) or 'every point'})" for note, wheres in seen.items()]
 
 
@@ -271,7 +429,9 @@ def summary_table(datas: Mapping[str, Mapping[str, Any]]) -> list[str]:
         cells = [name, "quick" if data.get("quick") else "full size", ", ".join(map(str, trials))]
         for other in others:
             good, total = agreement(data, other)
-            cells.append(f"{good}/{total} ({good / total:.0%})" if total else "–")
+            every, _some, _trials = diverged(data, other)
+            cell = f"{good}/{total} ({good / total:.0%})" if total else "–"
+            cells.append(cell + (f", diverged at {every}" if every else ""))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -290,8 +450,7 @@ def _beside_paper(name: str, text: str, data: Mapping[str, Any] | None, page: Pa
     if data is not None:
         table = comparison_table(data)
         if table:
-            marker = "\nErrors: "
-            at = text.find(marker)
+            at = text.find("\n" + TABLE_HEAD)
             block = "\n".join(table) + "\n"
             text = text[:at] + "\n" + block + text[at:] if at >= 0 else text + "\n" + block
     return text
@@ -316,13 +475,16 @@ def gather(
     sections = [
         "# Results",
         "",
-        "Generated by `onestep report` from the outputs of `onestep figure`. Each section shows "
-        "the picture, a one-line verdict on the agreement of the network with its equivalent "
-        "models (and where it fails, by how much), and the numbers per point. Figures 1–3 "
-        "stand beside the published panels (Demir & Dogan, ICLR 2025; MIT licence, copyright "
-        "2025 KU-MLIP), with the published values read off the panels. Each section says "
+        "Generated by `onestep report` from the outputs of `onestep figure` (`onestep report "
+        "--redraw` draws every figure again from its saved data first). Each section shows the "
+        "picture (markers: the network, with error bars of ± one standard error of the mean; "
+        "lines: the equivalent models), a verdict of one line per model, and one row per point "
+        "with the gap of each model to the network in standard errors. Figures 1–3 stand beside "
+        "the published panels (Demir & Dogan, ICLR 2025; MIT licence, copyright 2025 KU-MLIP) on "
+        "the same axis ranges, with the published values read off the panels. Each section says "
         "whether it is a quick run (n = 300, 3 trials) or full size; `make paper` runs every "
-        "figure at the paper's sizes.",
+        "figure at the paper's sizes. A model whose ridge solve diverged (NaN) in a trial is "
+        "reported as diverged, never as a gap.",
         "",
     ]
     images: dict[str, Path] = {}
