@@ -8,9 +8,13 @@ from onestep_gm.experiments.cli import main
 SMALL = ["--n", "40", "--k", "30", "--m", "30", "--trials", "2", "--activation", "relu,tanh"]
 
 
+def _no_constant(token):
+    raise AssertionError(f"non-strict JSON token {token}")
+
+
 def test_simulate_json_contract(capsys):
     assert main(["simulate", *SMALL, "--model", "nn,hermite,conditional", "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    out = json.loads(capsys.readouterr().out, parse_constant=_no_constant)  # strict: no NaN/Infinity
     assert set(out["activations"]) == {"relu", "tanh"}
     for models in out["activations"].values():
         assert set(models) == {"nn", "hermite", "conditional"}
