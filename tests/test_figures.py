@@ -446,7 +446,11 @@ def _z_scores(data: dict) -> list[float]:
 
 
 def test_real_engine_quick_fig1a_relu(tmp_path):
-    data = _real_run("fig1a", tmp_path, "--activation", "relu", "--trials", "3")
+    """The network and Hermite lines on the real engine (the theory line's k = 1200 moments
+    and eigenvalues cost more than both; the theory line against simulated networks:
+    test_curves.test_prediction_matches_simulated_network_relu, test_examples'
+    test_compare_models and test_theory_curve)."""
+    data = _real_run("fig1a", tmp_path, "--activation", "relu", "--trials", "3", "--models", "nn,hermite")
     assert {p.name for p in tmp_path.iterdir()} >= {f"fig1a.{e}" for e in OUTPUTS}
     assert (tmp_path / ".cache").is_dir()
     for point in data["points"]:
