@@ -135,6 +135,7 @@ def test_report_is_all_or_nothing(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "page").iterdir()) == ["figures", "results.md"]
 
 
+@pytest.mark.slow  # repeats test_cli_simulate.py::test_simulate_json_contract, which parses strictly too
 def test_simulate_json_is_strict(capsys):
     assert main(["simulate", *SMALL, "--model", "nn,hermite", "--json"]) == 0
     out = _strict(capsys.readouterr().out)

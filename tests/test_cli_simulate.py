@@ -8,9 +8,13 @@ from onestep_gm.experiments.cli import main
 SMALL = ["--n", "40", "--k", "30", "--m", "30", "--trials", "2", "--activation", "relu,tanh"]
 
 
+def _no_constant(token):
+    raise AssertionError(f"non-strict JSON token {token}")
+
+
 def test_simulate_json_contract(capsys):
     assert main(["simulate", *SMALL, "--model", "nn,hermite,conditional", "--json"]) == 0
-    out = json.loads(capsys.readouterr().out)
+    out = json.loads(capsys.readouterr().out, parse_constant=_no_constant)  # strict: no NaN/Infinity
     assert set(out["activations"]) == {"relu", "tanh"}
     for models in out["activations"].values():
         assert set(models) == {"nn", "hermite", "conditional"}
@@ -46,8 +50,23 @@ def test_beta_one_without_order_is_a_clear_error(capsys):
     assert "order" in capsys.readouterr().err
 
 
+BENCH = ["bench", "--n", "60", "--k", "40", "--m", "40", "--trials", "1", "--json"]
+
+
 def test_bench_runs_at_tiny_size(capsys):
-    assert main(["bench", "--n", "60", "--k", "40", "--m", "40", "--trials", "1", "--wide", "2", "--json"]) == 0
+    """Without the wide (dual-solve) and theory timings: each timing compiles trials of its
+    own (11 programs in all, ~70 s of XLA compilation on 2 cores); those two run in the slow
+    test below, and the dual-solve and theory engines themselves are checked in test_sweep
+    and test_curves."""
+    assert main([*BENCH, "--wide", "0", "--no-theory"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["naive_seconds"] > 0 and out["engine_seconds_float64"] > 0
-    assert out["matmul_peak_gflops_float64"] > 0 and out["wide"]["k"] == 80
+    assert out["matmul_peak_gflops_float64"] > 0 and "wide" not in out and "theory_seconds" not in out
+
+
+@pytest.mark.slow
+def test_bench_with_wide_and_theory_timings(capsys):
+    assert main([*BENCH, "--wide", "2"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["naive_seconds"] > 0 and out["engine_seconds_float64"] > 0
+    assert out["matmul_peak_gflops_float64"] > 0 and out["wide"]["k"] == 80 and out["theory_seconds"] > 0

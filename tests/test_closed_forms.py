@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import mpmath
 import pytest
 import sympy as sp
+from onestep_gm.experiments.cli import main
 from onestep_gm.theory.activations import X
 from onestep_gm.theory.gaussian import expectation
 from onestep_gm.theory.hermite import hermite_coefficients
@@ -98,11 +97,9 @@ def test_engine_gelu_second_moment_is_arcsine_closed_form():
 
 
 @pytest.mark.parametrize("name", ["gelu", "sin(x)", "exp(-x**2/2)", "hardtanh", "Max(0,x)**2"])
-def test_cli_reports_exact(name):
-    out = subprocess.run(
-        [sys.executable, "-m", "onestep_gm.experiments.cli", "hermite", "--activation", name,
-         "--b", "2.5", "--order", "9", "--json"],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout)["method"] == "exact"
+def test_cli_reports_exact(name, capsys):
+    """In this process (``main``): the console script's own path is tested in test_cli_theory."""
+    code = main(["hermite", "--activation", name, "--b", "2.5", "--order", "9", "--json"])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert json.loads(out.out)["method"] == "exact"

@@ -59,6 +59,16 @@ def test_one_page_per_activation_plus_index_and_orders(pages):
     assert sorted(links) == sorted(set(pages) - {"index.md"})
 
 
+def test_pages_of_this_process_are_the_committed_ones(pages):
+    """The pages rendered here, after whatever ran earlier in this process, are the committed
+    ``derivations/``; ``make test`` runs ``onestep derive --check`` (a fresh process against
+    the same files) before pytest, so a fresh process and this one agree."""
+    assert stale_pages(ROOT / "derivations", pages) == [], "run `onestep derive`"
+    for text in pages.values():
+        assert not re.search(r"\b20\d\d-\d\d-\d\d\b", text), "a date makes --check meaningless"
+
+
+@pytest.mark.slow  # a fresh process against this one: make test's `onestep derive --check` + the test above
 def test_output_is_identical_in_a_fresh_process(pages, tmp_path):
     out = tmp_path / "derivations"
     subprocess.run(
@@ -67,11 +77,19 @@ def test_output_is_identical_in_a_fresh_process(pages, tmp_path):
     )  # fmt: skip
     written = {p.name: p.read_text(encoding="utf-8") for p in out.glob("*.md")}
     assert written == pages
-    for text in pages.values():
-        assert not re.search(r"\b20\d\d-\d\d-\d\d\b", text), "a date makes --check meaningless"
 
 
-def test_check_passes_on_fresh_output_and_fails_after_an_edit(pages, tmp_path, capsys):
+@pytest.fixture
+def rendered_once(pages, monkeypatch):
+    """``onestep derive`` in this test renders nothing: it gets the module's pages (the
+    rendering is what the other tests check; here the command's writing and checking)."""
+    import onestep_gm.experiments.derive as derive
+
+    monkeypatch.setattr(derive, "render_all", lambda *a, **k: dict(pages))
+    return pages
+
+
+def test_check_passes_on_fresh_output_and_fails_after_an_edit(rendered_once, tmp_path, capsys):
     out = tmp_path / "derivations"
     assert main(["derive", "--out", str(out)]) == 0
     capsys.readouterr()
@@ -109,7 +127,7 @@ def test_check_on_a_missing_directory_lists_every_page(pages, tmp_path):
     assert sorted(problems) == sorted((name, "missing") for name in pages)
 
 
-def test_out_that_is_a_file_is_a_one_line_error(tmp_path, capsys):
+def test_out_that_is_a_file_is_a_one_line_error(rendered_once, tmp_path, capsys):
     target = tmp_path / "file.md"
     target.write_text("x", encoding="utf-8")
     assert main(["derive", "--out", str(target)]) == 2

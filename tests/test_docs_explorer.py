@@ -45,7 +45,9 @@ def test_localise_rewrites_the_cdn_and_marks_the_version():
 
 
 def test_explorer_script_prints_what_it_computed():
-    env = dict(os.environ, ONESTEP_EXPLORE_N="100", JAX_PLATFORMS="cpu")
+    """Every cell runs (marimo's ``app.run``), the simulated overlay's included; the HTML export
+    of the same cells is tests/test_examples.py::test_explorer_exports_headless (slow)."""
+    env = dict(os.environ, ONESTEP_EXPLORE_N="100", ONESTEP_EXPLORE_SIMULATE="1", JAX_PLATFORMS="cpu")
     done = subprocess.run([sys.executable, str(ROOT / "examples" / "explore.py")],
                           capture_output=True, text=True, timeout=900, env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -53,3 +55,4 @@ def test_explorer_script_prints_what_it_computed():
     assert "Hermite order: order l = 4 (β in (0.6667, 0.7500))" in out
     assert "h_0 = " in out and "h_L* = " in out
     assert "theory at this point: gen_error" in out and "theory curve along m" in out
+    assert "simulated (2 trials): nn gen " in out and ", hermite gen " in out

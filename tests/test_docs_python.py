@@ -55,7 +55,10 @@ def test_guide_blocks_run_in_order():
     assert len(blocks) >= 13, len(blocks)
     assert text.count("```python") == len(blocks)
     assert text.startswith("---\nexecute: true\n---\n")  # the build shows the outputs
-    results = exec_python.run_blocks(blocks)
+    # The hook's own runner and cache: the site build (``make test`` builds it first, and
+    # test_docs_api's ``site`` fixture) and this test share one execution of the guide per
+    # state of the sources; ``execute`` raises on a failing block and caches only clean runs.
+    _, results = exec_python.execute(text, "python.md")
     for number, result in enumerate(results, 1):
         assert result["error"] is None, f"block {number}: {result['error']}"
     assert len(results) == len(blocks)

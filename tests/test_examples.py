@@ -90,6 +90,10 @@ def test_theory_curve(monkeypatch, tmp_path):
     assert (tmp_path / "theory_curve.png").stat().st_size > 10_000
 
 
+# Slow: the same cells, the simulated overlay's included, run in the default suite through
+# ``python examples/explore.py`` (tests/test_docs_explorer.py::test_explorer_script_prints_what_it_computed),
+# and the committed export is checked there too; this adds marimo's HTML export itself.
+@pytest.mark.slow
 def test_explorer_exports_headless(tmp_path):
     target = tmp_path / "explore.html"
     env = dict(os.environ, ONESTEP_EXPLORE_N="100", ONESTEP_EXPLORE_SIMULATE="1",

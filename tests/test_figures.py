@@ -387,8 +387,31 @@ def test_cli_figure_with_fake_engine(capsys, tmp_path, monkeypatch):
 
 
 def test_cli_all_writes_every_figure_and_goes_on_past_a_failing_one(capsys, tmp_path, monkeypatch):
-    """One run of ``figure all`` (rendering 18 figures costs ~20 s): every figure but the
-    failing fig7b is printed and written, and the failure is one line with exit status 2."""
+    """One run of ``figure all``: every figure but the failing fig7b is drawn, printed and
+    written, and the failure is one line with exit status 2.  Each figure is drawn, but its
+    PNG and PDF are not rendered (36 renderings cost ~20 s): rendering and the files' formats
+    are checked in test_outputs_hold_every_trial and test_plots.test_save_png_and_pdf."""
+    from onestep_gm.experiments.figures import plots
+
+    drawn = []
+
+    def placeholder(fig, path, fmt):
+        drawn.append(fig)
+        Path(path).write_bytes(f"{fmt} not rendered".encode())
+
+    monkeypatch.setattr(plots, "save", placeholder)
+    # The Fashion-MNIST pools are loaded and preprocessed (eigendecompositions) for the first
+    # Fashion figure only; the five other pairs/variants cost ~10 s and add no check here.
+    checked, real_check = [], grid.check_data
+
+    def check_first_fashion_only(spec, overrides):
+        if spec.is_fashion:
+            checked.append(spec.name)
+            if len(checked) > 1:
+                return None
+        return real_check(spec, overrides)
+
+    monkeypatch.setattr(grid, "check_data", check_first_fashion_only)
     honest = fake_simulate()
 
     def simulate(config, **kw):
@@ -405,6 +428,8 @@ def test_cli_all_writes_every_figure_and_goes_on_past_a_failing_one(capsys, tmp_
     assert "1 of 18 figures failed: fig7b (non-finite errors)" in captured.err
     written = {p.name for p in tmp_path.iterdir()}
     assert written == {f"{name}.{e}" for name in others for e in OUTPUTS} | {".cache"}
+    assert len(drawn) == 2 * len(others) and all(fig.axes for fig in drawn)
+    assert checked == ["fig3a", "fig3b", "fig7a", "fig7b", "fig8a", "fig8b"]
 
 
 # --- the real engine ------------------------------------------------------------------------
@@ -421,7 +446,11 @@ def _z_scores(data: dict) -> list[float]:
 
 
 def test_real_engine_quick_fig1a_relu(tmp_path):
-    data = _real_run("fig1a", tmp_path, "--activation", "relu", "--trials", "3")
+    """The network and Hermite lines on the real engine (the theory line's k = 1200 moments
+    and eigenvalues cost more than both; the theory line against simulated networks:
+    test_curves.test_prediction_matches_simulated_network_relu, test_examples'
+    test_compare_models and test_theory_curve)."""
+    data = _real_run("fig1a", tmp_path, "--activation", "relu", "--trials", "3", "--models", "nn,hermite")
     assert {p.name for p in tmp_path.iterdir()} >= {f"fig1a.{e}" for e in OUTPUTS}
     assert (tmp_path / ".cache").is_dir()
     for point in data["points"]:

@@ -88,6 +88,7 @@ def test_entry_points_scope_x64_and_lower_levels_say_how():
     assert second == "population_moments needs 64-bit JAX: call onestep_gm.enable_x64() first"
 
 
+@pytest.mark.slow  # repeats tests/test_global_state.py::test_simulate_leaves_the_process_as_it_found_it (x64 and float64 in a fresh interpreter)
 def test_simulate_scopes_x64_itself():
     code = ("import onestep_gm as og, jax\n"
             "c = og.SimulationConfig(data=og.MixtureSpec(n=20), k=10, m=12, trials=1, activations=('relu',))\n"

@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
+from types import SimpleNamespace
 
 import mpmath
 import pytest
+from onestep_gm.experiments.cli import main
 from onestep_gm.theory.activations import ActivationError, get_activation, moment_divergence
 from onestep_gm.theory.moments import conditional_moments, moments_mpmath
 
 
-def _cli(*args, timeout=60):
+def _cli(*args, capsys):
+    """``onestep ARGS`` in this process (no interpreter start-up per call; the console script
+    and ``python -m`` paths are tested in test_cli_theory and test_cli_robust)."""
     start = time.time()
-    out = subprocess.run(
-        [sys.executable, "-m", "onestep_gm.experiments.cli", *args],
-        capture_output=True, text=True, timeout=timeout,
-    )
-    return out, time.time() - start
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse refusals
+        code = exc.code
+    captured = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=captured.out, stderr=captured.err), time.time() - start
 
 
-def _refused(*args):
-    out, seconds = _cli(*args)
+def _refused(*args, capsys):
+    out, seconds = _cli(*args, capsys=capsys)
     assert out.returncode == 2, (out.stdout, out.stderr)
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in out.stderr
@@ -44,8 +47,8 @@ def _periodic_sign_h1(b: float) -> mpmath.mpf:
         return total
 
 
-def test_periodic_switch_function_is_right():
-    out, _ = _cli("hermite", "--activation", "sign(sin(3*x))", "--b", "1", "--order", "2", "--json")
+def test_periodic_switch_function_is_right(capsys):
+    out, _ = _cli("hermite", "--activation", "sign(sin(3*x))", "--b", "1", "--order", "2", "--json", capsys=capsys)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     want = _periodic_sign_h1(1.0)
@@ -79,8 +82,8 @@ def test_switching_sets_that_cannot_be_enumerated_are_refused():
     ("hermite", "--activation", "sqrt(x)", "--b", "1", "--order", "2"),
     ("moments", "--activation", "log(x)"),
 ])
-def test_non_real_activations_refused_everywhere(cmd):
-    assert "not real" in _refused(*cmd)
+def test_non_real_activations_refused_everywhere(cmd, capsys):
+    assert "not real" in _refused(*cmd, capsys=capsys)
 
 
 def test_non_real_refused_in_theory_layer():
@@ -94,8 +97,8 @@ def test_non_real_refused_in_theory_layer():
     ("hermite", "--activation", "exp(x**2)", "--b", "0.5", "--order", "2"),
     ("hermite", "--activation", "1/sin(x)", "--b", "1", "--order", "2"),
 ])
-def test_divergent_moments_refused(cmd):
-    assert "= ∞" in _refused(*cmd)
+def test_divergent_moments_refused(cmd, capsys):
+    assert "= ∞" in _refused(*cmd, capsys=capsys)
 
 
 def test_moment_divergence_function():
@@ -108,8 +111,8 @@ def test_moment_divergence_function():
     assert moment_divergence("exp(x**2/4)", scale=1.0) is not None
 
 
-def test_tiny_b_refused_not_wrong():
-    assert "too small" in _refused("hermite", "--activation", "tanh", "--b", "1e-80", "--order", "4")
+def test_tiny_b_refused_not_wrong(capsys):
+    assert "too small" in _refused("hermite", "--activation", "tanh", "--b", "1e-80", "--order", "4", capsys=capsys)
 
 
 def test_small_b_numeric_is_right():
@@ -126,8 +129,8 @@ def test_small_b_numeric_is_right():
     assert abs(c.h[3] - want3) <= mpmath.mpf("1e-20") * abs(want3)
 
 
-def test_digits_are_computed_not_padded():
-    out, _ = _cli("hermite", "--activation", "tanh", "--b", "1", "--order", "3", "--digits", "70", timeout=120)
+def test_digits_are_computed_not_padded(capsys):
+    out, _ = _cli("hermite", "--activation", "tanh", "--b", "1", "--order", "3", "--digits", "70", capsys=capsys)
     assert out.returncode == 0, out.stderr
     with mpmath.workdps(90):
         want = mpmath.quad(lambda z: mpmath.tanh(z) * z * mpmath.npdf(z), [-mpmath.inf, 0, mpmath.inf])
@@ -135,7 +138,8 @@ def test_digits_are_computed_not_padded():
     printed = row.split()[1]
     assert printed == mpmath.nstr(want, 70)
     assert row.split()[-1] == mpmath.nstr(want, 70)  # h_1 / 1! at the same precision
-    assert "at most 190" in _refused("hermite", "--activation", "tanh", "--b", "1", "--order", "3", "--digits", "500")
+    assert "at most 190" in _refused("hermite", "--activation", "tanh", "--b", "1", "--order", "3", "--digits", "500",
+                                     capsys=capsys)
 
 
 def test_simulate_refuses_activations_whose_equivalent_models_diverge():
