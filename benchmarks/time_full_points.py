@@ -44,8 +44,8 @@ def measure(name: str, coords: dict) -> dict:
 
 
 def _nearest(config, table: list[dict]) -> dict:
-    fashion = not hasattr(config.data, "n")
-    same = [r for r in table if (FIGURES[r["figure"]].is_fashion == fashion)
+    fashion = not config.data.has_population_law
+    same = [r for r in table if ((not FIGURES[r["figure"]].base.data.has_population_law) == fashion)
             and (r["figure"] == "fig4a") == (getattr(config.data, "n", 0) == 400)]  # fmt: skip
     return min(same or table, key=lambda r: abs(r["k"] - config.k))
 

@@ -156,7 +156,7 @@ def test_rendered_defaults_are_the_signature_defaults(loaded, module, name):
 
 def test_shared_entries_get_their_own_default_and_text(loaded):
     """The entries the issue named: ``k, m``, ``trials, seed`` and ``beta, alpha``."""
-    config = {p.name: p for s in loaded.modules_collection["numerics.simulation.SimulationConfig"]
+    config = {p.name: p for s in loaded.modules_collection["numerics.config.SimulationConfig"]
               .docstring.parsed if s.kind is griffe.DocstringSectionKind.parameters for p in s.value}
     assert config["k"].description == "Hidden neurons."
     assert config["m"].description.startswith("Samples of the gradient batch")

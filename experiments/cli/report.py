@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from onestep_gm.experiments.figures.report import gather
 
     if args.redraw:
-        from onestep_gm.experiments.figures.outputs import redraw_folder
+        from onestep_gm.experiments.figures.outputs import redraw_folder  # matplotlib loads with it
 
         done = redraw_folder(args.out)
         print(f"redrew {len(done)} figures in {args.out} from their saved data")

@@ -11,6 +11,7 @@ stages the five files and publishes them together
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -93,19 +94,20 @@ def saved_run(json_path: str | Path):
     ValueError
         When the file is not the data of a figure.
     """
-    import json
-
+    # the figure kinds import this module (save_outputs): theirs are imported here, not at the top
     from onestep_gm.experiments.figures.protocol import PayloadRun
 
     path = Path(json_path)
     data = json.loads(path.read_text())
     if data.get("name") in ("order", "convergence") and "figure" not in data:
+        # the theorem figures import this module: imported here to keep the graph acyclic
         from onestep_gm.experiments.figures.convergence import convergence_run
         from onestep_gm.experiments.figures.order import order_run
 
         return order_run(data) if data["name"] == "order" else convergence_run(data)
     if not {"figure", "kind", "points"} <= set(data):
         raise ValueError(f"{path} is not the data of a figure (no 'figure', 'kind' and 'points')")
+    # grid imports this module, and plots loads matplotlib: both only when a redraw runs
     from onestep_gm.experiments.figures.grid import figure_frame
     from onestep_gm.experiments.figures.plots import draw
     from onestep_gm.experiments.figures.report import figure_report
