@@ -16,7 +16,9 @@ from onestep_gm.numerics.data import DataSpec
 from onestep_gm.numerics.memory import check_simulation_memory
 from onestep_gm.numerics.mixture import MixtureSpec
 from onestep_gm.numerics.models import EXACT_MODELS, FEATURE_MODELS, check_models, model_row
+from onestep_gm.numerics.network import check_init
 from onestep_gm.numerics.trial import TESTS, TrialShape, hermite_slots
+from onestep_gm.numerics.validation import is_int
 from onestep_gm.theory.activations import get_activation, require_finite_moments
 from onestep_gm.theory.order import hermite_order, scalings, simulation_order
 
@@ -35,7 +37,8 @@ class SimulationConfig:
         The data source (:class:`MixtureSpec`, :class:`~onestep_gm.FashionSpec`, or any
         :class:`~onestep_gm.numerics.data.DataSpec`); ``n``, ``beta`` and ``alpha`` live here.
     k, m : int
-        Hidden neurons; samples of the gradient batch and of the readout batch (each).
+        Hidden neurons; samples of the readout batch (and of the gradient batch unless
+        ``m_step`` is given).
     lam : float
         Ridge penalty :math:`\\lambda \\ge 0`.
     activations : tuple of str
@@ -52,7 +55,8 @@ class SimulationConfig:
     dtype : str
         ``"float64"`` or ``"float32"`` for the large products (everything else is float64).
     eta : float or None
-        Learning rate; ``None`` is :math:`\\eta = n^{\\beta\\alpha}`.
+        Learning rate of :math:`\\hat F = F + \\eta G`; ``None`` is :math:`\\eta = n^{\\beta\\alpha}`.
+        (Cui et al. 2024's step :math:`\\tilde\\eta p` is ``eta = eta_tilde * k``.)
     conditional_rank : int
         Top singular directions of the gradient added to the conditional model's subspace.
     theory_trials : int
@@ -72,6 +76,17 @@ class SimulationConfig:
         and one set of datasets per seed (trial 0's), trials redraw only the network, and each
         batch holds exactly :math:`\\rho_c` times its size of component :math:`c` (the
         authors' code, Fig 1a).
+    readout_init : {"gaussian", "constant"}
+        The readout at initialisation: :math:`w_i\\sim\\mathcal N(0, 1/k)` (the paper) or
+        :math:`w_i = 1/\\sqrt k` (Cui et al., ICML 2024)
+        (:data:`~onestep_gm.numerics.network.READOUT_INITS`).
+    first_layer : {"gaussian", "unit-rows"}
+        The first layer at initialisation: rows :math:`\\mathcal N(0, I_n/\\tau)` (the paper) or
+        uniform on the unit sphere (Cui et al.) (:data:`~onestep_gm.numerics.network.FIRST_LAYERS`).
+        The Hermite model's bulk scale follows it: :math:`b^2 = n/\\tau`, or :math:`b = 1`.
+    m_step : int or None
+        Samples :math:`\\tilde m` of the gradient batch; ``None`` is ``m``.  ``m`` stays the
+        readout batch's size.
     """
 
     data: DataSpec = field(default_factory=MixtureSpec)
@@ -90,6 +105,9 @@ class SimulationConfig:
     theory_trials: int = 3
     test: str | None = None
     protocol: str = "fresh"
+    readout_init: str = "gaussian"
+    first_layer: str = "gaussian"
+    m_step: int | None = None
 
 
 @dataclass(frozen=True)
@@ -138,10 +156,13 @@ def validate(config: SimulationConfig) -> None:
         (config.test != "exact" or config.data.has_population_law,
          f"test='exact' needs a Gaussian mixture: {config.data.title} have no population law"),
         (config.protocol in PROTOCOLS, f"protocol must be one of {', '.join(PROTOCOLS)} (got {config.protocol!r})"),
+        (config.m_step is None or (is_int(config.m_step) and config.m_step > 0),
+         f"m_step must be None or a positive integer (got {config.m_step!r})"),
     ]  # fmt: skip
     for ok, message in checks:
         if not ok:
             raise ValueError(message)
+    check_init(config.first_layer, config.readout_init)
     check_models(config.models)
     check_simulation_memory(config)  # before any allocation: refuse what cannot fit
 
@@ -174,6 +195,9 @@ def resolve(config: SimulationConfig) -> Resolved:
             warnings.warn(msg, stacklevel=2)
             notes.append(msg)
     eta = config.eta if config.eta is not None else sc.eta
+    if spec.has_population_law and spec.max_spikes == 0:
+        notes.append("no spikes (isotropic components): theta is not used; "
+                     + ("eta is given" if config.eta is not None else f"beta and alpha set only eta = n^(beta*alpha) = {eta:.6g}"))
     activations = tuple(get_activation(a).name for a in config.activations)
     if any(model_row(mdl).needs_moments for mdl in config.models):
         for a in activations:  # the equivalent models need E sigma(a + s g)^2 < inf at s = b <= 1
@@ -195,7 +219,13 @@ def trial_shape(config: SimulationConfig, resolved: Resolved, *, with_layers: bo
         order=hermite_slots(resolved.order) if any(FEATURE_MODELS[mdl].needs_order for mdl in simulated)
         else None, dtype=config.dtype,
         rank=config.conditional_rank, return_F_hat=with_layers, test=resolved.test,
-        balanced=config.protocol == "paper",
+        balanced=config.protocol == "paper", first_layer=config.first_layer,
+        readout_init=config.readout_init, m_step=step_batch(config),
     )  # fmt: skip
+
+
+def step_batch(config: SimulationConfig) -> int | None:
+    """``config.m_step``, or ``None`` when it equals ``m`` (one compiled trial serves both)."""
+    return None if config.m_step in (None, config.m) else int(config.m_step)
 
 

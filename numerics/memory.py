@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 _FLOAT = 8
-_DEFAULTS = {"n": 1000, "k": 1000, "m": 1000, "test_factor": 5, "components": 2, "spikes": 1,
+_DEFAULTS = {"n": 1000, "k": 1000, "m": 1000, "m_step": 1000, "test_factor": 5, "components": 2, "spikes": 1,
              "points": 100, "activations": 1, "models": 1}  # fmt: skip
 """Modest sizes a too-large parameter is compared against to find the one to blame."""
 
@@ -140,12 +140,13 @@ def trial_bytes(
     models: int = 1,
     theory: bool = False,
     sample_bytes: int = _FLOAT,
+    m_step: int | None = None,
 ) -> int:
     r"""Lower bound on the peak memory of one simulated trial, in bytes.
 
-    Counts the :math:`(2 + t)\,m\times n` samples, :math:`F`, one :math:`\hat F` and one
-    gradient (:math:`3kn`), the gradient's pre-activations and the features
-    (:math:`(1+\text{models})\,km`), one Gram matrix (:math:`\min(k,m)^2`), the mixture's
+    Counts the :math:`(\tilde m + (1 + t)\,m)\times n` samples, :math:`F`, one :math:`\hat F` and one
+    gradient (:math:`3kn`), the gradient's pre-activations (:math:`k\tilde m`) and the features
+    (:math:`\text{models}\cdot km`), one Gram matrix (:math:`\min(k,m)^2`), the mixture's
     directions (:math:`C(d+1)n`), and with ``theory`` three :math:`k\times k` matrices.
 
     Parameters
@@ -163,14 +164,17 @@ def trial_bytes(
         Whether the theory curve (the population moments :math:`\Omega`) is evaluated.
     sample_bytes : int
         Bytes per sample entry (4 for ``dtype="float32"``).
+    m_step : int or None
+        Samples :math:`\tilde m` of the gradient batch (``None``: ``m``).
 
     Returns
     -------
     int
     """
     del activations  # one activation's layers are alive at a time in the lower bound
-    total = (2 + test_factor) * m * n * sample_bytes
-    total += _FLOAT * (3 * k * n + (1 + max(models, 1)) * k * m + min(k, m) ** 2)
+    m_step = m if m_step is None else m_step
+    total = (m_step + (1 + test_factor) * m) * n * sample_bytes
+    total += _FLOAT * (3 * k * n + k * m_step + max(models, 1) * k * m + min(k, m) ** 2)
     total += _FLOAT * components * (spikes + 1) * n
     if theory:
         total += _FLOAT * 3 * k * k
@@ -273,7 +277,8 @@ def check_simulation_memory(config, *, available: int | None = None) -> int:
     """
     data = config.data
     sizes = {
-        "n": int(data.n), "k": int(config.k), "m": int(config.m), "test_factor": int(config.test_factor),
+        "n": int(data.n), "k": int(config.k), "m": int(config.m),
+        "m_step": int(config.m_step or config.m), "test_factor": int(config.test_factor),
         "components": int(data.components), "spikes": int(data.max_spikes),
         "models": sum(mdl != "theory" for mdl in config.models),
         # the theory model and the exact test error (the default for mixtures) need Omega, k x k

@@ -296,7 +296,7 @@ def make_mixture(spec: MixtureSpec, key: Array | int, dtype=jnp.float64) -> Mixt
       Spikes with :math:`i > d_1` are :math:`\gamma'_{c,i}`.
     * Means (``mean_norm`` :math:`= r > 0`): a direction :math:`e` orthogonal to all spikes,
       :math:`\mu_1 = r e = -\mu_2` when :math:`C = 2`; otherwise :math:`C` orthonormal
-      directions, :math:`\mu_c = r e_c`.
+      directions, :math:`\mu_c = r e_c` (:math:`C = 1`: all data shifted by :math:`\mu_1 = r e`).
     * Teacher (regression): ``"random"`` :math:`\xi\sim\mathcal N(0,I_n)`, ``"spikes"``
       :math:`\xi \propto \gamma_{1,1}+\gamma_{2,1}` (Fig 4); both rescaled to
       :math:`\|\xi\| = 1/\sqrt{\|\bar\Sigma\|_2}`.  Classification: :math:`\xi = 0`.
@@ -315,9 +315,9 @@ def make_mixture(spec: MixtureSpec, key: Array | int, dtype=jnp.float64) -> Mixt
     spikes = _realise_spikes(counts, basis, float(spec.alignment))
 
     means = np.zeros((C, n))
-    if mean_dirs == 1:
+    if mean_dirs == 1 and C == 2:
         means = spec.mean_norm * np.stack([basis[-1], -basis[-1]])
-    elif mean_dirs > 1:
+    elif mean_dirs:
         means = spec.mean_norm * basis[-C:]
 
     xi = np.zeros(n)

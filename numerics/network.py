@@ -1,14 +1,20 @@
 r"""The two-layer network after one gradient step, and its ridge readout.
 
-:math:`f(x) = k^{-1/2} w^\top \sigma(F x)` with :math:`F_{ij} \sim \mathcal N(0, 1/\tau)`,
-:math:`\tau = \operatorname{tr}\bar\Sigma`, :math:`w_i \sim \mathcal N(0, 1/k)`.  One step of
-gradient descent on the squared loss of a separate batch :math:`(\tilde X, \tilde y)`:
+:math:`f(x) = k^{-1/2} w^\top \sigma(F x)`.  The initial layers come from two tables,
+:data:`FIRST_LAYERS` and :data:`READOUT_INITS`: rows of :math:`F` are
+:math:`\mathcal N(0, I_n/\tau)`, :math:`\tau = \operatorname{tr}\bar\Sigma` (``"gaussian"``, the
+paper) or uniform on the unit sphere (``"unit-rows"``, Cui et al. 2024); :math:`w_i \sim
+\mathcal N(0, 1/k)` (``"gaussian"``, the paper) or :math:`w_i = 1/\sqrt k` (``"constant"``, Cui et
+al. 2024).  One step of gradient descent on the squared loss
+:math:`\frac1{2\tilde m}\sum_\mu(\tilde y_\mu - f(\tilde x_\mu))^2` of a separate batch
+:math:`(\tilde X, \tilde y)` of :math:`\tilde m` samples (default :math:`\tilde m = m`):
 
 .. math::
-    G = \frac1m \Big[\big(k^{-1/2} w(\tilde y^\top - k^{-1/2} w^\top\sigma(F\tilde X^\top))\big)
+    G = \frac1{\tilde m} \Big[\big(k^{-1/2} w(\tilde y^\top - k^{-1/2} w^\top\sigma(F\tilde X^\top))\big)
         \odot \sigma'(F\tilde X^\top)\Big]\tilde X, \qquad \hat F = F + \eta G,
 
-then ridge regression of the readout on :math:`\Phi = k^{-1/2}\sigma(\hat F X^\top)`:
+(:math:`G` is minus the loss's gradient), then ridge regression of the readout on
+:math:`\Phi = k^{-1/2}\sigma(\hat F X^\top)` for a second batch of :math:`m` samples:
 :math:`\hat w = (\Phi\Phi^\top + \lambda m I_k)^{-1}\Phi y = \Phi(\Phi^\top\Phi + \lambda m I_m)^{-1} y`.
 
 Error convention (the paper's figures): training error
@@ -24,6 +30,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import cho_factor, cho_solve
+from onestep_gm.theory.order import bulk_scale
 
 Array = jax.Array
 Elementwise = Callable[[Array], Array]
@@ -37,12 +44,105 @@ CONVENTION = (
 )
 
 
-def init_network(key: Array, n: int, k: int, tau: float, dtype=jnp.float64) -> tuple[Array, Array]:
-    r"""Draw :math:`F \in \mathbb R^{k\times n}`, :math:`F_{ij}\sim\mathcal N(0,1/\tau)` and
-    :math:`w\in\mathbb R^k`, :math:`w_i \sim \mathcal N(0, 1/k)`."""
+def gaussian_rows(key: Array, k: int, n: int, tau: Array, dtype) -> Array:
+    r""":math:`F_{ij} \sim \mathcal N(0, 1/\tau)` (Demir & Dogan, Sec. 2), shape (k, n)."""
+    return jax.random.normal(key, (k, n), dtype) / jnp.sqrt(jnp.asarray(tau, dtype))
+
+
+def unit_rows(key: Array, k: int, n: int, tau: Array, dtype) -> Array:
+    r"""Rows uniform on the unit sphere :math:`S^{n-1}` (Cui et al. 2024): Gaussian rows divided by
+    their norms; ``tau`` is not used.  Shape (k, n)."""
+    del tau
+    F = jax.random.normal(key, (k, n), dtype)
+    return F / jnp.linalg.norm(F, axis=1, keepdims=True)
+
+
+def gaussian_readout(key: Array, k: int, dtype) -> Array:
+    r""":math:`w_i \sim \mathcal N(0, 1/k)` (Demir & Dogan, Sec. 2), shape (k,)."""
+    return jax.random.normal(key, (k,), dtype) / jnp.sqrt(jnp.asarray(k, dtype))
+
+
+def constant_readout(key: Array, k: int, dtype) -> Array:
+    r""":math:`w_i = 1/\sqrt k` for every neuron (Cui et al. 2024, :math:`a_0 = 1/\sqrt p`);
+    ``key`` is not used.  Shape (k,)."""
+    del key
+    return jnp.full((k,), 1.0 / jnp.sqrt(jnp.asarray(k, dtype)), dtype)
+
+
+class FirstLayer(NamedTuple):
+    r"""One initialisation of :math:`F` (a row of :data:`FIRST_LAYERS`).
+
+    ``draw(key, k, n, tau, dtype) -> F`` (k, n); ``bulk_scale(n, tau)`` is the Hermite model's
+    :math:`b`, the standard deviation of a neuron's pre-activation on the isotropic (unit
+    variance) bulk of the data, :math:`b^2 = \|F_i\|^2`: :math:`n/\tau` in expectation for
+    Gaussian rows (:func:`onestep_gm.theory.order.bulk_scale`), exactly 1 for unit rows.
+    """
+
+    name: str
+    draw: Callable[..., Array]
+    bulk_scale: Callable[[int, float], float]
+
+
+FIRST_LAYERS: dict[str, FirstLayer] = {
+    layer.name: layer
+    for layer in (
+        FirstLayer("gaussian", gaussian_rows, bulk_scale),
+        FirstLayer("unit-rows", unit_rows, lambda n, tau: 1.0),
+    )
+}
+"""Initialisations of the first layer: ``"gaussian"`` (the paper) and ``"unit-rows"`` (Cui et al.)."""
+
+READOUT_INITS: dict[str, Callable[..., Array]] = {"gaussian": gaussian_readout, "constant": constant_readout}
+"""Initialisations of the readout ``(key, k, dtype) -> w``: ``"gaussian"`` (the paper) and
+``"constant"`` (Cui et al.)."""
+
+
+def check_init(first_layer: str, readout_init: str) -> None:
+    """Refuse an unknown initialisation with one sentence naming the field.
+
+    Raises
+    ------
+    ValueError
+        ``first_layer must be one of gaussian, unit-rows (got ...)`` or the same for ``readout_init``.
+    """
+    if first_layer not in FIRST_LAYERS:
+        raise ValueError(f"first_layer must be one of {', '.join(FIRST_LAYERS)} (got {first_layer!r})")
+    if readout_init not in READOUT_INITS:
+        raise ValueError(f"readout_init must be one of {', '.join(READOUT_INITS)} (got {readout_init!r})")
+
+
+def init_network(
+    key: Array, n: int, k: int, tau: float, dtype=jnp.float64, *,
+    first_layer: str = "gaussian", readout_init: str = "gaussian",
+) -> tuple[Array, Array]:
+    r"""Draw :math:`F \in \mathbb R^{k\times n}` and :math:`w\in\mathbb R^k`.
+
+    Parameters
+    ----------
+    key : jax.Array
+        Split into the first layer's key and the readout's.
+    n, k : int
+        Input dimension and hidden neurons.
+    tau : float
+        :math:`\tau = \operatorname{tr}\bar\Sigma` (only the Gaussian first layer uses it).
+    first_layer : {"gaussian", "unit-rows"}
+        :data:`FIRST_LAYERS`: :math:`F_{ij}\sim\mathcal N(0,1/\tau)`, or rows uniform on the unit sphere.
+    readout_init : {"gaussian", "constant"}
+        :data:`READOUT_INITS`: :math:`w_i \sim \mathcal N(0, 1/k)`, or :math:`w_i = 1/\sqrt k`.
+
+    Returns
+    -------
+    F : (k, n), w : (k,)
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``first_layer`` or ``readout_init``.
+    """
+    check_init(first_layer, readout_init)
     key_F, key_w = jax.random.split(key)
-    F = jax.random.normal(key_F, (k, n), dtype) / jnp.sqrt(jnp.asarray(tau, dtype))
-    w = jax.random.normal(key_w, (k,), dtype) / jnp.sqrt(jnp.asarray(k, dtype))
+    F = FIRST_LAYERS[first_layer].draw(key_F, k, n, tau, dtype)
+    w = READOUT_INITS[readout_init](key_w, k, dtype)
     return F, w
 
 
@@ -51,7 +151,9 @@ def gradient_from_preactivations(
 ) -> Array:
     r"""The gradient :math:`G` (the model page of the docs) given the shared product ``pre`` :math:`= F\tilde X^\top`.
 
-    The elementwise part runs in ``pre``'s dtype, the product :math:`A\tilde X` in ``X_tilde``'s.
+    ``pre`` is (k, m̃), ``w`` (k,), ``X_tilde`` (m̃, n), ``y_tilde`` (m̃,); :math:`G` is (k, n),
+    normalised by the gradient batch's size m̃ (``pre.shape[1]``).  The elementwise part runs in
+    ``pre``'s dtype, the product :math:`A\tilde X` in ``X_tilde``'s.
     """
     k, m = pre.shape
     root_k = jnp.sqrt(jnp.asarray(k, pre.dtype))
@@ -69,7 +171,8 @@ def one_step(
     sigma: Elementwise,
     dsigma: Elementwise,
 ) -> Array:
-    r""":math:`\hat F = F + \eta G` (one full-batch gradient step of the first layer)."""
+    r""":math:`\hat F = F + \eta G` (one full-batch gradient step of the first layer on the
+    m̃ samples of ``X_tilde``)."""
     return F + eta * gradient_from_preactivations(F @ X_tilde.T, w, X_tilde, y_tilde, sigma, dsigma)
 
 

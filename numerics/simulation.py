@@ -40,7 +40,7 @@ from onestep_gm.numerics.exact_test import exact_errors_program, exact_test_erro
 from onestep_gm.numerics.fashion import FASHION_N, fashion_pools
 from onestep_gm.numerics.mixture import covariance_trace
 from onestep_gm.numerics.models import MODELS, THEORY
-from onestep_gm.numerics.network import CONVENTION
+from onestep_gm.numerics.network import CONVENTION, FIRST_LAYERS
 from onestep_gm.numerics.precision import scoped_x64
 from onestep_gm.numerics.prediction import Prediction, predict
 from onestep_gm.numerics.result import Pair, SimulationResult
@@ -54,7 +54,7 @@ from onestep_gm.numerics.trial import (
     mixture_of,
 )
 from onestep_gm.theory.activations import get_activation
-from onestep_gm.theory.order import bulk_scale, scalings
+from onestep_gm.theory.order import scalings
 
 __all__ = [  # the loop's own names, and those of the modules it was split into (kept importable)
     "FASHION_N", "MODELS", "PROTOCOLS", "Pair", "Resolved", "SimulationConfig", "SimulationResult",
@@ -89,9 +89,9 @@ def setup_trial(config: SimulationConfig, resolved: Resolved, t: int) -> TrialSe
     paper = config.protocol == "paper"
     data_root = jax.random.fold_in(root, 0) if paper else key
     data = config.data.realise(jax.random.fold_in(data_root, 1))
-    data.check_draws((2 + config.test_factor) * config.m)
+    data.check_draws((config.m_step or config.m) + (1 + config.test_factor) * config.m)
     tau = resolved.tau if resolved.tau is not None else float(covariance_trace(mixture_of(data)))
-    b = resolved.b if resolved.b is not None else bulk_scale(resolved.n, tau)
+    b = resolved.b if resolved.b is not None else FIRST_LAYERS[config.first_layer].bulk_scale(resolved.n, tau)
     h, h_star, hermite = hermite_parameters(resolved.activations, resolved.order, b)
     params = TrialParams(eta=resolved.eta, lam=config.lam, tau=tau, b=b, h=h, h_star=h_star)
     data_key = jax.random.split(jax.random.fold_in(data_root, 2), 3)[0] if paper else None
@@ -301,7 +301,8 @@ def _info(config: SimulationConfig, resolved: Resolved, errors: _TrialErrors, no
         "theory_trials": min(config.trials, config.theory_trials) if want_theory else 0,
         "seed": config.seed, "test": resolved.test,
         "test_samples": trial_shape(config, resolved).test_rows,
-        "dtype": config.dtype,
+        "dtype": config.dtype, "readout_init": config.readout_init, "first_layer": config.first_layer,
+        "m_step": config.m_step or config.m,
         "data": dataclasses.asdict(config.data), "protocol": config.protocol, "hermite": errors.hermite, "notes": notes,
         "convention": CONVENTION,
     }  # fmt: skip

@@ -81,6 +81,14 @@ class TrialShape:
     return_F_hat: bool = False
     test: str = "sampled"
     balanced: bool = False  # every batch holds exactly round(rho_c * size) samples of component c
+    first_layer: str = "gaussian"  # row of network.FIRST_LAYERS
+    readout_init: str = "gaussian"  # row of network.READOUT_INITS
+    m_step: int | None = None  # samples of the gradient batch; None: m
+
+    @property
+    def step_rows(self) -> int:
+        """Samples of the gradient batch :math:`\tilde m` (``m_step``, default ``m``)."""
+        return self.m if self.m_step is None else self.m_step
 
     @property
     def compute(self):
@@ -120,7 +128,7 @@ class TrialParams(NamedTuple):
 class TrialDraws(NamedTuple):
     """Every random draw of one trial except the per-model noise (derived from ``model_key``).
 
-    Shapes: ``X_tilde, X`` (m, n), ``X_test`` (test_factor·m, n), labels alike, ``F`` (k, n),
+    Shapes: ``X_tilde`` (m_step, n), ``X`` (m, n), ``X_test`` (test_factor·m, n), labels alike, ``F`` (k, n),
     ``w`` (k,).
     """
 
@@ -167,9 +175,10 @@ def draw_trial(
     key: Array, data: Data, shape: TrialShape, tau: Array, data_key: Array | None = None
 ) -> TrialDraws:
     """All random draws of one trial, in one sampler call so that image pools (Fashion-MNIST)
-    give disjoint batches: ``(X_tilde, y_tilde)`` for the gradient step, ``(X, y)`` for the
-    readout, ``test_factor · m`` test samples (none if no model's test error is sampled, see
-    :attr:`TrialShape.test_rows`), and the initial network ``F, w``.
+    give disjoint batches: ``(X_tilde, y_tilde)`` for the gradient step (:attr:`TrialShape.step_rows`
+    samples), ``(X, y)`` for the readout (``m``), ``test_factor · m`` test samples (none if no
+    model's test error is sampled, see :attr:`TrialShape.test_rows`), and the initial network
+    ``F, w`` (``shape.first_layer``, ``shape.readout_init``: :func:`~onestep_gm.numerics.network.init_network`).
 
     ``data_key`` (the paper's protocol) replaces the samples' key drawn from ``key``, so that
     trials sharing it share their three datasets and differ only in ``F, w`` and the models'
@@ -178,19 +187,20 @@ def draw_trial(
     k_data, k_net, k_model = jax.random.split(key, 3)
     if data_key is not None:
         k_data = data_key
-    m = shape.m
+    m, step = shape.m, shape.step_rows
     dtype = jnp.float32 if shape.dtype == "float32" else None
     components = None
     if shape.balanced:
         k_data, k_components = jax.random.split(k_data)
-        sizes = (m, m, shape.test_rows)
+        sizes = (step, m, shape.test_rows)
         components = balanced_components(k_components, mixture_of(data).weights, sizes)
-    X_every, y_every, _ = sample(data, k_data, 2 * m + shape.test_rows, dtype, components)
+    X_every, y_every, _ = sample(data, k_data, step + m + shape.test_rows, dtype, components)
     y_every = y_every.astype(jnp.float64)
-    F, w = init_network(k_net, shape.n, shape.k, tau)
+    F, w = init_network(k_net, shape.n, shape.k, tau, first_layer=shape.first_layer, readout_init=shape.readout_init)
+    readout = step + m
     return TrialDraws(
-        X_tilde=X_every[:m], y_tilde=y_every[:m], X=X_every[m : 2 * m], y=y_every[m : 2 * m],
-        X_test=X_every[2 * m :], y_test=y_every[2 * m :], F=F, w=w, model_key=k_model,
+        X_tilde=X_every[:step], y_tilde=y_every[:step], X=X_every[step:readout], y=y_every[step:readout],
+        X_test=X_every[readout:], y_test=y_every[readout:], F=F, w=w, model_key=k_model,
     )  # fmt: skip
 
 

@@ -9,6 +9,7 @@ from onestep_gm.experiments.cli.args import (
     comma_list,
     emit_json,
     nonnegative_float,
+    nonnegative_int,
     positive_float,
     positive_int,
     seed,
@@ -38,7 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eta", type=positive_float, default=None, help="learning rate (default n^(βα))")
     parser.add_argument("--components", type=positive_int, default=2, help="mixture components C (ρ = 1/C)")
     parser.add_argument("--rho", type=unit_interval, default=None, help="weight of component 1 when C = 2")
-    parser.add_argument("--spikes", type=positive_int, default=1, help="spikes per component d (default 1)")
+    parser.add_argument("--spikes", type=nonnegative_int, default=1,
+                        help="spikes per component d (default 1; 0: isotropic components)")
     parser.add_argument("--alignment", type=float, default=0.0, help="spike alignment a in [-1,1]")
     parser.add_argument("--task", choices=["regression", "classification"], default="regression")
     parser.add_argument("--test", choices=["exact", "sampled"], default=None,
@@ -48,6 +50,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", choices=["fresh", "paper"], default="fresh",
                         help="fresh: every trial draws its own data; paper: one mixture and dataset "
                         "set, trials redraw only F and w, m/2 samples per component")
+    parser.add_argument("--mean-norm", type=nonnegative_float, default=0.0,
+                        help="norm of the component means ||mu_c|| (default 0: zero means)")
+    parser.add_argument("--readout-init", choices=["gaussian", "constant"], default="gaussian",
+                        help="readout at initialisation: gaussian w_i ~ N(0, 1/k) (the paper) or "
+                        "constant w_i = 1/sqrt(k) (Cui et al. 2024)")
+    parser.add_argument("--first-layer", choices=["gaussian", "unit-rows"], default="gaussian",
+                        help="first layer at initialisation: gaussian rows N(0, I/tau) (the paper) or "
+                        "unit-rows, uniform on the unit sphere (Cui et al. 2024)")
+    parser.add_argument("--m-step", type=positive_int, default=None,
+                        help="samples of the gradient step's batch (default m; m stays the readout batch)")
     parser.add_argument("--cache-dir", default=None, help="cache results here (re-runs resume)")
     parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
 
@@ -63,12 +75,14 @@ def config_from_args(args: argparse.Namespace):
     data = MixtureSpec(
         n=args.n, beta=args.beta, alpha=args.alpha, weights=weights, spikes=args.spikes,
         alignment=args.alignment, task=args.task, noise=args.noise,
+        mean_norm=args.mean_norm,
     )  # fmt: skip
     return SimulationConfig(
         data=data, k=args.k, m=args.m, lam=args.lam, activations=tuple(args.activation),
         models=tuple(args.model), order=args.order, trials=args.trials, seed=args.seed,
         test_factor=args.test_factor, dtype=args.dtype, eta=args.eta, test=args.test,
         protocol=args.protocol,
+        readout_init=args.readout_init, first_layer=args.first_layer, m_step=args.m_step,
     )  # fmt: skip
 
 
@@ -103,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
         f"theta={info['theta']:.4g} eta={info['eta']:.4g} b={info['b']:.4g} order={info['order']} "
         f"lambda={info['lambda']} trials={info['trials']} seed={info['seed']} ({result.seconds:.1f} s)"
     )
+    print(f"readout_init={info.get('readout_init', 'gaussian')} first_layer={info.get('first_layer', 'gaussian')} "
+          f"m_step={info.get('m_step', info['m'])}")
     for note in info["notes"]:
         print(f"note: {note}")
     print(_table(summary))
