@@ -37,8 +37,8 @@ class SimulationConfig:
         The data source (:class:`MixtureSpec`, :class:`~onestep_gm.FashionSpec`, or any
         :class:`~onestep_gm.numerics.data.DataSpec`); ``n``, ``beta`` and ``alpha`` live here.
     k, m : int
-        Hidden neurons; samples of the readout batch (and of the gradient batch unless
-        ``m_step`` is given).
+        Hidden neurons; samples of the gradient batch (unless ``m_step`` is given) and of the
+        readout batch.
     lam : float
         Ridge penalty :math:`\\lambda \\ge 0`.
     activations : tuple of str
