@@ -136,7 +136,7 @@ class MixtureSpec:
 
     @property
     def teachers(self) -> tuple[str, ...]:
-        """The teacher's activations :math:`\sigma^*_r` as given (one for a single index)."""
+        r"""The teacher's activations :math:`\sigma^*_r` as given (one for a single index)."""
         return (self.teacher,) if isinstance(self.teacher, str) else tuple(self.teacher)
 
     def target(self) -> Teacher:
@@ -249,7 +249,7 @@ def make_teacher(spec: MixtureSpec) -> Teacher:
 
 
 RELU_TEACHER = Teacher((get_activation("relu"),), (1.0,))
-"""The paper's target :math:`\mathrm{ReLU}(\xi^\top x)` (and the tag of classification data)."""
+r"""The paper's target :math:`\mathrm{ReLU}(\xi^\top x)` (and the tag of classification data)."""
 
 
 class Mixture(NamedTuple):

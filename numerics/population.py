@@ -48,9 +48,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from onestep_gm.numerics.mixture import RELU_TEACHER
 from onestep_gm.numerics.precision import require_x64, scoped_x64
 from onestep_gm.numerics.quadrature import hermite_projections, panel_rule
-from onestep_gm.numerics.mixture import RELU_TEACHER
 from onestep_gm.theory.activations import Activation, get_activation
 
 Array = jax.Array
@@ -76,7 +76,7 @@ class ComponentLaw(NamedTuple):
 
 
 class TeacherIndex(NamedTuple):
-    """One direction of the teacher in one component: :math:`t_r = \xi_r^\top x`."""
+    r"""One direction of the teacher in one component: :math:`t_r = \xi_r^\top x`."""
 
     activation: Activation  # sigma*_r
     weight: float  # c_r
@@ -96,7 +96,7 @@ def teacher_indices(law: ComponentLaw, teacher) -> list[TeacherIndex]:
 
 
 def _teacher_variances(law: ComponentLaw) -> Array:
-    """:math:`\operatorname{Var}_c(\xi_r^\top x)`: ``()`` for one direction, ``(R,)`` for several."""
+    r""":math:`\operatorname{Var}_c(\xi_r^\top x)`: ``()`` for one direction, ``(R,)`` for several."""
     return law.t_var if law.t_var.ndim == 0 else jnp.diag(law.t_var)
 
 
@@ -455,7 +455,7 @@ def moment_plans(
     # little as possible: fields a closed form does not use stay fixed, and every Mehler series
     # of the activation (Omega and u, all components) uses one order, the largest needed.
     needed = [r.rho_max for r, kernel, _, _ in rows if kernel is None]
-    needed += [rho for r, _, _, mehler in rows for rho, m in zip(r.cross_rho_max, mehler) if m]
+    needed += [rho for r, _, _, mehler in rows for rho, m in zip(r.cross_rho_max, mehler, strict=True) if m]
     order = _mehler_order(max(needed)) if needed else 0
     return tuple(
         ComponentPlan(kernel, 0 if kernel is not None else order,
