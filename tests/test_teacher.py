@@ -120,7 +120,7 @@ def _kinked(f, kinked, mean, cov):
 
     lo, hi = mu_v - 12 * s_v, mu_v + 12 * s_v
     cuts = sorted({lo, min(max(0.0, lo), hi), hi})
-    return sum(integrate.quad(integrand, a, b, epsabs=1e-14, epsrel=1e-12, limit=200)[0] for a, b in zip(cuts, cuts[1:]))
+    return sum(integrate.quad(integrand, a, b, epsabs=1e-14, epsrel=1e-12, limit=200)[0] for a, b in zip(cuts[:-1], cuts[1:], strict=True))
 
 
 def _reference(F, mixture, student, names, weights, noise):
