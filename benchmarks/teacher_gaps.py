@@ -46,7 +46,7 @@ def run(name: str, trials: int, n: int, seed: int) -> tuple[list[dict], float]:
         theory_trials=trials, seed=seed,
     )  # fmt: skip
     start = time.perf_counter()
-    result = simulate(config)
+    result = simulate(config, progress=True)
     seconds = time.perf_counter() - start
     rows = []
     for act in config.activations:

@@ -272,3 +272,17 @@ def test_cli_refuses_a_classification_teacher_before_any_work(capsys):
                  "--m", "20", "--trials", "1", "--activation", "relu"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "regression only" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_options_reach_the_spec():
+    import argparse
+
+    from onestep_gm.experiments.cli.simulate import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    one = config_from_args(parser.parse_args(["--teacher", "x**2-1"]))
+    assert (one.data.teacher, one.data.teacher_direction) == ("x**2-1", "random")
+    two = config_from_args(parser.parse_args(["--teacher", "relu,max(x, 0)", "--teacher-direction", "spikes"]))
+    assert (two.data.teacher, two.data.teacher_direction) == (("relu", "max(x, 0)"), "spikes")
+    assert config_from_args(parser.parse_args([])).data == MixtureSpec(weights=(0.5, 0.5))
