@@ -551,7 +551,20 @@ def component_covariance_apply(mixture: Mixture, c: int | Array, V: Array) -> Ar
 
 
 def teacher_function(activation: Activation):
-    """The elementwise JAX function of a teacher activation (``jax.nn.relu`` for ReLU)."""
+    r"""The elementwise JAX function of a teacher activation.
+
+    Parameters
+    ----------
+    activation : Activation
+        :math:`\sigma^*_r` (from :func:`~onestep_gm.theory.activations.get_activation`).
+
+    Returns
+    -------
+    callable
+        ``jax.nn.relu`` for ReLU (the labels of the default teacher are those of the paper's
+        code, bit for bit), else the code-generated function of
+        :func:`onestep_gm.numerics.codegen.jax_activation`.
+    """
     if activation.name == "relu":
         return jax.nn.relu
     # SymPy-to-JAX code generation loads only for a teacher other than ReLU
@@ -561,7 +574,20 @@ def teacher_function(activation: Activation):
 
 
 def teacher_output(mixture: Mixture, X: Array) -> Array:
-    r""":math:`\sum_r c_r\sigma^*_r(\xi_r^\top x)` for the rows of ``X`` (``(m, n)`` → ``(m,)``), no noise."""
+    r""":math:`\sum_r c_r\sigma^*_r(\xi_r^\top x)` for the rows of ``X``, without the noise.
+
+    Parameters
+    ----------
+    mixture : Mixture
+        The realised mixture (its ``xi``, ``(n,)`` or ``(R, n)``, and its static ``teacher``).
+    X : array, shape ``(m, n)``
+        Inputs.
+
+    Returns
+    -------
+    array, shape ``(m,)``
+        The noiseless regression labels, in ``X``'s dtype.
+    """
     teacher = mixture.teacher
     if mixture.xi.ndim == 1:
         out = teacher_function(teacher.activations[0])(X @ mixture.xi)
