@@ -112,6 +112,10 @@ def has_field(spec: DataSpec, name: str) -> bool:
 def spec_from_fields(kind: str, fields: dict[str, Any]) -> DataSpec:
     """The data spec of ``kind`` with ``fields`` (saved results, sweep specs).
 
+    Fields of older files are mapped by the spec's ``upgrade_fields`` where it has one
+    (:meth:`~onestep_gm.numerics.mixture.MixtureSpec.upgrade_fields`: the old ``teacher``
+    direction).
+
     Raises
     ------
     ValueError
@@ -119,7 +123,9 @@ def spec_from_fields(kind: str, fields: dict[str, Any]) -> DataSpec:
     """
     if kind not in DATA_SOURCES:
         raise ValueError(f"unknown data kind {kind!r} (expected one of {', '.join(map(repr, DATA_SOURCES))})")
+    spec_cls = DATA_SOURCES[kind]
+    upgrade = getattr(spec_cls, "upgrade_fields", None)  # renamed fields of older files
     try:
-        return DATA_SOURCES[kind](**fields)
+        return spec_cls(**(upgrade(fields) if upgrade is not None else fields))
     except TypeError as exc:
         raise ValueError(f"not a {kind} data spec: {exc}") from None

@@ -27,10 +27,12 @@ estimate from ``test_factor · m`` fresh samples: no sampling noise, and no test
 
   .. math::
       \mathbb E[p_l(a_i)p_l(a_j)] = \sum_{q<l}\rho_{ij}^q\,c_q(i)c_q(j),\qquad
-      \mathbb E[p_l(a_i)\,\mathrm{ReLU}(t)] = \sum_{q<l}r_i^q\,c_q(i)\,d_q,
+      \mathbb E[p_l(a_i)\,\sigma^*_r(t_r)] = \sum_{q<l}r_{ir}^q\,c_q(i)\,d_{q,r},
 
-  a finite sum for every :math:`|\rho|\le 1` (no truncation), with :math:`r_i = \mathrm{corr}(a_i,t)`
-  and :math:`d_q` the normalised Hermite coefficients of :math:`\mathrm{ReLU}(\mu_t + s_tz)`.  The
+  a finite sum for every :math:`|\rho|\le 1` (no truncation), with :math:`r_{ir} = \mathrm{corr}(a_i,t_r)`,
+  :math:`t_r = \xi_r^\top x`, and :math:`d_{q,r}` the normalised Hermite coefficients of
+  :math:`\sigma^*_r(\mu_{t_r} + s_{t_r}z)` (1-D quadrature); :math:`u` sums them with the teacher's
+  weights :math:`c_r`, and :math:`s_y` is that of the network (:func:`teacher_second_moment`).  The
   noise adds :math:`(h_l^\ast)^2` to the diagonal and nothing to :math:`u` (it is independent of
   :math:`y`).  Classification: :math:`u = \sum_c\rho_c y_c\,c_0` per component.
 * The conditional Gaussian model is not covered: its mean features :math:`M_0(a, s)` and slopes
@@ -58,10 +60,10 @@ from onestep_gm.numerics.population import (
     ComponentLaw,
     component_laws,
     hermite_coefficients,
+    teacher_indices,
     teacher_second_moment,
 )
 from onestep_gm.numerics.quadrature import gauss_hermite_rule, hermite_step
-from onestep_gm.theory.activations import get_activation
 
 Array = jax.Array
 
@@ -187,7 +189,6 @@ def hermite_population_moments(
     L = max(orders)
     h = jnp.asarray(h, jnp.float64)[:L]
     h_star = jnp.asarray(h_star, jnp.float64)
-    teacher = get_activation("relu")
     weights = mixture.weights
     Omega = jnp.zeros((len(orders), k, k))
     u = jnp.zeros((len(orders), k))
@@ -197,15 +198,22 @@ def hermite_population_moments(
         std = jnp.sqrt(jnp.diag(law.cov))
         rho = jnp.clip(law.cov / (std[:, None] * std[None, :]), -1.0, 1.0)
         coefs = polynomial_projections(law.mean, std, h, b, orders)
-        t_std = jnp.sqrt(law.t_var)
-        d = hermite_coefficients(teacher, jnp.reshape(law.t_mean, (1,)), jnp.reshape(t_std, (1,)), L - 1)[:, 0]
-        r = jnp.clip(law.t_cov / (std * jnp.maximum(t_std, 1e-300)), -1.0, 1.0)
+        teacher = []  # per teacher direction: (c_r, d_q, r_i)
+        for index in teacher_indices(law, mixture.teacher):
+            t_std = jnp.sqrt(index.t_var)
+            d = hermite_coefficients(index.activation, jnp.reshape(index.t_mean, (1,)), jnp.reshape(t_std, (1,)), L - 1)[:, 0]
+            r = jnp.clip(index.t_cov / (std * jnp.maximum(t_std, 1e-300)), -1.0, 1.0)
+            teacher.append((index.weight, d, r))
         label = jnp.where(c == 0, 1.0, -1.0)
         for o, l in enumerate(orders):
             Omega = Omega.at[o].add(weights[c] * _horner(rho, coefs[o], l))
-            cross = jnp.sum((r[None, :] ** jnp.arange(l, dtype=jnp.float64)[:, None]) * coefs[o][:l] * d[:l, None], axis=0)
+            cross = None
+            for weight, d, r in teacher:
+                term = jnp.sum((r[None, :] ** jnp.arange(l, dtype=jnp.float64)[:, None]) * coefs[o][:l] * d[:l, None], axis=0)
+                term = term if weight == 1.0 else weight * term
+                cross = term if cross is None else cross + term
             u = u.at[o].add(weights[c] * jnp.where(mixture.classification, label * coefs[o][0], cross))
-        s_y = s_y + weights[c] * jnp.where(mixture.classification, 1.0, teacher_second_moment(law))
+        s_y = s_y + weights[c] * jnp.where(mixture.classification, 1.0, teacher_second_moment(law, mixture.teacher))
     s_y = s_y + jnp.where(mixture.classification, 0.0, jnp.asarray(mixture.noise, jnp.float64) ** 2)
     Omega = Omega + (h_star**2)[:, None, None] * jnp.eye(k)
     Omega = (Omega + jnp.swapaxes(Omega, 1, 2)) / (2 * k)

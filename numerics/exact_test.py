@@ -93,7 +93,7 @@ def exact_test_errors(out: TrialErrors, setup, shape: TrialShape) -> tuple[Trial
     components = len(laws[0])
     summaries = summarise([law for per_activation in laws for law in per_activation])
     plans = tuple(
-        moment_plans(act, summaries[i * components : (i + 1) * components], classification)
+        moment_plans(act, summaries[i * components : (i + 1) * components], classification, teacher=mixture.teacher)
         for i, act in enumerate(activations)
     )  # fmt: skip
     plan = ExactPlan(activations, plans, classification, shape.models, shape.order)

@@ -27,12 +27,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from onestep_gm.numerics.validation import is_finite, is_int, require
+from onestep_gm.theory.activations import Activation, get_activation, require_finite_moments
 from onestep_gm.theory.order import check_strength, scalings
 
 Array = jax.Array
 
 TASKS = ("regression", "classification")
-TEACHERS = ("random", "spikes")
+TEACHER_DIRECTIONS = ("random", "spikes", "means")
+MAX_TEACHER_INDICES = 8
+"""The most directions :math:`R` of a multi-index teacher."""
 SPIKE_SIZES = ("equal", "uniform")
 
 
@@ -65,11 +68,27 @@ class MixtureSpec:
     mean_norm : float
         :math:`\|\mu_c\|` (0: zero means).
     task : {"regression", "classification"}
-        :math:`y = \mathrm{ReLU}(\xi^\top x) + \delta\varepsilon`, or :math:`y = \pm 1` by component.
-    teacher : {"random", "spikes"}
-        :math:`\xi` random with :math:`\|\xi\| = 1/\sqrt{\|\bar\Sigma\|}`, or along the first spikes.
+        :math:`y = \sum_r c_r\sigma^*_r(\xi_r^\top x) + \delta\varepsilon`, or :math:`y = \pm 1`
+        by component.
+    teacher : str or tuple of str
+        The target activation :math:`\sigma^*` (a registry name or a whitelisted expression in
+        ``x``, as for the student); a tuple of up to :data:`MAX_TEACHER_INDICES` is the
+        multi-index target :math:`\sum_r c_r\sigma^*_r(\xi_r^\top x)`.  Default ``"relu"``
+        (the paper's).  Classification takes only the default.
+    teacher_direction : {"random", "spikes", "means"}
+        Where the :math:`\xi_r` lie (:func:`make_mixture`); every :math:`\|\xi_r\| =
+        1/\sqrt{\|\bar\Sigma\|_2}`.
+    teacher_weights : tuple of float or None
+        :math:`c_r`, one per teacher activation; ``None`` is all 1.
     noise : float
         Label noise :math:`\delta \ge 0`.
+
+    Raises
+    ------
+    ValueError
+        At construction, for a bad ``teacher``, ``teacher_direction`` or ``teacher_weights``,
+        or a teacher other than the default with ``task="classification"``; the other fields
+        are checked by :func:`validate_spec` when the spec is realised.
     """
 
     n: int = 1000
@@ -83,8 +102,10 @@ class MixtureSpec:
     equal_trace: bool = True  # rescale components c >= 2 to the trace of component 1
     mean_norm: float = 0.0  # ||mu_c||; 0 -> zero means
     task: str = "regression"  # "regression" | "classification"
-    teacher: str = "random"  # "random" | "spikes" (xi along gamma_{1,1} + gamma_{2,1})
+    teacher: str | tuple[str, ...] = "relu"  # sigma*_r: name or expression; a tuple = multi-index
     noise: float = 0.0  # delta
+    teacher_direction: str = "random"  # "random" | "spikes" | "means": where the xi_r lie
+    teacher_weights: tuple[float, ...] | None = None  # c_r; None -> all 1
 
     kind: ClassVar[str] = "mixture"
     """The tag of this data source in saved results and sweep specs."""
@@ -92,6 +113,35 @@ class MixtureSpec:
     """What the data are, in messages."""
     has_population_law: ClassVar[bool] = True
     """The mixture is its own population law: exact test errors and theory curves apply."""
+
+    def __post_init__(self):
+        for name in ("teacher", "teacher_weights"):
+            if isinstance(getattr(self, name), list):
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        self.target()  # refuses a bad teacher at construction (one ValueError)
+
+    @classmethod
+    def upgrade_fields(cls, fields: dict) -> dict:
+        """The fields of a saved result or sweep spec in today's names.
+
+        Before the teacher took an activation, ``teacher`` was ``"random"`` or ``"spikes"`` (the
+        direction of a ReLU teacher): those values become ``teacher_direction`` with
+        ``teacher="relu"``.  The one place where old files are mapped.
+        """
+        fields = dict(fields)
+        if fields.get("teacher") in LEGACY_TEACHERS and "teacher_direction" not in fields:
+            fields["teacher_direction"] = fields.pop("teacher")
+            fields["teacher"] = "relu"
+        return fields
+
+    @property
+    def teachers(self) -> tuple[str, ...]:
+        r"""The teacher's activations :math:`\sigma^*_r` as given (one for a single index)."""
+        return (self.teacher,) if isinstance(self.teacher, str) else tuple(self.teacher)
+
+    def target(self) -> Teacher:
+        """The parsed teacher (:class:`Teacher`); raises ``ValueError`` naming the bad field."""
+        return make_teacher(self)
 
     @property
     def components(self) -> int:
@@ -119,6 +169,89 @@ class MixtureSpec:
         """Nothing to read: the mixture is drawn, not loaded."""
 
 
+LEGACY_TEACHERS = ("random", "spikes")
+"""The old meaning of ``teacher`` (a direction), mapped by :meth:`MixtureSpec.upgrade_fields`."""
+
+
+@dataclass(frozen=True)
+class Teacher:
+    r"""The target :math:`y = \sum_r c_r\sigma^*_r(\xi_r^\top x)`: activations and weights.
+
+    A static (hashable, leaf-free) part of the :class:`Mixture` pytree: a jitted function
+    compiles once per teacher.  The directions :math:`\xi_r` are arrays in :attr:`Mixture.xi`.
+    """
+
+    activations: tuple[Activation, ...]
+    weights: tuple[float, ...]
+
+    @property
+    def indices(self) -> int:
+        """The number :math:`R` of directions."""
+        return len(self.activations)
+
+    @property
+    def is_relu(self) -> bool:
+        """Today's default: one ReLU with weight 1."""
+        return self.indices == 1 and self.activations[0].name == "relu" and self.weights == (1.0,)
+
+
+jax.tree_util.register_static(Teacher)
+
+
+def make_teacher(spec: MixtureSpec) -> Teacher:
+    """The :class:`Teacher` of ``spec``, checked.
+
+    Raises
+    ------
+    ValueError
+        For a ``teacher`` that is not a name/expression (or a tuple of 1 to
+        :data:`MAX_TEACHER_INDICES` of them), an activation whose second moment is infinite,
+        ``teacher_weights`` of another length or not finite, an unknown ``teacher_direction``,
+        or a teacher other than the default ReLU with ``task="classification"``.
+    """
+    names = spec.teachers
+    require(
+        1 <= len(names) <= MAX_TEACHER_INDICES and all(isinstance(t, str) for t in names),
+        f"teacher must be an activation (name or expression) or a tuple of 1 to "
+        f"{MAX_TEACHER_INDICES} of them, got {spec.teacher!r}",
+    )
+    require(
+        spec.teacher_direction in TEACHER_DIRECTIONS,
+        f"teacher_direction must be one of {TEACHER_DIRECTIONS}, got {spec.teacher_direction!r}",
+    )
+    if any(t in LEGACY_TEACHERS for t in names):
+        raise ValueError(
+            f"teacher={spec.teacher!r} is the old direction field: use teacher_direction="
+            f"{names[0]!r} (teacher is now the activation, default 'relu')"
+        )
+    activations = []
+    for name in names:
+        try:
+            act = get_activation(name)
+            require_finite_moments(act)
+        except ValueError as exc:
+            raise ValueError(f"teacher {name!r}: {exc}") from None
+        activations.append(act)
+    weights = (1.0,) * len(names) if spec.teacher_weights is None else spec.teacher_weights
+    require(
+        isinstance(weights, tuple) and len(weights) == len(names) and all(is_finite(w) for w in weights),
+        f"teacher_weights must be {len(names)} finite numbers (one per teacher activation) or None, "
+        f"got {spec.teacher_weights!r}",
+    )
+    teacher = Teacher(tuple(activations), tuple(float(w) for w in weights))
+    if spec.task == "classification":
+        require(
+            teacher.is_relu and spec.teacher_weights is None,
+            f"teacher={spec.teacher!r} applies to regression only: classification labels are "
+            f"+-1 by component (leave teacher and teacher_weights at their defaults)",
+        )
+    return teacher
+
+
+RELU_TEACHER = Teacher((get_activation("relu"),), (1.0,))
+r"""The paper's target :math:`\mathrm{ReLU}(\xi^\top x)` (and the tag of classification data)."""
+
+
 class Mixture(NamedTuple):
     """A realised mixture: a JAX pytree of arrays (vmap/jit-friendly).
 
@@ -129,9 +262,10 @@ class Mixture(NamedTuple):
     means: Array  # (C, n) mu_c
     spikes: Array  # (C, d, n) rows orthonormal within a component; zero rows where d_c < d
     sizes: Array  # (C, d) theta_{c,i}; 0 for padding rows
-    xi: Array  # (n,) teacher direction; zeros for classification
+    xi: Array  # (n,) teacher direction, (R, n) for a multi-index teacher; zeros for classification
     noise: Array  # () delta
     classification: Array  # () bool
+    teacher: Teacher = RELU_TEACHER  # static: the activations sigma*_r and weights c_r
 
     @property
     def surrogate(self) -> Mixture:
@@ -208,19 +342,28 @@ def validate_spec(spec: MixtureSpec) -> tuple[int, ...]:
         f"mean_norm must be finite and >= 0, got {spec.mean_norm!r}",
     )
     require(spec.task in TASKS, f"task must be one of {TASKS}, got {spec.task!r}")
-    require(spec.teacher in TEACHERS, f"teacher must be one of {TEACHERS}, got {spec.teacher!r}")
+    R = spec.target().indices
     require(
         is_finite(spec.noise) and spec.noise >= 0,
         f"noise (delta) must be finite and >= 0, got {spec.noise!r}",
     )
-    if spec.task == "regression" and spec.teacher == "spikes":
+    if spec.task == "regression" and spec.teacher_direction == "spikes":
+        pairs = len(counts) >= 2
         require(
-            len(counts) >= 2 and counts[0] >= 1 and counts[1] >= 1,
-            "teacher='spikes' needs two components with at least one spike each",
+            min(counts[:2]) >= R,
+            f"teacher_direction='spikes' with {R} teacher direction(s) needs at least {R} spike(s) in "
+            f"{'each of the first two components' if pairs else 'the component'}, got spikes {counts}",
         )
         require(
-            spec.alignment != -1,
-            "teacher='spikes' is undefined for alignment -1 (gamma_11 + gamma_21 = 0)",
+            not pairs or spec.alignment != -1,
+            "teacher_direction='spikes' is undefined for alignment -1 (gamma_1r + gamma_2r = 0)",
+        )
+    if spec.task == "regression" and spec.teacher_direction == "means":
+        available = _mean_directions(spec)
+        require(
+            available >= R,
+            f"teacher_direction='means' with {R} teacher direction(s) needs mean_norm > 0 and at least "
+            f"{R} mean direction(s); this mixture has {available} (C = 2 has one, mu_2 = -mu_1)",
         )
     if spec.equal_trace and spike_size(spec) > 0 and any(counts):
         require(
@@ -232,6 +375,7 @@ def validate_spec(spec: MixtureSpec) -> tuple[int, ...]:
         directions <= spec.n,
         f"n = {spec.n} is too small: the spikes and means need {directions} orthogonal directions",
     )
+    require(R <= spec.n, f"n = {spec.n} is too small for {R} orthogonal teacher directions")
     return counts
 
 
@@ -297,9 +441,17 @@ def make_mixture(spec: MixtureSpec, key: Array | int, dtype=jnp.float64) -> Mixt
     * Means (``mean_norm`` :math:`= r > 0`): a direction :math:`e` orthogonal to all spikes,
       :math:`\mu_1 = r e = -\mu_2` when :math:`C = 2`; otherwise :math:`C` orthonormal
       directions, :math:`\mu_c = r e_c` (:math:`C = 1`: all data shifted by :math:`\mu_1 = r e`).
-    * Teacher (regression): ``"random"`` :math:`\xi\sim\mathcal N(0,I_n)`, ``"spikes"``
-      :math:`\xi \propto \gamma_{1,1}+\gamma_{2,1}` (Fig 4); both rescaled to
-      :math:`\|\xi\| = 1/\sqrt{\|\bar\Sigma\|_2}`.  Classification: :math:`\xi = 0`.
+    * Teacher directions (regression), :math:`r = 1..R`: ``teacher_direction="random"``:
+      :math:`\xi_1\sim\mathcal N(0,I_n)`, and each further :math:`\xi_r` a fresh Gaussian
+      draw made orthogonal to :math:`\xi_1..\xi_{r-1}` (Gram–Schmidt); ``"spikes"``:
+      :math:`\xi_r \propto \gamma_{1,r}+\gamma_{2,r}` (Fig 4 for :math:`R = 1`; mutually
+      orthogonal since :math:`\gamma_{1,i}^\top\gamma_{2,j} = a\delta_{ij}`; needs
+      :math:`d_1, d_2 \ge R` and :math:`a \ne -1`), or :math:`\xi_r \propto\gamma_{1,r}` with one
+      component; ``"means"``: :math:`\xi_r \propto e_r`, the :math:`r`-th mean direction (needs
+      ``mean_norm`` > 0 and :math:`R` mean directions: one for :math:`C = 2`, :math:`C` otherwise).
+      Every :math:`\xi_r` is rescaled to :math:`\|\xi_r\| = 1/\sqrt{\|\bar\Sigma\|_2}`.  One
+      direction is stored as ``xi`` of shape ``(n,)``, several as ``(R, n)``.
+      Classification: :math:`\xi = 0`.
 
     Construction runs on the host in numpy (:math:`O(n r^2)` for the :math:`r` directions, no
     XLA compilation per shape), with randomness determined by ``key`` (a JAX key or an int
@@ -320,11 +472,24 @@ def make_mixture(spec: MixtureSpec, key: Array | int, dtype=jnp.float64) -> Mixt
     elif mean_dirs:
         means = spec.mean_norm * basis[-C:]
 
+    teacher = spec.target()
+    R = teacher.indices
     xi = np.zeros(n)
     if spec.task == "regression":
-        direction = spikes[0, 0] + spikes[1, 0] if spec.teacher == "spikes" else rng.standard_normal(n)
         lam = _top_eigenvalue(np.asarray(spec.weights, np.float64), sizes, spikes, np)
-        xi = direction / (np.linalg.norm(direction) * math.sqrt(lam))
+        rows, units = [], []
+        for r in range(R):
+            if spec.teacher_direction == "spikes":
+                direction = spikes[0, r] + spikes[1, r] if C >= 2 else spikes[0, r]
+            elif spec.teacher_direction == "means":
+                direction = basis[sum(counts) + r]
+            else:
+                direction = rng.standard_normal(n)
+                for unit in units:  # Gram-Schmidt against the directions drawn before
+                    direction = direction - (unit @ direction) * unit
+            units.append(direction / np.linalg.norm(direction))
+            rows.append(direction / (np.linalg.norm(direction) * math.sqrt(lam)))
+        xi = np.stack(rows) if R > 1 else rows[0]
 
     return Mixture(
         weights=jnp.asarray(spec.weights, dtype),
@@ -334,6 +499,7 @@ def make_mixture(spec: MixtureSpec, key: Array | int, dtype=jnp.float64) -> Mixt
         xi=jnp.asarray(xi, dtype),
         noise=jnp.asarray(spec.noise, dtype),
         classification=jnp.asarray(spec.task == "classification"),
+        teacher=teacher,
     )
 
 
@@ -384,8 +550,54 @@ def component_covariance_apply(mixture: Mixture, c: int | Array, V: Array) -> Ar
     return V + U.T @ scaled
 
 
+def teacher_function(activation: Activation):
+    r"""The elementwise JAX function of a teacher activation.
+
+    Parameters
+    ----------
+    activation : Activation
+        :math:`\sigma^*_r` (from :func:`~onestep_gm.theory.activations.get_activation`).
+
+    Returns
+    -------
+    callable
+        ``jax.nn.relu`` for ReLU (the labels of the default teacher are those of the paper's
+        code, bit for bit), else the code-generated function of
+        :func:`onestep_gm.numerics.codegen.jax_activation`.
+    """
+    if activation.name == "relu":
+        return jax.nn.relu
+    # SymPy-to-JAX code generation loads only for a teacher other than ReLU
+    from onestep_gm.numerics.codegen import jax_activation
+
+    return jax_activation(activation)[0]
+
+
+def teacher_output(mixture: Mixture, X: Array) -> Array:
+    r""":math:`\sum_r c_r\sigma^*_r(\xi_r^\top x)` for the rows of ``X``, without the noise.
+
+    Parameters
+    ----------
+    mixture : Mixture
+        The realised mixture (its ``xi``, ``(n,)`` or ``(R, n)``, and its static ``teacher``).
+    X : array, shape ``(m, n)``
+        Inputs.
+
+    Returns
+    -------
+    array, shape ``(m,)``
+        The noiseless regression labels, in ``X``'s dtype.
+    """
+    teacher = mixture.teacher
+    if mixture.xi.ndim == 1:
+        out = teacher_function(teacher.activations[0])(X @ mixture.xi)
+        return out if teacher.weights[0] == 1.0 else teacher.weights[0] * out
+    T = X @ mixture.xi.T  # (m, R)
+    return sum(w * teacher_function(act)(T[:, r]) for r, (act, w) in enumerate(zip(teacher.activations, teacher.weights, strict=True)))
+
+
 def _labels(mixture: Mixture, X: Array, c: Array, key: Array) -> Array:
-    regression = jax.nn.relu(X @ mixture.xi)
+    regression = teacher_output(mixture, X)
     regression = regression + mixture.noise * jax.random.normal(key, c.shape, X.dtype)
     classification = jnp.where(c == 0, 1.0, -1.0).astype(X.dtype)
     return jnp.where(mixture.classification, classification, regression)
@@ -444,8 +656,8 @@ def sample_mixture(
 
     :math:`c\sim\mathrm{Categorical}(\rho)`, :math:`x = \mu_c + z + \sum_i (\sqrt{1+\theta_{c,i}}-1)
     \gamma_{c,i}\gamma_{c,i}^\top z` with :math:`z\sim\mathcal N(0,I_n)` (:math:`=\mu_c +
-    \Sigma_c^{1/2}z`, :math:`O(mnCd)`). Labels: regression :math:`y = \mathrm{ReLU}(\xi^\top x) +
-    \delta\varepsilon`; classification :math:`y = +1` for component 0 and :math:`-1` otherwise.
+    \Sigma_c^{1/2}z`, :math:`O(mnCd)`). Labels: regression :math:`y = \sum_r c_r\sigma^*_r(\xi_r^\top x) +
+    \delta\varepsilon` (:func:`teacher_output`); classification :math:`y = +1` for component 0 and :math:`-1` otherwise.
     Pure and jitted with ``m`` static.  Everything is drawn and computed in ``dtype`` (default:
     the dtype of ``mixture.means``); the float32 engine asks for float32, which rounds each
     sample to 7 digits and cuts the normal tails at 5.3σ.  ``components`` (``(m,)`` int32, e.g.

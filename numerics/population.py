@@ -13,9 +13,14 @@ Gaussian with mean :math:`\hat F\mu_c` and covariance
 :math:`C_c = \hat F\hat F^\top + (\hat F\Gamma_c^\top)\operatorname{diag}(\theta_c)(\hat F\Gamma_c^\top)^\top`
 (no :math:`n\times n` matrix is formed), so every entry is a bivariate Gaussian expectation:
 :math:`\Omega = \sum_c\rho_c\,\mathbb E_c[\sigma(a_i)\sigma(a_j)]/k`,
-:math:`u_i = \sum_c\rho_c\,\mathbb E_c[\sigma(a_i)\,\mathrm{ReLU}(\xi^\top x)]/\sqrt k` (regression;
-:math:`(a_i,\xi^\top x)` is bivariate Gaussian) or :math:`\sum_c\rho_c y_c\,\mathbb E_c\sigma(a_i)/\sqrt k`
-(classification, :math:`y_0 = +1`, :math:`y_{c\ge1} = -1`), and :math:`s_y` in closed form.
+:math:`u_i = \sum_c\rho_c\sum_r c_r\,\mathbb E_c[\sigma(a_i)\,\sigma^*_r(\xi_r^\top x)]/\sqrt k`
+(regression with the teacher :math:`y = \sum_r c_r\sigma^*_r(\xi_r^\top x) + \delta\varepsilon`;
+each :math:`(a_i,\xi_r^\top x)` is bivariate Gaussian) or :math:`\sum_c\rho_c y_c\,\mathbb E_c\sigma(a_i)/\sqrt k`
+(classification, :math:`y_0 = +1`, :math:`y_{c\ge1} = -1`), and
+:math:`s_y = \sum_c\rho_c\sum_{r,r'}c_rc_{r'}\mathbb E_c[\sigma^*_r(\xi_r^\top x)\sigma^*_{r'}(\xi_{r'}^\top x)]
++ \delta^2` (bivariate between teacher pairs, the exact second moment on the diagonal).
+The teacher's cross terms take the same rules as :math:`\Omega`: closed where the pair's kernel
+is closed, the Mehler series or the nested pair rule otherwise.
 Rules:
 
 * ``"closed"``: the derived kernels of :mod:`theory.kernels`, compiled to JAX: for any means
@@ -42,6 +47,8 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from onestep_gm.numerics.mixture import RELU_TEACHER
 from onestep_gm.numerics.precision import require_x64, scoped_x64
 from onestep_gm.numerics.quadrature import hermite_projections, panel_rule
 from onestep_gm.theory.activations import Activation, get_activation
@@ -63,9 +70,34 @@ class ComponentLaw(NamedTuple):
 
     mean: Array  # (k,) F_hat mu_c
     cov: Array  # (k, k) C_c
-    t_mean: Array  # () xi^T mu_c
-    t_var: Array  # () xi^T Sigma_c xi
-    t_cov: Array  # (k,) F_hat Sigma_c xi
+    t_mean: Array  # () xi^T mu_c; (R,) for a multi-index teacher
+    t_var: Array  # () xi^T Sigma_c xi; (R, R) xi_r^T Sigma_c xi_r' for a multi-index teacher
+    t_cov: Array  # (k,) F_hat Sigma_c xi; (R, k) for a multi-index teacher
+
+
+class TeacherIndex(NamedTuple):
+    r"""One direction of the teacher in one component: :math:`t_r = \xi_r^\top x`."""
+
+    activation: Activation  # sigma*_r
+    weight: float  # c_r
+    t_mean: Array  # () xi_r^T mu_c
+    t_var: Array  # () xi_r^T Sigma_c xi_r
+    t_cov: Array  # (k,) F_hat Sigma_c xi_r
+
+
+def teacher_indices(law: ComponentLaw, teacher) -> list[TeacherIndex]:
+    """The teacher's directions in one component's law, one :class:`TeacherIndex` per
+    :math:`r` (``teacher``: the mixture's :class:`~onestep_gm.numerics.mixture.Teacher`)."""
+    pairs = zip(teacher.activations, teacher.weights, strict=True)
+    if law.t_mean.ndim == 0:
+        (act, w), = pairs
+        return [TeacherIndex(act, w, law.t_mean, law.t_var, law.t_cov)]
+    return [TeacherIndex(act, w, law.t_mean[r], law.t_var[r, r], law.t_cov[r]) for r, (act, w) in enumerate(pairs)]
+
+
+def _teacher_variances(law: ComponentLaw) -> Array:
+    r""":math:`\operatorname{Var}_c(\xi_r^\top x)`: ``()`` for one direction, ``(R,)`` for several."""
+    return law.t_var if law.t_var.ndim == 0 else jnp.diag(law.t_var)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -83,8 +115,24 @@ def component_laws(F_hat: Array, mixture) -> list[ComponentLaw]:
     F_hat = jnp.asarray(F_hat, jnp.float64)
     gram = F_hat @ F_hat.T
     xi = jnp.asarray(mixture.xi, jnp.float64)
-    F_xi = F_hat @ xi
     laws = []
+    if xi.ndim == 2:  # a multi-index teacher: rows xi_r
+        F_xi = xi @ F_hat.T  # (R, k)
+        for c in range(mixture.weights.shape[0]):
+            spikes, theta = mixture.spikes[c], mixture.sizes[c]
+            P = F_hat @ spikes.T
+            g_xi = spikes @ xi.T  # (d, R)
+            laws.append(
+                ComponentLaw(
+                    mean=F_hat @ mixture.means[c],
+                    cov=gram + (P * theta) @ P.T,
+                    t_mean=xi @ mixture.means[c],
+                    t_var=xi @ xi.T + g_xi.T @ (theta[:, None] * g_xi),
+                    t_cov=F_xi + (P @ (theta[:, None] * g_xi)).T,
+                )
+            )
+        return laws
+    F_xi = F_hat @ xi
     for c in range(mixture.weights.shape[0]):
         spikes, theta = mixture.spikes[c], mixture.sizes[c]
         P = F_hat @ spikes.T
@@ -320,32 +368,30 @@ def _closed_matrix(expr, symbols) -> Callable:
     return matrix
 
 
-def _teacher() -> Activation:
-    return get_activation("relu")
-
-
 class LawSummary(NamedTuple):
     """Host-side facts about one component's law that choose the rule and the Mehler order."""
 
     centred: bool  # all neuron means are 0
-    teacher_centred: bool  # the teacher's argument has mean 0
+    teacher_centred: bool  # every teacher argument ξ_rᵀx has mean 0
     rho_max: float  # largest off-diagonal |ρ_ij| at most RHO_SWITCH
     high_pairs: int  # pairs i < j with |ρ_ij| > RHO_SWITCH
-    cross_rho_max: float  # largest |corr(a_i, ξᵀx)|
+    cross_rho_max: tuple[float, ...]  # largest |corr(a_i, ξ_rᵀx)| per teacher direction r
 
 
 @jax.jit
 def _law_numbers(law: ComponentLaw):
     _, _, _, _, rho_max, high_pairs = _correlations(law.cov)
-    cross = law.t_cov / (jnp.sqrt(jnp.diag(law.cov)) * jnp.sqrt(law.t_var))
-    return jnp.all(law.mean == 0), law.t_mean == 0, rho_max, high_pairs, jnp.max(jnp.abs(cross))
+    t_std = jnp.sqrt(_teacher_variances(law))[..., None]
+    cross = law.t_cov / (jnp.sqrt(jnp.diag(law.cov)) * t_std)
+    return jnp.all(law.mean == 0), jnp.all(law.t_mean == 0), rho_max, high_pairs, jnp.max(jnp.abs(cross), axis=-1)
 
 
 def summarise(laws: Sequence[ComponentLaw]) -> list[LawSummary]:
     """:class:`LawSummary` of every component, fetched from the device in one transfer."""
     fetched = jax.device_get([_law_numbers(law) for law in laws])
     return [
-        LawSummary(bool(c), bool(t), float(r), int(h), float(x)) for c, t, r, h, x in fetched
+        LawSummary(bool(c), bool(t), float(r), int(h), tuple(float(v) for v in np.atleast_1d(x)))
+        for c, t, r, h, x in fetched
     ]
 
 
@@ -360,14 +406,16 @@ class ComponentPlan(NamedTuple):
     kernel: object  # closed E[σ(u)σ(v)] (a SymPy expression), or None: Mehler + pair rule
     order: int  # the Mehler order for Omega (0 with a closed kernel)
     pair_slots: int  # places for the pairs with |ρ_ij| > RHO_SWITCH (pair rule; Mehler only), 0: none
-    cross: object  # closed E[σ(u)ReLU(v)] (regression) or E σ(u) (classification), or None
-    cross_order: int | None  # the Mehler order for u; None: closed, or the pair rule (|corr| > RHO_SWITCH)
+    cross: tuple  # per teacher direction r: closed E[σ(u)σ*_r(v)] or None (regression); (closed E σ(u) or None,) (classification)
+    cross_order: tuple  # per r: the Mehler order for u's term r; None: closed, or the pair rule (|corr| > RHO_SWITCH)
 
 
 def moment_plans(
-    activation: Activation, summaries: Sequence[LawSummary], classification: bool, rule: str = "auto"
+    activation: Activation, summaries: Sequence[LawSummary], classification: bool, rule: str = "auto",
+    teacher=None,
 ) -> tuple[ComponentPlan, ...]:  # fmt: skip
-    """:class:`ComponentPlan` per component; ``rule`` as in :func:`population_moments`.
+    """:class:`ComponentPlan` per component; ``rule`` as in :func:`population_moments`;
+    ``teacher``: the mixture's :class:`~onestep_gm.numerics.mixture.Teacher` (default the ReLU).
 
     Raises
     ------
@@ -377,6 +425,7 @@ def moment_plans(
     # SymPy-derived kernels load when a closed rule is used
     from onestep_gm.theory import kernels
 
+    teacher = RELU_TEACHER if teacher is None else teacher
     rows = []
     for summary in summaries:
         centred = summary.centred
@@ -386,27 +435,32 @@ def moment_plans(
                 f"no closed-form kernel for {activation.name} with "
                 f"{'zero' if centred else 'non-zero'} means; use rule='mehler' or 'auto'"
             )
-        cross, cross_mehler = None, False
         if classification:
-            cross = kernels.closed_mean(activation) if rule != "mehler" else None
+            cross = (kernels.closed_mean(activation) if rule != "mehler" else None,)
+            cross_mehler = (False,)
         else:
-            if rule != "mehler":
-                teacher_centred = centred and summary.teacher_centred
-                cross = kernels.closed_cross_kernel(activation, _teacher().expr, centred=teacher_centred)
-            if cross is None and rule == "closed":
-                raise ValueError(f"no closed-form teacher kernel for {activation.name}; use rule='auto'")
-            cross_mehler = cross is None and summary.cross_rho_max <= RHO_SWITCH
+            teacher_centred = centred and summary.teacher_centred
+            cross = tuple(
+                kernels.closed_cross_kernel(activation, act.expr, centred=teacher_centred) if rule != "mehler" else None
+                for act in teacher.activations
+            )
+            if rule == "closed" and None in cross:
+                missing = teacher.activations[cross.index(None)].name
+                raise ValueError(f"no closed-form kernel of {activation.name} against the teacher {missing}; use rule='auto'")
+            cross_mehler = tuple(
+                x is None and rho <= RHO_SWITCH for x, rho in zip(cross, summary.cross_rho_max, strict=True)
+            )
         rows.append((summary, kernel, cross, cross_mehler))
     # The plan is a static argument of the jitted moments, so it should vary with the data as
     # little as possible: fields a closed form does not use stay fixed, and every Mehler series
     # of the activation (Omega and u, all components) uses one order, the largest needed.
     needed = [r.rho_max for r, kernel, _, _ in rows if kernel is None]
-    needed += [r.cross_rho_max for r, _, _, cross_mehler in rows if cross_mehler]
+    needed += [rho for r, _, _, mehler in rows for rho, m in zip(r.cross_rho_max, mehler, strict=True) if m]
     order = _mehler_order(max(needed)) if needed else 0
     return tuple(
         ComponentPlan(kernel, 0 if kernel is not None else order,
                       0 if kernel is not None else _pair_slots(summary.high_pairs), cross,
-                      order if cross_mehler else None)
+                      tuple(order if m else None for m in cross_mehler))
         for summary, kernel, cross, cross_mehler in rows
     )  # fmt: skip
 
@@ -439,18 +493,28 @@ def _set_diag(K: Array, diag: Array) -> Array:
     return K.at[jnp.arange(k), jnp.arange(k)].set(diag)
 
 
-def _cross(activation: Activation, law: ComponentLaw, plan: ComponentPlan) -> Array:
-    r""":math:`\mathbb E[\sigma(a_i)\,\mathrm{ReLU}(t)]` for each neuron, by the planned rule."""
+def _cross(activation: Activation, law: ComponentLaw, plan: ComponentPlan, teacher) -> Array:
+    r""":math:`\sum_r c_r\mathbb E[\sigma(a_i)\,\sigma^*_r(t_r)]` for each neuron, by the planned rules."""
+    total = None
+    parts = teacher_indices(law, teacher)
+    for index, closed, order in zip(parts, plan.cross, plan.cross_order, strict=True):
+        term = _cross_term(activation, law, index, closed, order)
+        term = term if index.weight == 1.0 else index.weight * term
+        total = term if total is None else total + term
+    return total
+
+
+def _cross_term(activation: Activation, law: ComponentLaw, index: TeacherIndex, closed, order) -> Array:
+    r""":math:`\mathbb E[\sigma(a_i)\,\sigma^*_r(t_r)]` for one teacher direction."""
     q = jnp.diag(law.cov)
-    if plan.cross is not None:
-        fn = _closed_function(plan.cross, _symbols(5))
-        return fn(law.mean, law.t_mean, q, law.t_var, _clip_cov(law.t_cov, q, law.t_var))
-    teacher = _teacher()
-    std, t_std = jnp.sqrt(q), jnp.sqrt(law.t_var)
-    rho = law.t_cov / (std * t_std)
-    if plan.cross_order is not None:
-        return _mehler_cross(activation, teacher, plan.cross_order, law.mean, std, law.t_mean, t_std, rho)
-    return pair_expectation(activation, teacher, law.mean, std, law.t_mean, t_std, rho)
+    if closed is not None:
+        fn = _closed_function(closed, _symbols(5))
+        return fn(law.mean, index.t_mean, q, index.t_var, _clip_cov(index.t_cov, q, index.t_var))
+    std, t_std = jnp.sqrt(q), jnp.sqrt(index.t_var)
+    rho = index.t_cov / (std * t_std)
+    if order is not None:
+        return _mehler_cross(activation, index.activation, order, law.mean, std, index.t_mean, t_std, rho)
+    return pair_expectation(activation, index.activation, law.mean, std, index.t_mean, t_std, rho)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1, 2))
@@ -466,19 +530,51 @@ def _mehler_cross(activation, teacher, order, mean, std, t_mean, t_std, rho) -> 
 def _mean(activation: Activation, law: ComponentLaw, plan: ComponentPlan) -> Array:
     r""":math:`\mathbb E\sigma(a_i)` for each neuron (classification), by the planned rule."""
     q = jnp.diag(law.cov)
-    if plan.cross is not None:
-        return _closed_function(plan.cross, _symbols(2))(law.mean, q)
+    if plan.cross[0] is not None:
+        return _closed_function(plan.cross[0], _symbols(2))(law.mean, q)
     return one_d_expectation(activation, 1, law.mean, jnp.sqrt(q))
 
 
-def teacher_second_moment(law: ComponentLaw) -> Array:
-    r"""The teacher's second moment :math:`\mathbb E[\sigma_*(\xi^\top x)^2]` under one
-    component's law (a scalar); closed where the kernel is closed."""
+def teacher_second_moment(law: ComponentLaw, teacher=None) -> Array:
+    r"""The teacher's second moment :math:`\mathbb E_c\big[\big(\sum_r c_r\sigma^*_r(\xi_r^\top x)\big)^2\big]`
+    under one component's law (a scalar; no noise).
+
+    ``teacher``: the mixture's :class:`~onestep_gm.numerics.mixture.Teacher` (default the ReLU).
+    The diagonal terms :math:`\mathbb E\sigma^*_r(t_r)^2`: the closed ReLU moment, else 1-D
+    quadrature cut at the kinks (:func:`one_d_expectation`, ~1e-15); the pairs
+    :math:`r\ne r'`: :math:`\mathbb E[\sigma^*_r(t_r)\sigma^*_{r'}(t_{r'})]` from the closed kernel
+    of the pair where it exists, else the nested pair rule (:func:`pair_expectation`).
+    """
     # SymPy-derived kernels load when a closed rule is used
     from onestep_gm.theory import kernels
 
-    fn = _closed_function(kernels.relu_second_moment(), (kernels.M1, kernels.Q1))
-    return fn(law.t_mean, law.t_var)
+    teacher = RELU_TEACHER if teacher is None else teacher
+    parts = teacher_indices(law, teacher)
+    total = None
+    for r, a in enumerate(parts):
+        if a.activation.name == "relu":
+            fn = _closed_function(kernels.relu_second_moment(), (kernels.M1, kernels.Q1))
+            term = fn(a.t_mean, a.t_var)
+        else:
+            term = one_d_expectation(a.activation, 2, jnp.reshape(a.t_mean, (1,)), jnp.sqrt(jnp.reshape(a.t_var, (1,))))[0]
+        term = term if a.weight == 1.0 else a.weight**2 * term
+        for s, b in enumerate(parts[:r]):
+            term = term + 2 * a.weight * b.weight * _teacher_pair(a, b, law.t_var[r, s])
+        total = term if total is None else total + term
+    return total
+
+
+def _teacher_pair(a: TeacherIndex, b: TeacherIndex, cov: Array) -> Array:
+    r""":math:`\mathbb E[\sigma^*_a(t_a)\sigma^*_b(t_b)]` for two teacher directions of one component."""
+    from onestep_gm.theory import kernels  # SymPy-derived kernels load when a closed rule is used
+
+    centred = False
+    closed = kernels.closed_cross_kernel(a.activation, b.activation.expr, centred=centred)
+    if closed is not None:
+        fn = _closed_function(closed, _symbols(5))
+        return fn(a.t_mean, b.t_mean, a.t_var, b.t_var, _clip_cov(cov, a.t_var, b.t_var))
+    rho = jnp.clip(cov / jnp.sqrt(a.t_var * b.t_var), -1.0, 1.0)
+    return pair_expectation(a.activation, b.activation, a.t_mean, jnp.sqrt(a.t_var), b.t_mean, jnp.sqrt(b.t_var), rho)
 
 
 class PopulationMoments(NamedTuple):
@@ -501,7 +597,7 @@ def _rule_summary(plans: Sequence[ComponentPlan]) -> str:
         return "closed" if closed == {True} else "mehler" if closed == {False} else "mixed"
 
     omega = name({p.kernel is not None for p in plans})
-    u = name({p.cross is not None for p in plans})
+    u = name({x is not None for p in plans for x in p.cross})
     return omega if omega == u else f"Omega {omega}, u {u}"
 
 
@@ -526,8 +622,8 @@ def planned_moments(
             u = u + weights[c] * label * _mean(activation, law, plan)
             s_y = s_y + weights[c]
         else:
-            u = u + weights[c] * _cross(activation, law, plan)
-            s_y = s_y + weights[c] * teacher_second_moment(law)
+            u = u + weights[c] * _cross(activation, law, plan, mixture.teacher)
+            s_y = s_y + weights[c] * teacher_second_moment(law, mixture.teacher)
     if not classification:
         s_y = s_y + jnp.asarray(mixture.noise, jnp.float64) ** 2
     # every kernel is exactly symmetric (closed ones symmetrised in _closed_matrix; Mehler's
@@ -580,6 +676,6 @@ def population_moments(
     F_hat = jnp.asarray(F_hat, jnp.float64)
     laws = component_laws(F_hat, mixture) if laws is None else laws
     classification = bool(mixture.classification)
-    plans = moment_plans(act, summarise(laws), classification, rule)
+    plans = moment_plans(act, summarise(laws), classification, rule, mixture.teacher)
     Omega, u, s_y = _planned_moments_jit(act, plans, classification, mixture, laws)
     return PopulationMoments(Omega, u, s_y, _rule_summary(plans))

@@ -437,6 +437,7 @@ def test_mehler_teacher_cross_moment_equals_nested_pair_rule(act):
         std, t_std = jnp.sqrt(jnp.diag(law.cov)), jnp.sqrt(law.t_var)
         rho = law.t_cov / (std * t_std)
         assert float(jnp.max(jnp.abs(rho))) > 0.3
-        ref = C.pair_expectation(get_activation(act), C._teacher(), law.mean, std, law.t_mean, t_std, rho)
-        got = C._cross(get_activation(act), law, C.moment_plans(get_activation(act), C.summarise([law]), False)[0])
+        ref = C.pair_expectation(get_activation(act), get_activation("relu"), law.mean, std, law.t_mean, t_std, rho)
+        plan = C.moment_plans(get_activation(act), C.summarise([law]), False)[0]
+        got = C._cross(get_activation(act), law, plan, mix.teacher)
         np.testing.assert_allclose(got, ref, rtol=0, atol=1e-13)

@@ -220,7 +220,7 @@ def test_teacher_norm_rule_random_and_spikes():
     lam = np.linalg.eigvalsh(dense_average_covariance(mixture))[-1]
     xi = np.asarray(mixture.xi)
     assert xi @ xi * lam == pytest.approx(1, rel=1e-12)
-    spikes = make_mixture(MixtureSpec(n=40, theta=6.0, alignment=0.3, teacher="spikes"), 2)
+    spikes = make_mixture(MixtureSpec(n=40, theta=6.0, alignment=0.3, teacher_direction="spikes"), 2)
     xi = np.asarray(spikes.xi)
     direction = np.asarray(spikes.spikes[0, 0] + spikes.spikes[1, 0])
     lam = np.linalg.eigvalsh(dense_average_covariance(spikes))[-1]
@@ -344,8 +344,9 @@ def test_large_n_small_m_works():
         ({"task": "ranking"}, "task"),
         ({"teacher": "ones"}, "teacher"),
         ({"noise": -0.1}, "noise"),
-        ({"teacher": "spikes", "weights": (1.0,)}, "teacher='spikes'"),
-        ({"teacher": "spikes", "alignment": -1.0}, "alignment -1"),
+        ({"teacher": "spikes"}, "teacher_direction='spikes'"),
+        ({"teacher_direction": "spikes", "spikes": (1, 0), "equal_trace": False}, "teacher_direction='spikes'"),
+        ({"teacher_direction": "spikes", "alignment": -1.0}, "alignment -1"),
         ({"spikes": (1, 0)}, "equal_trace"),
         ({"spikes": (0, 2)}, "equal_trace"),
         ({"n": 1}, "too small"),

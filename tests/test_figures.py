@@ -97,7 +97,7 @@ def test_fixed_parameters_match_design():
     assert f["fig2c"].base.data.spike_sizes == "uniform" and f["fig2c"].trials == 100
     heat = f["fig4a"].base
     assert heat == f["fig4b"].base  # one set of simulations serves both panels
-    assert (heat.data.n, heat.m, heat.data.teacher) == (400, 500, "spikes")
+    assert (heat.data.n, heat.m, heat.data.teacher_direction) == (400, 500, "spikes")
     assert heat.activations == ("relu",) and heat.order == 2
     assert (f["fig4a"].metric, f["fig4b"].metric) == ("gen", "gap")
     assert (f["fig6"].metric, f["fig7a"].metric) == ("train", "train")

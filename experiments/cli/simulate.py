@@ -43,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="spikes per component d (default 1; 0: isotropic components)")
     parser.add_argument("--alignment", type=float, default=0.0, help="spike alignment a in [-1,1]")
     parser.add_argument("--task", choices=["regression", "classification"], default="regression")
+    parser.add_argument("--teacher", type=comma_list, default=["relu"],
+                        help="target activation(s) σ*: registry name or expression in x; a comma list "
+                        "is the multi-index target Σ_r σ*_r(ξ_rᵀx) (at most 8; default relu)")
+    parser.add_argument("--teacher-direction", choices=["random", "spikes", "means"], default="random",
+                        help="where the teacher directions ξ_r lie (default random)")
     parser.add_argument("--test", choices=["exact", "sampled"], default=None,
                         help="test error from exact population moments (nn, hermite) or fresh samples "
                         "(default exact)")
@@ -76,6 +81,8 @@ def config_from_args(args: argparse.Namespace):
         n=args.n, beta=args.beta, alpha=args.alpha, weights=weights, spikes=args.spikes,
         alignment=args.alignment, task=args.task, noise=args.noise,
         mean_norm=args.mean_norm,
+        teacher=args.teacher[0] if len(args.teacher) == 1 else tuple(args.teacher),
+        teacher_direction=args.teacher_direction,
     )  # fmt: skip
     return SimulationConfig(
         data=data, k=args.k, m=args.m, lam=args.lam, activations=tuple(args.activation),

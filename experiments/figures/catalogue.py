@@ -224,7 +224,7 @@ _HEAT_ALPHA = _linspace(0.0, 1.0, 30)
 _HEAT_BETA = _linspace(0.0, 1.0, 30)
 _HEAT_QUICK = tuple(_HEAT_ALPHA[i] for i in (0, 7, 14, 22, 29))
 _HEAT_BASE = SimulationConfig(
-    data=_mixture(n=400, teacher="spikes"), k=500, m=500, activations=("relu",), order=2,
+    data=_mixture(n=400, teacher_direction="spikes"), k=500, m=500, activations=("relu",), order=2,
     models=WITH_THEORY,
 )
 _HEAT_NOTE = (

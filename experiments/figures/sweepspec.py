@@ -41,7 +41,7 @@ from onestep_gm.experiments.figures.catalogue import (
     Quick,
     mixture_weights,
 )
-from onestep_gm.numerics.data import DATA_SOURCES
+from onestep_gm.numerics.data import DATA_SOURCES, spec_from_fields
 from onestep_gm.numerics.simulation import SimulationConfig
 
 TOP_KEYS = ("name", "title", "kind", "metric", "yscale", "data", "x", "y", "fixed", "quick", "notes")
@@ -138,7 +138,11 @@ def _fixed_config(source: str, data_kind: str, fixed: Any) -> SimulationConfig:
         if key in top and (not isinstance(top[key], tuple) or not all(isinstance(v, str) for v in top[key])):
             _fail(source, f"[fixed] {key} must be a list of strings")
     try:
-        return SimulationConfig(data=spec_cls(**data), **top)
+        data_spec = spec_from_fields(data_kind, data)
+    except ValueError as exc:
+        _fail(source, f"[fixed] {exc}")
+    try:
+        return SimulationConfig(data=data_spec, **top)
     except TypeError as exc:
         _fail(source, f"[fixed] {exc}")
 
