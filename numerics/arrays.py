@@ -315,7 +315,8 @@ def read_npz(path: str | Path) -> LabelledArrays:
     require(not missing, f"{path}: missing key {', '.join(missing)} (an .npz data file holds X (N, n), "
                          f"y (N,) and optionally labels)")  # fmt: skip
     extra = sorted(set(members) - set(NPZ_KEYS))
-    require(not extra, f"{path}: unknown key {extra[0]!r} (expected {', '.join(NPZ_KEYS)})")
+    if extra:
+        raise ValueError(f"{path}: unknown key {extra[0]!r} (expected {', '.join(NPZ_KEYS)})")
     total = sum(members.values())
     require(total * 2 <= available_memory(),
             f"{path}: its arrays take {format_bytes(total)}, more than half the available memory")  # fmt: skip
@@ -358,7 +359,8 @@ def select_classes(data: LabelledArrays, classes, where: str) -> list[np.ndarray
             f"classes must be two or more different labels >= 0, got {classes!r}")  # fmt: skip
     present = set(np.unique(data.y).tolist())
     absent = [c for c in classes if c not in present]
-    require(not absent, f"{where}: no rows of class {absent[0]} (y holds {sorted(present)[:20]})")
+    if absent:
+        raise ValueError(f"{where}: no rows of class {absent[0]} (y holds {sorted(present)[:20]})")
     return [data.X[data.y == c] for c in classes]
 
 
