@@ -368,8 +368,8 @@ def _validate_user_covariance(spec: MixtureSpec) -> None:
                     and all(is_finite(v) and v >= -1 for v in values),
                     f"spike_values[{c}]: sizes must be finite numbers >= -1 (Sigma_c positive "
                     f"semi-definite), got {values!r}")  # fmt: skip
-            require(directions is None or len(values) == len(directions.array),
-                    f"spike_values[{c}]: {len(values)} sizes for {len(directions.array)} spike directions")  # fmt: skip
+            if directions is not None and len(values) != len(directions.array):
+                raise ValueError(f"spike_values[{c}]: {len(values)} sizes for {len(directions.array)} spike directions")
 
 
 _EIGEN: dict = {}
