@@ -90,7 +90,7 @@ def config_from_args(args: argparse.Namespace):
 
 def _real_data(kind: str, fields: dict, args: argparse.Namespace):
     """The spec of ``--data`` (a real-data source): classes, means, β (default 1), α (default 0)."""
-    from onestep_gm.numerics.data import spec_from_fields
+    from onestep_gm.numerics.data import spec_from_fields  # JAX loads when the command runs
 
     fields = {**fields, "classes": args.classes, "keep_means": args.keep_means,
               "beta": 1.0 if args.beta is None else args.beta, "alpha": 0.0 if args.alpha is None else args.alpha}
