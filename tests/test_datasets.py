@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from onestep_gm.experiments.cli import main
+from onestep_gm.experiments.figures.sweepspec import load_sweep
 from onestep_gm.numerics.arrays import ArraySpec
 from onestep_gm.numerics.datasets import TorchvisionSpec, load_dataset, locate, read_cifar_batch
 from onestep_gm.numerics.fashion import FASHION_DIR, load_fashion_mnist
@@ -124,3 +125,15 @@ def test_a_root_without_the_files_is_one_line_and_exit_2(tmp_path, capsys):
     code = main(["simulate", "--data", f"torchvision:MNIST:{tmp_path / 'nowhere'}", "--trials", "1"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "MNIST not found" in err and "Traceback" not in err
+
+
+def test_the_mnist_example_spec_needs_its_root_and_says_so(tmp_path, monkeypatch, capsys):
+    example = Path(__file__).resolve().parents[1] / "examples" / "sweeps" / "mnist-0v1.toml"
+    spec = load_sweep(example)
+    assert spec.base.data == TorchvisionSpec(dataset="MNIST", root="data", classes=(0, 1))
+    assert "theory" in spec.base.models
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", str(example), "--quick", "--out", "out", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "MNIST not found under data" in err
+    assert not (tmp_path / "out").exists()
