@@ -94,7 +94,8 @@ class MixtureSpec:
 
     Notes
     -----
-    Arrays given here are held read-only and compared by content
+    An empty entry (``[]``, as TOML sweep specs write it) stands for ``None``.  Arrays given
+    here are held read-only and compared by content
     (:class:`~onestep_gm.numerics.frozen.FrozenArray`), so specs stay hashable and a cached
     result is found again from equal arrays.  ``equal_trace`` rescales only the components
     whose sizes follow the paper's rule, to the trace of the first of them; drawn spike and
@@ -135,8 +136,9 @@ class MixtureSpec:
             require(isinstance(self.spike_values, tuple | list),
                     f"spike_values must be one entry per component, got {self.spike_values!r}")  # fmt: skip
             object.__setattr__(self, "spike_values", tuple(
-                None if v is None else tuple(v) if isinstance(v, tuple | list | np.ndarray) else v
-                for v in self.spike_values
+                None if v is None or (isinstance(v, tuple | list) and len(v) == 0)
+                else tuple(float(x) if is_finite(x) else x for x in v) if isinstance(v, tuple | list | np.ndarray)
+                else v for v in self.spike_values
             ))  # fmt: skip
 
     @property
@@ -210,6 +212,9 @@ def _freeze_entries(name: str, value) -> tuple[FrozenArray | None, ...]:
     for c, entry in enumerate(value):
         require(not isinstance(entry, str),
                 f"{name}[{c}]: arrays are not stored in saved results ({entry}); pass them again")  # fmt: skip
+        if isinstance(entry, tuple | list) and len(entry) == 0:  # TOML has no None: [] stands for it
+            out.append(None)
+            continue
         try:
             out.append(freeze(entry))
         except (ValueError, TypeError) as error:

@@ -134,3 +134,16 @@ def test_a_covariance_larger_than_memory_is_refused(monkeypatch):
     monkeypatch.setattr(mixture_module, "available_memory", lambda: 1_000)
     with pytest.raises(ValueError, match=r"covariances\[0\]: a full covariance of n = 8 .* more than the available"):
         make_mixture(MixtureSpec(n=N, covariances=(psd(6), None)), 0)
+
+
+def test_a_sweep_spec_gives_covariances_as_nested_lists():
+    from onestep_gm.experiments.figures.sweepspec import spec_from_dict
+
+    S = psd(7)
+    obj = {"name": "cov", "x": {"field": "lam", "values": [0.01]},
+           "fixed": {"n": N, "covariances": [S.tolist(), []], "spike_values": [[], [2.0, 0.5]]}}  # fmt: skip
+    data = spec_from_dict(obj).base.data
+    assert data == MixtureSpec(n=N, covariances=(S, None), spike_values=(None, (2.0, 0.5)))
+    mixture = make_mixture(data, 0)
+    np.testing.assert_allclose(dense(mixture, 0), S, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(mixture.sizes[1])[:2], (2.0, 0.5))
