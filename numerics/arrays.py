@@ -140,7 +140,7 @@ def class_pools(
         # exact test first: the mean of identical rows need not round back to them
         require(
             not np.all(x == x[0]) and trace_c > 1e-20 * n,
-            f"class {label} of the pair has identical rows (zero covariance): no spike to learn"
+            f"class {label} of the pair has identical images (zero covariance): no spike to learn"
             if len(rows) == 2 else
             f"class {label} has identical rows (zero covariance): no spike to learn",
         )  # fmt: skip

@@ -155,7 +155,7 @@ def test_spec_refusals():
         ArraySpec(X=X, y=y, classes=(0, 7)).realise()
     with pytest.raises(ValueError, match="classes must be two or more"):
         ArraySpec(X=X, y=y, classes=(0,)).realise()
-    with pytest.raises(ValueError, match="identical rows"):
+    with pytest.raises(ValueError, match="identical images"):
         ArraySpec(X=np.ones((20, 3)), y=np.repeat([0, 1], 10)).realise()
     with pytest.raises(ValueError, match="beta"):
         ArraySpec(X=X, y=y, beta=1.5).realise()
