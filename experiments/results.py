@@ -3,7 +3,7 @@
 A saved simulation is one JSON object (RFC 8259: non-finite numbers are written as ``null``)::
 
     {"format": "onestep-gm/simulation", "version": 1,
-     "config": {... every SimulationConfig field, "data": {"kind": "mixture"|"fashion", ...}},
+     "config": {... every SimulationConfig field, "data": {"kind": "mixture"|"fashion"|"arrays"|"torchvision", ...}},
      "config_repr": "...", "train": {"relu|nn": [per-trial errors], ...}, "gen": {...},
      "seconds": float, "info": {... parameters, notes, convention, versions}}
 
@@ -123,7 +123,8 @@ def config_from_json(obj: Mapping[str, Any]):
     Raises
     ------
     ValueError
-        When a field is unknown or the data kind is neither ``mixture`` nor ``fashion``.
+        When a field is unknown or the data kind is not one of ``DATA_SOURCES`` (or the
+        spec held arrays from Python, which saved results record by digest only).
     """
     # the engine (JAX) loads only when a result is built or read
     from onestep_gm.numerics.config import SimulationConfig

@@ -6,8 +6,12 @@ Every data source follows the path of :mod:`onestep_gm.numerics.mixture`: a froz
 :attr:`~RealisedData.surrogate` is the Gaussian mixture with the same first two moments per
 component (what the theory, the exact test errors and the conditional model use).
 
-The sources: :class:`~onestep_gm.numerics.mixture.MixtureSpec` (the paper's Gaussian mixtures)
-and :class:`~onestep_gm.numerics.fashion.FashionSpec` (two Fashion-MNIST classes).  No module
+The sources: :class:`~onestep_gm.numerics.mixture.MixtureSpec` (the paper's Gaussian mixtures),
+:class:`~onestep_gm.numerics.arrays.ArraySpec` (your own labelled arrays, from an ``.npz`` file
+or Python), :class:`~onestep_gm.numerics.datasets.TorchvisionSpec` (MNIST, KMNIST,
+Fashion-MNIST, CIFAR-10 from a local torchvision root) and
+:class:`~onestep_gm.numerics.fashion.FashionSpec` (two Fashion-MNIST classes; the real-data
+sources share one preprocessing, :func:`~onestep_gm.numerics.arrays.class_pools`).  No module
 outside them asks which kind it holds: it asks the spec.  Adding a source: write a spec and a
 realised pytree with the members below, and add the spec to :data:`DATA_SOURCES` (its key is
 the spec's :attr:`~DataSpec.kind`, the tag in saved results and sweep specs).
@@ -19,6 +23,8 @@ import dataclasses
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import jax
+from onestep_gm.numerics.arrays import ArraySpec
+from onestep_gm.numerics.datasets import TorchvisionSpec
 from onestep_gm.numerics.fashion import FashionSpec
 from onestep_gm.numerics.mixture import Mixture, MixtureSpec
 
@@ -48,7 +54,8 @@ class DataSpec(Protocol):
     Attributes
     ----------
     kind : str
-        The tag in saved results and sweep specs (``"mixture"``, ``"fashion"``).
+        The tag in saved results and sweep specs (``"mixture"``, ``"fashion"``, ``"arrays"``,
+        ``"torchvision"``).
     title : str
         What the data are, in messages (``"Fashion-MNIST images"``).
     has_population_law : bool
@@ -99,7 +106,7 @@ class DataSpec(Protocol):
         sources that read nothing."""
 
 
-DATA_SOURCES: dict[str, type] = {spec.kind: spec for spec in (MixtureSpec, FashionSpec)}
+DATA_SOURCES: dict[str, type] = {spec.kind: spec for spec in (MixtureSpec, FashionSpec, ArraySpec, TorchvisionSpec)}
 """Every data spec by its :attr:`DataSpec.kind`."""
 
 

@@ -8,21 +8,19 @@ plus the Gaussian surrogate with the same first two moments (a
 
 from __future__ import annotations
 
-import functools
 import gzip
 import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, NamedTuple
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from onestep_gm.numerics.arrays import ClassPools, RowSourceMixin, class_pools, sample_pools
 from onestep_gm.numerics.memory import available_memory, format_bytes
-from onestep_gm.numerics.mixture import Mixture, blocked_normal
 from onestep_gm.numerics.validation import is_int, require
-from onestep_gm.theory.order import check_strength, scalings
 
 Array = jax.Array
 
@@ -205,8 +203,12 @@ def load_fashion_mnist(
 
 
 @dataclass(frozen=True)
-class FashionSpec:
+class FashionSpec(RowSourceMixin):
     r"""Two Fashion-MNIST classes as a two-component mixture (the paper's Figs 3, 7, 8).
+
+    One case of the general real-data source (:mod:`~onestep_gm.numerics.arrays`): the
+    loader reads images and labels, and :func:`~onestep_gm.numerics.arrays.class_pools`
+    preprocesses them.
 
     Parameters
     ----------
@@ -232,10 +234,6 @@ class FashionSpec:
     """The tag of this data source in saved results and sweep specs."""
     title: ClassVar[str] = "Fashion-MNIST images"
     """What the data are, in messages."""
-    has_population_law: ClassVar[bool] = False
-    """Real images have no population law: test errors are sampled, no theory curves."""
-    noise: ClassVar[float] = 0.0
-    """Label noise: none (labels are the classes)."""
     components: ClassVar[int] = 2
 
     @property
@@ -243,52 +241,23 @@ class FashionSpec:
         """Input dimension, :data:`FASHION_N` = 784."""
         return FASHION_N
 
-    @property
-    def max_spikes(self) -> int:
-        """The surrogate's covariances are full rank: ``n`` spikes per class."""
-        return FASHION_N
-
-    def spike_size(self) -> float:
-        r""":math:`\theta = n^{\beta(1-\alpha)}`, the total variance of the scaled images."""
-        return scalings(FASHION_N, self.beta, self.alpha).theta
-
-    def fixed_scales(self) -> tuple[float, float]:
-        r"""``(tau, b)`` fixed by the preprocessing: :math:`\tau = n + \theta`, :math:`b = 1`."""
-        return FASHION_N + self.spike_size(), 1.0
-
-    def realise(self, key=None, dtype=jnp.float64) -> FashionPools:
-        """The preprocessed pools (:func:`fashion_pools`; ``key`` is unused: the images are fixed)."""
-        return fashion_pools(self) if dtype == jnp.float64 else make_fashion(self, dtype)
-
-    def preload(self) -> None:
-        """Read, check and preprocess the images now (cached for the run, :func:`fashion_pools`)."""
-        fashion_pools(self)
+    def rows(self) -> list[np.ndarray]:
+        """The images of ``classes`` (component 0 first), in file order."""
+        classes = tuple(self.classes)
+        require(
+            len(classes) == 2
+            and all(is_int(c) and 0 <= c <= 9 for c in classes)
+            and classes[0] != classes[1],
+            f"classes must be two different labels in 0..9, got {self.classes!r}",
+        )
+        images, labels = load_fashion_mnist(self.data_dir)
+        return [images[labels == classes[0]], images[labels == classes[1]]]
 
 
-class FashionPools(NamedTuple):
-    """Preprocessed image pools and their Gaussian surrogate (a pytree)."""
-
-    pools: Array  # (2, P, n) preprocessed images per class (noise is added at sampling)
-    mixture: Mixture  # same first two moments as image + N(0, I), classification
-
-    @property
-    def surrogate(self) -> Mixture:
-        """The Gaussian mixture with the pools' first two moments (for the theory)."""
-        return self.mixture
-
-    def sample(self, key: Array, m: int, dtype=None, components: Array | None = None):
-        """``m`` samples ``(X (m, n), y (m,), c (m,) int32)`` (:func:`sample_fashion`)."""
-        return sample_fashion(self, key, m, dtype, components)
-
-    def check_draws(self, draws: int) -> None:
-        """Refuse pools too small for ``draws`` samples (:func:`check_pool_size`)."""
-        check_pool_size(self, draws)
-
-
-def _class_statistics(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean = images.mean(axis=0)
-    centred = images - mean
-    return mean, centred.T @ centred / len(images)
+FashionPools = ClassPools
+"""The realised Fashion-MNIST source: :class:`~onestep_gm.numerics.arrays.ClassPools`."""
+sample_fashion = sample_pools
+"""Draw samples from the pools: :func:`~onestep_gm.numerics.arrays.sample_pools`."""
 
 
 def fashion_from_images(
@@ -299,164 +268,29 @@ def fashion_from_images(
     beta: float = 1.0,
     alpha: float = 0.0,
     dtype=jnp.float64,
-) -> FashionPools:
-    r"""Preprocess two classes of images (rows in :math:`[0,1]^n`) as in the paper.
-
-    Both pools are cut to :math:`P = \min(N_1, N_2)` images first, so every statistic below
-    is that of the pools.  With class means :math:`\hat\mu_c` and covariances :math:`S_c`
-    (divided by :math:`P`: the moments of drawing uniformly from the pool):
-
-    1. centre: :math:`x - \hat\mu_c` (``keep_means``: :math:`x - (\hat\mu_1+\hat\mu_2)/2`, so
-       the means :math:`\pm(\hat\mu_1-\hat\mu_2)/2` remain, Fig 8);
-    2. equal trace: class 2's deviation from its own mean is multiplied by
-       :math:`\sqrt{\operatorname{tr}S_1/\operatorname{tr}S_2}` (its mean is kept);
-    3. scale everything by :math:`\sqrt{\theta/\operatorname{tr}\bar S}`,
-       :math:`\bar S = (S_1 + S_2)/2` after step 2, :math:`\theta = n^{\beta(1-\alpha)}`.
-
-    Sampling adds :math:`\mathcal N(0, I_n)`, so :math:`\operatorname{tr}\Sigma_c = n+\theta`
-    and :math:`\tau = n + \theta`.  The surrogate mixture has :math:`\Sigma_c = I + U_c
-    \operatorname{diag}(s_c) U_c^\top` from the eigen-decomposition of the scaled :math:`S_c`
-    (full rank, :math:`d = n`), the scaled means, weights :math:`(\frac12,\frac12)`.
-    """
-    images_1, images_2 = (np.asarray(x, np.float64) for x in (images_1, images_2))
-    require(
-        images_1.ndim == 2 and images_2.ndim == 2 and images_1.shape[1] == images_2.shape[1],
-        f"image pools must be (N, n) with the same n, got {images_1.shape} and {images_2.shape}",
-    )
-    P, n = min(len(images_1), len(images_2)), images_1.shape[1]
-    require(P >= 2, f"each class needs at least 2 images, got {len(images_1)} and {len(images_2)}")
-    for name, value in (("beta", beta), ("alpha", alpha)):
-        check_strength(value, name)
-    images_1, images_2 = images_1[:P], images_2[:P]
-
-    (mu_1, S_1), (mu_2, S_2) = _class_statistics(images_1), _class_statistics(images_2)
-    trace_1, trace_2 = np.trace(S_1), np.trace(S_2)
-    for label, images_c, trace_c in ((1, images_1, trace_1), (2, images_2, trace_2)):
-        # exact test first: the mean of identical rows need not round back to them
-        require(
-            not np.all(images_c == images_c[0]) and trace_c > 1e-20 * n,
-            f"class {label} of the pair has identical images (zero covariance): no spike to learn",
-        )
-    ratio = math.sqrt(trace_1 / trace_2)
-    kept_1, kept_2 = ((mu_1 - mu_2) / 2, (mu_2 - mu_1) / 2) if keep_means else (0 * mu_1, 0 * mu_2)
-    theta = scalings(n, beta, alpha).theta
-    scale = math.sqrt(theta / trace_1)  # tr S_bar = tr S_1 once class 2 has equal trace
-
-    pools = np.stack([
-        scale * (images_1 - mu_1 + kept_1),
-        scale * (ratio * (images_2 - mu_2) + kept_2),
-    ])
-    spikes, sizes = [], []
-    for S in (scale**2 * S_1, (scale * ratio) ** 2 * S_2):
-        eigenvalues, vectors = np.linalg.eigh(S)
-        order = np.argsort(eigenvalues)[::-1]
-        sizes.append(np.clip(eigenvalues[order], 0.0, None))
-        spikes.append(vectors[:, order].T)
-    mixture = Mixture(
-        weights=jnp.full(2, 0.5, dtype),
-        means=jnp.asarray(scale * np.stack([kept_1, kept_2]), dtype),
-        spikes=jnp.asarray(np.stack(spikes), dtype),
-        sizes=jnp.asarray(np.stack(sizes), dtype),
-        xi=jnp.zeros(n, dtype),
-        noise=jnp.zeros((), dtype),
-        classification=jnp.asarray(True),
-    )
-    return FashionPools(pools=jnp.asarray(pools, dtype), mixture=mixture)
+) -> ClassPools:
+    r"""Preprocess two classes of images (rows in :math:`[0,1]^n`) as in the paper:
+    :func:`~onestep_gm.numerics.arrays.class_pools` with two classes (its docstring states
+    the steps: centre, equal trace, scale to :math:`\theta`; the surrogate from the
+    eigen-decomposition of each class covariance)."""
+    return class_pools([images_1, images_2], keep_means=keep_means, beta=beta, alpha=alpha, dtype=dtype)
 
 
-def make_fashion(spec: FashionSpec, dtype=jnp.float64) -> FashionPools:
-    """Load Fashion-MNIST and preprocess ``spec.classes`` with :func:`fashion_from_images`.
+def make_fashion(spec: FashionSpec, dtype=jnp.float64) -> ClassPools:
+    """Load Fashion-MNIST and preprocess ``spec.classes`` (:meth:`FashionSpec.build`).
 
     Component 0 (label +1) is ``spec.classes[0]``; images keep their file order.
     """
-    classes = tuple(spec.classes)
-    require(
-        len(classes) == 2
-        and all(is_int(c) and 0 <= c <= 9 for c in classes)
-        and classes[0] != classes[1],
-        f"classes must be two different labels in 0..9, got {spec.classes!r}",
-    )
-    for name in ("beta", "alpha"):
-        check_strength(getattr(spec, name), name)
-    images, labels = load_fashion_mnist(spec.data_dir)
-    return fashion_from_images(
-        images[labels == classes[0]],
-        images[labels == classes[1]],
-        keep_means=spec.keep_means,
-        beta=spec.beta,
-        alpha=spec.alpha,
-        dtype=dtype,
-    )
+    return spec.build(dtype)
 
 
-_POOLS: dict = {}
-
-
-def fashion_pools(spec: FashionSpec) -> FashionPools:
+def fashion_pools(spec: FashionSpec) -> ClassPools:
     """Preprocessed pools for ``spec`` (float64), loaded once per process and kept for the
-    last spec only (a pair of classes takes about 10 MB; a figure uses one spec throughout).
+    last spec only (:func:`~onestep_gm.numerics.arrays.cached_pools`).
 
     Raises
     ------
     ValueError
         As :func:`make_fashion`.
     """
-    if spec not in _POOLS:
-        _POOLS.clear()
-        _POOLS[spec] = make_fashion(spec)
-    return _POOLS[spec]
-
-
-def check_pool_size(data: FashionPools, draws: int) -> None:
-    """Refuse pools too small for one trial: ``draws`` samples take about ``draws / 2`` images
-    of each class, and images must not repeat within a trial.
-
-    Parameters
-    ----------
-    data : FashionPools
-        The preprocessed pools.
-    draws : int
-        Samples one trial draws, ``(2 + test_factor) * m``.
-
-    Raises
-    ------
-    ValueError
-        When a class has fewer than ``ceil(draws / 2)`` images.
-    """
-    P = int(data.pools.shape[1])
-    need = -(-int(draws) // 2)
-    require(
-        P >= need,
-        f"each class has {P} images but one trial draws about {need} per class "
-        f"((2 + test_factor) * m / 2 = {draws}/2): lower m or test_factor",
-    )
-
-
-@functools.partial(jax.jit, static_argnames=("m", "dtype"))
-def sample_fashion(
-    data: FashionPools, key: Array, m: int, dtype=None, components: Array | None = None
-) -> tuple[Array, Array, Array]:
-    r"""Draw ``m`` samples ``(X (m, n), y (m,), c (m,) int32)``: :math:`c\sim\mathrm{Bernoulli}
-    (\frac12)`, an image of class :math:`c` from its pool, :math:`x = \text{image} +
-    \mathcal N(0, I_n)`, :math:`y = +1` for class 0 and :math:`-1` otherwise.
-
-    Images are distinct within one call while a class is drawn at most :math:`P` times (each
-    class walks through its own random permutation of the pool); to keep several batches
-    disjoint, draw them in one call and split.  ``X`` and ``y`` are in ``dtype`` (default: the
-    pools' dtype).  ``components`` (``(m,)`` int32) fixes every sample's class instead of
-    drawing it.
-    """
-    key_c, key_perm, key_z = jax.random.split(key, 3)
-    _, P, n = data.pools.shape
-    if components is None:
-        c = jax.random.bernoulli(key_c, 0.5, (m,)).astype(jnp.int32)
-    else:
-        c = jnp.asarray(components, jnp.int32)
-    perms = jnp.stack([jax.random.permutation(k, P) for k in jax.random.split(key_perm, 2)])
-    onehot = jax.nn.one_hot(c, 2, dtype=jnp.int32)
-    rank = jnp.take_along_axis(jnp.cumsum(onehot, axis=0), c[:, None], axis=1)[:, 0] - 1
-    dtype = data.pools.dtype if dtype is None else dtype
-    images = data.pools[c, perms[c, rank % P]].astype(dtype)
-    X = images + blocked_normal(key_z, m, n, dtype)
-    y = jnp.where(c == 0, 1.0, -1.0).astype(X.dtype)
-    return X, y, c
+    return spec.realise()

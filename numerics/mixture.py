@@ -6,7 +6,10 @@ The mixture model of Demir & Dogan (ICLR 2025, Sec. 2):
     x \sim \sum_{c=1}^C \rho_c\, \mathcal N(\mu_c, \Sigma_c), \qquad
     \Sigma_c = I_n + \sum_{i\le d_c} \theta_{c,i}\,\gamma_{c,i}\gamma_{c,i}^\top,
 
-with orthonormal spikes :math:`\gamma_{c,i}` within each component.  Nothing here ever forms
+with orthonormal spikes :math:`\gamma_{c,i}` within each component.  A component may instead be
+isotropic (no spikes), have user-given spike directions and sizes, or a user-given full
+covariance :math:`\Sigma_c = I + V\operatorname{diag}(\lambda - 1)V^\top` (``n`` spikes of
+sizes :math:`\lambda_i - 1 \ge -1`, from its eigen-decomposition).  Nothing here ever forms
 an :math:`n\times n` matrix for the mixture: samples use
 :math:`\Sigma_c^{1/2} z = z + \sum_i (\sqrt{1+\theta_{c,i}} - 1)\gamma_{c,i}\gamma_{c,i}^\top z`
 (:math:`O(mnd)`), and the top eigenvalue of :math:`\bar\Sigma = \sum_c\rho_c\Sigma_c` comes from a
@@ -26,6 +29,8 @@ from typing import ClassVar, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from onestep_gm.numerics.frozen import FrozenArray, freeze
+from onestep_gm.numerics.memory import available_memory, format_bytes
 from onestep_gm.numerics.validation import is_finite, is_int, require
 from onestep_gm.theory.activations import Activation, get_activation, require_finite_moments
 from onestep_gm.theory.order import check_strength, scalings
@@ -37,6 +42,8 @@ TEACHER_DIRECTIONS = ("random", "spikes", "means")
 MAX_TEACHER_INDICES = 8
 """The most directions :math:`R` of a multi-index teacher."""
 SPIKE_SIZES = ("equal", "uniform")
+MAX_COVARIANCE_N = 2000
+"""The largest ``n`` of a user-given full covariance (its eigen-decomposition is O(n³))."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +89,20 @@ class MixtureSpec:
         :math:`c_r`, one per teacher activation; ``None`` is all 1.
     noise : float
         Label noise :math:`\delta \ge 0`.
+    spike_directions : tuple of (array (d_c, n) or None), or None
+        Per component, user-given spike directions :math:`\gamma_{c,i}` as orthonormal rows
+        (checked to 1e-8), or ``None`` for the paper's random draw.  Their number overrides
+        ``spikes`` for that component.
+    spike_values : tuple of (tuple of float or None), or None
+        Per component, user-given spike sizes :math:`\theta_{c,i} \ge -1` (used as given: no
+        ``theta``, ``spike_sizes`` or ``equal_trace``), or ``None`` for the paper's sizes.
+        With ``spike_directions`` of the same component, one size per direction; alone, the
+        directions are drawn.
+    covariances : tuple of (array (n, n) or None), or None
+        Per component, a user-given full covariance :math:`\Sigma_c` (symmetric, positive
+        semi-definite, finite, :math:`n \le 2000`), or ``None``.  Realised as ``n`` spikes:
+        the eigenvectors, sizes :math:`\lambda_i - 1`.  Excludes ``spike_directions`` and
+        ``spike_values`` for that component.
 
     Raises
     ------
@@ -89,6 +110,16 @@ class MixtureSpec:
         At construction, for a bad ``teacher``, ``teacher_direction`` or ``teacher_weights``,
         or a teacher other than the default with ``task="classification"``; the other fields
         are checked by :func:`validate_spec` when the spec is realised.
+
+    Notes
+    -----
+    An empty entry (``[]``, as TOML sweep specs write it) stands for ``None``.  Arrays given
+    here are held read-only and compared by content
+    (:class:`~onestep_gm.numerics.frozen.FrozenArray`), so specs stay hashable and a cached
+    result is found again from equal arrays.  ``equal_trace`` rescales only the components
+    whose sizes follow the paper's rule, to the trace of the first of them; drawn spike and
+    mean directions are orthonormal among themselves, user-given ones are used as given, and
+    ``alignment`` relates drawn components to component 1 when component 1 is drawn.
     """
 
     n: int = 1000
@@ -106,6 +137,9 @@ class MixtureSpec:
     noise: float = 0.0  # delta
     teacher_direction: str = "random"  # "random" | "spikes" | "means": where the xi_r lie
     teacher_weights: tuple[float, ...] | None = None  # c_r; None -> all 1
+    spike_directions: tuple[FrozenArray | None, ...] | None = None  # per component (d_c, n) rows
+    spike_values: tuple[tuple[float, ...] | None, ...] | None = None  # per component theta_{c,i}
+    covariances: tuple[FrozenArray | None, ...] | None = None  # per component (n, n) Sigma_c
 
     kind: ClassVar[str] = "mixture"
     """The tag of this data source in saved results and sweep specs."""
@@ -115,6 +149,18 @@ class MixtureSpec:
     """The mixture is its own population law: exact test errors and theory curves apply."""
 
     def __post_init__(self):
+        for name in ("spike_directions", "covariances"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _freeze_entries(name, value))
+        if self.spike_values is not None:
+            require(isinstance(self.spike_values, tuple | list),
+                    f"spike_values must be one entry per component, got {self.spike_values!r}")  # fmt: skip
+            object.__setattr__(self, "spike_values", tuple(
+                None if v is None or (isinstance(v, tuple | list) and len(v) == 0)
+                else tuple(float(x) if is_finite(x) else x for x in v) if isinstance(v, tuple | list | np.ndarray)
+                else v for v in self.spike_values
+            ))  # fmt: skip
         for name in ("teacher", "teacher_weights"):
             if isinstance(getattr(self, name), list):
                 object.__setattr__(self, name, tuple(getattr(self, name)))
@@ -292,7 +338,58 @@ def spike_size(spec: MixtureSpec) -> float:
     return scalings(spec.n, spec.beta, spec.alpha).theta
 
 
+def _freeze_entries(name: str, value) -> tuple[FrozenArray | None, ...]:
+    require(isinstance(value, tuple | list), f"{name} must be one entry (an array or None) per component")
+    out = []
+    for c, entry in enumerate(value):
+        require(not isinstance(entry, str),
+                f"{name}[{c}]: arrays are not stored in saved results ({entry}); pass them again")  # fmt: skip
+        if isinstance(entry, tuple | list) and len(entry) == 0:  # TOML has no None: [] stands for it
+            out.append(None)
+            continue
+        try:
+            out.append(freeze(entry))
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"{name}[{c}]: not an array of numbers ({error})") from None
+    return tuple(out)
+
+
+def _user_entry(spec: MixtureSpec, name: str, c: int):
+    value = getattr(spec, name)
+    return None if value is None else value[c]
+
+
+def _has_user_covariance(spec: MixtureSpec) -> bool:
+    return any(getattr(spec, name) is not None and any(v is not None for v in getattr(spec, name))
+               for name in ("spike_directions", "spike_values", "covariances"))  # fmt: skip
+
+
 def _spike_counts(spec: MixtureSpec) -> tuple[int, ...]:
+    """d_c per component: user-given directions, sizes or covariances override ``spikes``."""
+    counts = _paper_counts(spec)
+    if not _has_user_covariance(spec):
+        return counts
+    for name in ("spike_directions", "spike_values", "covariances"):
+        value = getattr(spec, name)
+        require(value is None or len(value) == len(counts),
+                f"{name}: {len(value) if value is not None else 0} entries given for {len(counts)} "
+                f"components (one per component, None where not given)")  # fmt: skip
+    out = []
+    for c, d in enumerate(counts):
+        covariance = _user_entry(spec, "covariances", c)
+        directions = _user_entry(spec, "spike_directions", c)
+        values = _user_entry(spec, "spike_values", c)
+        if covariance is not None:
+            d = covariance.shape[0] if covariance.array.ndim == 2 else 0
+        elif directions is not None:
+            d = directions.shape[0] if directions.array.ndim == 2 else 0
+        elif values is not None:
+            d = len(values)
+        out.append(int(d))
+    return tuple(out)
+
+
+def _paper_counts(spec: MixtureSpec) -> tuple[int, ...]:
     C = len(spec.weights)
     counts = (spec.spikes,) * C if is_int(spec.spikes) else tuple(spec.spikes)
     require(
@@ -341,6 +438,8 @@ def validate_spec(spec: MixtureSpec) -> tuple[int, ...]:
         is_finite(spec.mean_norm) and spec.mean_norm >= 0,
         f"mean_norm must be finite and >= 0, got {spec.mean_norm!r}",
     )
+    if _has_user_covariance(spec):
+        _validate_user_covariance(spec)
     require(spec.task in TASKS, f"task must be one of {TASKS}, got {spec.task!r}")
     R = spec.target().indices
     require(
@@ -365,18 +464,101 @@ def validate_spec(spec: MixtureSpec) -> tuple[int, ...]:
             f"teacher_direction='means' with {R} teacher direction(s) needs mean_norm > 0 and at least "
             f"{R} mean direction(s); this mixture has {available} (C = 2 has one, mu_2 = -mu_1)",
         )
-    if spec.equal_trace and spike_size(spec) > 0 and any(counts):
+    drawn = _drawn_counts(spec, counts)
+    sized = [d for c, d in enumerate(counts) if _draws_sizes(spec, c)]
+    if spec.equal_trace and spike_size(spec) > 0 and any(sized):
         require(
-            all(d > 0 for d in counts),
+            all(d > 0 for d in sized),
             f"equal_trace needs at least one spike in every component, got spikes {counts}",
         )
-    directions = sum(counts) + _mean_directions(spec)
+    directions = sum(drawn) + _mean_directions(spec)
     require(
         directions <= spec.n,
         f"n = {spec.n} is too small: the spikes and means need {directions} orthogonal directions",
     )
     require(R <= spec.n, f"n = {spec.n} is too small for {R} orthogonal teacher directions")
     return counts
+
+
+def _draws_sizes(spec: MixtureSpec, c: int) -> bool:
+    return _user_entry(spec, "covariances", c) is None and _user_entry(spec, "spike_values", c) is None
+
+
+def _drawn_counts(spec: MixtureSpec, counts: tuple[int, ...]) -> tuple[int, ...]:
+    """Spikes whose directions are drawn: 0 for components with given directions or covariance."""
+    return tuple(
+        0 if _user_entry(spec, "covariances", c) is not None or _user_entry(spec, "spike_directions", c) is not None
+        else d for c, d in enumerate(counts)
+    )  # fmt: skip
+
+
+def _validate_user_covariance(spec: MixtureSpec) -> None:
+    C, n = len(spec.weights), spec.n
+    for c in range(C):
+        covariance = _user_entry(spec, "covariances", c)
+        directions = _user_entry(spec, "spike_directions", c)
+        values = _user_entry(spec, "spike_values", c)
+        if covariance is not None:
+            require(directions is None and values is None,
+                    f"covariances[{c}]: give a full covariance or spikes for a component, not both")  # fmt: skip
+            covariance_spikes(covariance, n, f"covariances[{c}]", C)
+        if directions is not None:
+            D = directions.array
+            require(D.ndim == 2 and D.shape[1] == n and 1 <= D.shape[0] <= n,
+                    f"spike_directions[{c}]: shape {D.shape}, expected (d, n) = (d, {n}) with 1 <= d <= n")  # fmt: skip
+            require(bool(np.isfinite(D).all()), f"spike_directions[{c}]: NaN or infinite entries")
+            gap = float(np.abs(D @ D.T - np.eye(len(D))).max())
+            require(gap <= 1e-8, f"spike_directions[{c}]: rows must be orthonormal (max |D D^T - I| = "
+                                 f"{gap:.3g}); orthonormalise them first (numpy.linalg.qr)")  # fmt: skip
+        if values is not None:
+            require(isinstance(values, tuple) and len(values) >= 1
+                    and all(is_finite(v) and v >= -1 for v in values),
+                    f"spike_values[{c}]: sizes must be finite numbers >= -1 (Sigma_c positive "
+                    f"semi-definite), got {values!r}")  # fmt: skip
+            if directions is not None and len(values) != len(directions.array):
+                raise ValueError(f"spike_values[{c}]: {len(values)} sizes for {len(directions.array)} spike directions")
+
+
+_EIGEN: dict = {}
+
+
+def covariance_spikes(covariance: FrozenArray, n: int, name: str = "covariance", components: int = 1):
+    r"""A full covariance as spikes: ``(directions (n, n) rows, sizes (n,))`` with
+    :math:`\Sigma = I + \sum_i s_i v_i v_i^\top`, :math:`s_i = \lambda_i - 1 \ge -1`
+    (eigenvalues in decreasing order; those within rounding below 0 set to 0).
+
+    Cached per matrix (content hash), for the last few matrices.
+
+    Raises
+    ------
+    ValueError
+        ``"<name>: ..."`` for a wrong shape, ``n`` above :data:`MAX_COVARIANCE_N`, more memory
+        than available, non-finite entries, asymmetry beyond 1e-10 relative, or an eigenvalue
+        below -1e-10 relative (not positive semi-definite).
+    """
+    S = covariance.array
+    require(S.ndim == 2 and S.shape == (n, n), f"{name}: shape {S.shape}, expected (n, n) = ({n}, {n})")
+    require(n <= MAX_COVARIANCE_N,
+            f"{name}: n = {n} exceeds {MAX_COVARIANCE_N}, the largest full covariance "
+            f"(give spike_directions and spike_values instead)")  # fmt: skip
+    need = 8 * n * n * (components + 4)
+    require(need <= available_memory(),
+            f"{name}: a full covariance of n = {n} for {components} components needs about "
+            f"{format_bytes(need)}, more than the available memory")  # fmt: skip
+    require(bool(np.isfinite(S).all()), f"{name}: NaN or infinite entries")
+    scale = max(1.0, float(np.abs(S).max()))
+    asymmetry = float(np.abs(S - S.T).max())
+    require(asymmetry <= 1e-10 * scale, f"{name}: not symmetric (max |S - S^T| = {asymmetry:.3g})")
+    if covariance not in _EIGEN:
+        eigenvalues, vectors = np.linalg.eigh((S + S.T) / 2)
+        if len(_EIGEN) >= 4:
+            _EIGEN.pop(next(iter(_EIGEN)))
+        _EIGEN[covariance] = (eigenvalues[::-1].copy(), vectors[:, ::-1].T.copy())
+    eigenvalues, rows = _EIGEN[covariance]
+    lowest = float(eigenvalues[-1])
+    require(lowest >= -1e-10 * max(scale, float(eigenvalues[0])),
+            f"{name}: not positive semi-definite (smallest eigenvalue {lowest:.3g})")  # fmt: skip
+    return rows, np.clip(eigenvalues, 0.0, None) - 1.0
 
 
 def _host_rng(key: Array | int) -> np.random.Generator:
@@ -424,6 +606,33 @@ def _realise_spikes(counts: tuple[int, ...], basis: np.ndarray, a: float) -> np.
     return spikes
 
 
+def _realise_user(spec: MixtureSpec, counts: tuple[int, ...], rng: np.random.Generator, mean_dirs: int):
+    """Spikes and sizes when some component has user-given directions, sizes or covariance."""
+    n, C, d = spec.n, len(counts), max(counts, default=0)
+    drawn = _drawn_counts(spec, counts)
+    basis = _orthonormal_rows(rng, n, sum(drawn) + mean_dirs)
+    drawn_spikes = _realise_spikes(drawn, basis, float(spec.alignment)) if any(drawn) else None
+    sized = [c for c in range(C) if _draws_sizes(spec, c)]
+    uniform = rng.uniform(size=(C, d)) if spec.spike_sizes == "uniform" else np.ones((C, d))
+    spikes, sizes = np.zeros((C, d, n)), np.zeros((C, d))
+    for c, d_c in enumerate(counts):
+        covariance = _user_entry(spec, "covariances", c)
+        directions = _user_entry(spec, "spike_directions", c)
+        values = _user_entry(spec, "spike_values", c)
+        if covariance is not None:
+            spikes[c, :d_c], sizes[c, :d_c] = covariance_spikes(covariance, n, f"covariances[{c}]", C)
+            continue
+        spikes[c, :d_c] = directions.array if directions is not None else drawn_spikes[c, :d_c]
+        sizes[c, :d_c] = values if values is not None else spike_size(spec) * uniform[c, :d_c]
+    if spec.equal_trace and sized:
+        target = sizes[sized[0]].sum()
+        for c in sized[1:]:
+            total = sizes[c].sum()
+            if total > 0:
+                sizes[c] *= target / total
+    return basis, spikes, np.clip(sizes, -1.0, None)
+
+
 def make_mixture(spec: MixtureSpec, key: Array | int, dtype=jnp.float64) -> Mixture:
     r"""Realise ``spec``: draw spikes, spike sizes, means and the teacher.
 
@@ -453,6 +662,10 @@ def make_mixture(spec: MixtureSpec, key: Array | int, dtype=jnp.float64) -> Mixt
       direction is stored as ``xi`` of shape ``(n,)``, several as ``(R, n)``.
       Classification: :math:`\xi = 0`.
 
+    * User-given covariances (:class:`MixtureSpec` ``spike_directions``, ``spike_values``,
+      ``covariances``): given directions and sizes are used as given; a full covariance
+      becomes ``n`` spikes from its eigen-decomposition (:func:`covariance_spikes`).
+
     Construction runs on the host in numpy (:math:`O(n r^2)` for the :math:`r` directions, no
     XLA compilation per shape), with randomness determined by ``key`` (a JAX key or an int
     seed); the result is a pytree of ``dtype`` arrays.  Raises :class:`ValueError` for an
@@ -462,9 +675,12 @@ def make_mixture(spec: MixtureSpec, key: Array | int, dtype=jnp.float64) -> Mixt
     rng = _host_rng(key)
     n, C = spec.n, len(counts)
     mean_dirs = _mean_directions(spec)
-    basis = _orthonormal_rows(rng, n, sum(counts) + mean_dirs)
-    sizes = _realise_sizes(spec, counts, rng)
-    spikes = _realise_spikes(counts, basis, float(spec.alignment))
+    if _has_user_covariance(spec):
+        basis, spikes, sizes = _realise_user(spec, counts, rng, mean_dirs)
+    else:
+        basis = _orthonormal_rows(rng, n, sum(counts) + mean_dirs)
+        sizes = _realise_sizes(spec, counts, rng)
+        spikes = _realise_spikes(counts, basis, float(spec.alignment))
 
     means = np.zeros((C, n))
     if mean_dirs == 1 and C == 2:
@@ -476,13 +692,14 @@ def make_mixture(spec: MixtureSpec, key: Array | int, dtype=jnp.float64) -> Mixt
     R = teacher.indices
     xi = np.zeros(n)
     if spec.task == "regression":
-        lam = _top_eigenvalue(np.asarray(spec.weights, np.float64), sizes, spikes, np)
+        top = _signed_top_eigenvalue if np.any(sizes < 0) else _top_eigenvalue
+        lam = top(np.asarray(spec.weights, np.float64), sizes, spikes, np)
         rows, units = [], []
         for r in range(R):
             if spec.teacher_direction == "spikes":
                 direction = spikes[0, r] + spikes[1, r] if C >= 2 else spikes[0, r]
             elif spec.teacher_direction == "means":
-                direction = basis[sum(counts) + r]
+                direction = means[r]  # the r-th mean direction (C = 2: mu_1 = -mu_2, one direction)
             else:
                 direction = rng.standard_normal(n)
                 for unit in units:  # Gram-Schmidt against the directions drawn before
@@ -528,6 +745,21 @@ def _top_eigenvalue(weights, sizes, spikes, xp):
     return 1.0 + xp.maximum(xp.linalg.eigvalsh(small)[-1], 0.0)
 
 
+def _signed_top_eigenvalue(weights, sizes, spikes, xp):
+    r""":math:`\|\bar\Sigma\|_2` when some sizes are negative (eigenvalues below 1)."""
+    C, d, n = spikes.shape
+    if C * d == 0:
+        return 1.0
+    B = spikes.reshape(C * d, n)
+    D = (weights[:, None] * sizes).reshape(C * d)
+    if C * d >= n:  # B may span R^n: the dense n x n matrix, no guaranteed eigenvalue 1
+        return 1.0 + xp.linalg.eigvalsh((B.T * D) @ B)[-1]
+    # C d < n: Sigma_bar keeps an eigenvalue 1; B^T D B's others are those of L^T D L, B B^T = L L^T
+    gram_values, Q = xp.linalg.eigh(B @ B.T)
+    L = Q * xp.sqrt(xp.clip(gram_values, 0.0, None))
+    return 1.0 + xp.maximum(xp.linalg.eigvalsh((L.T * D) @ L)[-1], 0.0)
+
+
 def top_eigenvalue(mixture: Mixture) -> Array:
     r""":math:`\|\bar\Sigma\|_2` for :math:`\bar\Sigma = I_n + B D B^\top`, without an
     :math:`n\times n` matrix.
@@ -536,8 +768,11 @@ def top_eigenvalue(mixture: Mixture) -> Array:
     \theta_{c,i})\succeq 0`; the non-zero spectrum of :math:`BDB^\top` is that of
     :math:`D^{1/2}B^\top B D^{1/2}` (size :math:`Cd`), so
     :math:`\|\bar\Sigma\|_2 = 1 + \lambda_{\max}(D^{1/2}B^\top BD^{1/2})`. Means excluded.
+    Negative sizes (a user-given covariance with eigenvalues below 1) are handled exactly
+    through :math:`L^\top D L` with :math:`B^\top B = LL^\top` (or the dense matrix when
+    :math:`Cd \ge n`).
     """
-    lam = _top_eigenvalue(mixture.weights, mixture.sizes, mixture.spikes, jnp)
+    lam = _signed_top_eigenvalue(mixture.weights, mixture.sizes, mixture.spikes, jnp)
     return jnp.asarray(lam, mixture.means.dtype)
 
 

@@ -11,7 +11,8 @@ The public API, one entry per concept:
 * the exact layer: :func:`hermite_order`, :func:`scalings`, :func:`bulk_scale`,
   :func:`hermite_coefficients`, :func:`conditional_moments`;
 * data sources behind one protocol (:class:`DataSpec`, :data:`DATA_SOURCES`):
-  :class:`MixtureSpec`, :class:`FashionSpec`;
+  :class:`MixtureSpec`, :class:`FashionSpec`, :class:`ArraySpec` (your own arrays, ``.npz``),
+  :class:`TorchvisionSpec` (a local torchvision root);
 * feature models in one table (:data:`FEATURE_MODELS` of :class:`FeatureModel`; the theory line
   is a predictor beside them), :data:`MODELS`;
 * simulations: :class:`SimulationConfig`, :func:`simulate` (returns a :class:`SimulationResult`
@@ -57,11 +58,13 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs; loaded lazily a
     from onestep_gm.experiments.figures.sweepspec import load_sweep as load_sweep
     from onestep_gm.experiments.results import load_result as load_result
     from onestep_gm.experiments.results import save_result as save_result
+    from onestep_gm.numerics.arrays import ArraySpec as ArraySpec
     from onestep_gm.numerics.compile_cache import disable_compile_cache as disable_compile_cache
     from onestep_gm.numerics.compile_cache import enable_compile_cache as enable_compile_cache
     from onestep_gm.numerics.config import SimulationConfig as SimulationConfig
     from onestep_gm.numerics.data import DATA_SOURCES as DATA_SOURCES
     from onestep_gm.numerics.data import DataSpec as DataSpec
+    from onestep_gm.numerics.datasets import TorchvisionSpec as TorchvisionSpec
     from onestep_gm.numerics.fashion import FashionSpec as FashionSpec
     from onestep_gm.numerics.learning import LearningCurve as LearningCurve
     from onestep_gm.numerics.learning import learning_curve as learning_curve
@@ -132,6 +135,8 @@ _HOME = {
     "limit_curve": "onestep_gm.numerics.limit",
     "limit_point": "onestep_gm.numerics.limit",
     "FashionSpec": "onestep_gm.numerics.fashion",
+    "ArraySpec": "onestep_gm.numerics.arrays",
+    "TorchvisionSpec": "onestep_gm.numerics.datasets",
     "MixtureSpec": "onestep_gm.numerics.mixture",
     "enable_x64": "onestep_gm.numerics.precision",
     "Pair": "onestep_gm.numerics.result",
@@ -159,6 +164,7 @@ __all__ = [
     "MODELS",
     "Activation",
     "ActivationError",
+    "ArraySpec",
     "ConditionalMoments",
     "DataSpec",
     "FashionSpec",
@@ -180,6 +186,7 @@ __all__ = [
     "SimulationConfig",
     "SimulationResult",
     "Spread",
+    "TorchvisionSpec",
     "__version__",
     "bulk_scale",
     "conditional_moments",

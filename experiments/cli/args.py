@@ -104,6 +104,34 @@ def comma_list(text: str) -> list[str]:
     return items
 
 
+DATA_FORMS = "mixture, npz:PATH, torchvision:DATASET:ROOT or fashion[:DIR]"
+
+
+def data_source(text: str) -> tuple[str, dict[str, Any]]:
+    """``--data``: ``"mixture"`` | ``"npz:PATH"`` | ``"torchvision:DATASET:ROOT"`` |
+    ``"fashion[:DIR]"`` → ``(kind, fields)`` of a data spec (``kind`` a key of ``DATA_SOURCES``)."""
+    head, _, rest = text.partition(":")
+    if head == "mixture" and not rest:
+        return "mixture", {}
+    if head == "npz" and rest:
+        return "arrays", {"path": rest}
+    if head == "fashion":
+        return "fashion", {"data_dir": rest} if rest else {}
+    if head == "torchvision":
+        dataset, _, root = rest.partition(":")
+        if dataset and root:
+            return "torchvision", {"dataset": dataset, "root": root}
+    raise argparse.ArgumentTypeError(f"{text!r} is not a data source; expected {DATA_FORMS}")
+
+
+def class_list(text: str) -> tuple[int, ...]:
+    """``"0,1"`` → ``(0, 1)``: two or more different class labels >= 0."""
+    values = tuple(nonnegative_int(item.strip()) for item in text.split(","))
+    if len(values) < 2 or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"{text!r}: give two or more different class labels")
+    return values
+
+
 def emit_json(obj: Any) -> None:
     """Print one JSON object on stdout and nothing else."""
     # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast

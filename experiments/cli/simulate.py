@@ -6,7 +6,10 @@ import argparse
 import warnings
 
 from onestep_gm.experiments.cli.args import (
+    DATA_FORMS,
+    class_list,
     comma_list,
+    data_source,
     emit_json,
     nonnegative_float,
     nonnegative_int,
@@ -22,8 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma list of registry names or expressions in x (default relu,tanh,sigmoid)")
     parser.add_argument("--model", type=comma_list, default=["nn", "hermite"],
                         help="comma list from nn,hermite,conditional,theory (default nn,hermite)")
-    parser.add_argument("--beta", type=unit_interval, default=0.74, help="strength β in [0,1] (default 0.74)")
-    parser.add_argument("--alpha", type=unit_interval, default=0.5, help="weight α in [0,1] (default 0.5)")
+    parser.add_argument("--beta", type=unit_interval, default=None,
+                        help="strength β in [0,1] (default 0.74; 1 for real data)")
+    parser.add_argument("--alpha", type=unit_interval, default=None,
+                        help="weight α in [0,1] (default 0.5; 0 for real data)")
     parser.add_argument("--n", type=positive_int, default=1000, help="input dimension (default 1000)")
     parser.add_argument("--k", type=positive_int, default=1000, help="hidden neurons (default 1000)")
     parser.add_argument("--m", type=positive_int, default=1000, help="samples per batch (default 1000)")
@@ -65,6 +70,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "unit-rows, uniform on the unit sphere (Cui et al. 2024)")
     parser.add_argument("--m-step", type=positive_int, default=None,
                         help="samples of the gradient step's batch (default m; m stays the readout batch)")
+    parser.add_argument("--data", type=data_source, default=("mixture", {}),
+                        help=f"data source: {DATA_FORMS} (default mixture; see docs/model.md)")
+    parser.add_argument("--classes", type=class_list, default=(0, 1),
+                        help="real data: the classes, the first labelled +1 (default 0,1)")
+    parser.add_argument("--keep-means", action="store_true",
+                        help="real data: remove only the common mean (Fig 8), keep the class means")
+    parser.add_argument("--colour", action="store_true", help="CIFAR10: three channels (n = 3072), not grey")
     parser.add_argument("--cache-dir", default=None, help="cache results here (re-runs resume)")
     parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
 
@@ -76,14 +88,18 @@ def config_from_args(args: argparse.Namespace):
     from onestep_gm.numerics.mixture import MixtureSpec
     from onestep_gm.numerics.simulation import SimulationConfig
 
-    weights = mixture_weights(args.components, rho=args.rho, spikes=args.spikes, n=args.n)
-    data = MixtureSpec(
-        n=args.n, beta=args.beta, alpha=args.alpha, weights=weights, spikes=args.spikes,
-        alignment=args.alignment, task=args.task, noise=args.noise,
-        mean_norm=args.mean_norm,
-        teacher=args.teacher[0] if len(args.teacher) == 1 else tuple(args.teacher),
-        teacher_direction=args.teacher_direction,
-    )  # fmt: skip
+    kind, fields = args.data
+    if kind == "mixture":
+        weights = mixture_weights(args.components, rho=args.rho, spikes=args.spikes, n=args.n)
+        data = MixtureSpec(
+            n=args.n, beta=0.74 if args.beta is None else args.beta, alpha=0.5 if args.alpha is None else args.alpha,
+            weights=weights, spikes=args.spikes, alignment=args.alignment, task=args.task, noise=args.noise,
+            mean_norm=args.mean_norm,
+            teacher=args.teacher[0] if len(args.teacher) == 1 else tuple(args.teacher),
+            teacher_direction=args.teacher_direction,
+        )  # fmt: skip
+    else:
+        data = _real_data(kind, fields, args)
     return SimulationConfig(
         data=data, k=args.k, m=args.m, lam=args.lam, activations=tuple(args.activation),
         models=tuple(args.model), order=args.order, trials=args.trials, seed=args.seed,
@@ -91,6 +107,22 @@ def config_from_args(args: argparse.Namespace):
         protocol=args.protocol,
         readout_init=args.readout_init, first_layer=args.first_layer, m_step=args.m_step,
     )  # fmt: skip
+
+
+def _real_data(kind: str, fields: dict, args: argparse.Namespace):
+    """The spec of ``--data`` (a real-data source): classes, means, β (default 1), α (default 0)."""
+    from onestep_gm.numerics.data import spec_from_fields  # JAX loads when the command runs
+
+    fields = {**fields, "classes": args.classes, "keep_means": args.keep_means,
+              "beta": 1.0 if args.beta is None else args.beta, "alpha": 0.0 if args.alpha is None else args.alpha}
+    if kind == "fashion":
+        if len(args.classes) != 2:
+            raise ValueError("--data fashion takes two classes (--classes A,B)")
+    if kind == "torchvision":
+        fields["grey"] = not args.colour
+    elif args.colour:
+        raise ValueError("--colour applies to --data torchvision:CIFAR10:ROOT only")
+    return spec_from_fields(kind, fields)
 
 
 def _table(summary: dict) -> str:
@@ -110,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
         simulate_cached,
     )
     config = config_from_args(args)
+    config.data.preload()  # a missing or corrupt data file: one line before any work
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
         result = simulate_cached(config, progress=not args.json, cache_dir=args.cache_dir)
