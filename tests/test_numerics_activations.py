@@ -17,6 +17,18 @@ from onestep_gm.numerics.activations import numeric_activation
 from onestep_gm.theory.activations import activation_scope, get_activation, registered_names
 
 
+def _cube(x):
+    return x**3
+
+
+def _two(x):
+    return 2.0 + 0 * x
+
+
+# Module-level functions: a name keeps its first definition for the life of the process, so a
+# rerun of a test in the same process registers the same function object again (a no-op).
+
+
 @pytest.fixture
 def scope():
     """Registrations end with the test; the test fails if one leaks out of the scope."""
@@ -38,7 +50,7 @@ def test_hermite_coefficients_and_second_moment_match_the_exact_layer(scope):
         assert float(numeric.second_moment) == pytest.approx(float(exact.second_moment), rel=1e-13)
         assert float(numeric.h_star) == pytest.approx(float(exact.h_star), rel=1e-9)
     # and against a polynomial's closed form: x**3 by a JAX lambda, h_1 = 3 b^3, h_3 = 6 b^3
-    numeric_activation("cube_fn", lambda x: x**3)
+    numeric_activation("cube_fn", _cube)
     c = og.hermite_coefficients("cube_fn", 0.5, 4)
     assert [float(v) for v in c.h] == pytest.approx([0, 3 * 0.125, 0, 6 * 0.125], abs=1e-14)
     assert float(c.h_star) == pytest.approx(0.0, abs=1e-7)  # E[(bz)^6] = 15 b^6 = h_1^2 + h_3^2/3!
@@ -76,7 +88,7 @@ def test_a_jump_declared_as_a_kink_gets_the_first_moment_by_steins_form(scope):
 def test_the_derivative_defaults_to_autodiff_and_a_given_one_is_used(scope):
     x = jnp.linspace(-3.0, 3.0, 7)
     _, d_auto = numeric_activation("auto_d", jnp.tanh).functions()
-    _, d_given = numeric_activation("given_d", jnp.tanh, derivative=lambda t: 2.0 + 0 * t).functions()
+    _, d_given = numeric_activation("given_d", jnp.tanh, derivative=_two).functions()
     np.testing.assert_allclose(np.asarray(d_auto(x)), 1 - np.tanh(np.asarray(x)) ** 2, rtol=1e-6)
     np.testing.assert_array_equal(np.asarray(d_given(x)), 2.0)
     sigma, _ = get_activation("auto_d").functions()
