@@ -311,9 +311,9 @@ def _jax_section(activation) -> list[str]:
 def render_activation(name: str, settings: DeriveSettings = DeriveSettings()) -> str:
     """The Markdown page of one registered activation (see the module docstring)."""
     # SymPy derivations load when pages are written
-    from onestep_gm.theory.activations import get_activation
+    from onestep_gm.theory.activations import get_activation, require_symbolic
 
-    activation = get_activation(name)
+    activation = require_symbolic(get_activation(name), "a derivation page")
     b_default = default_b(settings)
     digits = settings.digits
     kinks = ", ".join(f"${latex(k)}$" for k in activation.kinks) or "none (smooth)"

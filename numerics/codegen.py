@@ -209,9 +209,11 @@ def jax_activation(activation: str | Activation) -> tuple[Callable, Callable]:
     r"""``(sigma, sigma_prime)``: elementwise JAX functions of :math:`\sigma` and :math:`\sigma'`.
 
     Finite for :math:`|x| \le 10^4` in float32 and float64 for every registered
-    activation; :math:`\sigma'` is 0 at a kink (``Heaviside(0) = 0``).  Cached.
+    activation; :math:`\sigma'` is 0 at a kink (``Heaviside(0) = 0``).  Cached.  A numeric
+    activation (:func:`onestep_gm.numerics.activations.numeric_activation`) gives its own pair.
     """
-    return _activation_pair(get_activation(activation))
+    act = get_activation(activation)
+    return _activation_pair(act) if act.symbolic else act.functions()
 
 
 def _quadrature_rule(rule: str, nodes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -225,12 +227,15 @@ def _quadrature_rule(rule: str, nodes: int) -> tuple[np.ndarray, np.ndarray]:
 @functools.lru_cache(maxsize=128)
 def _moments_function(activation: Activation, nodes: int, rule: str) -> Callable:
 
-    closed = conditional_moments(activation)
-    exact = [
-        None if e is None else jax_function(e, A, S) for e in (closed.M0, closed.M1, closed.M2)
-    ]
-    sigma, sigma_prime = _activation_pair(activation)
-    stein = activation.derivative.has(sp.DiracDelta)
+    if activation.symbolic:
+        closed = conditional_moments(activation)
+        exact = [
+            None if e is None else jax_function(e, A, S) for e in (closed.M0, closed.M1, closed.M2)
+        ]
+        stein = activation.derivative.has(sp.DiracDelta)
+    else:  # a JAX callable: quadrature, Stein's form where it declares kinks (it may jump there)
+        exact, stein = [None, None, None], bool(activation.kinks)
+    sigma, sigma_prime = jax_activation(activation)
     kinks = tuple(float(k) for k in activation.kinks)
     z_rule, w_rule = _quadrature_rule(rule, nodes)
 
@@ -274,7 +279,9 @@ def jax_moments(
     ``"hermite"``; see the module notes for the measured accuracy).  :math:`M_1`
     uses Stein's form :math:`\mathbb E[z\,\sigma(a+sz)]/s` when :math:`\sigma` jumps.
     Works under ``jax.jit`` and ``jax.vmap``; the node axis is reduced inside
-    the jitted function, so it is not materialised.  Cached per activation.
+    the jitted function, so it is not materialised.  Cached per activation.  A numeric
+    activation (a JAX callable) has no closed forms: all three by quadrature, :math:`M_1` by
+    Stein's form when it declares kinks.
     """
     if rule not in DEFAULT_NODES:
         raise ValueError(f"unknown quadrature rule {rule!r} (use 'trapezoid' or 'hermite')")

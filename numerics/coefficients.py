@@ -74,8 +74,8 @@ def hermite_record(activation: str, b: str, order: int) -> dict:
     """
     folder = coefficient_cache_dir()
     path = key = None
-    if folder is not None:
-        act = get_activation(activation)
+    act = get_activation(activation)
+    if folder is not None and act.symbolic:  # a JAX callable has no key that outlives the process
         key = repr((FORMAT, _package_version(), sp_srepr(act.expr), act.kinks, b, order))
         path = folder / f"h-{hashlib.sha256(key.encode()).hexdigest()[:24]}.json"
         cached = _read_entry(path, key)

@@ -218,9 +218,13 @@ def marchenko_pastur_rule(width: float | Array, nodes: int) -> tuple[Array, Arra
 def _elementwise(spec: str):
     """``(sigma, sigma', kinks)`` of a registry name or expression, as JAX functions."""
     import sympy as sp  # SymPy (about 1 s) loads only when an activation is first compiled
-    from onestep_gm.theory.activations import X, get_activation  # the registry pulls in SymPy
+    from onestep_gm.theory.activations import (  # the registry pulls in SymPy
+        X,
+        get_activation,
+        require_symbolic,
+    )
 
-    act = get_activation(spec)
+    act = require_symbolic(get_activation(spec), "the sampling-free limit (it compiles the expression)")
     modules = [{"Heaviside": lambda x, h0=0.5: jnp.where(x > 0, 1.0, jnp.where(x < 0, 0.0, h0))}, "jax"]
     fn = sp.lambdify(X, act.expr, modules=modules)
     dfn = sp.lambdify(X, act.derivative, modules=modules)

@@ -7,7 +7,9 @@ Gaussian model and to a Hermite polynomial model of order l(β).
 
 The public API, one entry per concept:
 
-* activations: :func:`get_activation`, :class:`Activation`, :class:`ActivationError`;
+* activations: :func:`get_activation`, :class:`Activation`, :class:`ActivationError`; your own
+  names: :func:`register_activation` (an expression), :func:`numeric_activation` (a JAX
+  callable), :func:`unregister_activation`, :func:`activation_scope`;
 * the exact layer: :func:`hermite_order`, :func:`scalings`, :func:`bulk_scale`,
   :func:`hermite_coefficients`, :func:`conditional_moments`;
 * data sources behind one protocol (:class:`DataSpec`, :data:`DATA_SOURCES`):
@@ -59,6 +61,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs; loaded lazily a
     from onestep_gm.experiments.results import load_result as load_result
     from onestep_gm.experiments.results import save_result as save_result
     from onestep_gm.numerics.arrays import ArraySpec as ArraySpec
+    from onestep_gm.numerics.activations import NumericActivation as NumericActivation
+    from onestep_gm.numerics.activations import numeric_activation as numeric_activation
     from onestep_gm.numerics.compile_cache import disable_compile_cache as disable_compile_cache
     from onestep_gm.numerics.compile_cache import enable_compile_cache as enable_compile_cache
     from onestep_gm.numerics.config import SimulationConfig as SimulationConfig
@@ -91,7 +95,10 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs; loaded lazily a
     from onestep_gm.numerics.simulation import simulate as simulate
     from onestep_gm.numerics.simulation import trained_layer as trained_layer
     from onestep_gm.theory.activations import Activation as Activation
+    from onestep_gm.theory.activations import activation_scope as activation_scope
     from onestep_gm.theory.activations import get_activation as get_activation
+    from onestep_gm.theory.activations import register_activation as register_activation
+    from onestep_gm.theory.activations import unregister_activation as unregister_activation
     from onestep_gm.theory.expressions import ActivationError as ActivationError
     from onestep_gm.theory.hermite import HermiteCoefficients as HermiteCoefficients
     from onestep_gm.theory.hermite import hermite_coefficients as hermite_coefficients
@@ -146,6 +153,11 @@ _HOME = {
     "Activation": "onestep_gm.theory.activations",
     "ActivationError": "onestep_gm.theory.expressions",
     "get_activation": "onestep_gm.theory.activations",
+    "register_activation": "onestep_gm.theory.activations",
+    "unregister_activation": "onestep_gm.theory.activations",
+    "activation_scope": "onestep_gm.theory.activations",
+    "NumericActivation": "onestep_gm.numerics.activations",
+    "numeric_activation": "onestep_gm.numerics.activations",
     "HermiteCoefficients": "onestep_gm.theory.hermite",
     "hermite_coefficients": "onestep_gm.theory.hermite",
     "ConditionalMoments": "onestep_gm.theory.moments",
@@ -176,6 +188,7 @@ __all__ = [
     "LimitCurve",
     "LimitPoint",
     "MixtureSpec",
+    "NumericActivation",
     "OrderInfo",
     "Pair",
     "PairSummary",
@@ -188,6 +201,7 @@ __all__ = [
     "Spread",
     "TorchvisionSpec",
     "__version__",
+    "activation_scope",
     "bulk_scale",
     "conditional_moments",
     "disable_compile_cache",
@@ -201,8 +215,10 @@ __all__ = [
     "learning_curve",
     "load_result",
     "load_sweep",
+    "numeric_activation",
     "population_moments",
     "predict",
+    "register_activation",
     "ridge_equivalent",
     "run_figure",
     "save_figure",
@@ -210,6 +226,7 @@ __all__ = [
     "scalings",
     "simulate",
     "trained_layer",
+    "unregister_activation",
 ]
 
 

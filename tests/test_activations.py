@@ -227,3 +227,101 @@ def test_expression_evaluates_like_python():
     act = get_activation("x**3 - tanh(x) + 0.5*Abs(x)")
     f = sp.lambdify(X, act.expr, "mpmath")
     assert f(mpmath.mpf("0.7")) == pytest.approx(0.7**3 - math.tanh(0.7) + 0.35, rel=1e-14)
+
+
+# ---------------------------------------------------------------- your own names
+
+
+@pytest.fixture
+def scope():
+    """Every registration of a test ends with it; the test fails if one leaks out of the scope."""
+    from onestep_gm.theory.activations import activation_scope, registered_names
+
+    before = registered_names()
+    with activation_scope():
+        yield
+    assert registered_names() == before
+
+
+def test_a_registered_expression_has_the_hermite_coefficients_of_its_closed_form(scope):
+    from onestep_gm.theory.activations import register_activation
+    from onestep_gm.theory.hermite import hermite_coefficients
+
+    act = register_activation("cubic", "x**3 - 2*x")
+    assert get_activation("cubic") is act and act.expr == X**3 - 2 * X
+    b = sp.Rational(7, 10)
+    registered = hermite_coefficients("cubic", b, 5)
+    inline = hermite_coefficients("x**3 - 2*x", b, 5)
+    # E[(b^3 z^3 - 2 b z) He_j(z)]: h1 = 3b^3 - 2b, h3 = 3! b^3, the even ones 0 (Isserlis)
+    closed = [0, 3 * b**3 - 2 * b, 0, 6 * b**3, 0]
+    assert registered.h == inline.h
+    assert [float(v) for v in registered.h] == pytest.approx([float(c) for c in closed], abs=1e-30)
+    assert registered.method == "exact" and registered.activation == "cubic"
+
+
+def test_a_registered_name_works_in_moments_derive_and_the_command_line(scope, capsys):
+    import json
+
+    from onestep_gm.experiments.cli.main import main
+    from onestep_gm.experiments.derive import render_activation
+    from onestep_gm.theory.activations import register_activation
+    from onestep_gm.theory.moments import conditional_moments
+
+    register_activation("square", "x**2")
+    assert conditional_moments("square").M2 == conditional_moments("x**2").M2
+    assert render_activation("square").splitlines()[2] == "# square"
+    assert main(["hermite", "--activation", "square", "--b", "1", "--order", "3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [float(v) for v in out["h"]] == [1.0, 0.0, 2.0]  # E[z^2 He_j]: 1, 0, 2
+
+
+def test_registration_refuses_bad_names_clashes_and_expressions_with_one_value_error(scope):
+    from onestep_gm.theory.activations import register_activation, unregister_activation
+
+    cases = {
+        "tanh": "built in", "sqrt": "expression language", "x": "expression language",
+        "pi": "expression language", "two words": "identifier", "lambda": "identifier",
+        "_hidden": "identifier",
+    }  # fmt: skip
+    for name, reason in cases.items():
+        with pytest.raises(ValueError, match=reason):
+            register_activation(name, "x**2")
+    with pytest.raises(ValueError, match="cannot parse"):
+        register_activation("broken", "x +* 2")
+    with pytest.raises(ValueError, match="not allowed|unknown|cannot"):
+        register_activation("sneaky", "__import__('os')")
+    with pytest.raises(ValueError, match="expression string"):
+        register_activation("number", 3)
+    first = register_activation("mine", "x**2 + 1")
+    assert register_activation("mine", "x**2 + 1") is first  # the same definition again: no-op
+    with pytest.raises(ValueError, match="registered already"):
+        register_activation("mine", "x**4")
+    unregister_activation("mine")
+    with pytest.raises(ValueError, match="unknown activation 'mine'"):
+        get_activation("mine")
+    with pytest.raises(ValueError, match="earlier in this process"):  # caches are keyed by name
+        register_activation("mine", "x**4")
+    assert register_activation("mine", "x**2 + 1").expr == X**2 + 1
+    with pytest.raises(ValueError, match="built in"):
+        unregister_activation("relu")
+    with pytest.raises(ValueError, match="not registered"):
+        unregister_activation("never_registered")
+
+
+def test_registrations_do_not_leak_out_of_their_scope():
+    from onestep_gm.theory.activations import (
+        activation_scope,
+        register_activation,
+        registered_names,
+    )
+
+    with activation_scope():
+        register_activation("scoped_only", "x**2")
+        assert "scoped_only" in registered_names()
+    assert "scoped_only" not in registered_names()
+    with pytest.raises(ActivationError, match="unknown activation"):
+        get_activation("scoped_only")
+    with pytest.raises(RuntimeError), activation_scope():  # an exception leaves the same way
+        register_activation("scoped_only", "x**2")
+        raise RuntimeError
+    assert "scoped_only" not in registered_names()

@@ -75,3 +75,12 @@ def test_guide_blocks_run_in_order():
         "nn", "hermite", "conditional", "theory"}
     assert [len(r["images"]) for r in results].count(1) == 1  # the custom plot
     assert "m =     50:" in "".join(out) and "h_star" in "".join(out)
+    # Your own activations (the last two blocks): the closed form of x**3 - 2x at b = 1/2, the
+    # scope's end, a JAX tanh equal to the built-in one in every model, one line of refusal
+    assert out[-2].splitlines() == ["exact [0.0, -0.625, 0.0, 0.75]", "cubic is unknown again after the block"]
+    numeric = out[-1].splitlines()
+    assert numeric[0].startswith("numeric") and float(numeric[0].split()[1]) < 1e-12
+    for line in numeric[3:6]:
+        _, built_in, mine = line.split()
+        assert abs(float(built_in) - float(mine)) < 1e-9 * abs(float(built_in))
+    assert "'my_tanh' is numeric" in numeric[6]

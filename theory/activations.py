@@ -17,14 +17,28 @@ Max(0, x)
 x**2 - 1
 >>> get_activation("leaky_relu(0.1)").kinks
 (0,)
+
+Your own names (:func:`register_activation`, :func:`unregister_activation`,
+:func:`activation_scope`) sit beside the built-in ones, for SymPy expressions and, through
+:func:`onestep_gm.numerics.activations.numeric_activation`, for JAX callables
+(:class:`ExternalActivation`):
+
+>>> with activation_scope():
+...     register_activation("cube", "x**3 - x").expr
+x**3 - x
+>>> "cube" in registered_names()
+False
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import keyword
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import ClassVar
 
 import mpmath
 import sympy as sp
@@ -37,6 +51,7 @@ from onestep_gm.theory.expressions import (
     leaky_relu,
     parse_expression,
     relu,
+    reserved_names,
     sigmoid,
     softplus,
 )
@@ -45,13 +60,19 @@ __all__ = [
     "X",
     "Activation",
     "ActivationError",
+    "ExternalActivation",
     "REGISTRY",
     "KINK_RADIUS",
+    "activation_scope",
+    "add_activation",
     "get_activation",
     "kinks_of",
     "moment_divergence",
+    "register_activation",
     "registered_names",
     "require_finite_moments",
+    "require_symbolic",
+    "unregister_activation",
 ]
 
 KINK_RADIUS = 64
@@ -78,6 +99,15 @@ class Activation:
     expr: sp.Expr
     kinks: tuple[sp.Expr, ...] = ()
     periodic: tuple[sp.Set, ...] = ()
+
+    symbolic: ClassVar[bool] = True
+    """Defined by a SymPy expression (the exact routes apply); ``False`` for an
+    :class:`ExternalActivation`."""
+
+    @property
+    def definition(self) -> sp.Expr:
+        """What defines it (compared when a name is registered again): the expression."""
+        return self.expr
 
     @property
     def kinks_complete(self) -> bool:
@@ -122,6 +152,76 @@ class Activation:
 
     def __str__(self) -> str:
         return self.name
+
+
+class ExternalActivation:
+    r"""Base of an activation defined outside SymPy (a JAX callable:
+    :class:`onestep_gm.numerics.activations.NumericActivation`).
+
+    It answers the numeric questions itself and has no SymPy expression: reading
+    :attr:`expr` (what every exact route does: derivation pages, closed-form kernels and
+    moments, exact Hermite coefficients) raises :class:`ActivationError` with one line naming
+    the activation and the alternative (:func:`require_symbolic`).  The routes that do not need
+    SymPy ask ``activation.symbolic`` once and call the methods below.
+
+    A subclass sets ``name`` and ``kinks`` (floats: where quadrature cuts its panels) and
+    implements :meth:`hermite_coefficients`, :meth:`moment_divergence` and :meth:`functions`
+    (the JAX pair, called by :func:`onestep_gm.numerics.codegen.jax_activation`).
+    """
+
+    symbolic: ClassVar[bool] = False
+    name: str
+    kinks: tuple = ()
+    periodic: tuple = ()
+    kinks_complete: ClassVar[bool] = True
+
+    def refusal(self, what: str) -> str:
+        """The one line that refuses ``what`` (a quantity that needs a SymPy expression)."""
+        return (
+            f"activation {self.name!r} is numeric (a JAX callable, not a SymPy expression), so "
+            f"{what} cannot be derived for it; register the expression with "
+            "register_activation(name, expr), or use the numeric routes (simulate, "
+            "hermite_coefficients, population_moments)"
+        )
+
+    @property
+    def expr(self):
+        raise ActivationError(self.refusal("an exact quantity (a derivation page, a closed form)"))
+
+    @property
+    def definition(self):  # pragma: no cover - abstract
+        """What defines it (compared when a name is registered again)."""
+        raise NotImplementedError
+
+    def functions(self):  # pragma: no cover - abstract
+        """``(sigma, sigma_prime)``: elementwise JAX functions."""
+        raise NotImplementedError
+
+    def hermite_coefficients(self, b: float, order: int):  # pragma: no cover - abstract
+        """:class:`~onestep_gm.theory.hermite.HermiteCoefficients` with ``method="numeric"``."""
+        raise NotImplementedError
+
+    def moment_divergence(self, scale, power: int) -> str | None:  # pragma: no cover - abstract
+        """As :func:`moment_divergence`: one line when the moment is infinite, else ``None``."""
+        raise NotImplementedError
+
+    def latex(self) -> str:
+        return rf"\mathrm{{{self.name}}}(x)"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def require_symbolic(activation, what: str):
+    """``activation`` when it has a SymPy expression; else :class:`ActivationError` with the one
+    line of :meth:`ExternalActivation.refusal` naming ``what``.
+
+    >>> require_symbolic(get_activation("tanh"), "a derivation page").name
+    'tanh'
+    """
+    if not activation.symbolic:
+        raise ActivationError(activation.refusal(what))
+    return activation
 
 
 def _switch_arguments(expr: sp.Expr) -> list[sp.Expr]:
@@ -348,7 +448,9 @@ def moment_divergence(activation: Activation | str, scale=None, power: int = 2) 
     >>> moment_divergence("tanh", scale=3) is None
     True
     """
-    act = activation if isinstance(activation, Activation) else get_activation(activation)
+    act = get_activation(activation)
+    if not act.symbolic:
+        return act.moment_divergence(scale, power)
     (p, where), c = _obstructions(act)
     if p * power >= 1 - 1e-6:
         shown = "inf" if p == mpmath.inf else mpmath.nstr(p, 3)
@@ -432,31 +534,168 @@ r"""Registered activations by name; ``leaky_relu`` has slope 1/100 (``leaky_relu
 _LEAKY = re.compile(r"^\s*leaky_relu\s*\(\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*\)\s*$")
 
 
+# ---------------------------------------------------------------- your own names
+
+_USER: dict[str, Activation | ExternalActivation] = {}
+"""Activations registered by name in this process (:func:`register_activation`, :func:`add_activation`)."""
+_DEFINED: dict[str, object] = {}
+"""Every name ever registered in this process, with its definition: compiled programs and
+caches are keyed by name, so a name keeps its first definition for the life of the process."""
+
+
 def registered_names() -> list[str]:
-    return list(REGISTRY)
+    """The built-in names, then the ones registered in this process."""
+    return [*REGISTRY, *_USER]
+
+
+def _check_name(name) -> str:
+    if not isinstance(name, str):
+        raise ActivationError(f"an activation name must be a string, got {type(name).__name__}")
+    if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("_"):
+        raise ActivationError(
+            f"activation name {name!r} must be a Python identifier (letters, digits, '_'; "
+            "not a keyword, not starting with '_')"
+        )
+    if name in REGISTRY:
+        raise ActivationError(f"activation name {name!r} is built in; choose another name")
+    if name in reserved_names():
+        raise ActivationError(
+            f"activation name {name!r} is a function, constant or the variable of the expression "
+            "language; choose another name"
+        )
+    return name
+
+
+def add_activation(activation: Activation | ExternalActivation):
+    """Register an activation object under its ``name`` (the one entry for both kinds;
+    :func:`register_activation` builds one from an expression,
+    :func:`onestep_gm.numerics.activations.numeric_activation` from a JAX callable).
+
+    Registering the same definition again returns the one registered.
+
+    Raises
+    ------
+    ActivationError
+        (a ``ValueError``) for a name that is not an identifier, a built-in or reserved name, a
+        name registered now with another definition, or one registered earlier in this process
+        with another definition (compiled programs are keyed by name: choose a new name).
+    """
+    name = _check_name(activation.name)
+    current = _USER.get(name)
+    if current is not None:
+        if current.definition == activation.definition:
+            return current
+        raise ActivationError(
+            f"activation {name!r} is registered already with another definition; "
+            "unregister_activation(name) first, or choose another name"
+        )
+    if name in _DEFINED and _DEFINED[name] != activation.definition:
+        raise ActivationError(
+            f"activation {name!r} had another definition earlier in this process; compiled "
+            "programs are cached by name, so a new definition needs a new name"
+        )
+    _DEFINED[name] = activation.definition
+    _USER[name] = activation
+    get_activation.cache_clear()
+    return activation
+
+
+def register_activation(name: str, expr: str) -> Activation:
+    """Register a whitelisted expression in ``x`` under ``name``, usable wherever a registry
+    name is (``simulate``, ``hermite_coefficients``, ``conditional_moments``, ``derive``, the
+    command line run in the same process).
+
+    The registration lasts until :func:`unregister_activation` or the end of the enclosing
+    :func:`activation_scope`; a name keeps its first definition for the life of the process.
+
+    Parameters
+    ----------
+    name : str
+        A Python identifier, neither built in (:data:`REGISTRY`) nor a name of the expression
+        language (``x``, ``tanh``, ``pi``, ...).
+    expr : str
+        An expression in ``x`` for the whitelist parser (:mod:`theory.expressions`), e.g.
+        ``"x**3 - tanh(x)"``.
+
+    Returns
+    -------
+    Activation
+        The registered activation (``name`` is its name).
+
+    Raises
+    ------
+    ActivationError
+        (a ``ValueError``) for a bad or taken name, or an expression the parser refuses.
+
+    >>> with activation_scope():
+    ...     act = register_activation("bump", "exp(-x**2)")
+    ...     get_activation("bump") is act
+    True
+    """
+    name = _check_name(name)
+    if not isinstance(expr, str):
+        raise ActivationError(f"expr must be an expression string in x, got {type(expr).__name__}")
+    return add_activation(_make(name, parse_expression(expr.strip())))
+
+
+def unregister_activation(name: str) -> None:
+    """Remove a name registered by :func:`register_activation` or ``numeric_activation``.
+
+    Raises
+    ------
+    ActivationError
+        When ``name`` is built in or not registered.
+    """
+    if name in REGISTRY:
+        raise ActivationError(f"activation {name!r} is built in and cannot be unregistered")
+    if name not in _USER:
+        raise ActivationError(f"activation {name!r} is not registered")
+    del _USER[name]
+    get_activation.cache_clear()
+
+
+@contextlib.contextmanager
+def activation_scope() -> Iterator[None]:
+    """Registrations made inside the ``with`` block end with it (tests, notebooks).
+
+    >>> with activation_scope():
+    ...     _ = register_activation("square", "x**2")
+    >>> "square" in registered_names()
+    False
+    """
+    before = dict(_USER)
+    try:
+        yield
+    finally:
+        _USER.clear()
+        _USER.update(before)
+        get_activation.cache_clear()
 
 
 @functools.lru_cache(maxsize=256)
 def get_activation(spec: str) -> Activation:
-    """Resolve a registry name, ``leaky_relu(slope)``, or a whitelisted expression in ``x``.
+    """Resolve a registry name, a registered name, ``leaky_relu(slope)``, or a whitelisted
+    expression in ``x``; an activation object is returned as it is.
 
     >>> get_activation("tanh").name
     'tanh'
     >>> get_activation("x**3 - tanh(x)").expr
     x**3 - tanh(x)
     """
-    if isinstance(spec, Activation):
+    if isinstance(spec, (Activation, ExternalActivation)):
         return spec
     if not isinstance(spec, str):
         raise ActivationError(f"activation must be a name or an expression, got {type(spec).__name__}")
     key = spec.strip()
     if key in REGISTRY:
         return REGISTRY[key]
+    if key in _USER:
+        return _USER[key]
     if (match := _LEAKY.match(key)) is not None:
         slope = sp.Rational(match.group(1))
         return _make(f"leaky_relu({match.group(1)})", leaky_relu(X, slope))
     if key.isidentifier() and key != "x":  # "x" alone is the identity, an expression
         raise ActivationError(
-            f"unknown activation {key!r}; registered: {', '.join(REGISTRY)}, or an expression in x"
+            f"unknown activation {key!r}; registered: {', '.join(registered_names())}, or an expression in x"
         )
     return _make(key, parse_expression(key))

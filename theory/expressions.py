@@ -31,6 +31,7 @@ __all__ = [
     "leaky_relu",
     "parse_expression",
     "relu",
+    "reserved_names",
     "sigmoid",
     "softplus",
 ]
@@ -121,6 +122,16 @@ _FUNCTIONS: dict[str, Callable[..., sp.Expr]] = {
     "leaky_relu": leaky_relu,
 }
 _CONSTANTS: dict[str, sp.Expr] = {"pi": sp.pi, "E": sp.E, "e": sp.E}
+
+
+def reserved_names() -> frozenset[str]:
+    """The names an expression gives a meaning of its own: the symbol ``x``, the functions it
+    may call and the constants (a user activation may not take one of them as its name).
+
+    >>> {"x", "tanh", "pi"} <= reserved_names()
+    True
+    """
+    return frozenset({str(X), *_FUNCTIONS, *_CONSTANTS})
 _BINARY = {
     ast.Add: lambda a, b: a + b,
     ast.Sub: lambda a, b: a - b,

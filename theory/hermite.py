@@ -120,7 +120,7 @@ class HermiteCoefficients:
 
 
 def _as_activation(activation: str | Activation) -> Activation:
-    return activation if isinstance(activation, Activation) else get_activation(activation)
+    return get_activation(activation)
 
 
 def _as_rational(b) -> sp.Rational:
@@ -164,13 +164,17 @@ def hermite_coefficients(
         Decimal digits of the numeric route (>= 30 significant digits are kept
         with the default 40).
 
-    Results are cached.
+    Results are cached.  A numeric activation (a JAX callable,
+    :func:`onestep_gm.numerics.activations.numeric_activation`) answers by float64 quadrature
+    (``method="numeric"``, ``exact=None``; ``dps`` does not apply).
     """
     act = _as_activation(activation)
     b_exact = _as_rational(b)
     order = _check_order(order)
     if isinstance(dps, bool) or not isinstance(dps, numbers.Integral) or not 15 <= dps <= 200:
         raise ValueError(f"dps must be an integer in [15, 200], got {dps!r}")
+    if not act.symbolic:
+        return act.hermite_coefficients(float(b_exact), order)
     return _hermite_coefficients(act, b_exact, order, int(dps))
 
 

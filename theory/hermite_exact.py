@@ -37,6 +37,7 @@ from onestep_gm.theory.activations import (
     X,
     get_activation,
     polynomial_degree,
+    require_symbolic,
 )
 from onestep_gm.theory.gaussian import expectation
 
@@ -173,7 +174,7 @@ def hermite_symbolic(activation: str | Activation, j: int) -> sp.Expr | None:
     """
     if isinstance(j, bool) or not isinstance(j, numbers.Integral) or j < 0:
         raise ValueError(f"j must be a non-negative integer, got {j!r}")
-    return _symbolic(get_activation(activation), int(j))
+    return _symbolic(require_symbolic(get_activation(activation), "a closed-form h_j"), int(j))
 
 
 @functools.lru_cache(maxsize=256)
@@ -188,7 +189,7 @@ def second_moment_symbolic(activation: str | Activation) -> sp.Expr | None:
     >>> second_moment_symbolic("relu")
     b**2/2
     """
-    return _second_moment(get_activation(activation))
+    return _second_moment(require_symbolic(get_activation(activation), "a closed-form E[σ(bz)²]"))
 
 
 def exact_values(act: Activation, b: sp.Rational, order: int) -> list | None:

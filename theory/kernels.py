@@ -357,8 +357,11 @@ def closed_kernel(activation: Activation, *, centred: bool) -> sp.Expr | None:
     :math:`x^ne^{\gamma x^2+\beta x}`); centred only: ReLU, Abs, sign, step, ReLU**p, erf, GELU.
     See :func:`derive_kernel`; the result is in :func:`stable_form`, with the ReLU**p kernels
     switched to :func:`angular_relu_kernel` below :data:`RHO_ANGULAR` and the diagonal from the
-    exact second moment (:func:`_exact_diagonal`).
+    exact second moment (:func:`_exact_diagonal`).  ``None`` for a numeric activation (a JAX
+    callable): the numeric rule applies.
     """
+    if not activation.symbolic:
+        return None
     expr = activation.expr
     derived = derive_kernel(expr, expr, centred)
     if derived is None:
@@ -374,6 +377,8 @@ def kernel_method(activation: Activation, *, centred: bool) -> str:
 
 def closed_cross_kernel(activation: Activation, teacher: sp.Expr, *, centred: bool) -> sp.Expr | None:
     r"""Exact :math:`\mathbb E[\sigma(u)\,\sigma_*(v)]` for a teacher expression in :data:`X`, or ``None``."""
+    if not activation.symbolic:  # a JAX callable: quadrature only
+        return None
     derived = derive_kernel(activation.expr, teacher, centred)
     if derived is None:
         return None
@@ -396,6 +401,8 @@ def closed_mean(activation: Activation) -> sp.Expr | None:
     Stein's lemma, erf smoothing, the Gaussian MGF): e.g. ReLU
     :math:`m\Phi(m/\sqrt q) + \sqrt q\,\varphi(m/\sqrt q)`, erf :math:`\operatorname{erf}(m/\sqrt{1+2q})`.
     """
+    if not activation.symbolic:  # a JAX callable: quadrature only
+        return None
     return _closed_mean(activation.expr)
 
 

@@ -53,6 +53,7 @@ from onestep_gm.theory.activations import (
     get_activation,
     polynomial_degree,
     require_finite_moments,
+    require_symbolic,
 )
 from onestep_gm.theory.gaussian import IDENTITIES, expectation
 
@@ -149,7 +150,9 @@ def conditional_moments(activation: str | Activation) -> ConditionalMoments:
         When :math:`M_2` is infinite for every :math:`s` (a pole such as ``1/x``): see
         :func:`theory.activations.moment_divergence`.
     """
-    act = get_activation(activation)
+    act = require_symbolic(
+        get_activation(activation), "closed-form conditional moments (jax_moments gives them by quadrature)"
+    )
     require_finite_moments(act, None, 2)
     return _conditional_moments(act)
 
@@ -225,7 +228,7 @@ def moments_mpmath(activation: str | Activation, a, s, dps: int = 30) -> tuple:
     >>> [mp.nstr(m, 12) for m in moments_mpmath("relu", 0, 1)]
     ['0.398942280401', '0.5', '0.5']
     """
-    act = get_activation(activation)
+    act = require_symbolic(get_activation(activation), "the mpmath reference moments")
     sigma, sigma_prime, kinks = _mpmath_functions(act)
     with mp.workdps(dps):
         a, s = mp.mpf(a), mp.mpf(s)
