@@ -53,6 +53,7 @@ from onestep_gm.numerics.trial import (
     make_trial,
     mixture_of,
 )
+from onestep_gm.numerics.validation import check_int
 from onestep_gm.theory.activations import get_activation
 from onestep_gm.theory.order import bulk_scale, scalings
 
@@ -125,6 +126,7 @@ def trained_layer(config: SimulationConfig, activation: str | None = None, trial
     ValueError
         For an unusable configuration (see :func:`resolve`).
     """
+    check_int("trial", trial, 0, 2**31 - 1)
     if activation is not None:
         config = dataclasses.replace(config, activations=(activation,))
     config = dataclasses.replace(config, activations=config.activations[:1], models=("nn",))
@@ -222,6 +224,10 @@ class _TrialErrors:
         for i, a in enumerate(self.activations):
             if moments is not None:
                 pred = Prediction.of(ridge_equivalent(*moments[i], config.lam, config.m))
+            elif not bool(jnp.all(jnp.isfinite(F_hats[i]))):  # a diverged layer: no prediction
+                self.train[Pair(a, THEORY.name)].append(float("nan"))
+                self.gen[Pair(a, THEORY.name)].append(float("nan"))
+                continue
             else:
                 pred = predict(F_hats[i], mixture, get_activation(a), config.lam, config.m)
             self.train[Pair(a, THEORY.name)].append(pred.train_error)
