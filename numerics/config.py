@@ -29,7 +29,10 @@ from onestep_gm.theory.order import hermite_order, scalings, simulation_order
 
 PROTOCOLS = ("fresh", "paper")
 _SQUARE_MAX = 1e150
-"""Largest eta or label noise whose squares (in the Gram matrix and the errors) stay finite."""
+"""Largest eta whose square (in the Gram matrix) stays finite."""
+NOISE_MAX = 1e75
+"""Largest label noise: the errors grow as its square and their spread over trials (a variance)
+as its fourth power, which must stay below float64's 1.8e308."""
 
 
 @dataclass(frozen=True)
@@ -155,9 +158,9 @@ def validate(config: SimulationConfig) -> None:
     check_choice("test", config.test, (None, *TESTS))
     check_choice("protocol", config.protocol, PROTOCOLS)
     config.data.validate()
-    require(float(config.data.noise) <= _SQUARE_MAX,
-            f"noise = {config.data.noise:g} would overflow float64: the labels are squared (use noise <= 1e150)",
-            "noise")  # fmt: skip
+    require(float(config.data.noise) <= NOISE_MAX,
+            f"noise = {config.data.noise:g} would overflow float64: the errors grow as noise**2 and their "
+            f"spread over trials as noise**4 (use noise <= {NOISE_MAX:g})", "noise")  # fmt: skip
     require(config.test != "exact" or config.data.has_population_law,
             f"test='exact' needs a Gaussian mixture: {config.data.title} have no population law", "test")  # fmt: skip
     check_models(config.models)

@@ -187,6 +187,17 @@ def _run_trials(config: SimulationConfig, resolved: Resolved, first: TrialSetup,
     (the theory line on the first ``config.theory_trials``)."""
     want_theory = THEORY.name in config.models
     shape = trial_shape(config, resolved, with_layers=want_theory)
+    if not shape.models:  # the theory line alone: the trained layers, no readout to fit
+        layers = make_layers(shape)
+        for t in trials:
+            if t >= config.theory_trials:
+                continue
+            setup = first if t == 0 else setup_trial(config, resolved, t)
+            F_hats = layers(setup.key, setup.data, setup.tau, resolved.eta, setup.data_key)
+            errors.record(setup)
+            with serial_lapack(serial=False):
+                errors.add_theory(F_hats, mixture_of(setup.data), config)
+        return
     trial_fn = make_trial(shape)
     for t in trials:
         setup = first if t == 0 else setup_trial(config, resolved, t)
