@@ -141,7 +141,7 @@ def validate(config: SimulationConfig) -> None:
     check_int("m", config.m, 1)
     check_real("lam", config.lam, 0)
     check_int("trials", config.trials, 1, MAX_TRIALS)
-    check_int("test_factor", config.test_factor, 1, 1000)
+    check_int("test_factor", config.test_factor, 1)
     check_int("conditional_rank", config.conditional_rank, 0)
     check_int("theory_trials", config.theory_trials, 1)
     check_int("seed", config.seed, 0, 2**32 - 1)
