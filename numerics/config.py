@@ -144,18 +144,21 @@ def validate(config: SimulationConfig) -> None:
     check_int("test_factor", config.test_factor, 1)
     check_int("conditional_rank", config.conditional_rank, 0)
     check_int("theory_trials", config.theory_trials, 1)
-    check_int("seed", config.seed, 0, 2**32 - 1)
+    check_int("seed", config.seed)
+    require(0 <= config.seed <= 2**32 - 1, f"seed must be an integer in 0 .. 2**32 - 1 (got {config.seed!r})", "seed")
     if config.order is not None:
         check_int("order", config.order, 1, 40)
     if config.eta is not None:  # eta <= 0 is no gradient step, or one uphill
-        check_real("eta", config.eta, 0, _SQUARE_MAX, lo_open=True)
+        check_real("eta", config.eta, 0, lo_open=True)
+        require(config.eta <= _SQUARE_MAX, f"eta = {config.eta:g} would overflow float64: the features of "
+                "F + eta*G are squared in the ridge solve (use eta <= 1e150)", "eta")  # fmt: skip
     for name in ("activations", "models"):
         value = getattr(config, name)
         if not isinstance(value, tuple | list) or not all(isinstance(v, str) for v in value):
             raise FieldTypeError(name, f"{name} must be a tuple of strings (got {value!r})")
     require(bool(config.activations), "activations: at least one activation is needed", "activations")
     check_choice("dtype", config.dtype, ("float32", "float64"))
-    check_choice("test", config.test, (None, *TESTS))
+    require(config.test in (None, *TESTS), f"test must be exact or sampled (got {config.test!r})", "test")
     check_choice("protocol", config.protocol, PROTOCOLS)
     config.data.validate()
     require(float(config.data.noise) <= NOISE_MAX,

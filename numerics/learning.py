@@ -89,10 +89,6 @@ class LearningCurve(NamedTuple):
     convention: str = CONVENTION
 
 
-MAX_CURVE_POINTS = 100_000
-"""Most values on one learning curve."""
-
-
 @scoped_x64
 def learning_curve(
     config,
@@ -139,11 +135,10 @@ def learning_curve(
         raise ValueError(f"vary must be 'm', 'k' or 'lambda' (got {vary!r})")
     if not callable(getattr(getattr(config, "data", None), "realise", None)):
         raise FieldTypeError("config", f"config must be a SimulationConfig (got {type(config).__name__})")
-    check_int("points", points, 1, MAX_CURVE_POINTS)
+    check_int("points", points, 1)  # its size is bounded by the memory estimate below
     check_int("trials", trials, 1, MAX_TRIALS)
     if values is not None:
         values = check_array("values", values, ndim=1)
-        require(len(values) <= MAX_CURVE_POINTS, f"values has {len(values)} entries; at most {MAX_CURVE_POINTS}", "values")
         require(bool(np.all(values >= 0)) if vary == "lambda" else bool(np.all(values > 0)),
                 f"values of {vary} must be {'>= 0' if vary == 'lambda' else '> 0'}", "values")  # fmt: skip
     if not config.data.has_population_law:

@@ -56,7 +56,6 @@ class Prediction(NamedTuple):
         return cls(*(float(v) for v in equivalent))
 
 
-@scoped_x64
 def check_prediction_inputs(F_hat, mixture, lam, m) -> None:
     """The checks of :func:`predict` (shapes, finiteness, types; exceptions name the field)."""
     means = getattr(mixture, "means", None)
@@ -69,6 +68,7 @@ def check_prediction_inputs(F_hat, mixture, lam, m) -> None:
     check_int("m", m, 1)
 
 
+@scoped_x64
 def predict(F_hat: Array, mixture, activation, lam: float, m: int, *, rule: str = "auto") -> Prediction:
     r"""Predicted errors of the ridge readout on :math:`\sigma(\hat Fx)/\sqrt k` with ``m`` samples.
 
