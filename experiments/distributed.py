@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,14 @@ from typing import Any
 from onestep_gm.numerics.runtime import (
     restored_environ as restored_environ,  # one copy, with the engine
 )
+from onestep_gm.numerics.validation import FieldTypeError, FieldValueError, check_int
 
+WORKERS_PER_CORE = 4
+"""Local workers allowed per core (``--workers``): each is a process with its own JAX."""
+HANDSHAKE_SECONDS = 20.0
+"""Default bound on connecting to a scheduler, handshake included."""
+WORKER_WAIT_SECONDS = 60.0
+"""Default bound on waiting for a scheduler to have at least one worker."""
 INSTALL_HINT = "distributed sweeps need dask.distributed: pip install 'onestep-gm[distributed]'"
 
 
@@ -35,7 +43,10 @@ def use_compile_cache(compile_cache: str | None) -> None:
     if compile_cache is None:
         disable_compile_cache()
     else:
-        enable_compile_cache(compile_cache)
+        try:
+            enable_compile_cache(compile_cache)
+        except OSError:  # the client's folder is not writable here: compile without it
+            disable_compile_cache()
 
 
 def run_point(config, cache_dir: str | None, compile_cache: str | None):
@@ -68,12 +79,23 @@ def _import_distributed():
     return distributed
 
 
+def max_workers() -> int:
+    """The most local workers allowed: :data:`WORKERS_PER_CORE` per core."""
+    return WORKERS_PER_CORE * (os.cpu_count() or 1)
+
+
 def check_options(workers: int | None, scheduler: str | None) -> None:
-    """``ValueError`` (one sentence) for options that cannot be used together or at all."""
+    """``ValueError``/``TypeError`` (one sentence, naming the option) for options that cannot
+    be used together or at all; ``workers`` at most :func:`max_workers`."""
     if workers is not None and scheduler is not None:
         raise ValueError("give either --workers or --scheduler, not both")
-    if workers is not None and workers < 1:
-        raise ValueError(f"--workers must be a positive integer (got {workers})")
+    if workers is not None:
+        check_int("workers", workers, 1)
+        if workers > max_workers():
+            raise FieldValueError("workers", f"--workers {workers} is more than {WORKERS_PER_CORE} per core "
+                                  f"({os.cpu_count()} cores here): at most {max_workers()}")  # fmt: skip
+    if scheduler is not None and not isinstance(scheduler, str):
+        raise FieldTypeError("scheduler", f"scheduler must be an address such as tcp://host:8786 (got {scheduler!r})")
     if workers is not None or scheduler is not None:
         _import_distributed()
 
@@ -85,8 +107,9 @@ def run_points(
     workers: int | None = None,
     scheduler: str | None = None,
     on_done: Callable[[], None] | None = None,
-    timeout: float = 20.0,
+    timeout: float = HANDSHAKE_SECONDS,
     task: Callable[[Any, str | None, str | None], Any] = run_point,
+    worker_wait: float = WORKER_WAIT_SECONDS,
 ) -> list[Any]:
     """Simulate ``configs`` as Dask tasks; results in the order of ``configs``.
 
@@ -105,7 +128,10 @@ def run_points(
     on_done : callable, optional
         Called once per completed point (the progress bar).
     timeout : float
-        Seconds to wait for the scheduler before giving up.
+        Seconds to wait for the scheduler, the whole handshake included (a listener that
+        accepts and never answers ends after ``timeout`` + 5 s at most).
+    worker_wait : float
+        Seconds to wait for the scheduler to have a worker before giving up.
     task : callable
         ``task(item, cache_dir, compile_cache)``, run on a worker for each item of ``configs``
         (default :func:`run_point`); a module-level function, so that workers can import it.
@@ -119,7 +145,9 @@ def run_points(
     ValueError
         When dask.distributed is missing, the options conflict, or a point is unusable.
     OSError
-        When the scheduler cannot be reached.
+        When the scheduler cannot be reached, does not complete the handshake within
+        ``timeout`` (+ 5 s), or has no worker within ``worker_wait`` seconds
+        (:class:`TimeoutError`, one line).
     """
     check_options(workers, scheduler)
     if workers is None and scheduler is None:
@@ -127,7 +155,7 @@ def run_points(
     if scheduler is None:
         with local_cluster(workers) as address:
             return run_points(configs, cache_dir=cache_dir, scheduler=address, on_done=on_done,
-                              timeout=timeout, task=task)  # fmt: skip
+                              timeout=timeout, task=task, worker_wait=worker_wait)  # fmt: skip
     distributed = _import_distributed()
     # the compile-cache folder travels with each task (JAX loads only if the cache is on)
     from onestep_gm.numerics.compile_cache import compile_cache_dir
@@ -135,11 +163,13 @@ def run_points(
     folder = compile_cache_dir()
     compile_cache = None if folder is None else str(folder)
     cache = None if cache_dir is None else str(Path(cache_dir).resolve())
-    try:
-        client = distributed.Client(scheduler, timeout=f"{timeout}s")
-    except (OSError, TimeoutError) as exc:
-        raise OSError(f"cannot reach the Dask scheduler at {scheduler} ({exc})") from None
+    client = connect(distributed, scheduler, timeout)
     with client:
+        try:
+            client.wait_for_workers(1, timeout=worker_wait)
+        except (OSError, TimeoutError):
+            raise TimeoutError(f"the Dask scheduler at {scheduler} has no worker after {worker_wait:g} s; "
+                               "start workers (dask worker ADDRESS) or use --workers N") from None  # fmt: skip
         futures = [
             client.submit(task, config, cache, compile_cache, pure=False)
             for config in configs
@@ -151,6 +181,35 @@ def run_points(
             if on_done is not None:
                 on_done()
         return results
+
+
+def connect(distributed, scheduler: str, timeout: float):
+    """A ``distributed.Client`` of ``scheduler``, or :class:`OSError` within ``timeout`` + 5 s.
+
+    ``Client(timeout=...)`` bounds the TCP connection, not the handshake that follows: a
+    listener that accepts and never answers would hold it for ever.  The client is made in a
+    helper thread that is abandoned (a daemon) when the bound passes.
+    """
+    box: dict[str, Any] = {}
+
+    def make() -> None:
+        try:
+            box["client"] = distributed.Client(scheduler, timeout=f"{timeout}s")
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=make, daemon=True, name="onestep-dask-connect")
+    thread.start()
+    thread.join(timeout + 5.0)
+    if thread.is_alive():
+        raise TimeoutError(f"the Dask scheduler at {scheduler} did not answer within {timeout + 5:g} s "
+                           "(connected, but no handshake)")  # fmt: skip
+    if "error" in box:
+        exc = box["error"]
+        if isinstance(exc, OSError | TimeoutError | ValueError):
+            raise OSError(f"cannot reach the Dask scheduler at {scheduler} ({' '.join(str(exc).split())})") from None
+        raise exc
+    return box["client"]
 
 
 def run_all(items: Sequence[Any], compute: Callable[[Any], Any], *, desc: str, progress: bool = False,

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from onestep_gm.numerics.files import write_atomic
+from onestep_gm.numerics.files import check_targets, write_atomic
 
 FORMAT = "onestep-gm/simulation"
 FORMAT_VERSION = 1
@@ -300,6 +300,7 @@ def cached_json(cache_dir: str | Path | None, key: str, compute: Callable[[], di
     cached = _read_entry(path, parse)
     if cached is not None:
         return cached
+    check_targets({"cache": path})  # an unusable cache folder is refused before the work
     value = compute()
     write_atomic(path, dumps({"key": key, "value": value}))
     return value
@@ -325,6 +326,7 @@ def simulate_cached(config, *, cache_dir: str | Path | None = None, progress: bo
     cached = _read_cached(path, config)
     if cached is not None:
         return cached
+    check_targets({"cache": path})  # an unusable cache folder is refused before the simulation
     result = simulate(config, progress=progress)
     write_atomic(path, dumps(result_to_json(result)))
     return result

@@ -28,7 +28,7 @@ import numpy as np
 from onestep_gm.numerics.frozen import FrozenArray, freeze
 from onestep_gm.numerics.memory import available_memory, format_bytes
 from onestep_gm.numerics.mixture import Mixture, blocked_normal
-from onestep_gm.numerics.validation import is_int, require
+from onestep_gm.numerics.validation import FieldTypeError, check_bool, check_int, is_int, require
 from onestep_gm.theory.order import check_strength, scalings
 
 Array = jax.Array
@@ -412,6 +412,20 @@ class RowSourceMixin:
     def fixed_scales(self) -> tuple[float, float]:
         r"""``(tau, b)`` fixed by the preprocessing: :math:`\tau = n + \theta`, :math:`b = 1`."""
         return self.n + self.spike_size(), 1.0
+
+    def validate(self) -> None:
+        """Check the shared fields now, before anything is read (exceptions name the field):
+        ``classes`` two or more different integers >= 0, ``keep_means`` a bool, ``beta`` and
+        ``alpha`` in [0, 1]."""
+        classes = self.classes
+        if not isinstance(classes, tuple | list) or len(classes) < 2:
+            raise FieldTypeError("classes", f"classes must be two or more labels (got {classes!r})")
+        for c in classes:
+            check_int("classes", c, 0)
+        require(len(set(classes)) == len(classes), f"classes must be different labels (got {classes!r})", "classes")
+        check_bool("keep_means", self.keep_means)
+        for name in ("beta", "alpha"):
+            check_strength(getattr(self, name), name)
 
     def build(self, dtype=jnp.float64) -> ClassPools:
         """Check the fields, load the rows and preprocess them (:func:`class_pools`)."""

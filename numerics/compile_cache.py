@@ -23,6 +23,7 @@ and compiles around; delete the folder to clear it.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import jax
@@ -74,6 +75,14 @@ def enable_compile_cache(path: str | Path | None = None) -> Path | None:
         ``ONESTEP_COMPILE_CACHE=0`` or :func:`disable_compile_cache`, with no ``path``).
         A folder the user set in JAX's own configuration is kept and returned.
 
+    Raises
+    ------
+    OSError
+        When the folder cannot be created or written (``HOME`` read-only or a file,
+        ``ONESTEP_COMPILE_CACHE_DIR`` read-only); the cache stays as it was (off, unless it was
+        on before).  The ``onestep`` command catches it, says so in one line on stderr and runs
+        without a persistent cache.
+
     Examples
     --------
     >>> import onestep_gm as og
@@ -89,7 +98,7 @@ def enable_compile_cache(path: str | Path | None = None) -> Path | None:
     else:
         _state["opted_out"] = False
     folder = Path(path).expanduser()
-    folder.mkdir(parents=True, exist_ok=True)
+    check_cache_folder(folder)  # before JAX is pointed at it: a failure leaves the cache off
     if jax.config.jax_compilation_cache_dir != str(folder):
         jax.config.update("jax_compilation_cache_dir", str(folder))
         _jax_cache.reset_cache()  # JAX opens its cache once per process, at the folder set then
@@ -98,6 +107,24 @@ def enable_compile_cache(path: str | Path | None = None) -> Path | None:
     if jax.config.jax_compilation_cache_max_size == -1:
         jax.config.update("jax_compilation_cache_max_size", MAX_BYTES)
     return folder
+
+
+def check_cache_folder(folder: Path) -> None:
+    """Create ``folder`` if missing and make sure a file can be created in it.
+
+    Raises
+    ------
+    OSError
+        Naming the folder, when it cannot be created or written.
+    """
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".probe.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise OSError(f"cannot use the compile-cache folder {folder}: {reason}") from None
 
 
 def disable_compile_cache() -> None:

@@ -8,7 +8,6 @@ serves.  The data spec answers every question about the data (:mod:`onestep_gm.n
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
 
@@ -18,13 +17,23 @@ from onestep_gm.numerics.mixture import MixtureSpec
 from onestep_gm.numerics.models import EXACT_MODELS, FEATURE_MODELS, check_models, model_row
 from onestep_gm.numerics.network import check_init
 from onestep_gm.numerics.trial import TESTS, TrialShape, hermite_slots
-from onestep_gm.numerics.validation import is_int
+from onestep_gm.numerics.validation import (
+    MAX_TRIALS,
+    FieldTypeError,
+    check_choice,
+    check_int,
+    check_real,
+    require,
+)
 from onestep_gm.theory.activations import get_activation, require_finite_moments
 from onestep_gm.theory.order import hermite_order, scalings, simulation_order
 
 PROTOCOLS = ("fresh", "paper")
 _SQUARE_MAX = 1e150
-"""Largest eta or label noise whose squares (in the Gram matrix and the errors) stay finite."""
+"""Largest eta whose square (in the Gram matrix) stays finite."""
+NOISE_MAX = 1e75
+"""Largest label noise: the errors grow as its square and their spread over trials (a variance)
+as its fourth power, which must stay below float64's 1.8e308."""
 
 
 @dataclass(frozen=True)
@@ -132,36 +141,50 @@ class Resolved:
 
 
 def validate(config: SimulationConfig) -> None:
-    """Raise ``ValueError`` with one clear sentence for any unusable parameter, including sizes
-    whose trial cannot fit in the available memory (:func:`~onestep_gm.numerics.memory.check_simulation_memory`)."""
-    checks = [
-        (config.k > 0 and config.m > 0, f"k and m must be positive integers (got k={config.k}, m={config.m})"),
-        (config.lam >= 0 and math.isfinite(config.lam), f"lambda must be a finite number >= 0 (got {config.lam})"),
-        (config.trials > 0, f"trials must be positive (got {config.trials})"),
-        (config.test_factor > 0, f"test_factor must be positive (got {config.test_factor})"),
-        (config.dtype in ("float32", "float64"), f"dtype must be float32 or float64 (got {config.dtype!r})"),
-        (bool(config.activations), "at least one activation is needed"),
-        (config.order is None or 1 <= config.order <= 40, f"order must be between 1 and 40 (got {config.order})"),
-        (config.eta is None or math.isfinite(config.eta), f"eta must be finite (got {config.eta})"),
-        (config.eta is None or abs(config.eta) <= _SQUARE_MAX,
-         f"eta = {config.eta:g} would overflow float64: the features of F + eta*G are squared in the ridge solve (use eta <= 1e150)"
-         if config.eta is not None else ""),
-        (float(config.data.noise) <= _SQUARE_MAX,
-         f"noise = {config.data.noise:g} would overflow float64: the labels are squared (use noise <= 1e150)"),
-        (config.conditional_rank >= 0, "conditional_rank must be >= 0"),
-        (config.theory_trials >= 1, "theory_trials must be >= 1"),
-        (isinstance(config.seed, int) and 0 <= config.seed <= 2**32 - 1,
-         f"seed must be an integer in 0 .. 2**32 - 1 (got {config.seed!r})"),
-        (config.test in (None, *TESTS), f"test must be exact or sampled (got {config.test!r})"),
-        (config.test != "exact" or config.data.has_population_law,
-         f"test='exact' needs a Gaussian mixture: {config.data.title} have no population law"),
-        (config.protocol in PROTOCOLS, f"protocol must be one of {', '.join(PROTOCOLS)} (got {config.protocol!r})"),
-        (config.m_step is None or (is_int(config.m_step) and config.m_step > 0),
-         f"m_step must be None or a positive integer (got {config.m_step!r})"),
-    ]  # fmt: skip
-    for ok, message in checks:
-        if not ok:
-            raise ValueError(message)
+    """Raise one exception naming the field for any unusable parameter, including sizes
+    whose trial cannot fit in the available memory (:func:`~onestep_gm.numerics.memory.check_simulation_memory`).
+
+    Raises
+    ------
+    FieldTypeError
+        (a ``TypeError``) for a value of the wrong type: ``k=True``, ``k=20.5``, ``k='20'``.
+    FieldValueError
+        (a ``ValueError``) for a value out of range, not finite, or a data field the data
+        source refuses (its ``validate()``).
+    """
+    if not callable(getattr(config.data, "realise", None)):
+        raise FieldTypeError("data", f"data must be a data spec such as MixtureSpec (got {config.data!r})")
+    check_int("k", config.k, 1)
+    check_int("m", config.m, 1)
+    check_real("lam", config.lam, 0)
+    check_int("trials", config.trials, 1, MAX_TRIALS)
+    check_int("test_factor", config.test_factor, 1)
+    check_int("conditional_rank", config.conditional_rank, 0)
+    check_int("theory_trials", config.theory_trials, 1)
+    check_int("seed", config.seed)
+    require(0 <= config.seed <= 2**32 - 1, f"seed must be an integer in 0 .. 2**32 - 1 (got {config.seed!r})", "seed")
+    if config.order is not None:
+        check_int("order", config.order, 1, 40)
+    if config.eta is not None:  # eta <= 0 is no gradient step, or one uphill
+        check_real("eta", config.eta, 0, lo_open=True)
+        require(config.eta <= _SQUARE_MAX, f"eta = {config.eta:g} would overflow float64: the features of "
+                "F + eta*G are squared in the ridge solve (use eta <= 1e150)", "eta")  # fmt: skip
+    for name in ("activations", "models"):
+        value = getattr(config, name)
+        if not isinstance(value, tuple | list) or not all(isinstance(v, str) for v in value):
+            raise FieldTypeError(name, f"{name} must be a tuple of strings (got {value!r})")
+    require(bool(config.activations), "activations: at least one activation is needed", "activations")
+    check_choice("dtype", config.dtype, ("float32", "float64"))
+    require(config.test in (None, *TESTS), f"test must be exact or sampled (got {config.test!r})", "test")
+    check_choice("protocol", config.protocol, PROTOCOLS)
+    config.data.validate()
+    require(float(config.data.noise) <= NOISE_MAX,
+            f"noise = {config.data.noise:g} would overflow float64: the errors grow as noise**2 and their "
+            f"spread over trials as noise**4 (use noise <= {NOISE_MAX:g})", "noise")  # fmt: skip
+    require(config.test != "exact" or config.data.has_population_law,
+            f"test='exact' needs a Gaussian mixture: {config.data.title} have no population law", "test")  # fmt: skip
+    if config.m_step is not None:
+        check_int("m_step", config.m_step, 1)
     check_init(config.first_layer, config.readout_init)
     check_models(config.models)
     check_simulation_memory(config)  # before any allocation: refuse what cannot fit

@@ -105,6 +105,11 @@ class DataSpec(Protocol):
         missing or corrupt file is one line, not a failure after a progress bar); no-op for
         sources that read nothing."""
 
+    def validate(self) -> None:
+        """Check every field (types, ranges) without reading or drawing anything; raise a
+        ``ValueError``/``TypeError`` subclass naming the field
+        (:mod:`onestep_gm.numerics.validation`).  The configuration calls it first."""
+
 
 DATA_SOURCES: dict[str, type] = {spec.kind: spec for spec in (MixtureSpec, FashionSpec, ArraySpec, TorchvisionSpec)}
 """Every data spec by its :attr:`DataSpec.kind`."""

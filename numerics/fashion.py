@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import math
+import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,8 @@ import jax.numpy as jnp
 import numpy as np
 from onestep_gm.numerics.arrays import ClassPools, RowSourceMixin, class_pools, sample_pools
 from onestep_gm.numerics.memory import available_memory, format_bytes
-from onestep_gm.numerics.validation import is_int, require
+from onestep_gm.numerics.validation import FieldTypeError, check_bool, check_int, is_int, require
+from onestep_gm.theory.order import check_strength
 
 Array = jax.Array
 
@@ -252,6 +254,20 @@ class FashionSpec(RowSourceMixin):
         )
         images, labels = load_fashion_mnist(self.data_dir)
         return [images[labels == classes[0]], images[labels == classes[1]]]
+
+    def validate(self) -> None:
+        """Check every field now (before any image is read); exceptions name the field."""
+        classes = self.classes
+        if not isinstance(classes, tuple | list) or len(classes) != 2:
+            raise FieldTypeError("classes", f"classes must be two labels (got {classes!r})")
+        for c in classes:
+            check_int("classes", c, 0, 9)
+        require(classes[0] != classes[1], f"classes must be two different labels (got {classes!r})", "classes")
+        check_bool("keep_means", self.keep_means)
+        for name in ("beta", "alpha"):
+            check_strength(getattr(self, name), name)
+        if self.data_dir is not None and not isinstance(self.data_dir, str | os.PathLike):
+            raise FieldTypeError("data_dir", f"data_dir must be a folder's path (got {self.data_dir!r})")
 
 
 FashionPools = ClassPools

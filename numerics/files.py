@@ -11,9 +11,13 @@ or the new file, never a partial one.  New files get the mode ``open(path, "w")`
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
+import re
 import secrets
-import tempfile
+import socket
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -59,15 +63,75 @@ def write_atomic(path: str | Path, content: str | bytes) -> Path:
     return path
 
 
-def create_temporary(target: Path) -> tuple[int, str]:
-    """Create a new, uniquely named temporary file beside ``target``: ``(fd, path)``.
+def _owner() -> str:
+    """``<host>-<pid>``: who writes a temporary file (its name carries it, so that a later run
+    can tell the leftovers of a killed run from the files of one still writing)."""
+    host = hashlib.sha1(socket.gethostname().encode()).hexdigest()[:6]
+    return f"{host}-{os.getpid()}"
+
+
+_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?:(?P<host>[0-9a-f]{6})-(?P<pid>\d+)-)?[0-9a-f]{10}\.(?:tmp|bak|publish)$")
+_OLD_SECONDS = 3600.0
+"""Temporary files without an owner in their name (written before owners were recorded) are
+left over once they are this old."""
+
+
+def _owner_gone(match: re.Match, path: Path) -> bool:
+    if match["pid"] is None or match["host"] != _owner().split("-")[0]:
+        try:
+            return time.time() - path.stat().st_mtime > _OLD_SECONDS
+        except OSError:
+            return False
+    pid = int(match["pid"])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, another user's
+        return False
+    return False
+
+
+def clean_leftovers(folder: Path, names: set[str]) -> None:
+    """Finish or remove what killed runs left beside the files ``names`` of ``folder``.
+
+    A publication journal (``.<name>.<owner>-<token>.publish``, written by :func:`staged` just
+    before its renames) whose writer is gone is completed: every staged file it lists that
+    still exists replaces its target, so a run killed between two renames leaves all new files
+    (never a mix of new and old).  Then temporary files (``.<name>.<owner>-<token>.tmp``) whose
+    writer is gone are removed.  Files of a writer still running are left alone.
+    """
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return
+    leftovers = [(p, m) for p in entries if (m := _LEFTOVER.match(p.name)) and m["name"] in names]
+    for path, match in leftovers:
+        if path.suffix == ".publish" and _owner_gone(match, path):
+            with contextlib.suppress(OSError, ValueError):
+                for tmp, target in json.loads(path.read_text()):
+                    if os.path.exists(tmp):
+                        os.replace(tmp, target)
+            with contextlib.suppress(OSError):
+                path.unlink()
+    for path, match in leftovers:
+        if path.suffix in (".tmp", ".bak") and path.exists() and _owner_gone(match, path):
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+
+def create_temporary(target: Path, suffix: str = ".tmp") -> tuple[int, str]:
+    """Create a new, uniquely named temporary file beside ``target``: ``(fd, path)``, named
+    ``.<target name>.<host>-<pid>-<token><suffix>``.
 
     ``os.open`` with ``O_EXCL`` and mode :data:`_FILE_MODE`, so the umask applies as for any
     new file, without reading (and so toggling) the process's umask.
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     for _ in range(100):
-        tmp = os.path.join(target.parent, f".{target.name}.{secrets.token_hex(5)}.tmp")
+        tmp = os.path.join(target.parent, f".{target.name}.{_owner()}-{secrets.token_hex(5)}{suffix}")
         try:
             return os.open(tmp, flags, _FILE_MODE), tmp
         except FileExistsError:
@@ -106,10 +170,14 @@ def check_targets(targets: Mapping[str, Path]) -> None:
 def staged(targets: Mapping[str, Path]) -> Iterator[dict[str, Path]]:
     """Stage several outputs and publish them all or none.
 
-    The targets are checked first (:func:`check_targets`).  Yields a dict of temporary paths
+    The targets are checked first (:func:`check_targets`), and what killed runs left beside
+    them is finished or removed (:func:`clean_leftovers`).  Yields a dict of temporary paths
     (same folders as ``targets``) to write into; on normal exit every staged file replaces its
     target, on an exception all staged files are removed and no target changes.  Should a
     replacement fail midway, the targets already replaced get their previous contents back.
+    Before the renames a journal listing them is written; a process killed (SIGKILL) between
+    two renames leaves it, and the next write of the same targets completes the renames, so
+    the targets are never left a mix of old and new files.
 
     Raises
     ------
@@ -118,8 +186,11 @@ def staged(targets: Mapping[str, Path]) -> Iterator[dict[str, Path]]:
     """
     targets = {key: Path(target) for key, target in targets.items()}
     check_targets(targets)
+    for folder in {t.parent for t in targets.values()}:
+        clean_leftovers(folder, {t.name for t in targets.values() if t.parent == folder})
     tmp_paths: dict[str, Path] = {}
     backups: dict[str, Path | None] = {}
+    journal: Path | None = None
     replaced: list[str] = []
     created: list[Path] = []  # folders made here, removed again on failure
     try:
@@ -134,13 +205,16 @@ def staged(targets: Mapping[str, Path]) -> Iterator[dict[str, Path]]:
         yield tmp_paths
         for key, target in targets.items():
             backups[key] = _backup(target)
+        journal = _journal(targets, tmp_paths)
         for key, target in targets.items():
             tmp = tmp_paths[key]
             os.replace(tmp, target)
             replaced.append(key)
             del tmp_paths[key]
             pending_files.discard(tmp)
+        _drop(journal)
     except BaseException:
+        _drop(journal)
         for key in replaced:  # roll back: the previous contents, or no file as before
             with contextlib.suppress(OSError):
                 backup = backups.pop(key)
@@ -156,6 +230,26 @@ def staged(targets: Mapping[str, Path]) -> Iterator[dict[str, Path]]:
     _remove(tmp_paths, backups)
 
 
+def _journal(targets: Mapping[str, Path], tmp_paths: Mapping[str, Path]) -> Path:
+    """Write (and flush to disk) the list of renames about to be done, beside the first target."""
+    first = next(iter(targets.values()))
+    fd, path = create_temporary(first, suffix=".publish")
+    pending_files.add(Path(path))
+    pairs = [[os.path.abspath(tmp_paths[k]), os.path.abspath(t)] for k, t in targets.items()]
+    with os.fdopen(fd, "w") as fh:
+        json.dump(pairs, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return Path(path)
+
+
+def _drop(journal: Path | None) -> None:
+    if journal is not None:
+        pending_files.discard(journal)
+        with contextlib.suppress(OSError):
+            journal.unlink()
+
+
 def _remove(tmp_paths: Mapping[str, Path], backups: Mapping[str, Path | None]) -> None:
     for tmp in [*tmp_paths.values(), *(b for b in backups.values() if b is not None)]:
         pending_files.discard(tmp)
@@ -167,7 +261,7 @@ def _backup(target: Path) -> Path | None:
     """A hard link to ``target``'s current contents (for a roll-back), or ``None``."""
     if not target.exists():
         return None
-    backup = Path(tempfile.mktemp(prefix=f".{target.name}.", suffix=".bak", dir=target.parent))
+    backup = target.parent / f".{target.name}.{_owner()}-{secrets.token_hex(5)}.bak"
     try:
         os.link(target, backup)
     except OSError:

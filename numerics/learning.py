@@ -18,6 +18,13 @@ from onestep_gm.numerics.precision import scoped_x64
 from onestep_gm.numerics.prediction import curve_along
 from onestep_gm.numerics.ridge import CONVENTION
 from onestep_gm.numerics.simulation import trained_layer
+from onestep_gm.numerics.validation import (
+    MAX_TRIALS,
+    FieldTypeError,
+    check_array,
+    check_int,
+    require,
+)
 
 VARIES = ("m", "k", "lambda")
 RANGES = {"m": (0.2, 10.0), "k": (0.1, 2.0), "lambda": (1e-6, 10.0)}
@@ -126,6 +133,14 @@ def learning_curve(
     """
     if vary not in VARIES:
         raise ValueError(f"vary must be 'm', 'k' or 'lambda' (got {vary!r})")
+    if not callable(getattr(getattr(config, "data", None), "realise", None)):
+        raise FieldTypeError("config", f"config must be a SimulationConfig (got {type(config).__name__})")
+    check_int("points", points, 1)  # its size is bounded by the memory estimate below
+    check_int("trials", trials, 1, MAX_TRIALS)
+    if values is not None:
+        values = check_array("values", values, ndim=1)
+        require(bool(np.all(values >= 0)) if vary == "lambda" else bool(np.all(values > 0)),
+                f"values of {vary} must be {'>= 0' if vary == 'lambda' else '> 0'}", "values")  # fmt: skip
     if not config.data.has_population_law:
         raise ValueError("learning curves take Gaussian-mixture data (MixtureSpec), "
                          f"not {config.data.title} (no population law)")

@@ -14,6 +14,8 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from onestep_gm.numerics.validation import is_int
+
 _FLOAT = 8
 _DEFAULTS = {"n": 1000, "k": 1000, "m": 1000, "m_step": 1000, "test_factor": 5, "components": 2, "spikes": 1,
              "points": 100, "activations": 1, "models": 1}  # fmt: skip
@@ -25,21 +27,30 @@ class MemoryLimitError(ValueError):
 
     Attributes
     ----------
-    parameter : str
-        The size that contributes most to the estimate (``"n"``, ``"k"``, ``"test_factor"``, ...).
-    value : int
+    parameter : str or None
+        The size that contributes most to the estimate (``"n"``, ``"k"``, ``"test_factor"``, ...);
+        ``None`` when even modest sizes do not fit (the limit itself is named then).
+    value : int or None
         Its value.
+    source : str or None
+        Where the limit comes from (``"ONESTEP_MEMORY_LIMIT=1K"``, a cgroup file).
     needed, available : int
         The estimate and the available memory, in bytes.
     """
 
-    def __init__(self, what: str, parameter: str, value: int, needed: int, available: int):
+    def __init__(self, what: str, parameter: str | None, value: int | None, needed: int, available: int,
+                 source: str | None = None):  # fmt: skip
         self.what, self.parameter, self.value = what, parameter, value
-        self.needed, self.available = needed, available
+        self.needed, self.available, self.source = needed, available, source
         super().__init__(self.describe(f"{parameter} = {value}"))
 
     def describe(self, name: str) -> str:
-        """The one-line message with the parameter spelled as ``name`` (e.g. a CLI option)."""
+        """The one-line message with the parameter spelled as ``name`` (e.g. a CLI option);
+        when no parameter is to blame (even modest sizes do not fit), it names the limit."""
+        if self.parameter is None:
+            return (f"{self.what} needs at least {format_bytes(self.needed)} of memory, more than the "
+                    f"{format_bytes(self.available)} allowed by {self.source or 'the memory limit'}; "
+                    "raise the limit")  # fmt: skip
         return (
             f"{name} is too large: {self.what} needs at least {format_bytes(self.needed)} of "
             f"memory, more than the {format_bytes(self.available)} available"
@@ -76,15 +87,69 @@ def _meminfo_available() -> int | None:
     return None
 
 
-def _cgroup_limit() -> int | None:
-    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+def _read_limit(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and int(text) < 1 << 60 else None  # "max" or a huge v1 value: none
+
+
+def cgroup_limits(proc_cgroup: str | None = None, root: str | Path = "/sys/fs/cgroup") -> list[tuple[int, Path]]:
+    """The memory limits of this process's own cgroup and of its ancestors: ``(bytes, file)``.
+
+    Reads ``/proc/self/cgroup`` (or ``proc_cgroup``, its text): the unified hierarchy
+    (cgroup v2, line ``0::/path``) gives ``<root>/<path>/memory.max``; the v1 memory controller
+    (line ``N:memory:/path``, possibly with other controllers) gives
+    ``<root>/memory/<path>/memory.limit_in_bytes``.  Every ancestor up to the mount's root is
+    read too (a limit on a parent applies to its children), and the mount's root itself, which
+    is the process's own cgroup inside a container whose namespace hides the path.
+
+    Returns
+    -------
+    list of (int, Path)
+        Each limit found (none for ``max`` or an unlimited v1 value).
+    """
+    if proc_cgroup is None:
         try:
-            text = Path(path).read_text().strip()
+            proc_cgroup = Path("/proc/self/cgroup").read_text()
         except OSError:
+            proc_cgroup = ""
+    root = Path(root)
+    candidates: list[Path] = []
+    for line in proc_cgroup.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
             continue
-        if text.isdigit() and int(text) < 1 << 60:
-            return int(text)
-    return None
+        _, controllers, rel = parts
+        if controllers == "":
+            base, name = root, "memory.max"
+        elif "memory" in controllers.split(","):
+            base, name = root / "memory", "memory.limit_in_bytes"
+        else:
+            continue
+        folder = base / rel.strip().lstrip("/")
+        for level in (folder, *folder.parents):
+            candidates.append(level / name)
+            if level == base:
+                break
+        candidates.append(base / name)
+    if not candidates:  # no /proc/self/cgroup: the mount's root files, as before
+        candidates = [root / "memory.max", root / "memory" / "memory.limit_in_bytes"]
+    found = []
+    for path in dict.fromkeys(candidates):
+        limit = _read_limit(path)
+        if limit is not None:
+            found.append((limit, path))
+    return found
+
+
+def _cgroup_limit() -> tuple[int, str] | None:
+    found = cgroup_limits()
+    if not found:
+        return None
+    limit, path = min(found)
+    return limit, f"the cgroup memory limit ({path})"
 
 
 def _parse_size(text: str) -> int:
@@ -117,15 +182,29 @@ def available_memory() -> int:
     ValueError
         When ``$ONESTEP_MEMORY_LIMIT`` is not a positive size.
     """
-    found = [v for v in (_meminfo_available(), _cgroup_limit()) if v is not None]
+    return memory_limit()[0]
+
+
+def memory_limit() -> tuple[int, str]:
+    """:func:`available_memory` and where the bound comes from, for messages:
+    ``(bytes, "ONESTEP_MEMORY_LIMIT=1K")``, ``(bytes, "the cgroup memory limit (<file>)")`` or
+    ``(bytes, "the available memory (MemAvailable)")``."""
+    found: list[tuple[int, str]] = []
+    meminfo = _meminfo_available()
+    if meminfo is not None:
+        found.append((meminfo, "the available memory (MemAvailable)"))
+    cgroup = _cgroup_limit()
+    if cgroup is not None:
+        found.append(cgroup)
     if not found:
         try:
-            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+            found.append((os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"), "the free physical memory"))
         except (ValueError, OSError, AttributeError):
-            found.append(1 << 62)
+            found.append((1 << 62, "no known limit"))
     if os.environ.get("ONESTEP_MEMORY_LIMIT"):
-        found.append(_parse_size(os.environ["ONESTEP_MEMORY_LIMIT"]))
-    return min(found)
+        text = os.environ["ONESTEP_MEMORY_LIMIT"]
+        found.append((_parse_size(text), f"ONESTEP_MEMORY_LIMIT={text}"))
+    return min(found, key=lambda item: item[0])
 
 
 def trial_bytes(
@@ -238,9 +317,15 @@ def check_memory(
         (a ``ValueError``) when it does not fit.
     """
     needed = estimate(**sizes)
-    available = available_memory() if available is None else available
+    source = None
+    if available is None:
+        available, source = memory_limit()
     if needed <= available:
         return needed
+    modest = {name: min(value, _DEFAULTS[name]) if name in _DEFAULTS and is_int(value) else value
+              for name, value in sizes.items()}  # fmt: skip
+    if estimate(**modest) > available:  # even modest sizes do not fit: the limit is to blame
+        raise MemoryLimitError(what, None, None, needed, available, source)
     blame, lowest = None, needed
     for name, value in sizes.items():
         default = _DEFAULTS.get(name)
@@ -252,7 +337,7 @@ def check_memory(
     if blame is None:
         blame = max((n for n in sizes if isinstance(sizes[n], int) and not isinstance(sizes[n], bool)),
                     key=lambda n: sizes[n])  # fmt: skip
-    raise MemoryLimitError(what, blame, sizes[blame], needed, available)
+    raise MemoryLimitError(what, blame, sizes[blame], needed, available, source)
 
 
 def check_simulation_memory(config, *, available: int | None = None) -> int:

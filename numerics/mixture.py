@@ -31,7 +31,15 @@ import jax.numpy as jnp
 import numpy as np
 from onestep_gm.numerics.frozen import FrozenArray, freeze
 from onestep_gm.numerics.memory import available_memory, format_bytes
-from onestep_gm.numerics.validation import is_finite, is_int, require
+from onestep_gm.numerics.validation import (
+    FieldTypeError,
+    check_bool,
+    check_int,
+    check_real,
+    is_finite,
+    is_int,
+    require,
+)
 from onestep_gm.theory.activations import Activation, get_activation, require_finite_moments
 from onestep_gm.theory.order import check_strength, scalings
 
@@ -213,6 +221,10 @@ class MixtureSpec:
 
     def preload(self) -> None:
         """Nothing to read: the mixture is drawn, not loaded."""
+
+    def validate(self) -> None:
+        """Check every field now (:func:`validate_spec`); exceptions name the field."""
+        validate_spec(self)
 
 
 LEGACY_TEACHERS = ("random", "spikes")
@@ -411,7 +423,21 @@ def _mean_directions(spec: MixtureSpec) -> int:
 
 def validate_spec(spec: MixtureSpec) -> tuple[int, ...]:
     """Check ``spec``; raise :class:`ValueError` naming the first bad field. Returns the d_c."""
-    require(is_int(spec.n) and spec.n >= 1, f"n must be an integer >= 1, got {spec.n!r}")
+    check_int("n", spec.n, 1)
+    for name in ("alignment", "mean_norm", "noise"):
+        check_real(name, getattr(spec, name))
+    if spec.theta is not None:
+        check_real("theta", spec.theta, 0)
+    check_bool("equal_trace", spec.equal_trace)
+    if not isinstance(spec.weights, tuple | list):
+        raise FieldTypeError("weights", f"weights must be a list of numbers (got {spec.weights!r})")
+    if not is_int(spec.spikes):
+        if not isinstance(spec.spikes, tuple | list):
+            raise FieldTypeError("spikes", f"spikes must be an integer or a list of integers (got {spec.spikes!r})")
+        for d in spec.spikes:
+            check_int("spikes", d, 0)
+    else:
+        check_int("spikes", spec.spikes, 0)
     for name in ("beta", "alpha"):
         check_strength(getattr(spec, name), name)
     weights = tuple(spec.weights)

@@ -24,6 +24,7 @@ from onestep_gm.numerics.ridge import (
     ridge_equivalent,
     spectrum,
 )
+from onestep_gm.numerics.validation import FieldTypeError, check_array, check_int, check_real
 
 Array = jax.Array
 
@@ -55,6 +56,18 @@ class Prediction(NamedTuple):
         return cls(*(float(v) for v in equivalent))
 
 
+def check_prediction_inputs(F_hat, mixture, lam, m) -> None:
+    """The checks of :func:`predict` (shapes, finiteness, types; exceptions name the field)."""
+    means = getattr(mixture, "means", None)
+    if means is None:
+        raise FieldTypeError("mixture", f"mixture must be a realised Mixture (got {type(mixture).__name__}); "
+                             "see onestep_gm.trained_layer")  # fmt: skip
+    n = np.shape(means)[-1]
+    check_array("F_hat", F_hat, shape=(None, n))
+    check_real("lam", lam, 0)
+    check_int("m", m, 1)
+
+
 @scoped_x64
 def predict(F_hat: Array, mixture, activation, lam: float, m: int, *, rule: str = "auto") -> Prediction:
     r"""Predicted errors of the ridge readout on :math:`\sigma(\hat Fx)/\sqrt k` with ``m`` samples.
@@ -82,10 +95,15 @@ def predict(F_hat: Array, mixture, activation, lam: float, m: int, *, rule: str 
 
     Raises
     ------
-    ValueError
-        For ``lam < 0``, ``m <= 0`` or an unknown rule.
+    FieldTypeError
+        (a ``TypeError``) for an ``F_hat`` that is not a real array (complex, strings), a
+        ``mixture`` that is not a :class:`~onestep_gm.numerics.mixture.Mixture`, a non-integer ``m``.
+    FieldValueError
+        (a ``ValueError``) for an ``F_hat`` that is not ``(k, n)`` with the mixture's ``n``, is
+        empty or has NaN/infinite entries, ``lam`` negative or infinite, ``m < 1``, an unknown rule.
     """
     require_x64("predict")
+    check_prediction_inputs(F_hat, mixture, lam, m)
     Omega, u, s_y, _ = population_moments(F_hat, mixture, activation, rule=rule)
     return Prediction.of(ridge_equivalent(Omega, u, s_y, lam, m))
 

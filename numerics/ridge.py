@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from onestep_gm.numerics.precision import require_x64, scoped_x64
+from onestep_gm.numerics.validation import FieldTypeError, FieldValueError, check_real, is_real
 
 Array = jax.Array
 
@@ -103,6 +104,7 @@ def spectrum(Omega: Array, u: Array, s_y) -> Spectrum:
     # takes, where order="F" cost a transposing copy (18 ms at k = 1000)
     A = np.array(Omega, dtype=np.float64)
     omega, V = scipy.linalg.eigh(A.T, driver="evd", overwrite_a=True, check_finite=False)
+    _check_psd(omega)
     v = V.T @ u
     keep = omega > 1e-12 * omega.max()
     omega = np.where(keep, omega, 0.0)
@@ -179,6 +181,38 @@ def equivalent_from_spectrum(spec: Spectrum, lam, m) -> RidgeEquivalent:
     return RidgeEquivalent(*(v.reshape(lam.shape) for v in out))
 
 
+SYMMETRY_TOLERANCE = 1e-8
+"""Relative asymmetry :math:`\\max|\\Omega-\\Omega^\top| / \\max|\\Omega|` that
+:func:`ridge_equivalent` accepts (rounding); also the relative size of a negative eigenvalue."""
+
+
+def check_moments(Omega, u, s_y) -> None:
+    """Shapes and symmetry of the population moments (:func:`ridge_equivalent`); positive
+    semi-definiteness is checked where the eigenvalues are computed (:func:`spectrum`)."""
+    for field, value in (("Omega", Omega), ("u", u)):
+        arr = np.asarray(value) if not isinstance(value, str | bytes | type(None)) else None
+        if arr is None or arr.dtype == bool or arr.dtype.kind not in "iuf":
+            raise FieldTypeError(field, f"{field} must be an array of real numbers (got {type(value).__name__})")
+    A, b = np.asarray(Omega, np.float64), np.asarray(u, np.float64)
+    if A.ndim != 2 or A.shape[0] != A.shape[1] or A.shape[0] == 0:
+        raise FieldValueError("Omega", f"Omega must be a square (k, k) matrix with k >= 1 (got shape {A.shape})")
+    if b.shape != (A.shape[0],):
+        raise FieldValueError("u", f"u must have shape ({A.shape[0]},) like Omega's side (got {b.shape})")
+    if not is_real(s_y) and not (np.ndim(s_y) == 0 and np.asarray(s_y).dtype.kind in "iuf"):
+        raise FieldTypeError("s_y", f"s_y must be a real number (got {s_y!r})")
+    if float(s_y) < 0:
+        raise FieldValueError("s_y", f"s_y = E y^2 must be >= 0 (got {float(s_y)})")
+    if np.all(np.isfinite(A)):
+        scale = np.abs(A).max()
+        if np.abs(A - A.T).max() > SYMMETRY_TOLERANCE * scale:
+            raise FieldValueError("Omega", "Omega must be symmetric (it is E[phi phi^T])")
+
+
+def _check_psd(omega: np.ndarray) -> None:
+    if omega.size and omega[0] < -SYMMETRY_TOLERANCE * max(np.abs(omega).max(), np.finfo(float).tiny):
+        raise FieldValueError("Omega", f"Omega must be positive semi-definite (smallest eigenvalue {omega[0]:.3g})")
+
+
 @scoped_x64
 def ridge_equivalent(Omega: Array, u: Array, s_y, lam: float, m: int) -> RidgeEquivalent:
     r"""Deterministic-equivalent errors of ridge with penalty ``lam`` on ``m`` samples (module notes).
@@ -204,14 +238,20 @@ def ridge_equivalent(Omega: Array, u: Array, s_y, lam: float, m: int) -> RidgeEq
 
     Raises
     ------
-    ValueError
-        For ``lam < 0`` or ``m <= 0``.
+    FieldTypeError
+        (a ``TypeError``) for inputs that are not real numbers or arrays.
+    FieldValueError
+        (a ``ValueError``) for ``Omega`` not square, ``u`` not of length ``k``, ``s_y`` not a
+        number ``>= 0``, ``Omega`` not symmetric or not positive semi-definite (an eigenvalue
+        below :math:`-10^{-8}\,\max|\omega|`), ``lam < 0`` or infinite, ``m <= 0``.
+        A non-finite ``Omega`` or ``u`` (a diverged layer) is not refused: it gives NaN errors.
     """
     require_x64("ridge_equivalent")
+    check_moments(Omega, u, s_y)
     Omega, u, s_y = (jnp.asarray(v, jnp.float64) for v in (Omega, u, s_y))
     if np.ndim(lam) == 0 and np.ndim(m) == 0:
-        if not (lam >= 0 and m > 0):
-            raise ValueError("lambda must be >= 0 and m > 0")
+        check_real("lam", lam, 0)
+        check_real("m", m, 0, lo_open=True)
         out = _equivalent_by_solves(Omega, u, s_y, float(lam), float(m))
         if out is not None:
             return out
@@ -240,6 +280,7 @@ def _equivalent_by_solves(Omega: Array, u: Array, s_y, lam: float, m: float) -> 
     if not (np.all(np.isfinite(A)) and np.all(np.isfinite(u))):
         return None  # the eigenbasis route answers NaN
     omega = scipy.linalg.eigh(A.T, eigvals_only=True, driver="evd", overwrite_a=True, check_finite=False)
+    _check_psd(omega)
     if not omega[0] > WELL_CONDITIONED * omega[-1]:
         return None
     omega = jnp.asarray(omega)

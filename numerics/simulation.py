@@ -53,6 +53,7 @@ from onestep_gm.numerics.trial import (
     make_trial,
     mixture_of,
 )
+from onestep_gm.numerics.validation import check_int
 from onestep_gm.theory.activations import get_activation
 from onestep_gm.theory.order import scalings
 
@@ -125,6 +126,7 @@ def trained_layer(config: SimulationConfig, activation: str | None = None, trial
     ValueError
         For an unusable configuration (see :func:`resolve`).
     """
+    check_int("trial", trial, 0, 2**31 - 1)
     if activation is not None:
         config = dataclasses.replace(config, activations=(activation,))
     config = dataclasses.replace(config, activations=config.activations[:1], models=("nn",))
@@ -185,6 +187,17 @@ def _run_trials(config: SimulationConfig, resolved: Resolved, first: TrialSetup,
     (the theory line on the first ``config.theory_trials``)."""
     want_theory = THEORY.name in config.models
     shape = trial_shape(config, resolved, with_layers=want_theory)
+    if not shape.models:  # the theory line alone: the trained layers, no readout to fit
+        layers = make_layers(shape)
+        for t in trials:
+            if t >= config.theory_trials:
+                continue
+            setup = first if t == 0 else setup_trial(config, resolved, t)
+            F_hats = layers(setup.key, setup.data, setup.tau, resolved.eta, setup.data_key)
+            errors.record(setup)
+            with serial_lapack(serial=False):
+                errors.add_theory(F_hats, mixture_of(setup.data), config)
+        return
     trial_fn = make_trial(shape)
     for t in trials:
         setup = first if t == 0 else setup_trial(config, resolved, t)
@@ -222,6 +235,10 @@ class _TrialErrors:
         for i, a in enumerate(self.activations):
             if moments is not None:
                 pred = Prediction.of(ridge_equivalent(*moments[i], config.lam, config.m))
+            elif not bool(jnp.all(jnp.isfinite(F_hats[i]))):  # a diverged layer: no prediction
+                self.train[Pair(a, THEORY.name)].append(float("nan"))
+                self.gen[Pair(a, THEORY.name)].append(float("nan"))
+                continue
             else:
                 pred = predict(F_hats[i], mixture, get_activation(a), config.lam, config.m)
             self.train[Pair(a, THEORY.name)].append(pred.train_error)

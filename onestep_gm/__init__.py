@@ -60,9 +60,9 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs; loaded lazily a
     from onestep_gm.experiments.figures.sweepspec import load_sweep as load_sweep
     from onestep_gm.experiments.results import load_result as load_result
     from onestep_gm.experiments.results import save_result as save_result
-    from onestep_gm.numerics.arrays import ArraySpec as ArraySpec
     from onestep_gm.numerics.activations import NumericActivation as NumericActivation
     from onestep_gm.numerics.activations import numeric_activation as numeric_activation
+    from onestep_gm.numerics.arrays import ArraySpec as ArraySpec
     from onestep_gm.numerics.compile_cache import disable_compile_cache as disable_compile_cache
     from onestep_gm.numerics.compile_cache import enable_compile_cache as enable_compile_cache
     from onestep_gm.numerics.config import SimulationConfig as SimulationConfig

@@ -1,6 +1,7 @@
 """Issue 16, kinds 2-6, through the CLI: bounded resources, strict and whole outputs, Ctrl-C,
 data files and messages.  Refusals are one line on stderr, exit 2, within seconds."""
 
+import dataclasses
 import gzip
 import json
 import os
@@ -307,3 +308,65 @@ def test_polynomial_products_come_back_within_seconds(argv, expr):
     except subprocess.TimeoutExpired:
         pytest.fail(f"onestep {argv[0]} --activation {expr} ran past 15 s")
     assert proc.returncode in (0, 2) and "Traceback" not in proc.stderr
+
+
+# --- issue 28 ---------------------------------------------------------------------------------
+
+
+def test_sigterm_is_ctrl_c(tmp_path):
+    """SIGTERM (kill, a batch system's stop) ends like Ctrl-C: one line, exit 130, nothing partial."""
+    argv = [*ONESTEP, "simulate", *SMALL, "--trials", "100000", "--json", "--cache-dir", str(tmp_path)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.0)
+    sent = time.perf_counter()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert time.perf_counter() - sent < 5
+    lines = err.strip().splitlines()
+    assert proc.returncode == 130 and len(lines) == 1 and lines[0].startswith("onestep simulate: interrupted"), err
+    assert out == "" and list(tmp_path.iterdir()) == []
+
+
+def test_the_theory_model_alone_is_the_theory_line_of_a_full_run(capsys):
+    config = SimulationConfig(data=MixtureSpec(n=24), k=20, m=20, trials=2, activations=("relu",),
+                              models=("nn", "theory"))  # fmt: skip
+    both = simulate(config)
+    alone = simulate(dataclasses.replace(config, models=("theory",)))
+    assert set(alone.gen) == {("relu", "theory")}
+    np.testing.assert_allclose(alone.gen[("relu", "theory")], both.gen[("relu", "theory")], rtol=1e-12)
+    np.testing.assert_allclose(alone.train[("relu", "theory")], both.train[("relu", "theory")], rtol=1e-12)
+    assert main(["simulate", "--n", "24", "--k", "20", "--m", "20", "--trials", "1", "--activation", "relu",
+                 "--model", "theory", "--json"]) == 0  # fmt: skip
+    data = json.loads(capsys.readouterr().out)
+    assert list(data["activations"]["relu"]) == ["theory"] and data["parameters"]["models"] == ["theory"]
+    assert data["activations"]["relu"]["theory"]["gen_error"]["mean"] > 0
+
+
+def test_huge_noise_is_refused_where_the_spread_would_overflow(capsys):
+    err = refused(["simulate", *SMALL, "--noise", "1e150"], capsys)
+    assert "noise = 1e+150" in err and "noise <= 1e+75" in err
+
+
+def test_an_unusable_cache_folder_is_refused_before_simulating(tmp_path, capsys, monkeypatch):
+    from onestep_gm.experiments import results
+
+    (tmp_path / "file").write_text("")
+    monkeypatch.setattr("onestep_gm.numerics.simulation.simulate",
+                        lambda *a, **k: pytest.fail("simulated before checking the cache folder"))  # fmt: skip
+    config = SimulationConfig(data=MixtureSpec(n=24), k=20, m=20, trials=1, activations=("relu",))
+    with pytest.raises(NotADirectoryError, match="is not a folder"):
+        results.simulate_cached(config, cache_dir=tmp_path / "file")
+    err = refused(["simulate", *SMALL, "--cache-dir", str(tmp_path / "file")], capsys)
+    assert "is not a folder" in err
+
+
+def test_a_tiny_memory_limit_is_named(capsys, monkeypatch):
+    monkeypatch.setenv("ONESTEP_MEMORY_LIMIT", "1K")
+    err = refused(["simulate", *SMALL, "--model", "nn,hermite"], capsys)
+    assert "ONESTEP_MEMORY_LIMIT=1K" in err and "--models" not in err
+
+
+def test_reuse_reads_are_bounded(tmp_path, capsys):
+    err = refused(["figure", "order", "--quick", "--reuse", "/dev/zero", "--out", str(tmp_path / "o")], capsys)
+    assert "not a regular file" in err
+    assert not (tmp_path / "o").exists()

@@ -135,3 +135,43 @@ def test_programs_are_released_near_the_memory_map_limit():
     assert compile_cache._memory_maps()[0] >= used - 20
     assert compile_cache.release_near_map_limit(limit=used)
     assert compile_cache._memory_maps()[0] < used - 20 * 4  # each program had held maps of its own
+
+
+# --- issue 28, kind 5: an unwritable cache folder ---------------------------------------------
+
+
+def test_an_unwritable_folder_is_refused_and_leaves_the_cache_as_it_was(tmp_path, monkeypatch, restore_jax_cache):
+    compile_cache.disable_compile_cache()
+    (tmp_path / "file").write_text("")
+    for folder in (tmp_path / "file" / "jax", "/proc/self/onestep-jax"):  # under a file; under /proc
+        with pytest.raises(OSError, match="cannot use the compile-cache folder"):
+            compile_cache.enable_compile_cache(folder)
+        assert jax.config.jax_compilation_cache_dir is None
+    monkeypatch.setenv("HOME", str(tmp_path / "file"))  # HOME is a file: the default folder fails
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.delenv(compile_cache.ENV_DIR, raising=False)
+    compile_cache._state["opted_out"] = False
+    with pytest.raises(OSError, match="compile-cache folder"):
+        compile_cache.enable_compile_cache()
+    assert jax.config.jax_compilation_cache_dir is None
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_folder_is_refused(tmp_path, restore_jax_cache):
+    (tmp_path / "ro").mkdir(mode=0o555)
+    with pytest.raises(OSError, match="cannot use the compile-cache folder"):
+        compile_cache.enable_compile_cache(tmp_path / "ro")
+
+
+def test_the_command_runs_without_a_persistent_cache_and_says_so_in_one_line(tmp_path):
+    """A fresh ``onestep`` (its cache switch is process-wide) with ONESTEP_COMPILE_CACHE_DIR
+    under a file: one line on stderr, then the command runs and exits 0."""
+    (tmp_path / "file").write_text("")
+    env = {**os.environ, compile_cache.ENV_DIR: str(tmp_path / "file" / "jax")}
+    env.pop("ONESTEP_COMPILE_CACHE", None)
+    proc = subprocess.run([sys.executable, "-m", "onestep_gm.experiments.cli", "moments", "--activation", "relu"],
+                          env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "running without a persistent compile cache" in lines[0], proc.stderr
+    assert "M0" in proc.stdout or proc.stdout.strip()

@@ -137,3 +137,60 @@ def test_theorem_figures_on_the_cluster_reproduce_in_process(cluster, tmp_path):
     assert remote["results"].keys() == local["results"].keys()
     for key, point in local["results"].items():
         assert remote["results"][key]["gen"] == point["gen"]
+
+
+# --- issue 28: bounded waits ------------------------------------------------------------------
+
+
+def test_a_listener_that_never_answers_ends_within_the_bound():
+    """A loopback listener that accepts and never speaks: the handshake is bounded as a whole
+    (``timeout`` + 5 s), not only the TCP connect, and the refusal is one OSError line."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    threading.Thread(target=accept, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(OSError, match="did not answer within 6 s|cannot reach the Dask scheduler") as info:
+            dist.run_points([SPEC.base], cache_dir=None, scheduler=address, timeout=1)
+    finally:
+        stop.set()
+        for conn in held:
+            conn.close()
+        server.close()
+    assert time.perf_counter() - t0 < 6 + 5
+    assert "\n" not in str(info.value)
+
+
+def test_a_scheduler_without_workers_ends_within_the_bound():
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None) as empty:
+        t0 = time.perf_counter()
+        with pytest.raises(TimeoutError, match="has no worker after 2 s"):
+            dist.run_points([SPEC.base], cache_dir=None, scheduler=empty.scheduler_address, worker_wait=2)
+        assert time.perf_counter() - t0 < 2 + 10
+
+
+def test_workers_are_at_most_a_multiple_of_the_cores(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert dist.max_workers() == 2 * dist.WORKERS_PER_CORE
+    dist.check_options(8, None)
+    for bad in (9, 10**6, 99999999999999999999999):
+        with pytest.raises(ValueError, match=f"--workers {bad} is more than 4 per core .* at most 8"):
+            dist.check_options(bad, None)
+    for bad in (2.5, True, "2"):
+        with pytest.raises(TypeError, match="workers must be an integer"):
+            dist.check_options(bad, None)

@@ -71,3 +71,41 @@ def test_simulate_refuses_a_huge_n_before_any_work():
         simulate(config)
     assert time.perf_counter() - t0 < 2.0
     check_simulation_memory(SimulationConfig(data=MixtureSpec(n=50), k=20, m=20))
+
+
+# --- issue 28, kind 5: the process's own cgroup, and a limit that is to blame ------------------
+
+
+def _limits(root, files):
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def test_the_own_cgroup_limit_is_read_in_v2_and_v1(tmp_path):
+    from onestep_gm.numerics.memory import cgroup_limits
+
+    v2 = tmp_path / "v2"  # unified hierarchy: the job's own cgroup is limited, the root is not
+    _limits(v2, {"memory.max": "max\n", "system.slice/job.scope/memory.max": "6442450944\n",
+                 "system.slice/memory.max": "max\n"})  # fmt: skip
+    found = cgroup_limits("0::/system.slice/job.scope\n", v2)
+    assert [limit for limit, _ in found] == [6442450944]
+    assert found[0][1] == v2 / "system.slice/job.scope/memory.max"
+    _limits(v2, {"system.slice/memory.max": "4000000000\n"})  # a parent's smaller limit applies too
+    assert min(cgroup_limits("0::/system.slice/job.scope\n", v2))[0] == 4_000_000_000
+    v1 = tmp_path / "v1"  # v1: the memory controller's own hierarchy, on a line with others
+    _limits(v1, {"memory/memory.limit_in_bytes": "9223372036854771712\n",
+                 "memory/slurm/uid_0/job_7/memory.limit_in_bytes": "2147483648\n"})  # fmt: skip
+    text = "12:cpu,cpuacct:/slurm/uid_0/job_7\n4:memory:/slurm/uid_0/job_7\n1:name=systemd:/x\n"
+    assert [limit for limit, _ in cgroup_limits(text, v1)] == [2147483648]
+    assert cgroup_limits("", tmp_path / "none") == []
+
+
+def test_a_tiny_limit_is_named_instead_of_a_parameter(monkeypatch):
+    monkeypatch.setenv("ONESTEP_MEMORY_LIMIT", "1K")
+    config = SimulationConfig(data=MixtureSpec(n=20), k=20, m=20, trials=1, models=("nn", "hermite"))
+    with pytest.raises(MemoryLimitError) as info:
+        check_simulation_memory(config)
+    assert info.value.parameter is None and "ONESTEP_MEMORY_LIMIT=1K" in str(info.value)
+    assert "--models" not in str(info.value) and "1 kB" in str(info.value)

@@ -93,6 +93,92 @@ def test_staged_rolls_back_when_a_move_fails(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
 
 
+KILLED_BETWEEN_RENAMES = """
+import os, signal, sys
+from pathlib import Path
+from onestep_gm.numerics.files import staged
+folder = Path(sys.argv[1])
+real_replace, done = os.replace, []
+
+def replace_then_die(src, dst):
+    real_replace(src, dst)
+    done.append(dst)
+    if len(done) == 2:  # two of five files published: SIGKILL, no handler runs
+        os.kill(os.getpid(), signal.SIGKILL)
+
+os.replace = replace_then_die
+with staged({ext: folder / f"fig.{ext}" for ext in ("json", "csv", "md", "png", "pdf")}) as tmp:
+    for ext, path in tmp.items():
+        path.write_text(f"new {ext}")
+"""
+
+
+def test_a_figure_killed_between_renames_is_completed_by_the_next_write(tmp_path):
+    """Issue 28, kind 4: SIGKILL between two of the five renames leaves a journal; the next
+    write of the same figure first completes the renames, so the five files are never a mix
+    of old and new, and leftovers of dead writers are removed (files of live ones are kept)."""
+    exts = ("json", "csv", "md", "png", "pdf")
+    for ext in exts:
+        (tmp_path / f"fig.{ext}").write_text(f"old {ext}")
+    proc = subprocess.run([sys.executable, "-c", KILLED_BETWEEN_RENAMES, str(tmp_path)], capture_output=True)
+    assert proc.returncode == -9, proc.stderr
+    contents = {(tmp_path / f"fig.{e}").read_text() for e in exts}
+    assert contents & {f"new {e}" for e in exts} and contents & {f"old {e}" for e in exts}  # the mix
+    assert any(p.name.endswith(".publish") for p in tmp_path.iterdir())
+    # a stale temporary of a dead writer, an old-style one, and one of this (live) process
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = next(p.name for p in tmp_path.iterdir() if p.name.endswith(".publish")).split(".")[-2][:6]
+    stale = tmp_path / f".fig.png.{host}-{dead.stdout.strip()}-0123456789.tmp"
+    old_style = tmp_path / ".fig.pdf.abcdef0123.tmp"
+    live = tmp_path / f".fig.md.{host}-{os.getpid()}-0123456789.tmp"
+    for path in (stale, old_style, live):
+        path.write_text("x")
+    os.utime(old_style, (time.time() - 7200, time.time() - 7200))
+    with staged({"other": tmp_path / "other.txt"}) as tmp:  # other targets: their leftovers only
+        tmp["other"].write_text("o")
+    assert stale.exists()
+    with staged({"json": tmp_path / "fig.json"}) as tmp:  # a write of one of the figure's files
+        tmp["json"].write_text("newest json")
+    assert [(tmp_path / f"fig.{e}").read_text() for e in exts] == ["newest json", *(f"new {e}" for e in exts[1:])]
+    assert stale.exists()  # fig.png is not a target of that write
+    with staged({e: tmp_path / f"fig.{e}" for e in exts}) as tmp:  # the next save of the figure
+        for e, path in tmp.items():
+            path.write_text(f"newest {e}")
+    assert [(tmp_path / f"fig.{e}").read_text() for e in exts] == [f"newest {e}" for e in exts]
+    assert not stale.exists() and not old_style.exists() and live.exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [live.name]
+
+
+def test_save_outputs_publishes_through_staged(tmp_path, monkeypatch):
+    """The figures' five files go through the staged writer (so through its journal)."""
+    from onestep_gm.experiments.figures import outputs
+
+    seen = []
+    monkeypatch.setattr(outputs, "staged", lambda targets: (seen.append(sorted(targets)), staged(targets))[1])
+    monkeypatch.setattr("onestep_gm.experiments.figures.plots.save_pictures",
+                        lambda fig, paths: [p.write_bytes(b"img") for p in paths.values()])  # fmt: skip
+
+    class Run:
+        name = "tiny"
+
+        def data(self):
+            return {"a": 1}
+
+        def to_frame(self):
+            import pandas as pd
+
+            return pd.DataFrame({"a": [1]})
+
+        def report(self):
+            return "# tiny\n"
+
+        def draw(self):
+            return None
+
+    paths = outputs.save_outputs(Run(), tmp_path)
+    assert seen == [sorted(outputs.EXTENSIONS)] and all(p.exists() for p in paths.values())
+
+
 def test_discard_pending_removes_temporaries_of_an_interrupted_write(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         with staged({"a": tmp_path / "a.txt"}) as tmp:

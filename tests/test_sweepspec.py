@@ -144,3 +144,105 @@ def test_figure_all_refuses_workers_with_a_scheduler(tmp_path, capsys):
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and err.count("\n") == 1 and "not allowed with" in err
     assert not (tmp_path / "o").exists()
+
+
+# --- issue 28: `sweep --check` is the whole validation pass, before any point runs -----------
+
+LINE = """
+name = "t"
+[x]
+field = "beta"
+values = [0.2, 0.4]
+[fixed]
+n = 40
+k = 30
+m = 30
+trials = 2
+activations = ["relu"]
+"""
+
+
+def _check(tmp_path, capsys, text, name="s.toml"):
+    """``onestep sweep SPEC --check``: exit status and the one stderr line."""
+    code = main(["sweep", _write(tmp_path, text, name), "--check"])
+    err = capsys.readouterr().err
+    assert err.count("\n") == (code != 0) and "Traceback" not in err, err
+    return code, err
+
+
+@pytest.mark.parametrize(
+    ("fixed", "message"),
+    [("alignment = 1.01", "alignment must lie in [-1, 1]"), ("rho = 1.5", "unknown key 'rho'"),
+     ("theta = -1", "theta must be >= 0"), ("spikes = -1", "spikes must be >= 0"),
+     ("task = 'foo'", "task must be one of"), ("weights = [0.3, 0.3]", "weights must sum to 1"),
+     ("k = 40.5", "k must be an integer"), ("k = true", "k must be an integer"),
+     ("trials = 2.5", "trials must be an integer"), ("conditional_rank = 1.5", "conditional_rank must be an integer"),
+     ("spikes = 1.5", "spikes must be an integer"), ("eta = -5", "eta must be > 0"), ("eta = 0", "eta must be > 0"),
+     ("trials = 1000000000000", "exceeds the bound of 200000 point-trials")],
+)  # fmt: skip
+def test_check_covers_the_data_model_and_types(tmp_path, capsys, fixed, message):
+    key = fixed.split(" ")[0]
+    text = "\n".join(line for line in LINE.splitlines() if not line.startswith(f"{key} =")) + f"\n{fixed}\n"
+    code, err = _check(tmp_path, capsys, text)
+    assert code == 2 and message in err, err
+
+
+@pytest.mark.parametrize(
+    ("axis", "message"),
+    [('field = "spikes"\nvalues = [1.5, 2.5]', "spikes takes whole numbers"),
+     ('field = "k_over_m"\nvalues = [-2, 1]', "k_over_m must be > 0"),
+     ('field = "rho"\nvalues = [0.5, 1.5]', "weights must be finite and >= 0"),
+     ('field = "beta"\nlinspace = [0, 1, 100000000000000000]', "the bound is 10000 per axis"),
+     ('field = "beta"\nvalues = [0.2, 0.3]\nquick = [0.2, 0.2]', "quick repeats a value"),
+     ('field = "beta"\nvalues = [0.2]\nlabel = "$\\\\frac{$"', "is not TeX that matplotlib can draw")],
+)  # fmt: skip
+def test_check_covers_the_grid(tmp_path, capsys, axis, message):
+    text = LINE.replace('field = "beta"\nvalues = [0.2, 0.4]', axis)
+    code, err = _check(tmp_path, capsys, text)
+    assert code == 2 and message in err, err
+
+
+def test_grid_points_times_trials_are_bounded_before_any_point_is_resolved(tmp_path, capsys):
+    import time
+
+    text = LINE.replace('values = [0.2, 0.4]', "linspace = [0, 1, 1000]") + '[y]\nfield = "alpha"\nlinspace = [0, 1, 1000]\n'
+    t0 = time.perf_counter()
+    code, err = _check(tmp_path, capsys, text.replace('name = "t"', 'name = "t"\nkind = "heatmap"'))
+    assert code == 2 and "1000000 points x 2 trials" in err and "bound of 200000" in err
+    assert time.perf_counter() - t0 < 5
+
+
+@pytest.mark.parametrize(
+    ("top", "message"),
+    [(f'name = "{"a" * 250}"', "name has 250 characters; at most 100"),
+     ("title = '$\\frac{$'", "title '$\\\\frac{$' is not TeX"),
+     (f'title = "{"x" * 400}"', "title has 400 characters"), ('title = "a\\nb"', "one line")],
+)  # fmt: skip
+def test_names_and_titles_are_checked_before_any_point_runs(tmp_path, capsys, top, message):
+    text = LINE.replace('name = "t"', top if top.startswith("name") else f'name = "t"\n{top}')
+    code, err = _check(tmp_path, capsys, text)
+    assert code == 2 and message in err, err
+
+
+def test_spec_reads_are_bounded(tmp_path, capsys):
+    import os
+    import time
+
+    os.symlink("/dev/zero", tmp_path / "zero.toml")
+    t0 = time.perf_counter()
+    assert main(["sweep", str(tmp_path / "zero.toml"), "--check"]) == 2
+    assert "not a regular file" in capsys.readouterr().err and time.perf_counter() - t0 < 5
+    (tmp_path / "big.toml").write_text("# " + "x" * (2 << 20))
+    assert main(["sweep", str(tmp_path / "big.toml"), "--check"]) == 2
+    assert "larger than the 1048576-byte limit" in capsys.readouterr().err
+
+
+def test_a_title_is_escaped_in_the_report():
+    from onestep_gm.experiments.figures.report import figure_report
+
+    title = "a_b <i>x</i> $\\alpha_1$"
+    spec = spec_from_dict({**__import__("tomllib").loads(LINE), "title": title}, "s.toml")
+    assert spec.title == title  # the spec keeps it; the Markdown report escapes it
+    saved = Path(__file__).resolve().parents[1] / "docs" / "paper-full" / "fig1a.json"
+    data = {**json.loads(saved.read_text()), "title": title}
+    assert figure_report(data).splitlines()[0].startswith("## fig1a: a\\_b \\<i\\>x\\</i\\> $\\alpha_1$")

@@ -115,10 +115,25 @@ def test_reuse_takes_saved_points_and_refuses_other_settings(monkeypatch):
         convergence.run_convergence(dataclasses.replace(small, trials=3), reuse=saved)
     with pytest.raises(ValueError, match="holds no order figure"):
         order.run_order(order.ORDER_QUICK, reuse=saved)
-    for broken in ({"seconds": 1.0}, {"seconds": "x", "gen": {}}, {"seconds": 1.0, "gen": {"relu|nn": [1.0]}}):
+    good = saved["results"]["0.3|0.5|40"]
+    gen = good["gen"]
+    broken_points = [  # (point, what the message names)
+        ({"seconds": 1.0}, "lacks gen, seconds"), ({"seconds": "x", "gen": {}}, "seconds must be a number"),
+        ({**good, "seconds": 1e400}, "seconds must be a number"), ({**good, "seconds": -1.0}, "seconds"),
+        ({**good, "gen": {**gen, "relu|nn": [1.0]}}, "gen relu|nn must be a list of 2 entries (got 1"),
+        ({**good, "gen": {**gen, "relu|nn": [1.0] * 6}}, "got 6 entries"),
+        ({**good, "gen": {**gen, "relu|nn": []}}, "got 0 entries"),
+        ({**good, "gen": {**gen, "relu|nn": [[1.0, 2.0], [1.0, 2.0]]}}, "holds [1.0, 2.0]"),
+        ({**good, "gen": {**gen, "relu|nn": [1.0, -2.0]}}, "holds -2.0"),
+        ({**good, "gen": {**gen, "relu|nn": [1.0, float("nan")]}}, "holds nan"),
+        ({**good, "gen": {k: v for k, v in gen.items() if k != "tanh|hermite"}}, "gen lacks tanh|hermite"),
+    ]  # fmt: skip
+    for broken, named in broken_points:
         saved["results"]["0.3|0.5|40"] = broken
-        with pytest.raises(ValueError, match=re.escape("point 0.3|0.5|40 lacks gen, seconds")):
+        with pytest.raises(ValueError, match=re.escape("point 0.3|0.5|40") + ".*" + re.escape(named)):
             convergence.run_convergence(small, reuse=saved)
+    saved["results"]["0.3|0.5|40"] = {**good, "gen": {**gen, "relu|nn": [None, 1.0]}}  # a singular solve
+    assert convergence.run_convergence(small, reuse=saved)["reused"] == ["0.3|0.5|40"]
     with pytest.raises(ValueError, match="has no settings"):
         convergence.run_convergence(small, reuse={**saved, "spec": []})
 
@@ -128,16 +143,21 @@ def test_reuse_of_an_order_figure_simulates_only_the_new_points(monkeypatch):
 
     def fake_point(n, beta, spec):
         calls.append((n, beta))
-        return {"nn": [[n]], "hermite": [[[beta]]], "seconds": 1.0}
+        A, L = len(spec.activations), len(spec.orders)
+        return {"nn": [[n] * spec.trials] * A, "hermite": [[[beta] * spec.trials] * L] * A, "seconds": 1.0}
 
     monkeypatch.setattr(order, "order_point", fake_point)
     spec = order.OrderSpec(n_values=(40,), betas=(0.3, 0.8), trials=2, orders=(2, 3))
     saved = json.loads(json.dumps(order.run_order(spec)))
-    saved["results"]["40|0.3"]["nn"] = [[7.0]]
+    for bad in ([[7.0]], [[7.0, 7.0]], [[7.0, 7.0], [7.0, float("inf")]]):  # shapes (A, T), finite values
+        with pytest.raises(ValueError, match=re.escape("point 40|0.3: nn")):
+            order.run_order(spec, reuse={**saved, "results": {**saved["results"], "40|0.3": {
+                **saved["results"]["40|0.3"], "nn": bad}}})  # fmt: skip
+    saved["results"]["40|0.3"]["nn"] = [[7.0, 7.0], [7.0, 7.0]]
     calls.clear()
     data = order.run_order(dataclasses.replace(spec, n_values=(40, 60)), reuse=saved)
     assert calls == [(60, 0.3), (60, 0.8)]
-    assert data["results"]["40|0.3"]["nn"] == [[7.0]] and data["reused"] == ["40|0.3", "40|0.8"]
+    assert data["results"]["40|0.3"]["nn"] == [[7.0, 7.0], [7.0, 7.0]] and data["reused"] == ["40|0.3", "40|0.8"]
 
 
 def test_theorem_figures_give_tidy_frames(monkeypatch):

@@ -230,6 +230,8 @@ def scalings(n: int, beta: float, alpha: float) -> Scalings:
     beta = _check_beta(beta)
     alpha = check_strength(alpha, "alpha")
     n = int(n)
+    if n > 2**53:  # beyond exact floats; n ** beta would overflow past 1e308
+        raise ValueError(f"n must be at most 2**53 (got an integer of {len(str(n))} digits)")
     return Scalings(n, beta, alpha, float(n ** (beta * (1 - alpha))), float(n ** (beta * alpha)))
 
 

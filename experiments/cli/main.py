@@ -21,7 +21,7 @@ _INTERRUPTED = threading.Lock()
 
 
 def _leave_interrupted(*_args) -> None:
-    """Ctrl-C at any moment: one line, remove staged temporary files, exit 130 at once.
+    """Ctrl-C (or SIGTERM) at any moment: one line, remove staged temporary files, exit 130 at once.
 
     ``os._exit`` skips the interpreter's shutdown, which JAX/XLA threads can crash (a segfault
     after compilation was interrupted), and no ``KeyboardInterrupt`` is left for a library to
@@ -56,15 +56,17 @@ def _watch_wakeup(fd: int) -> None:
             return
         if not data:
             return
-        if signal.SIGINT in data:
+        if signal.SIGINT in data or signal.SIGTERM in data:
             _leave_interrupted()
 
 
 def install_interrupt_handler() -> None:
-    """Make SIGINT print one line and exit 130 at any moment (main thread only; once)."""
+    """Make SIGINT and SIGTERM (``kill``, a batch system's stop) print one line, remove staged
+    temporary files and exit 130 at any moment (main thread only; once)."""
     if signal.getsignal(signal.SIGINT) is _leave_interrupted:
         return
     signal.signal(signal.SIGINT, _leave_interrupted)
+    signal.signal(signal.SIGTERM, _leave_interrupted)
     try:
         read_fd, write_fd = os.pipe()
         os.set_blocking(write_fd, False)
@@ -160,7 +162,11 @@ def main(argv: list[str] | None = None) -> int:
             )
 
             enable_x64()
-            enable_compile_cache()  # persistent, shared compile cache unless ONESTEP_COMPILE_CACHE=0
+            try:
+                enable_compile_cache()  # persistent, shared compile cache unless ONESTEP_COMPILE_CACHE=0
+            except OSError as exc:  # HOME read-only or a file, the folder read-only: run without it
+                sys.stderr.write(f"onestep {args.command}: note: {_one_line(exc)}; running without a "
+                                 "persistent compile cache\n")  # fmt: skip
         return int(args._run(args) or 0)
     except KeyboardInterrupt:
         _leave_interrupted()
@@ -206,7 +212,7 @@ def _message(exc: BaseException, args: argparse.Namespace) -> str:
     failure without a message names the activation it came from."""
     from onestep_gm.numerics.memory import MemoryLimitError  # no JAX: a plain module
 
-    if isinstance(exc, MemoryLimitError):
+    if isinstance(exc, MemoryLimitError) and exc.parameter is not None:
         return exc.describe(f"--{exc.parameter.replace('_', '-')} {exc.value}")
     text = _one_line(exc)
     if isinstance(exc, ArithmeticError) and text in {"", type(exc).__name__} | _BARE:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from onestep_gm.experiments.figures.catalogue import (
 from onestep_gm.experiments.figures.outputs import save_outputs
 from onestep_gm.experiments.figures.protocol import RunOptions, refuse
 from onestep_gm.experiments.figures.report import figure_report
+from onestep_gm.experiments.figures.sweepspec import check_spec_work
 from onestep_gm.experiments.results import (
     config_to_json,
     encode_pairs,
@@ -39,6 +41,7 @@ from onestep_gm.experiments.results import (
 )
 from onestep_gm.numerics.data import has_field
 from onestep_gm.numerics.simulation import SimulationConfig, resolve
+from onestep_gm.numerics.validation import FieldTypeError, FieldValueError
 
 Coords = dict[str, float]
 SimulateFn = Callable[..., Any]
@@ -58,6 +61,8 @@ def _set(config: SimulationConfig, variable: str, value: float) -> SimulationCon
     r"""``config`` with one figure variable set; ``k_over_m`` sets :math:`k = \mathrm{round}(xm)`."""
     data = config.data
     if variable == "k_over_m":
+        if not value > 0:
+            raise FieldValueError("k_over_m", f"k_over_m must be > 0 (got {value:g})")
         return dataclasses.replace(config, k=max(1, round(value * config.m)))
     if variable == "log_eta":
         return dataclasses.replace(config, eta=float(config.data.n ** value))
@@ -68,7 +73,7 @@ def _set(config: SimulationConfig, variable: str, value: float) -> SimulationCon
             config, data=dataclasses.replace(data, weights=(value, round(1.0 - value, 12)))
         )
     if variable == "spikes":
-        return dataclasses.replace(config, data=dataclasses.replace(data, spikes=int(value)))
+        return dataclasses.replace(config, data=dataclasses.replace(data, spikes=_whole(variable, value)))
     if variable in ("k", "m"):
         return dataclasses.replace(config, **{variable: _whole(variable, value)})
     if variable in ("lam", "eta"):
@@ -80,8 +85,8 @@ def _set(config: SimulationConfig, variable: str, value: float) -> SimulationCon
 
 
 def _whole(variable: str, value: float) -> int:
-    if float(value) != int(value):
-        raise ValueError(f"{variable} takes whole numbers (got {value})")
+    if not math.isfinite(float(value)) or float(value) != int(value):
+        raise FieldTypeError(variable, f"{variable} takes whole numbers (got {value})")
     return int(value)
 
 
@@ -304,6 +309,7 @@ class GridFigure:
         if options.simulate_fn is not None and (options.workers is not None or options.scheduler is not None):
             raise ValueError("simulate_fn cannot be combined with workers or scheduler")
         check_options(options.workers, options.scheduler)
+        check_spec_work(self.spec, overrides.trials)
         if self.source is not None:
             check_points(self.spec, options.quick, overrides)
         check_data(self.spec, overrides)

@@ -31,6 +31,7 @@ from onestep_gm.experiments.results import decode_pairs
 from onestep_gm.experiments.stats import THRESHOLD, agrees, gap_in_se
 from onestep_gm.experiments.stats import mean_std as _stats
 from onestep_gm.numerics.files import staged
+from onestep_gm.numerics.validation import escape_markdown
 
 MODEL_ORDER = ("nn", "hermite", "conditional", "theory")
 MODEL_NAMES = {"nn": "NN", "hermite": "Hermite", "conditional": "conditional", "theory": "theory"}
@@ -341,7 +342,7 @@ def figure_report(data: Mapping[str, Any], image: str | None = None) -> str:
     models = _models(data)
     others = [m for m in models if m != "nn"]
     quick = " (quick run)" if data.get("quick") else ""
-    out = [f"## {data['figure']}: {data['title']}{quick}", ""]
+    out = [f"## {data['figure']}: {escape_markdown(str(data['title']))}{quick}", ""]
     if image:
         out += [f"![{data['figure']}]({image})", ""]
     out += [caption(data), ""]

@@ -26,6 +26,7 @@ from onestep_gm.experiments.figures.outputs import targets
 from onestep_gm.experiments.figures.protocol import Figure, FigureResult, RunOptions
 from onestep_gm.experiments.figures.sweepspec import load_sweep
 from onestep_gm.numerics.files import check_targets
+from onestep_gm.numerics.validation import MAX_TRIALS, FieldTypeError, check_bool, check_int
 
 THEOREM_FIGURES: dict[str, Figure] = {"order": OrderFigure(), "convergence": ConvergenceFigure()}
 """The figures beyond the paper that check the theorem itself."""
@@ -53,9 +54,10 @@ def get_figure(figure: str | Path | FigureSpec | Figure) -> Figure:
         if figure not in FIGURES and figure not in catalogue.ALIASES:
             raise ValueError(f"unknown figure {figure!r}; choose from {', '.join(NAMES)}, all, or a sweep spec SPEC.toml")
         return GridFigure(catalogue.get_figure(figure))
-    if isinstance(figure, Figure):
+    if not isinstance(figure, str | Path) and all(callable(getattr(figure, a, None)) for a in ("check", "run")):
         return figure
-    raise TypeError(f"not a figure: {figure!r}")
+    raise FieldTypeError("figure", f"figure must be a name, a .toml path, a FigureSpec or a figure object "
+                         f"(got {figure!r})")  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -137,6 +139,7 @@ def run_figure(
     the persistent compilation cache is used only if the caller switched it on
     (:func:`onestep_gm.enable_compile_cache`).
     """
+    check_run_options(quick=quick, trials=trials, seed=seed, sizes=sizes, workers=workers, scheduler=scheduler)
     options = RunOptions(quick=quick, trials=trials, seed=seed, overrides=overrides, sizes=sizes, reuse=reuse,
                          cache_dir=cache_dir, progress=progress, workers=workers, scheduler=scheduler,
                          simulate_fn=simulate_fn)  # fmt: skip
@@ -144,6 +147,21 @@ def run_figure(
     resolved.check(options)  # refuse what the figure does not take before anything runs
     with as_found():
         return resolved.run(options)
+
+
+def check_run_options(*, quick, trials, seed, sizes, workers, scheduler) -> None:
+    """Types and ranges of :func:`run_figure`'s options (exceptions name the option)."""
+    check_bool("quick", quick)
+    if trials is not None:
+        check_int("trials", trials, 1, MAX_TRIALS)
+    if seed is not None:
+        check_int("seed", seed, 0, 2**32 - 1)
+    if sizes is not None:
+        if not isinstance(sizes, tuple | list) or not sizes:
+            raise FieldTypeError("sizes", f"sizes must be a non-empty tuple of integers (got {sizes!r})")
+        for n in sizes:
+            check_int("sizes", n, 1)
+    check_options(workers, scheduler)
 
 
 def check_sweep(path: str | Path, options: RunOptions) -> tuple[FigureSpec, int]:

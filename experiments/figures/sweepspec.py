@@ -43,6 +43,17 @@ from onestep_gm.experiments.figures.catalogue import (
 )
 from onestep_gm.numerics.data import DATA_SOURCES, spec_from_fields
 from onestep_gm.numerics.simulation import SimulationConfig
+from onestep_gm.numerics.validation import (
+    MAX_GRID_POINTS,
+    MAX_SPEC_BYTES,
+    MAX_TITLE,
+    FieldTypeError,
+    FieldValueError,
+    check_name,
+    check_work,
+    is_int,
+    read_text_bounded,
+)
 
 TOP_KEYS = ("name", "title", "kind", "metric", "yscale", "data", "x", "y", "fixed", "quick", "notes")
 AXIS_KEYS = ("field", "values", "linspace", "logspace", "label", "quick")
@@ -81,10 +92,14 @@ def _grid(source: str, axis: str, table: Mapping[str, Any]) -> tuple[float, ...]
     if not isinstance(raw, list) or not raw:
         _fail(source, f"[{axis}] {kind} must be a non-empty list")
     if kind == "values":
+        if len(raw) > MAX_GRID_POINTS:
+            _fail(source, f"[{axis}] values has {len(raw)} entries; the bound is {MAX_GRID_POINTS} per axis")
         values = [_number(source, f"[{axis}] values", v) for v in raw]
     else:
         if len(raw) != 3 or not isinstance(raw[2], int) or isinstance(raw[2], bool) or raw[2] < 1:
             _fail(source, f"[{axis}] {kind} must be [lo, hi, num] with a whole num >= 1")
+        if raw[2] > MAX_GRID_POINTS:
+            _fail(source, f"[{axis}] {kind} asks for {raw[2]} values; the bound is {MAX_GRID_POINTS} per axis")
         lo, hi = (_number(source, f"[{axis}] {kind}", v) for v in raw[:2])
         values = np.linspace(lo, hi, raw[2]) if kind == "linspace" else np.logspace(lo, hi, raw[2])
     values = [float(v) for v in values]
@@ -105,10 +120,13 @@ def _axis(source: str, axis: str, table: Any) -> tuple[str, tuple[float, ...], t
     if "quick" in table:
         if not isinstance(table["quick"], list) or not table["quick"]:
             _fail(source, f"[{axis}] quick must be a non-empty list of values")
+        if len(table["quick"]) > MAX_GRID_POINTS:
+            _fail(source, f"[{axis}] quick has {len(table['quick'])} entries; the bound is {MAX_GRID_POINTS} per axis")
         quick = tuple(_number(source, f"[{axis}] quick", v) for v in table["quick"])
+        if len(set(quick)) != len(quick):
+            _fail(source, f"[{axis}] quick repeats a value")
     label = table.get("label", _LABELS.get(field, field))
-    if not isinstance(label, str):
-        _fail(source, f"[{axis}] label must be a string")
+    _text(source, f"[{axis}] label", label)
     return field, grid, quick, label
 
 
@@ -178,8 +196,10 @@ def spec_from_dict(obj: Mapping[str, Any], source: str = "sweep spec") -> Figure
     """
     _unknown(source, "the spec", obj, TOP_KEYS)
     name = obj.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
-        _fail(source, "name must be a file-name-safe string (letters, digits, '.', '_', '-')")
+    try:
+        check_name("name", name, _NAME)
+    except (ValueError, TypeError) as exc:
+        _fail(source, str(exc))
     data_kind = _string(source, obj, "data", "mixture", tuple(DATA_SOURCES))
     if "x" not in obj:
         _fail(source, "the spec needs an [x] table (the varied field and its grid)")
@@ -203,12 +223,71 @@ def spec_from_dict(obj: Mapping[str, Any], source: str = "sweep spec") -> Figure
     notes = obj.get("notes", [])
     if not isinstance(notes, list) or not all(isinstance(v, str) for v in notes):
         _fail(source, "notes must be a list of strings")
-    return FigureSpec(
-        name=name, title=_string(source, obj, "title", name), xlabel=xlabel, ylabel=ylabel,
+    if len(notes) > 50:
+        _fail(source, f"notes has {len(notes)} entries; at most 50")
+    for note in notes:
+        _text(source, "notes", note, limit=1000)
+    title = _text(source, "title", _string(source, obj, "title", name))
+    spec = FigureSpec(
+        name=name, title=title, xlabel=xlabel, ylabel=ylabel,
         vary=vary, grid=grid, quick_grid=quick_grid, base=base, kind=kind, metric=metric,
         vary_y=vary_y, grid_y=grid_y, quick_grid_y=quick_grid_y, quick=_quick(source, obj.get("quick")),
         notes=tuple(notes), yscale=_string(source, obj, "yscale", "linear", ("linear", "log")),
     )  # fmt: skip
+    try:
+        check_spec_work(spec)
+    except ValueError as exc:
+        _fail(source, str(exc))
+    return spec
+
+
+def check_spec_work(spec: FigureSpec, trials: int | None = None) -> None:
+    """Refuse a figure whose grid points x trials exceed
+    :data:`~onestep_gm.numerics.validation.MAX_GRID_WORK` (full and quick grids), before any
+    point is resolved or run."""
+    trials = spec.base.trials if trials is None else trials
+    if not is_int(trials):
+        return  # the point's own validation names the field
+    full = len(spec.grid) * max(1, len(spec.grid_y))
+    quick = len(spec.quick_grid) * max(1, len(spec.quick_grid_y))
+    check_work("grid", full, trials)
+    check_work("quick grid", quick, min(trials, spec.quick.trials) if is_int(spec.quick.trials) else trials)
+
+
+def check_tex(field: str, value: Any, limit: int = MAX_TITLE) -> str:
+    """A title, label or note that matplotlib can draw: a string of at most ``limit``
+    characters on one line whose ``$...$`` parts parse with matplotlib's mathtext, checked
+    before any point runs (not when the figure is drawn, after every point).
+
+    Raises
+    ------
+    FieldTypeError
+        When ``value`` is not a string.
+    FieldValueError
+        When it is too long, spans lines or holds TeX that matplotlib cannot parse.
+    """
+    if not isinstance(value, str):
+        raise FieldTypeError(field, f"{field} must be a string (got {value!r})")
+    if len(value) > limit:
+        raise FieldValueError(field, f"{field} has {len(value)} characters; at most {limit}")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise FieldValueError(field, f"{field} must be one line of printable text (got {value!r})")
+    if "$" in value:
+        from matplotlib.mathtext import MathTextParser  # loaded only for text with TeX in it
+
+        try:
+            MathTextParser("path").parse(value)
+        except (ValueError, RuntimeError) as exc:
+            first = " ".join(str(exc).split())[:160]
+            raise FieldValueError(field, f"{field} {value!r} is not TeX that matplotlib can draw ({first})") from None
+    return value
+
+
+def _text(source: str, where: str, value: Any, limit: int = MAX_TITLE) -> str:
+    try:
+        return check_tex(where, value, limit)
+    except (ValueError, TypeError) as exc:
+        _fail(source, str(exc))
 
 
 def load_sweep(path: str | Path) -> FigureSpec:
@@ -230,13 +309,14 @@ def load_sweep(path: str | Path) -> FigureSpec:
     OSError
         When the file cannot be read.
     ValueError
-        For invalid TOML or an invalid spec: one sentence naming the file and the key.
+        For invalid TOML or an invalid spec: one sentence naming the file and the key; for a
+        file that is not a regular file or is larger than
+        :data:`~onestep_gm.numerics.validation.MAX_SPEC_BYTES`.
     """
     path = Path(path)
+    text = read_text_bounded(path, MAX_SPEC_BYTES, "sweep spec")  # /dev/zero, a FIFO: refused
     try:
-        obj = tomllib.loads(path.read_text(encoding="utf-8"))
+        obj = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{path}: not valid TOML ({exc})") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a UTF-8 text file") from None
     return spec_from_dict(obj, str(path))

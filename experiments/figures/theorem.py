@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from onestep_gm.experiments.figures.protocol import PayloadRun, RunOptions, refuse
 from onestep_gm.experiments.results import dumps, join_key, split_key
+from onestep_gm.numerics.validation import MAX_SAVED_BYTES, read_text_bounded
 
 ACTIVATIONS = ("relu", "tanh")
 ALPHA = 0.5
@@ -41,11 +43,57 @@ def _check_settings(name: str, ours: Mapping, theirs: Any) -> None:
                          f"this run with {ours[field]!r}; its points cannot be reused")  # fmt: skip
 
 
-def _usable(name: str, point: Any, pairs: list[str]) -> bool:
-    if not (isinstance(point, Mapping) and all(k in point for k in NEEDED[name])
-            and isinstance(point["seconds"], int | float)):  # fmt: skip
-        return False
-    return name == "order" or (isinstance(point["gen"], Mapping) and all(p in point["gen"] for p in pairs))
+MAX_SECONDS = 1e7
+"""Largest simulation time a saved point may claim (about four months)."""
+
+
+def _values(where: str, value: Any, shape: tuple[int, ...]) -> None:
+    """``value``: nested lists of the given shape whose entries are finite numbers >= 0, or
+    ``null`` (a numerically singular solve, as the run records it)."""
+    if not shape:
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise ValueError(f"{where} holds {value!r}; errors are finite numbers >= 0 (or null)")
+        return
+    if not isinstance(value, list) or len(value) != shape[0]:
+        got = f"{len(value)} entries" if isinstance(value, list) else type(value).__name__
+        raise ValueError(f"{where} must be a list of {shape[0]} entries (got {got})")
+    for i, item in enumerate(value):
+        _values(f"{where}[{i}]", item, shape[1:])
+
+
+def check_point(name: str, key: str, point: Any, spec: Mapping) -> None:
+    """Refuse a saved point that does not fit the run's spec: its lists' shapes (activations,
+    orders or models, trials), finite non-negative errors (``null`` for a singular solve), and
+    seconds a finite number in [0, :data:`MAX_SECONDS`].
+
+    Raises
+    ------
+    ValueError
+        Naming the point and the field.
+    """
+    where = f"the saved {name} figure's point {key}"
+    if not isinstance(point, Mapping) or any(k not in point for k in NEEDED[name]):
+        raise ValueError(f"{where} lacks {', '.join(NEEDED[name])}")
+    seconds = point["seconds"]
+    if (isinstance(seconds, bool) or not isinstance(seconds, int | float) or not math.isfinite(seconds)
+            or not 0 <= seconds <= MAX_SECONDS):  # fmt: skip
+        raise ValueError(f"{where}: seconds must be a number in [0, {MAX_SECONDS:g}] (got {seconds!r})")
+    activations, trials = len(spec["activations"]), spec["trials"]
+    if name == "order":
+        _values(f"{where}: nn", point["nn"], (activations, trials))
+        _values(f"{where}: hermite", point["hermite"], (activations, len(spec["orders"]), trials))
+        return
+    gen = point["gen"]
+    if not isinstance(gen, Mapping):
+        raise ValueError(f"{where}: gen must be a table of activation|model lists")
+    for act in spec["activations"]:
+        for model in spec["models"]:
+            pair = join_key((act, model))
+            if pair not in gen:
+                raise ValueError(f"{where}: gen lacks {pair}")
+            _values(f"{where}: gen {pair}", gen[pair], (trials,))
 
 
 def reusable_points(name: str, spec: Any, reuse: Mapping | None) -> dict:
@@ -70,12 +118,9 @@ def reusable_points(name: str, spec: Any, reuse: Mapping | None) -> dict:
         raise ValueError(f"the saved figure to reuse holds no {name} figure")
     ours = json.loads(dumps(dataclasses.asdict(spec)))
     _check_settings(name, ours, reuse.get("spec"))
-    pairs = [join_key((a, m)) for a in ours["activations"] for m in ours.get("models", ())]
     points = dict(reuse["results"])
-    bad = [key for key, point in points.items() if not _usable(name, point, pairs)]
-    if bad:
-        raise ValueError(f"the saved {name} figure's point {bad[0]} lacks {', '.join(NEEDED[name])} "
-                         "(numbers, and every activation|model)")  # fmt: skip
+    for key, point in points.items():
+        check_point(name, key, point, ours)
     return points
 
 
@@ -89,8 +134,8 @@ def read_reuse(path: str | Path | Mapping | None) -> Mapping | None:
     """
     if path is None or isinstance(path, Mapping):
         return path
-    try:
-        data = json.loads(Path(path).read_text())
+    try:  # bounded: /dev/zero or a huge file is refused, not read into memory
+        data = json.loads(read_text_bounded(path, MAX_SAVED_BYTES, "saved figure"))
     except (OSError, ValueError) as exc:
         raise ValueError(f"--reuse {path}: cannot read a saved figure ({exc})") from None
     if not isinstance(data, dict):
