@@ -10,6 +10,7 @@ with the same seed), then the deterministic equivalent of ridge along ``vary``
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,7 @@ class CurveFigure:
     def _compute_limit(self) -> dict:
         """The sampling-free limit along m (alpha = m/n; the step's batch stays ``m``) or lambda:
         the isotropic corner (one component, no spikes) with the constant readout, no trials."""
-        import time
-
+        # the engine (JAX) loads when a curve runs
         from onestep_gm.numerics.config import resolve
         from onestep_gm.numerics.learning import curve_grid
         from onestep_gm.numerics.limit import CONVENTION, limit_curve, limit_spec
