@@ -209,7 +209,7 @@ def _run_trials(config: SimulationConfig, resolved: Resolved, first: TrialSetup,
 
 def _sampled_models(config: SimulationConfig) -> tuple[str, ...]:
     """The models of ``config`` that need trials: the feature models and the per-trial theory."""
-    return tuple(mdl for mdl in config.models if mdl in FEATURE_MODELS or getattr(PREDICTORS.get(mdl), "point", 1) is None)
+    return tuple(mdl for mdl in config.models if mdl in FEATURE_MODELS or PREDICTORS[mdl].point is None)
 
 
 class _TrialErrors:
