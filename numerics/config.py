@@ -53,7 +53,9 @@ class SimulationConfig:
     activations : tuple of str
         Registry names or expressions in ``x``.
     models : tuple of str
-        Any of ``"nn"``, ``"hermite"``, ``"conditional"``, ``"theory"``.
+        Any of ``"nn"``, ``"hermite"``, ``"conditional"``, ``"theory"``, ``"limit"`` (the
+        sampling-free limit: one deterministic value per point, isotropic corner with the constant
+        readout only, :func:`onestep_gm.numerics.limit.limit_applies`).
     order : int or None
         Hermite order; ``None`` is the theorem's order for ``beta`` (the higher neighbour at a
         boundary).
@@ -187,6 +189,10 @@ def validate(config: SimulationConfig) -> None:
         check_int("m_step", config.m_step, 1)
     check_init(config.first_layer, config.readout_init)
     check_models(config.models)
+    for mdl in config.models:  # a predictor that covers only some configurations refuses the rest here
+        check = getattr(model_row(mdl), "check", None)
+        if check is not None:
+            check(config)
     check_simulation_memory(config)  # before any allocation: refuse what cannot fit
 
 

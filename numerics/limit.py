@@ -55,10 +55,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from onestep_gm.numerics.network import READOUT_INITS as NETWORK_READOUT_INITS
 
 Array = jax.Array
 
-READOUT_INITS = ("constant", "gaussian")
+READOUT_INITS = tuple(NETWORK_READOUT_INITS)
+"""The readout initialisations the limit takes: the rows of
+:data:`onestep_gm.numerics.network.READOUT_INITS` (one table)."""
 
 CONVENTION = (
     "gen_error = 1/2*test MSE; train_error = 1/2*train MSE + 1/2*lambda*||w_hat||^2 "
@@ -520,13 +523,19 @@ def _limit_many(params: Array, *, activation: str, teacher: str, gaussian: bool,
     return jax.vmap(lambda p: _limit(p, activation=activation, teacher=teacher, gaussian=gaussian, quad=quad))(params)
 
 
-def limit_curve(spec: IsotropicLimit, alphas, quad: Quadrature = Quadrature()) -> LimitCurve:
+def limit_curve(spec: IsotropicLimit, alphas, quad: Quadrature = Quadrature(), *, penalties=None) -> LimitCurve:
     r"""The learning curve of :func:`limit_point` over :math:`\alpha = m/n` in one vectorised call.
 
     Everything of ``spec`` but ``alpha`` is held fixed, the penalty included
     (:math:`\lambda_c = \lambda m`: the paper's :math:`\lambda` then falls as :math:`1/m` along the
-    curve; pass a new ``spec`` per point to hold :math:`\lambda` instead).  One compilation per
-    (activation, teacher, readout, quadrature); the points run as one batched program.
+    curve), unless ``penalties`` (one :math:`\lambda_c` per alpha, e.g. :math:`\lambda\alpha n` to
+    hold the paper's :math:`\lambda`) is given.  One compilation per (activation, teacher, readout,
+    quadrature); the points run as one batched program.
+
+    Raises
+    ------
+    ValueError
+        For a non-positive alpha, a negative penalty, or ``penalties`` of another length.
 
     Examples
     --------
@@ -540,11 +549,17 @@ def limit_curve(spec: IsotropicLimit, alphas, quad: Quadrature = Quadrature()) -
     base = np.array([0.0, spec.alpha_step, spec.width, spec.eta_tilde, spec.penalty, spec.noise], np.float64)
     params = np.tile(base, (alphas.size, 1))
     params[:, 0] = alphas
+    if penalties is not None:
+        penalties = np.asarray(penalties, np.float64)
+        penalties = np.full(alphas.shape, float(penalties)) if penalties.ndim == 0 else penalties
+        if penalties.shape != alphas.shape or not np.all(np.isfinite(penalties) & (penalties >= 0)):
+            raise ValueError(f"penalties must be {alphas.size} non-negative numbers, one per alpha")
+        params[:, 4] = penalties
     with jax.enable_x64(True):
         out = _limit_many(jnp.asarray(params, jnp.float64), activation=spec.activation, teacher=spec.teacher,
                           gaussian=spec.readout_init == "gaussian", quad=quad)
         out = {key: np.asarray(v, np.float64) for key, v in out.items()}
-    penalty_term = spec.penalty * out["w_norm2_per_k"] * spec.width / alphas
+    penalty_term = params[:, 4] * out["w_norm2_per_k"] * spec.width / alphas
     return LimitCurve(
         alpha=alphas,
         gen_error=out["test_mse"] / 2,
@@ -553,5 +568,100 @@ def limit_curve(spec: IsotropicLimit, alphas, quad: Quadrature = Quadrature()) -
         train_mse=out["train_mse"],
         info={**dataclasses.asdict(spec), **dataclasses.asdict(quad), "convention": CONVENTION,
               "iterations": out["iterations"].tolist(), "spike": out["spike"].tolist(),
+              **({"penalty": params[:, 4].tolist()} if penalties is not None else {}),
               "bulk": out["bulk"].tolist(), "alignment": out["alignment"].tolist()},
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# The limit as a model of a simulated point (``SimulationConfig(models=(..., "limit"))``)
+# ---------------------------------------------------------------------------------------------
+
+
+def _target_activation(spec) -> str | tuple[str, ...]:
+    """The teacher's activation :math:`\\sigma_*` of a mixture spec: the one place the limit reads it."""
+    return spec.teacher
+
+
+def _teacher_direction(spec) -> str:
+    """Where the teacher's direction lies (``"random"``, ``"spikes"``, ``"means"``)."""
+    return spec.teacher_direction
+
+
+def limit_applies(config) -> list[str]:
+    """What ``config`` (a :class:`~onestep_gm.SimulationConfig`) lacks for the limit model: one
+    phrase per missing condition, empty when the isotropic-corner limit applies.
+
+    The limit covers a Gaussian mixture with one component, no spikes and zero mean
+    (:math:`x\\sim\\mathcal N(0, I_n)`), a regression teacher along a random unit direction with a
+    single index, and the constant readout at initialisation.  Both first layers are covered: rows
+    :math:`\\mathcal N(0, I_n/n)` and unit rows have the same limit (each row's norm concentrates
+    at 1, and both give the Marchenko–Pastur bulk); so are any :math:`\\eta`, ``m_step``, label
+    noise, student activation and :math:`\\lambda > 0`.  The Gaussian readout is refused: its
+    limit is an approximation measured 17-25 % off (``docs/limit-theory.md``).
+    """
+    spec = config.data
+    if getattr(spec, "kind", None) != "mixture":
+        return [f"a Gaussian mixture (got {getattr(spec, 'title', type(spec).__name__)})"]
+    missing = []
+    if spec.components != 1:
+        missing.append(f"components=1 (got {spec.components})")
+    if spec.max_spikes != 0:
+        missing.append(f"spikes=0 (got {spec.spikes})")
+    if float(spec.mean_norm) != 0.0:
+        missing.append(f"mean_norm=0 (got {spec.mean_norm:g})")
+    if spec.task != "regression":
+        missing.append(f"task='regression' (got {spec.task!r})")
+    if _teacher_direction(spec) != "random":
+        missing.append(f"a random teacher direction (got {_teacher_direction(spec)!r})")
+    if not isinstance(_target_activation(spec), str):
+        missing.append("a single-index teacher (one target activation)")
+    if spec.teacher_weights not in (None, (1.0,)):
+        missing.append(f"teacher_weights None or (1,) (got {spec.teacher_weights!r}; scale the expression instead)")
+    if config.readout_init != "constant":
+        missing.append(f"readout_init='constant' (got {config.readout_init!r}; the Gaussian readout's "
+                       "limit is an approximation, 17-25 % off)")
+    if not config.lam > 0:
+        missing.append(f"lambda > 0 (got {config.lam:g})")
+    return missing
+
+
+def check_limit_config(config) -> None:
+    """Refuse a configuration the limit model does not cover, with one sentence naming what is missing.
+
+    Raises
+    ------
+    ValueError
+        ``the limit model needs components=1 (got 2), spikes=0 (got 1), ...`` (:func:`limit_applies`).
+    """
+    missing = limit_applies(config)
+    if missing:
+        raise ValueError("the limit model (isotropic corner) needs " + ", ".join(missing))
+
+
+def limit_spec(config, activation: str, eta: float) -> IsotropicLimit:
+    """The :class:`IsotropicLimit` that ``config``'s sizes approach (:meth:`IsotropicLimit.from_sizes`),
+    for the student ``activation`` and the resolved learning rate ``eta``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`check_limit_config`.
+    """
+    check_limit_config(config)
+    spec = config.data
+    return IsotropicLimit.from_sizes(
+        n=spec.n, k=config.k, m=config.m, lam=config.lam, eta=eta, m_step=config.m_step,
+        activation=activation, teacher=_target_activation(spec), noise=float(spec.noise),
+        readout_init=config.readout_init,
+    )  # fmt: skip
+
+
+def limit_prediction(config, resolved, activation: str) -> tuple[float, float]:
+    """``(train_error, gen_error)`` of the limit model at ``config``'s point (the paper's ½
+    convention), deterministic: one value per point, no sampling (:func:`limit_point`).
+
+    ``resolved`` is :func:`onestep_gm.numerics.config.resolve`'s answer (its ``eta``).
+    """
+    point = limit_point(limit_spec(config, activation, resolved.eta))
+    return point.train_error, point.gen_error

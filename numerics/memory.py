@@ -365,7 +365,7 @@ def check_simulation_memory(config, *, available: int | None = None) -> int:
         "n": int(data.n), "k": int(config.k), "m": int(config.m),
         "m_step": int(config.m_step or config.m), "test_factor": int(config.test_factor),
         "components": int(data.components), "spikes": int(data.max_spikes),
-        "models": sum(mdl != "theory" for mdl in config.models),
+        "models": sum(mdl not in ("theory", "limit") for mdl in config.models),  # simulated ones
         # the theory model and the exact test error (the default for mixtures) need Omega, k x k
         "theory": "theory" in config.models
         or (getattr(config, "test", None) or ("exact" if data.has_population_law else "sampled")) == "exact",

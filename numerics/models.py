@@ -10,7 +10,8 @@ with :math:`g\sim\mathcal N(0,1)` fresh per entry).  Each :class:`FeatureModel` 
 * its label in figures and reports (:attr:`FeatureModel.label`).
 
 The theory line is not a feature model (it fits no readout): it is a :class:`Predictor` of the
-ridge readout's errors from the exact population moments (:func:`onestep_gm.predict`).
+ridge readout's errors from the exact population moments (:func:`onestep_gm.predict`); so is the
+sampling-free limit (``"limit"``, isotropic corner only: :mod:`onestep_gm.numerics.limit`).
 
 Adding a feature model: write its ``parts`` (and, if it has exact population moments, its
 ``exact_error``) and add one row to :data:`FEATURE_MODELS`; the trial, the exact test errors,
@@ -30,6 +31,7 @@ import jax
 import jax.numpy as jnp
 from onestep_gm.numerics.equivalents import conditional_parts, hermite_parts
 from onestep_gm.numerics.exact import generalisation_error, hermite_population_moments
+from onestep_gm.numerics.limit import check_limit_config, limit_prediction
 
 Array = jax.Array
 Parts = tuple[Array, Array | None]
@@ -156,12 +158,33 @@ class FeatureModel:
 
 @dataclass(frozen=True)
 class Predictor:
-    """A line predicted from the trained layer without fitting a readout (the theory line)."""
+    """One row of :data:`PREDICTORS`: a line predicted without fitting a readout.
+
+    Parameters
+    ----------
+    name, label : str
+        As :class:`FeatureModel`.
+    needs_order, needs_moments : bool
+        As :class:`FeatureModel`.
+    point : callable or None
+        ``(config, resolved, activation) -> (train_error, gen_error)``: a sampling-free prediction,
+        evaluated once per point (one value, no spread; runs no trial by itself).  ``None``: the
+        prediction is conditional on each trial's trained layer (the theory line, evaluated on the
+        first ``theory_trials`` trials).
+    check : callable or None
+        ``(config) -> None``, raising ``ValueError`` with one sentence when the predictor does not
+        cover ``config`` (called by :func:`onestep_gm.numerics.config.validate`, before any work).
+    note : str
+        A note added to every result that asks for it.
+    """
 
     name: str
     label: str
     needs_order: bool = False
     needs_moments: bool = True
+    point: Callable[..., tuple[float, float]] | None = None
+    check: Callable[..., None] | None = None
+    note: str = ""
 
 
 NETWORK = FeatureModel("nn", "NN", network_parts, exact_error=network_exact_error)
@@ -170,13 +193,20 @@ HERMITE = FeatureModel("hermite", "Hermite", hermite_model_parts, noise_stream=0
 CONDITIONAL = FeatureModel("conditional", "conditional", conditional_model_parts, noise_stream=2,
                            needs_subspace=True, needs_moments=True)  # fmt: skip
 THEORY = Predictor("theory", "theory")
+LIMIT = Predictor(
+    "limit", "limit", point=limit_prediction, check=check_limit_config,
+    note="limit: sampling-free (n, k, m -> infinity at this point's ratios m/n, m_step/n, k/n, eta/k, "
+    "lambda*m; docs/limit-theory.md): one deterministic value per point, std 0, no trials",
+)  # fmt: skip
 
 FEATURE_MODELS: dict[str, FeatureModel] = {mdl.name: mdl for mdl in (NETWORK, HERMITE, CONDITIONAL)}
 """The feature models, in the order of figures and tables."""
-PREDICTORS: dict[str, Predictor] = {THEORY.name: THEORY}
-"""Lines predicted without a readout fit."""
+PREDICTORS: dict[str, Predictor] = {mdl.name: mdl for mdl in (THEORY, LIMIT)}
+"""Lines predicted without a readout fit: the theory conditional on each trial's trained layer
+(:func:`onestep_gm.predict`) and the sampling-free isotropic-corner limit
+(:func:`onestep_gm.numerics.limit.limit_point`)."""
 MODELS: tuple[str, ...] = (*FEATURE_MODELS, *PREDICTORS)
-"""Every name a configuration may ask for: ``("nn", "hermite", "conditional", "theory")``."""
+"""Every name a configuration may ask for: ``("nn", "hermite", "conditional", "theory", "limit")``."""
 EXACT_MODELS: tuple[str, ...] = tuple(name for name, mdl in FEATURE_MODELS.items() if mdl.exact_test)
 """Feature models whose test error ``test="exact"`` computes from population moments."""
 
@@ -203,7 +233,7 @@ def check_models(models: tuple[str, ...]) -> None:
     Raises
     ------
     ValueError
-        ``unknown model(s) [...]; choose from nn, hermite, conditional, theory``.
+        ``unknown model(s) [...]; choose from nn, hermite, conditional, theory, limit``.
     """
     unknown = [mdl for mdl in models if mdl not in MODELS]
     if unknown or not models:

@@ -39,7 +39,7 @@ from onestep_gm.numerics.config import (
 from onestep_gm.numerics.exact_test import exact_errors_program, exact_test_errors
 from onestep_gm.numerics.fashion import FASHION_N, fashion_pools
 from onestep_gm.numerics.mixture import covariance_trace
-from onestep_gm.numerics.models import MODELS, THEORY
+from onestep_gm.numerics.models import FEATURE_MODELS, MODELS, PREDICTORS, THEORY
 from onestep_gm.numerics.network import CONVENTION, FIRST_LAYERS
 from onestep_gm.numerics.precision import scoped_x64
 from onestep_gm.numerics.prediction import Prediction, predict
@@ -167,17 +167,25 @@ def simulate(config: SimulationConfig, *, progress: bool = False) -> SimulationR
     """
     resolved = resolve(config)
     errors = _TrialErrors(resolved.activations, config.models)
-    first = setup_trial(config, resolved, 0)  # its refusals (activation, data) precede the bar
-    iterator = range(config.trials)
-    if progress:
-        from tqdm.auto import tqdm  # the progress bar is optional and for terminals only
-
-        iterator = tqdm(iterator, desc="trials", unit="trial", leave=False)
+    sampled = _sampled_models(config)
     start = time.perf_counter()
-    with serial_lapack():
-        _run_trials(config, resolved, first, iterator, errors)
+    if sampled:
+        first = setup_trial(config, resolved, 0)  # its refusals (activation, data) precede the bar
+        iterator = range(config.trials)
+        if progress:
+            from tqdm.auto import tqdm  # the progress bar is optional and for terminals only
+
+            iterator = tqdm(iterator, desc="trials", unit="trial", leave=False)
+        start = time.perf_counter()
+        with serial_lapack():
+            _run_trials(config, resolved, first, iterator, errors)
+    for mdl in config.models:  # sampling-free predictors: one value per point
+        point = getattr(PREDICTORS.get(mdl), "point", None)
+        if point is not None:
+            errors.add_point(mdl, config, resolved, point)
     seconds = time.perf_counter() - start
-    notes = list(resolved.notes) + errors.check(config)
+    notes = list(resolved.notes) + [PREDICTORS[mdl].note for mdl in config.models
+                                    if mdl in PREDICTORS and PREDICTORS[mdl].note] + errors.check(config)
     return SimulationResult(config, errors.train_arrays(), errors.gen_arrays(), seconds,
                             _info(config, resolved, errors, notes))  # fmt: skip
 
@@ -212,6 +220,11 @@ def _run_trials(config: SimulationConfig, resolved: Resolved, first: TrialSetup,
                 errors.add_theory(out.F_hat, mixture_of(setup.data), config, moments)
 
 
+def _sampled_models(config: SimulationConfig) -> tuple[str, ...]:
+    """The models of ``config`` that need trials: the feature models and the per-trial theory."""
+    return tuple(mdl for mdl in config.models if mdl in FEATURE_MODELS or PREDICTORS[mdl].point is None)
+
+
 class _TrialErrors:
     """Per-trial errors collected over the loop of :func:`simulate`."""
 
@@ -244,6 +257,13 @@ class _TrialErrors:
             self.train[Pair(a, THEORY.name)].append(pred.train_error)
             self.gen[Pair(a, THEORY.name)].append(pred.gen_error)
 
+    def add_point(self, model: str, config: SimulationConfig, resolved: Resolved, point) -> None:
+        """One deterministic value per activation from a sampling-free predictor (spread 0)."""
+        for a in self.activations:
+            train, gen = point(config, resolved, a)
+            self.train[Pair(a, model)].append(train)
+            self.gen[Pair(a, model)].append(gen)
+
     def record(self, setup: TrialSetup) -> None:
         self.taus.append(setup.tau)
         self.bs.append(setup.b)
@@ -256,6 +276,8 @@ class _TrialErrors:
             names = ", ".join(f"{p.activation}/{p.model}" for p in bad)
             raise ValueError(f"non-finite errors for {names}: {_non_finite_cause(config, bad)}")
         return [_theory_note(p, config, self.gen[p]) if p.model == THEORY.name else
+            f"{p.activation}/{p.model}: no finite value (recorded as NaN): the limit's equations have no "
+            "finite solution at this point" if p.model in PREDICTORS else
             f"{p.activation}/{p.model}: the ridge solve is numerically singular (condition number > 1e13) in "
             f"{int(np.sum(~np.isfinite(self.gen[p])))} of {config.trials} trials, recorded as NaN: "
             "the equivalent model's features span too many orders of magnitude (e.g. a "
@@ -309,12 +331,14 @@ def _non_finite_cause(config: SimulationConfig, bad: list[Pair]) -> str:
 
 def _info(config: SimulationConfig, resolved: Resolved, errors: _TrialErrors, notes: list[str]) -> dict:
     want_theory = THEORY.name in config.models
+    trials = config.trials if _sampled_models(config) else 0
     return {
         "n": resolved.n, "k": config.k, "m": config.m, "lambda": config.lam,
         "beta": resolved.beta, "alpha": resolved.alpha, "theta": resolved.theta,
-        "eta": resolved.eta, "tau": float(np.mean(errors.taus)), "b": float(np.mean(errors.bs)),
+        "eta": resolved.eta, "tau": float(np.mean(errors.taus)) if errors.taus else None,
+        "b": float(np.mean(errors.bs)) if errors.bs else None,
         "order": resolved.order, "activations": list(resolved.activations),
-        "models": list(config.models), "trials": config.trials,
+        "models": list(config.models), "trials": trials,
         "theory_trials": min(config.trials, config.theory_trials) if want_theory else 0,
         "seed": config.seed, "test": resolved.test,
         "test_samples": trial_shape(config, resolved).test_rows,

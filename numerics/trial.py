@@ -87,7 +87,7 @@ class TrialShape:
 
     @property
     def step_rows(self) -> int:
-        """Samples of the gradient batch :math:`\tilde m` (``m_step``, default ``m``)."""
+        r"""Samples of the gradient batch :math:`\tilde m` (``m_step``, default ``m``)."""
         return self.m if self.m_step is None else self.m_step
 
     @property

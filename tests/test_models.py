@@ -16,12 +16,12 @@ from onestep_gm.numerics.models import (
 
 
 def test_the_table_names_every_model_once_with_its_properties():
-    assert MODELS == ("nn", "hermite", "conditional", "theory")
-    assert tuple(PREDICTORS) == ("theory",)
+    assert MODELS == ("nn", "hermite", "conditional", "theory", "limit")
+    assert tuple(PREDICTORS) == ("theory", "limit")
     assert EXACT_MODELS == ("nn", "hermite")
     assert {name: row.noise_stream for name, row in FEATURE_MODELS.items()} == {
         "nn": None, "hermite": 0, "conditional": 2}
-    assert [models.model_label(name) for name in MODELS] == ["NN", "Hermite", "conditional", "theory"]
+    assert [models.model_label(name) for name in MODELS] == ["NN", "Hermite", "conditional", "theory", "limit"]
     assert [name for name, row in FEATURE_MODELS.items() if row.needs_order] == ["hermite"]
 
 

@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--activation", type=comma_list, default=["relu", "tanh", "sigmoid"],
                         help="comma list of registry names or expressions in x (default relu,tanh,sigmoid)")
     parser.add_argument("--model", type=comma_list, default=["nn", "hermite"],
-                        help="comma list from nn,hermite,conditional,theory (default nn,hermite)")
+                        help="comma list from nn,hermite,conditional,theory,limit (default nn,hermite; "
+                        "limit: the sampling-free limit, isotropic corner with --readout-init constant)")
     parser.add_argument("--beta", type=unit_interval, default=None,
                         help="strength β in [0,1] (default 0.74; 1 for real data)")
     parser.add_argument("--alpha", type=unit_interval, default=None,
@@ -125,6 +126,11 @@ def _real_data(kind: str, fields: dict, args: argparse.Namespace):
     return spec_from_fields(kind, fields)
 
 
+def _number(value) -> str:
+    """``b`` and ``tau`` are ``None`` when no trial ran (a sampling-free model alone)."""
+    return "n/a" if value is None else f"{value:.4g}"
+
+
 def _table(summary: dict) -> str:
     lines = [f"{'activation':<14}{'model':<13}{'train_error':>24}{'gen_error':>24}"]
     for act, models in summary["activations"].items():
@@ -154,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     info = result.info
     print(
         f"n={info['n']} k={info['k']} m={info['m']} beta={info['beta']} alpha={info['alpha']} "
-        f"theta={info['theta']:.4g} eta={info['eta']:.4g} b={info['b']:.4g} order={info['order']} "
+        f"theta={info['theta']:.4g} eta={info['eta']:.4g} b={_number(info['b'])} order={info['order']} "
         f"lambda={info['lambda']} trials={info['trials']} seed={info['seed']} ({result.seconds:.1f} s)"
     )
     print(f"readout_init={info.get('readout_init', 'gaussian')} first_layer={info.get('first_layer', 'gaussian')} "

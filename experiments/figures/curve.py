@@ -10,6 +10,7 @@ with the same seed), then the deterministic equivalent of ridge along ``vary``
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,11 @@ NAME = "curve"
 QUANTITIES = ("gen_error", "train_error", "kappa", "df1", "sigma_eps2")
 """The columns of a curve: both errors and the deterministic equivalent's internals."""
 VARY = ("m", "k", "lambda")
+THEORIES = ("conditional", "limit")
+"""``conditional``: the deterministic equivalent given sampled trained layers (default);
+``limit``: the sampling-free isotropic-corner limit (:mod:`onestep_gm.numerics.limit`)."""
+LIMIT_VARY = ("m", "lambda")
+"""What the limit curve varies (its width k/n is fixed per compiled curve)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,11 +51,17 @@ class CurveFigure:
     points: int = 100
     trials: int = 3
     seed: int = 0
+    theory: str = "conditional"
+    eta: float | None = None
     name: str = NAME
 
     def __post_init__(self) -> None:
         if self.vary not in VARY:
             raise ValueError(f"vary must be one of {', '.join(VARY)} (got {self.vary!r})")
+        if self.theory not in THEORIES:
+            raise ValueError(f"theory must be one of {', '.join(THEORIES)} (got {self.theory!r})")
+        if self.theory == "limit" and self.vary not in LIMIT_VARY:
+            raise ValueError(f"theory 'limit' varies {' or '.join(LIMIT_VARY)} (got vary={self.vary!r})")
         if self.vary == "k" and 2 * self.m > 20000:
             raise ValueError("--vary k uses up to 2m neurons; m must be at most 10000")
 
@@ -67,6 +79,8 @@ class CurveFigure:
         return CurveRun(figure._compute())
 
     def _compute(self) -> dict:
+        if self.theory == "limit":
+            return self._compute_limit()
         # the engine (JAX) loads when a curve runs
         from onestep_gm.numerics.learning import learning_curve
         from onestep_gm.numerics.mixture import MixtureSpec
@@ -77,7 +91,7 @@ class CurveFigure:
         spec = MixtureSpec(n=self.n, beta=self.beta, alpha=self.alpha, task=self.task,
                            mean_norm=1.0 if self.task == "classification" else 0.0)  # fmt: skip
         config = SimulationConfig(data=spec, k=self.k, m=self.m, lam=self.lam, activations=(act.name,),
-                                  models=("nn",), seed=self.seed)  # fmt: skip
+                                  models=("nn",), seed=self.seed, eta=self.eta)  # fmt: skip
         curve = learning_curve(config, vary=self.vary, points=self.points, trials=self.trials)
         return {
             "vary": curve.vary, "values": curve.values.tolist(),
@@ -85,14 +99,59 @@ class CurveFigure:
             "std": {key: v.tolist() for key, v in curve.std.items()},
             "parameters": self._parameters(act.name, len(curve.values)),
             "convention": curve.convention, "notes": curve_notes(curve, self.lam), "seconds": curve.seconds,
+            "theory": self.theory,
         }  # fmt: skip
+
+    def _compute_limit(self) -> dict:
+        """The sampling-free limit along m (alpha = m/n; the step's batch stays ``m``) or lambda:
+        the isotropic corner (one component, no spikes) with the constant readout, no trials."""
+        # the engine (JAX) loads when a curve runs
+        from onestep_gm.numerics.config import resolve
+        from onestep_gm.numerics.learning import curve_grid
+        from onestep_gm.numerics.limit import CONVENTION, limit_curve, limit_spec
+        from onestep_gm.numerics.mixture import MixtureSpec
+        from onestep_gm.numerics.simulation import SimulationConfig
+
+        spec = MixtureSpec(n=self.n, beta=self.beta, alpha=self.alpha, task=self.task, weights=(1.0,), spikes=0)
+        config = SimulationConfig(data=spec, k=self.k, m=self.m, lam=self.lam, activations=(self.activation,),
+                                  models=("limit",), readout_init="constant", eta=self.eta)  # fmt: skip
+        resolved = resolve(config)  # refuses what the limit does not cover, with one sentence
+        act = resolved.activations[0]
+        start = time.perf_counter()
+        point = limit_spec(config, act, resolved.eta)
+        values = curve_grid(self.vary, self.points, self.k, self.m)
+        if self.vary == "m":  # the paper's lambda held: lambda_c = lambda * m along the curve
+            alphas, penalties = values / self.n, self.lam * values
+        else:
+            alphas, penalties = np.full(values.shape, self.m / self.n), values * self.m
+        curve = limit_curve(point, alphas, penalties=penalties)
+        seconds = time.perf_counter() - start
+        empty = [None] * len(values)
+        mean = {"gen_error": curve.gen_error.tolist(), "train_error": curve.train_error.tolist(),
+                "kappa": empty, "df1": empty, "sigma_eps2": empty}  # fmt: skip
+        std = {key: [0.0 if v is not None else None for v in vals] for key, vals in mean.items()}
+        bad = ~np.isfinite(curve.gen_error) | ~np.isfinite(curve.train_error)
+        if bad.any():
+            where = ", ".join(f"{self.vary} = {v:g}" for v in values[bad])
+            raise ValueError(f"the limit curve is not finite at {where} (lambda = {self.lam:g})")
+        parameters = self._parameters(act, len(values)) | {
+            "eta": resolved.eta, "trials": 0, "components": 1, "spikes": 0, "readout_init": "constant",
+            "teacher": point.teacher, "m_step": self.m}  # fmt: skip
+        notes = ["sampling-free limit (n, k, m -> infinity at the ratios m/n, m_step/n, k/n, eta/k, lambda*m; "
+                 "docs/limit-theory.md): isotropic data (one component, no spikes), constant readout at "
+                 "initialisation; one deterministic value per point (std 0, no trials); kappa, df1, "
+                 "sigma_eps2 belong to the conditional theory (nan here)"]  # fmt: skip
+        return {"vary": self.vary, "values": values.tolist(), "mean": mean, "std": std,
+                "parameters": parameters, "convention": CONVENTION, "notes": notes, "seconds": seconds,
+                "theory": self.theory}  # fmt: skip
 
     def _parameters(self, activation: str, points: int) -> dict:
         from onestep_gm.theory.order import scalings  # SymPy-free, but theory loads on use
 
         return {
             "activation": activation, "beta": self.beta, "alpha": self.alpha, "n": self.n, "k": self.k,
-            "m": self.m, "lambda": self.lam, "eta": scalings(self.n, self.beta, self.alpha).eta,
+            "m": self.m, "lambda": self.lam,
+            "eta": self.eta if self.eta is not None else scalings(self.n, self.beta, self.alpha).eta,
             "task": self.task, "trials": self.trials, "seed": self.seed, "points": points,
         }  # fmt: skip
 
@@ -133,7 +192,7 @@ def curve_frame(data: Mapping):
         columns |= {f"{c}_mean": data["mean"][c], f"{c}_std": data["std"][c]}
     frame = pd.DataFrame(columns)
     fixed = {k: v for k, v in data["parameters"].items() if k not in (data["vary"], "points")}
-    return frame.assign(model="theory", **fixed)
+    return frame.assign(model="limit" if data.get("theory") == "limit" else "theory", **fixed)
 
 
 def draw_curve(data: Mapping):
@@ -154,7 +213,8 @@ def draw_curve(data: Mapping):
     ax.set_yscale("log")
     ax.set_xlabel({"m": "m / k", "k": "k / m", "lambda": "λ"}[data["vary"]])
     ax.set_ylabel("error (½ MSE convention)")
-    ax.set_title(f"{p['activation']}, β={p['beta']}, α={p['alpha']}, n={p['n']} (theory)", fontsize=9)
+    ax.set_title(f"{p['activation']}, β={p['beta']}, α={p['alpha']}, n={p['n']} ({data.get('theory', 'theory')})",
+                 fontsize=9)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -163,7 +223,8 @@ def draw_curve(data: Mapping):
 def curve_report(data: Mapping) -> str:
     """The text ``onestep curve`` prints: parameters, a table of the curve, convention, notes."""
     p = data["parameters"]
-    lines = [f"theory curve along {data['vary']}: {p['activation']} beta={p['beta']} alpha={p['alpha']} "
+    title = "limit curve" if data.get("theory") == "limit" else "theory curve"
+    lines = [f"{title} along {data['vary']}: {p['activation']} beta={p['beta']} alpha={p['alpha']} "
              f"n={p['n']} k={p['k']} m={p['m']} lambda={p['lambda']} trials={p['trials']} "
              f"({data['seconds']:.1f} s)",
              f"{data['vary']:>12}{'gen_error':>14}{'train_error':>14}{'kappa':>12}"]  # fmt: skip
