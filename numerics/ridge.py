@@ -182,7 +182,7 @@ def equivalent_from_spectrum(spec: Spectrum, lam, m) -> RidgeEquivalent:
 
 
 SYMMETRY_TOLERANCE = 1e-8
-"""Relative asymmetry :math:`\\max|\\Omega-\\Omega^\top| / \\max|\\Omega|` that
+"""Relative asymmetry :math:`\\max|\\Omega-\\Omega^\\top| / \\max|\\Omega|` that
 :func:`ridge_equivalent` accepts (rounding); also the relative size of a negative eigenvalue."""
 
 
