@@ -151,6 +151,7 @@ def result_to_json(result) -> dict:
         "config_repr": repr(result.config),
         "train": encode_pairs(result.train),
         "gen": encode_pairs(result.gen),
+        **({"train_mse": encode_pairs(result.train_mse)} if result.train_mse is not None else {}),
         "seconds": result.seconds,
         "info": result.info,
     })  # fmt: skip
@@ -179,12 +180,15 @@ def result_from_json(obj: Mapping[str, Any], config=None):
                     for pair, values in decode_pairs(table).items()}  # fmt: skip
 
         train, gen = unpack(obj["train"]), unpack(obj["gen"])
+        train_mse = unpack(obj["train_mse"]) if "train_mse" in obj else None
         seconds, info = float(obj["seconds"]), dict(obj["info"])
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise ValueError(f"ill-formed saved simulation ({type(exc).__name__}: {exc})") from None
     if set(train) != set(gen):
         raise ValueError("ill-formed saved simulation (train and gen name different pairs)")
-    return SimulationResult(config=config, train=train, gen=gen, seconds=seconds, info=info)
+    if train_mse is not None and set(train_mse) != set(gen):
+        raise ValueError("ill-formed saved simulation (train_mse and gen name different pairs)")
+    return SimulationResult(config=config, train=train, gen=gen, seconds=seconds, info=info, train_mse=train_mse)
 
 
 def save_result(result, path: str | Path) -> Path:

@@ -657,11 +657,12 @@ def limit_spec(config, activation: str, eta: float) -> IsotropicLimit:
     )  # fmt: skip
 
 
-def limit_prediction(config, resolved, activation: str) -> tuple[float, float]:
-    """``(train_error, gen_error)`` of the limit model at ``config``'s point (the paper's ½
-    convention), deterministic: one value per point, no sampling (:func:`limit_point`).
+def limit_prediction(config, resolved, activation: str) -> tuple[float, float, float]:
+    """``(train_error, gen_error, train_mse)`` of the limit model at ``config``'s point (the
+    paper's ½ convention; ``train_mse`` without ½ or penalty), deterministic: one value per
+    point, no sampling (:func:`limit_point`).
 
     ``resolved`` is :func:`onestep_gm.numerics.config.resolve`'s answer (its ``eta``).
     """
     point = limit_point(limit_spec(config, activation, resolved.eta))
-    return point.train_error, point.gen_error
+    return point.train_error, point.gen_error, point.train_mse

@@ -167,7 +167,7 @@ class Predictor:
     needs_order, needs_moments : bool
         As :class:`FeatureModel`.
     point : callable or None
-        ``(config, resolved, activation) -> (train_error, gen_error)``: a sampling-free prediction,
+        ``(config, resolved, activation) -> (train_error, gen_error, train_mse)``: a sampling-free prediction,
         evaluated once per point (one value, no spread; runs no trial by itself).  ``None``: the
         prediction is conditional on each trial's trained layer (the theory line, evaluated on the
         first ``theory_trials`` trials).
@@ -182,7 +182,7 @@ class Predictor:
     label: str
     needs_order: bool = False
     needs_moments: bool = True
-    point: Callable[..., tuple[float, float]] | None = None
+    point: Callable[..., tuple[float, float, float]] | None = None
     check: Callable[..., None] | None = None
     note: str = ""
 

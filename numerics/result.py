@@ -55,7 +55,10 @@ class SimulationResult:
     """Per-trial errors of every (activation, model) pair, with everything that produced them.
 
     ``train[Pair(a, m)]`` and ``gen[Pair(a, m)]`` are arrays of shape ``(trials,)`` (``theory``:
-    ``(min(trials, theory_trials),)``) in the convention ``info["convention"]``.
+    ``(min(trials, theory_trials),)``) in the convention ``info["convention"]``.  ``train_mse``
+    (same keys and shapes, or ``None`` for results saved before it existed) is the readout
+    batch's mean squared residual without the ½ and the penalty, the training error of Cui et
+    al. (ICML 2024); their test error is ``2 * gen``.
     """
 
     config: SimulationConfig
@@ -63,6 +66,7 @@ class SimulationResult:
     gen: dict[Pair, np.ndarray]
     seconds: float
     info: dict
+    train_mse: dict[Pair, np.ndarray] | None = None
 
     def summaries(self) -> dict[Pair, PairSummary]:
         """Per pair, the mean and std over trials of both errors.
@@ -88,7 +92,8 @@ class SimulationResult:
     def to_frame(self) -> pd.DataFrame:
         """A tidy frame: one row per activation × model × trial.
 
-        Columns: ``activation, model, trial, train_error, gen_error``, then the parameters
+        Columns: ``activation, model, trial, train_error, gen_error, train_mse`` (NaN where the
+        result has none), then the parameters
         :data:`PARAMETER_COLUMNS` and ``data`` (the data source's kind), equal on every row.
 
         Examples
@@ -100,11 +105,13 @@ class SimulationResult:
 
         parameters = {key: self.info.get(key) for key in PARAMETER_COLUMNS}
         parameters["data"] = getattr(self.config.data, "kind", None)
+        mses = self.train_mse or {}
         rows = [
             {"activation": pair.activation, "model": pair.model, "trial": t,
-             "train_error": float(train), "gen_error": float(gen), **parameters}
+             "train_error": float(train), "gen_error": float(gen),
+             "train_mse": float(mses[pair][t]) if pair in mses else float("nan"), **parameters}
             for pair, gens in self.gen.items()
             for t, (train, gen) in enumerate(zip(self.train[pair], gens, strict=True))
         ]  # fmt: skip
-        columns = ["activation", "model", "trial", "train_error", "gen_error", *parameters]
+        columns = ["activation", "model", "trial", "train_error", "gen_error", "train_mse", *parameters]
         return pd.DataFrame(rows, columns=columns)

@@ -187,7 +187,7 @@ def simulate(config: SimulationConfig, *, progress: bool = False) -> SimulationR
     notes = list(resolved.notes) + [PREDICTORS[mdl].note for mdl in config.models
                                     if mdl in PREDICTORS and PREDICTORS[mdl].note] + errors.check(config)
     return SimulationResult(config, errors.train_arrays(), errors.gen_arrays(), seconds,
-                            _info(config, resolved, errors, notes))  # fmt: skip
+                            _info(config, resolved, errors, notes), errors.train_mse_arrays())  # fmt: skip
 
 
 def _run_trials(config: SimulationConfig, resolved: Resolved, first: TrialSetup, trials, errors: _TrialErrors) -> None:
@@ -232,16 +232,18 @@ class _TrialErrors:
         self.activations = activations
         self.train = {Pair(a, mdl): [] for a in activations for mdl in models}
         self.gen = {Pair(a, mdl): [] for a in activations for mdl in models}
+        self.train_mse = {Pair(a, mdl): [] for a in activations for mdl in models}
         self.taus: list[float] = []
         self.bs: list[float] = []
         self.hermite: dict = {}
 
     def add_simulated(self, models, out) -> None:
-        train, gen = np.asarray(out.train), np.asarray(out.gen)
+        train, gen, mse = np.asarray(out.train), np.asarray(out.gen), np.asarray(out.train_mse)
         for i, a in enumerate(self.activations):
             for j, mdl in enumerate(models):
                 self.train[Pair(a, mdl)].append(float(train[i, j]))
                 self.gen[Pair(a, mdl)].append(float(gen[i, j]))
+                self.train_mse[Pair(a, mdl)].append(float(mse[i, j]))
 
     def add_theory(self, F_hats, mixture, config: SimulationConfig, moments=None) -> None:
 
@@ -251,18 +253,21 @@ class _TrialErrors:
             elif not bool(jnp.all(jnp.isfinite(F_hats[i]))):  # a diverged layer: no prediction
                 self.train[Pair(a, THEORY.name)].append(float("nan"))
                 self.gen[Pair(a, THEORY.name)].append(float("nan"))
+                self.train_mse[Pair(a, THEORY.name)].append(float("nan"))
                 continue
             else:
                 pred = predict(F_hats[i], mixture, get_activation(a), config.lam, config.m)
             self.train[Pair(a, THEORY.name)].append(pred.train_error)
             self.gen[Pair(a, THEORY.name)].append(pred.gen_error)
+            self.train_mse[Pair(a, THEORY.name)].append(pred.train_mse)
 
     def add_point(self, model: str, config: SimulationConfig, resolved: Resolved, point) -> None:
         """One deterministic value per activation from a sampling-free predictor (spread 0)."""
         for a in self.activations:
-            train, gen = point(config, resolved, a)
+            train, gen, train_mse = point(config, resolved, a)
             self.train[Pair(a, model)].append(train)
             self.gen[Pair(a, model)].append(gen)
+            self.train_mse[Pair(a, model)].append(train_mse)
 
     def record(self, setup: TrialSetup) -> None:
         self.taus.append(setup.tau)
@@ -290,6 +295,9 @@ class _TrialErrors:
 
     def gen_arrays(self) -> dict[Pair, np.ndarray]:
         return {p: np.asarray(v) for p, v in self.gen.items()}
+
+    def train_mse_arrays(self) -> dict[Pair, np.ndarray]:
+        return {p: np.asarray(v) for p, v in self.train_mse.items()}
 
 
 def _theory_note(pair: Pair, config: SimulationConfig, gen: list[float]) -> str:

@@ -149,12 +149,15 @@ class TrialErrors(NamedTuple):
     With ``test="exact"``, ``gen`` is NaN for the models of :data:`EXACT_MODELS` (the caller
     computes it from ``F_hat`` and the readouts ``w_hat``, (activations, models, k), fitted on
     :math:`\phi/\sqrt k`); ``w_hat`` is also returned with ``return_F_hat``, else ``None``.
+    ``train_mse`` (activations, models) is the readout batch's mean squared residual
+    :math:`\mathrm{mean}(y - \Phi^\top\hat w)^2` (no ½, no penalty: Cui et al.'s training error).
     """
 
     train: Array
     gen: Array
     F_hat: Array | None
     w_hat: Array | None = None
+    train_mse: Array | None = None
 
 
 _Model = ModelContext  # its former name here (tests build one by hand)
@@ -274,7 +277,7 @@ def evaluate_trial(draws: TrialDraws, data: Data, params: TrialParams, shape: Tr
     X = draws.X.astype(compute)
     blocks = _test_blocks(draws.X_test.astype(compute), draws.y_test, shape.k) if sampled else None
     rows = shape.k > shape.m  # dual solve: samples-major features (see network.ridge)
-    train, gen, F_hats, w_hats = [], [], [], []
+    train, gen, F_hats, w_hats, mses = [], [], [], [], []
     for i, (act, (G, F_hat)) in enumerate(zip(shape.activations, trained_layers(draws, shape, params.eta), strict=True)):
         ctx = _model_context(i, act, G, F_hat, draws, data, params, shape)
         F_hat_c = F_hat.astype(compute)
@@ -297,13 +300,15 @@ def evaluate_trial(draws: TrialDraws, data: Data, params: TrialParams, shape: Tr
             where = jnp.asarray([models.index(mdl) for mdl in sampled])
             errors = errors.at[where].set(0.5 * total / shape.test_rows)
         train.append(jnp.stack([fit[1] for fit in fits]))
+        # train = mean(r^2)/2 + lam*||w_hat||^2/2, so the residual's mean square is 2*train - lam*||w_hat||^2
+        mses.append(jnp.stack([2.0 * fit[1] - params.lam * jnp.sum(fit[0] ** 2) for fit in fits]))
         gen.append(errors)
         F_hats.append(F_hat)
         w_hats.append(jnp.stack([fit[0] for fit in fits]))
     exact = shape.test == "exact"
     return TrialErrors(
         jnp.stack(train), jnp.stack(gen), jnp.stack(F_hats) if shape.return_F_hat or exact else None,
-        jnp.stack(w_hats) if shape.return_F_hat or exact else None,
+        jnp.stack(w_hats) if shape.return_F_hat or exact else None, jnp.stack(mses),
     )  # fmt: skip
 
 
