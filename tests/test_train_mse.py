@@ -7,9 +7,10 @@ route through the population moments) to the theory's accuracy; and it survives 
 """
 
 import numpy as np
-import onestep_gm as og
 import pytest
 from onestep_gm.experiments.results import result_from_json, result_to_json
+
+import onestep_gm as og
 
 SMALL = dict(k=40, m=120, trials=2, activations=("tanh",), seed=3)
 
