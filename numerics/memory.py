@@ -29,8 +29,10 @@ class MemoryLimitError(ValueError):
         The size that contributes most to the estimate (``"n"``, ``"k"``, ``"test_factor"``, ...).
     value : int
         Its value.
-    needed, available : int
-        The estimate and the available memory, in bytes.
+    needed : int
+        The estimate, in bytes.
+    available : int
+        The available memory, in bytes.
     """
 
     def __init__(self, what: str, parameter: str, value: int, needed: int, available: int):
@@ -150,15 +152,23 @@ def trial_bytes(
 
     Parameters
     ----------
-    n, k, m : int
-        Input dimension, hidden neurons, samples per batch.
+    n : int
+        Input dimension.
+    k : int
+        Hidden neurons.
+    m : int
+        Samples per batch.
     test_factor : int
         Test samples per ``m``.
-    components, spikes : int
-        Mixture components and spikes per component.
-    activations, models : int
-        How many activations and simulated models share the trial (one feature matrix per
-        model is alive at a time).
+    components : int
+        Mixture components.
+    spikes : int
+        Spikes per component.
+    activations : int
+        How many activations share the trial.
+    models : int
+        How many simulated models share the trial (one feature matrix per model is alive at a
+        time).
     theory : bool
         Whether the theory curve (the population moments :math:`\Omega`) is evaluated.
     sample_bytes : int
@@ -185,8 +195,12 @@ def curve_bytes(*, n: int, k: int, m: int, points: int, test_factor: int = 5) ->
 
     Parameters
     ----------
-    n, k, m : int
-        Sizes of the trained layer (``k`` the largest width of the curve).
+    n : int
+        Input dimension of the trained layer.
+    k : int
+        Hidden neurons of the trained layer (the largest width of the curve).
+    m : int
+        Samples per batch.
     points : int
         Points on the curve.
     test_factor : int

@@ -48,8 +48,10 @@ class MixtureSpec:
     ----------
     n : int
         Input dimension.
-    beta, alpha : float
-        Strength and weight in [0, 1]: :math:`\theta = n^{\beta(1-\alpha)}`, :math:`\eta = n^{\beta\alpha}`.
+    beta : float
+        Strength :math:`\beta \in [0, 1]`: :math:`\theta = n^{\beta(1-\alpha)}`, :math:`\eta = n^{\beta\alpha}`.
+    alpha : float
+        Weight :math:`\alpha \in [0, 1]`: the share of :math:`\beta` that goes to the learning rate.
     weights : tuple of float
         Mixture ratios :math:`\rho_c` (C = their number).
     spikes : int or tuple of int

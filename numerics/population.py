@@ -547,11 +547,6 @@ def population_moments(
 ) -> PopulationMoments:  # fmt: skip
     r"""Exact :math:`(\Omega, u, s_y)` of :math:`\phi = \sigma(\hat Fx)/\sqrt k` for the mixture.
 
-    ``rule``: ``"auto"`` (closed forms where they apply, else Mehler + pair rule),
-    ``"closed"`` (raise if none) or ``"mehler"`` (numeric everywhere; for measuring).
-    ``laws``: :func:`component_laws` of ``(F_hat, mixture)`` when the caller has them already
-    (they cost one :math:`k^2n` product).
-
     Parameters
     ----------
     F_hat : array, shape ``(k, n)``
@@ -560,6 +555,14 @@ def population_moments(
         The data's Gaussian mixture (means, spikes, sizes, teacher, task).
     activation : str or Activation
         :math:`\sigma`.
+    rule : {"auto", "closed", "mehler"}
+        ``"auto"``: closed-form kernels where they apply, else the Mehler series with the pair
+        rule for strongly correlated pairs; ``"closed"``: closed forms only (raises where none
+        applies); ``"mehler"``: the numeric rules everywhere (to measure them against the
+        closed forms).
+    laws : sequence of ComponentLaw, optional
+        :func:`component_laws` of ``(F_hat, mixture)`` when the caller has them already (they
+        cost one :math:`k^2n` product); ``None`` computes them.
 
     Returns
     -------
