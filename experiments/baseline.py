@@ -9,9 +9,8 @@ batch, ridge on a second batch of :math:`m` samples, generalisation error
 :math:`\tfrac12\,\mathrm{mean}(y-\hat y)^2` on ``test_factor``·m fresh samples.  It shares
 :math:`F\tilde X^\top` between activations and solves the ridge system on the smaller side,
 as anyone tuning a script would, with NumPy's own LAPACK: SciPy's Cholesky runs on SciPy's
-copy of OpenBLAS, whose threads then compete with NumPy's for the cores (measured on 2 cores:
-49 ms per 1000×1000 factorisation inside the trial, 10 ms alone), which made this trial 18%
-slower than the shared yardstick.
+copy of OpenBLAS, whose threads then compete with NumPy's for the cores, which made this trial
+markedly slower than the shared yardstick (the numbers are on the Performance page of the docs).
 """
 
 from __future__ import annotations

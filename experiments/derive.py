@@ -6,9 +6,13 @@ One page per registered activation (``derivations/<name>.md``) with
 * the Hermite coefficients :math:`h_j(b) = \mathbb{E}_{z\sim N(0,1)}[\sigma(bz)\,He_j(z)]`
   for :math:`j = 0..8`, in closed form where SymPy finds one, and as numbers at
   :math:`b = 1` and at the paper's default :math:`b = \sqrt{n/(n+\theta)}`
-  (:math:`n = 1000`, :math:`\beta = 0.74`, :math:`\alpha = 1/2`);
-* :math:`\mathbb{E}[\sigma(bz)^2]` and :math:`h_L^\star` for :math:`L = 2..6`;
+  (:math:`n = 1000`, :math:`\beta = 0.74`, :math:`\alpha = 1/2`); the closed-form column is
+  left out for an activation without closed forms;
+* :math:`\mathbb{E}[\sigma(bz)^2]` and :math:`h_L^\star` for :math:`L = 2..10` (up to
+  :math:`\beta < 9/10`);
 * the conditional moments :math:`M_0, M_1, M_2` of :math:`\sigma(a + s g)`;
+* the bivariate kernel :math:`K` (its Gaussian's means written :math:`\mu_1, \mu_2`, so that
+  :math:`M_1, M_2` keep one meaning on the page);
 * the JAX source that :mod:`numerics.codegen` generates for the closed forms;
 
 plus ``orders.md`` (the :math:`\beta \to` order table) and ``index.md``.
@@ -63,7 +67,7 @@ class DeriveSettings:
     beta: str = "0.74"
     alpha: str = "0.5"
     j_max: int = 8
-    star_orders: tuple[int, ...] = (2, 3, 4, 5, 6)
+    star_orders: tuple[int, ...] = (2, 3, 4, 5, 6, 7, 8, 9, 10)
     max_order: int = 12
     digits: int = 15
     dps: int = 40
@@ -135,7 +139,9 @@ def _hermite_section(activation, settings: DeriveSettings, b_default) -> list[st
         second_moment_symbolic,
     )
 
-    order = settings.j_max + 1
+    shown = settings.j_max + 1
+    # h_L* needs h_0..h_{L-1}: enough coefficients for the table's largest L too.
+    order = max(shown, *settings.star_orders)
     # A decimal string: hermite_coefficients reads b as an exact rational.
     b_default = mp.nstr(b_default, 30)
     at_one = hermite_coefficients(activation, 1, order, dps=settings.dps)
@@ -155,11 +161,14 @@ def _hermite_section(activation, settings: DeriveSettings, b_default) -> list[st
         f"numbers to {digits} significant digits, magnitudes below $10^{{-30}}$ printed as 0.",
         "",
     ]
-    header = ["$j$", "$h_j(b)$ (closed form)", "$b = 1$", f"$b = {b_text}$"]
+    any_closed = any(h is not None for h in exact[:shown])
+    if not any_closed:
+        lines += ["SymPy finds no closed form for these coefficients; the numbers:", ""]
+    header = ["$j$", *(["$h_j(b)$ (closed form)"] if any_closed else []), "$b = 1$", f"$b = {b_text}$"]
     rows = []
-    for j in range(order):
-        closed = f"${latex(exact[j])}$" if exact[j] is not None else "no closed form"
-        rows.append([str(j), closed, _num(at_one.h[j], digits), _num(at_default.h[j], digits)])
+    for j in range(shown):
+        closed = [f"${latex(exact[j])}$" if exact[j] is not None else "–"] if any_closed else []
+        rows.append([str(j), *closed, _num(at_one.h[j], digits), _num(at_default.h[j], digits)])
     lines += _table(header, rows) + [""]
 
     moment = second_moment_symbolic(activation)
@@ -182,14 +191,17 @@ def _hermite_section(activation, settings: DeriveSettings, b_default) -> list[st
         r"$h_L^\star\, g$.",
         "",
     ]
+    closed_forms = [_h_star_closed(exact, moment, order_l, B) for order_l in settings.star_orders]
+    any_closed = any(c is not None for c in closed_forms)
     rows = []
-    for order_l in settings.star_orders:
+    for order_l, closed in zip(settings.star_orders, closed_forms, strict=True):
         star_one = h_star(at_one, order_l, settings.dps)
         star_default = h_star(at_default, order_l, settings.dps)
-        closed = _h_star_closed(exact, moment, order_l, B)
-        closed_text = f"${latex(closed)}$" if closed is not None else "no closed form"
-        rows.append([str(order_l), closed_text, _num(star_one, digits), _num(star_default, digits)])
-    lines += _table(["$L$", r"$h_L^\star$ at $b = 1$ (closed form)", "$b = 1$", f"$b = {b_text}$"], rows)
+        closed_text = [f"${latex(closed)}$" if closed is not None else "–"] if any_closed else []
+        rows.append([str(order_l), *closed_text, _num(star_one, digits), _num(star_default, digits)])
+    header = ["$L$", *([r"$h_L^\star$ at $b = 1$ (closed form)"] if any_closed else []),
+              "$b = 1$", f"$b = {b_text}$"]  # fmt: skip
+    lines += _table(header, rows)
     return lines + [""]
 
 
@@ -235,7 +247,10 @@ def _moments_section(activation) -> list[str]:
         r"$\nu$, $\Psi$, $\Phi$ are built from them.",
         "",
     ]
-    for index, expr in enumerate((moments.M0, moments.M1, moments.M2)):
+    exprs = (moments.M0, moments.M1, moments.M2)
+    if all(expr is None for expr in exprs):
+        return lines + [f"$M_0$, $M_1$, $M_2$: no closed form; {_numeric_moments_text()}.", ""]
+    for index, expr in enumerate(exprs):
         if expr is not None:
             lines += _display(f"M_{index}(a, s)", expr)
         else:
@@ -250,7 +265,7 @@ def _kernel_section(activation) -> list[str]:
     lines = [
         "## Bivariate kernel",
         "",
-        r"$K = \mathbb{E}[\sigma(u)\sigma(v)]$ for $(u, v)$ Gaussian with means $M_1, M_2$, "
+        r"$K = \mathbb{E}[\sigma(u)\sigma(v)]$ for $(u, v)$ Gaussian with means $\mu_1, \mu_2$, "
         r"variances $Q_1, Q_2$ and covariance $C$: the entries of the network's population "
         r"moment $\Omega$ behind the theory curves (`population_moments`, rule `closed`).",
         "",
@@ -262,12 +277,26 @@ def _kernel_section(activation) -> list[str]:
         if derived is None:
             continue
         expr, how = derived
-        where = "zero means, $M_1 = M_2 = 0$" if centred else "any means"
-        lines += [f"For {where}. How obtained: {how}.", "", *_display("K", expr)]
+        where = r"zero means, $\mu_1 = \mu_2 = 0$" if centred else "any means"
+        lines += [f"For {where}. How obtained: {how}.", "", *_display("K", _kernel_symbols(expr))]
         if centred:
             lines += [f"With non-zero means no elementary form was found: {numeric}", ""]
         return lines
     return lines + [f"No closed form was derived for this activation: {numeric}", ""]
+
+
+def _kernel_symbols(expr: sp.Expr) -> sp.Expr:
+    """The kernel with its means written :math:`\\mu_1, \\mu_2` (SymPy's ``M1, M2``), so that
+    :math:`M_1, M_2` mean the conditional moments only, as in the section above."""
+    # SymPy derivations load when pages are written
+    from onestep_gm.theory.bivariate import M1, M2
+
+    return expr.subs({M1: sp.Symbol("mu_1", real=True), M2: sp.Symbol("mu_2", real=True)})
+
+
+def _kinks_text(kinks) -> str:
+    """``none`` or ``$x = 0$, $x = 1$``: where :math:`\\sigma` is not smooth."""
+    return ", ".join(f"$x = {latex(k)}$" for k in kinks) or "none"
 
 
 def _numeric_moments_text() -> str:
@@ -316,7 +345,6 @@ def render_activation(name: str, settings: DeriveSettings = DeriveSettings()) ->
     activation = require_symbolic(get_activation(name), "a derivation page")
     b_default = default_b(settings)
     digits = settings.digits
-    kinks = ", ".join(f"${latex(k)}$" for k in activation.kinks) or "none (smooth)"
     lines = [
         GENERATED_NOTE,
         "",
@@ -324,7 +352,7 @@ def render_activation(name: str, settings: DeriveSettings = DeriveSettings()) ->
         "",
         *_display(r"\sigma(x)", activation.expr),
         *_display(r"\sigma'(x)", activation.derivative),
-        f"Kinks: {kinks}.",
+        f"Kinks: {_kinks_text(activation.kinks)}",
         "",
         f"Default scale: $n = {settings.n}$, $\\beta = {settings.beta}$, "
         f"$\\alpha = {settings.alpha}$ give $\\theta = n^{{\\beta(1-\\alpha)}} = "

@@ -2,8 +2,8 @@ r"""Hermite coefficients of a trial, cached on disk beside the compile cache.
 
 A trial of the Hermite model needs :math:`h_0..h_{l-1}` and :math:`h_l^\ast` of each activation at
 the bulk scale :math:`b` as float64 (:func:`onestep_gm.hermite_coefficients` computes them
-exactly, about 1 s per activation for the numeric ones: tanh-sinh quadrature at 40 digits, most
-of a warm cold start).  Only the float64 values the trial uses are stored (JSON round-trips
+exactly; for the numeric ones that is tanh-sinh quadrature at 40 digits, most of a start-up with
+a warm compile cache).  Only the float64 values the trial uses are stored (JSON round-trips
 them exactly), keyed by the activation's SymPy expression, ``b``, the order and the package
 version; an unreadable entry is recomputed.  The folder is
 :func:`~onestep_gm.numerics.compile_cache.coefficient_cache_dir`: no cache while the compile

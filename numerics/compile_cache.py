@@ -1,9 +1,10 @@
 """JAX's persistent compilation cache, switched on by the ``onestep`` command line, and in Python
 only when asked (:func:`enable_compile_cache`; never at import, never by a library call).
 
-The jitted trial of a shape takes seconds to compile (about 6 s of an 8 s cold
-``onestep simulate --trials 1``); with the persistent cache a later process, or another
-worker of a Dask cluster, loads the compiled executable from disk instead.
+The jitted trial of a shape takes seconds to compile (most of a cold ``onestep simulate
+--trials 1``; the numbers are on the Performance page of the docs); with the persistent cache
+a later process, or another worker of a Dask cluster, loads the compiled executable from disk
+instead.
 
 Where: ``$ONESTEP_COMPILE_CACHE_DIR`` if set, else ``<user cache dir>/onestep-gm/jax``
 (:func:`platformdirs.user_cache_dir`).  Off: ``ONESTEP_COMPILE_CACHE=0`` (or ``off``,
@@ -36,8 +37,8 @@ _OFF = {"0", "off", "false", "no"}
 
 MIN_COMPILE_SECONDS = 0.0
 """Cache every executable, however fast it compiled: the cold start is made of one large
-compilation (the trial, seconds) and dozens of small ones (data set-up, 10–100 ms each)
-whose sum is comparable; reading an entry back costs about a millisecond."""
+compilation (the trial) and dozens of small ones (data set-up) whose sum is comparable;
+reading an entry back is much cheaper than compiling it."""
 
 MAX_BYTES = 4 << 30
 """Size limit of the cache folder (least recently used entries go first).  Setting one is

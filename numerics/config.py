@@ -45,9 +45,10 @@ class SimulationConfig:
     data : DataSpec
         The data source (:class:`MixtureSpec`, :class:`~onestep_gm.FashionSpec`, or any
         :class:`~onestep_gm.numerics.data.DataSpec`); ``n``, ``beta`` and ``alpha`` live here.
-    k, m : int
-        Hidden neurons; samples of the gradient batch (unless ``m_step`` is given) and of the
-        readout batch.
+    k : int
+        Hidden neurons.
+    m : int
+        Samples of the readout batch, and of the gradient batch unless ``m_step`` is given.
     lam : float
         Ridge penalty :math:`\\lambda \\ge 0`.
     activations : tuple of str
@@ -59,8 +60,10 @@ class SimulationConfig:
     order : int or None
         Hermite order; ``None`` is the theorem's order for ``beta`` (the higher neighbour at a
         boundary).
-    trials, seed : int
-        Independent trials; the seed of trial ``t`` is ``fold_in(PRNGKey(seed), t)``.
+    trials : int
+        Independent trials.
+    seed : int
+        The seed of the first trial: trial ``t`` uses ``fold_in(PRNGKey(seed), t)``.
     test_factor : int
         Fresh test samples per trial, in units of ``m``.
     dtype : str
@@ -72,8 +75,9 @@ class SimulationConfig:
         Top singular directions of the gradient added to the conditional model's subspace.
     theory_trials : int
         The ``"theory"`` model is evaluated on the trained layers of the first
-        ``theory_trials`` trials only (its spread over trials is a few per cent of the
-        network's, and each prediction costs about as much as a trial).
+        ``theory_trials`` trials only.  Where the data's random quantities change from trial
+        to trial (e.g. spike sizes drawn per trial), the line needs as many trials as the
+        network's markers to be as precise (the paper's Fig 2c sets it to its 100 trials).
     test : {"exact", "sampled"} or None
         How the generalisation error is measured.  ``"exact"``:
         :math:`\\tfrac12(s_y - 2\\hat w^\\top u + \\hat w^\\top\\Omega\\hat w)` from the exact

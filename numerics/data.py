@@ -62,8 +62,10 @@ class DataSpec(Protocol):
         Whether the surrogate *is* the data's law: exact test errors and theory curves apply.
     n : int
         Input dimension.
-    beta, alpha : float
-        Strength and weight in [0, 1].
+    beta : float
+        Strength :math:`\\beta \\in [0, 1]`.
+    alpha : float
+        Weight :math:`\\alpha \\in [0, 1]`.
     noise : float
         Label noise :math:`\\delta` (its square enters the errors).
     components : int

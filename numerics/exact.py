@@ -111,8 +111,10 @@ def polynomial_projections(mean: Array, std: Array, h: Array, b: Array, orders: 
 
     Parameters
     ----------
-    mean, std : array, shape ``(k,)``
-        :math:`\mu_i`, :math:`s_i` of the pre-activations.
+    mean : array, shape ``(k,)``
+        :math:`\mu_i`, the pre-activations' means.
+    std : array, shape ``(k,)``
+        :math:`s_i`, the pre-activations' standard deviations.
     h : array, shape ``(L,)``
         :math:`h_0..h_{L-1}` (not divided by :math:`j!`).
     b : float

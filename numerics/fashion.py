@@ -219,8 +219,10 @@ class FashionSpec(RowSourceMixin):
     keep_means : bool
         Remove only the common mean :math:`(\hat\mu_1+\hat\mu_2)/2` (Fig. 8) instead of each
         class's own mean.
-    beta, alpha : float
-        Strength and weight (paper: β = 1, α = 0, so η = 1 and θ = n).
+    beta : float
+        Strength :math:`\beta \in [0, 1]` (paper: β = 1, so with α = 0, θ = n).
+    alpha : float
+        Weight :math:`\alpha \in [0, 1]` (paper: α = 0, so η = 1).
     data_dir : str or None
         Folder with the IDX files (Debian's or torchvision's layout); ``None`` is
         ``/usr/share/datasets/fashion-mnist``.

@@ -113,12 +113,19 @@ def learning_curve(
     config : SimulationConfig
         Data, sizes, λ and seed (mixture data only).
     vary : {"m", "k", "lambda"}
+        The quantity along the curve: the readout samples ``m``, the width ``k`` or the ridge
+        penalty :math:`\lambda`.
     values : sequence of float, optional
         The grid; default :func:`curve_grid` with ``points`` values.
-    points, trials : int
+    points : int
+        Number of grid values when ``values`` is not given.
+    trials : int
+        Trained layers (the first ``trials`` trials of ``config``) whose curves are averaged;
+        at least 1.
     activation : str, optional
         Default the first of ``config.activations``.
     rule : {"auto", "closed", "mehler"}
+        How the population moments are computed (see :func:`population_moments`).
 
     Returns
     -------

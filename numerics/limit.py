@@ -102,8 +102,11 @@ class IsotropicLimit:
     penalty : float
         :math:`\lambda_c = \lambda m`, the unnormalised ridge penalty
         :math:`\sum_\mu(y_\mu-\hat y_\mu)^2+\lambda_c\|w\|^2`.
-    activation, teacher : str
-        Registry names or whitelisted expressions (:func:`onestep_gm.theory.activations.get_activation`).
+    activation : str
+        The network's activation :math:`\sigma`: a registry name or a whitelisted expression
+        (:func:`onestep_gm.theory.activations.get_activation`).
+    teacher : str
+        The teacher :math:`\sigma^*` of the labels, the same way.
     noise : float
         Label noise :math:`\delta`.
     readout_init : {"constant", "gaussian"}

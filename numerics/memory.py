@@ -34,8 +34,10 @@ class MemoryLimitError(ValueError):
         Its value.
     source : str or None
         Where the limit comes from (``"ONESTEP_MEMORY_LIMIT=1K"``, a cgroup file).
-    needed, available : int
-        The estimate and the available memory, in bytes.
+    needed : int
+        The estimate, in bytes.
+    available : int
+        The available memory, in bytes.
     """
 
     def __init__(self, what: str, parameter: str | None, value: int | None, needed: int, available: int,
@@ -230,15 +232,23 @@ def trial_bytes(
 
     Parameters
     ----------
-    n, k, m : int
-        Input dimension, hidden neurons, samples per batch.
+    n : int
+        Input dimension.
+    k : int
+        Hidden neurons.
+    m : int
+        Samples per batch.
     test_factor : int
         Test samples per ``m``.
-    components, spikes : int
-        Mixture components and spikes per component.
-    activations, models : int
-        How many activations and simulated models share the trial (one feature matrix per
-        model is alive at a time).
+    components : int
+        Mixture components.
+    spikes : int
+        Spikes per component.
+    activations : int
+        How many activations share the trial.
+    models : int
+        How many simulated models share the trial (one feature matrix per model is alive at a
+        time).
     theory : bool
         Whether the theory curve (the population moments :math:`\Omega`) is evaluated.
     sample_bytes : int
@@ -268,8 +278,12 @@ def curve_bytes(*, n: int, k: int, m: int, points: int, test_factor: int = 5) ->
 
     Parameters
     ----------
-    n, k, m : int
-        Sizes of the trained layer (``k`` the largest width of the curve).
+    n : int
+        Input dimension of the trained layer.
+    k : int
+        Hidden neurons of the trained layer (the largest width of the curve).
+    m : int
+        Samples per batch.
     points : int
         Points on the curve.
     test_factor : int

@@ -335,8 +335,8 @@ def _mehler_kernel(activation: Activation, order: int, mean, std, rho, low, off)
 def _mehler_sum(rho: Array, coefs: Array) -> Array:
     r""":math:`\sum_p \rho_{ij}^p c_p(i) c_p(j)` by Horner's rule, unrolled over :math:`p` so that XLA
     fuses it into one pass over the k×k matrix (a loop over :math:`p` would stream the
-    matrix through memory once per order; at k = 1000, order 24, the whole kernel took 21 ms
-    instead of 31 ms, and the fused sum alone 2.4 ms)."""
+    matrix through memory once per order, about a third slower at k = 1000, order 24; see the
+    Performance page of the docs)."""
     total = coefs[-1][:, None] * coefs[-1][None, :]
     for p in range(coefs.shape[0] - 2, -1, -1):
         total = coefs[p][:, None] * coefs[p][None, :] + rho * total
@@ -643,11 +643,6 @@ def population_moments(
 ) -> PopulationMoments:  # fmt: skip
     r"""Exact :math:`(\Omega, u, s_y)` of :math:`\phi = \sigma(\hat Fx)/\sqrt k` for the mixture.
 
-    ``rule``: ``"auto"`` (closed forms where they apply, else Mehler + pair rule),
-    ``"closed"`` (raise if none) or ``"mehler"`` (numeric everywhere; for measuring).
-    ``laws``: :func:`component_laws` of ``(F_hat, mixture)`` when the caller has them already
-    (they cost one :math:`k^2n` product).
-
     Parameters
     ----------
     F_hat : array, shape ``(k, n)``
@@ -656,6 +651,14 @@ def population_moments(
         The data's Gaussian mixture (means, spikes, sizes, teacher, task).
     activation : str or Activation
         :math:`\sigma`.
+    rule : {"auto", "closed", "mehler"}
+        ``"auto"``: closed-form kernels where they apply, else the Mehler series with the pair
+        rule for strongly correlated pairs; ``"closed"``: closed forms only (raises where none
+        applies); ``"mehler"``: the numeric rules everywhere (to measure them against the
+        closed forms).
+    laws : sequence of ComponentLaw, optional
+        :func:`component_laws` of ``(F_hat, mixture)`` when the caller has them already (they
+        cost one :math:`k^2n` product); ``None`` computes them.
 
     Returns
     -------

@@ -88,8 +88,9 @@ class Spectrum(NamedTuple):
 def spectrum(Omega: Array, u: Array, s_y) -> Spectrum:
     r"""Eigendecomposition of :math:`\Omega` (once) and :math:`a_i = (V^\top u)_i^2/\omega_i`.
 
-    LAPACK's divide-and-conquer ``syevd`` through SciPy (0.10-0.12 s at k = 1000 on 2 cores,
-    measured 2026-12-02; JAX's CPU ``eigh`` took ~9 s).  Eigenvalues below :math:`10^{-12}\,\omega_{\max}` are treated as zero
+    LAPACK's divide-and-conquer ``syevd`` through SciPy (far faster than JAX's CPU ``eigh``;
+    the numbers are on the Performance page of the docs).  Eigenvalues below
+    :math:`10^{-12}\,\omega_{\max}` are treated as zero
     (the pseudo-inverse in :math:`w_* = \Omega^+u`).  A non-finite :math:`\Omega` or :math:`u`
     gives a spectrum of NaN (LAPACK would fail or return garbage), hence NaN errors.
     """
@@ -269,7 +270,8 @@ def _equivalent_by_solves(Omega: Array, u: Array, s_y, lam: float, m: float) -> 
     vectors) give :math:`\kappa`, :math:`\mathrm{df}_1`, :math:`\mathrm{df}_2`, and two Cholesky
     factorisations give the quadratic forms, :math:`w_* = \Omega^{-1}u`,
     :math:`z = (\Omega+\kappa)^{-1}u`: :math:`a_0 = u^\top w_*`, :math:`a_1 = w_*^\top z`,
-    :math:`a_2 = z^\top\Omega^{-1}z` (at k = 1000: 39 + 2×10 ms, where the eigenvectors cost 110 ms).
+    :math:`a_2 = z^\top\Omega^{-1}z` (about half the time of the eigenvectors; see the
+    Performance page of the docs).
     ``None`` when :math:`\Omega` is not well conditioned (:data:`WELL_CONDITIONED`): the caller
     then takes the eigenbasis, whose pseudo-inverse drops the null directions.  Float64.
     """

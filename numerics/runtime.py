@@ -1,9 +1,9 @@
 """Runtime settings of the trial loop: host BLAS/LAPACK threads.
 
 JAX's CPU Cholesky and triangular solves call OpenBLAS, whose own thread pool then competes
-with XLA's for the same cores: measured on 2 cores, a 1000×1000 Cholesky issued next to a
-running matrix product took 70–90 ms instead of 8, and a whole trial took 0.51 s instead of
-0.41 s.  XLA's own products keep all cores.  The pin is scoped (a context manager) and
+with XLA's for the same cores: a Cholesky issued next to a running matrix product then takes
+several times as long, and a whole trial about a quarter longer (the numbers are on the
+Performance page of the docs).  XLA's own products keep all cores.  The pin is scoped (a context manager) and
 restored on exit; on an accelerator it is not applied.
 """
 

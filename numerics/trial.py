@@ -47,8 +47,8 @@ r"""How many Hermite coefficients a compiled trial holds: the order :math:`l` ro
 next of these, the coefficients :math:`h_j` for :math:`l\le j` set to 0, which leaves the series
 :math:`\sum_{j<l}\frac{h_j}{j!}\mathrm{He}_j` unchanged.  A sweep over β, whose order changes
 with β, then compiles one trial per slot instead of one per order (the quick convergence
-figure, orders 2-5 at three sizes: 3 trial programs instead of 12, each 5-9 s to compile on
-2 cores)."""
+figure, orders 2-5 at three sizes: 3 trial programs instead of 12, each seconds to
+compile)."""
 
 
 def hermite_slots(order: int) -> int:
@@ -62,7 +62,7 @@ TEST_BLOCK_ENTRIES = 1 << 22
 """Test samples are streamed in blocks of about this many pre-activations (k × rows): small
 enough that a block's :math:`\\hat F X_b^\\top` (32 MB in float64) stays near the last-level
 cache for the elementwise passes over it, large enough that its product runs at full
-speed (block sizes from 2^20 to 2^23 measured within noise of each other)."""
+speed (block sizes from 2^20 to 2^23 ran equally fast within the noise)."""
 
 
 @dataclass(frozen=True)

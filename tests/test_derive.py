@@ -169,11 +169,52 @@ def test_tanh_numbers_match_an_independent_quadrature(pages):
         h3 = moment(lambda z: mp.tanh(z) * (z**3 - 3 * z))
         second = moment(lambda z: mp.tanh(z) ** 2)
         expected = [mp.nstr(v, 15) for v in (h1, h3, second)]
-    assert _hermite_row(tanh, 1)[2] == expected[0]
-    assert _hermite_row(tanh, 3)[2] == expected[1]
+    # no closed forms: the table has no closed-form column (j, b = 1, b default)
+    assert _hermite_row(tanh, 1)[1] == expected[0]
+    assert _hermite_row(tanh, 3)[1] == expected[1]
     assert _row(tanh.split("## Second moment", 1)[1], r"$\mathbb{E}[\sigma(bz)^2]$")[1] == expected[2]
     for j in (0, 2, 4, 6, 8):  # tanh is odd
-        assert _hermite_row(tanh, j)[1:3] == ["no closed form", "0"]
+        assert _hermite_row(tanh, j)[:2] == [str(j), "0"]
+
+
+def test_pages_without_closed_forms_have_no_empty_closed_form_column(pages):
+    tanh = pages["tanh.md"]
+    assert "| no closed form |" not in tanh and "(closed form)" not in tanh
+    assert len(_hermite_row(tanh, 1)) == 3
+    assert len(_row(tanh.split("## Noise level", 1)[1], "10")) == 3
+    # one line for the three moments, not three
+    assert tanh.count("no closed form; integrated numerically") == 1
+
+
+def test_h_star_table_reaches_order_10(pages):
+    """beta = 0.85 needs l = 7 and beta < 9/10 up to l = 10: rows L = 2..10.  ReLU's h_10* at
+    b = 1 from an independent quadrature of its Hermite coefficients."""
+    relu = pages["relu.md"].split("## Noise level", 1)[1].split("## Conditional moments", 1)[0]
+    with mp.workdps(40):
+        def h(j):  # probabilists' He_j(z) = 2^(-j/2) H_j(z/sqrt 2)
+            return mp.quad(lambda z: z * mp.hermite(j, z / mp.sqrt(2)) * mp.npdf(z) / mp.mpf(2) ** (mp.mpf(j) / 2),
+                           [0, mp.inf])
+        star = mp.sqrt(mp.mpf(1) / 2 - sum(h(j) ** 2 / mp.factorial(j) for j in range(10)))
+        expected = mp.nstr(star, 15)
+    assert _row(relu, "10")[2] == expected
+    for name in ("relu", "tanh", "gelu"):
+        section = pages[f"{name}.md"].split("## Noise level", 1)[1].split("## Conditional", 1)[0]
+        assert [_row(section, str(L))[0] for L in range(2, 11)] == [str(L) for L in range(2, 11)]
+
+
+def test_kinks_read_as_places_or_none(pages):
+    assert "\nKinks: $x = 0$\n" in pages["relu.md"]
+    assert "\nKinks: none\n" in pages["tanh.md"]
+    assert "Kinks: 0" not in "".join(pages.values())
+
+
+def test_kernel_means_do_not_reuse_the_conditional_moments_symbols(pages):
+    """M_1, M_2 are the conditional moments; the kernel's Gaussian means are mu_1, mu_2."""
+    for name in ("relu", "gaussian", "exp", "cos"):
+        kernel = pages[f"{name}.md"].split("## Bivariate kernel", 1)[1].split("## Generated JAX", 1)[0]
+        assert "M_1" not in kernel and "M_{1}" not in kernel and "M_2" not in kernel
+        assert "\\mu_1" in kernel or "\\mu_{1}" in kernel
+    assert "\\mu_{1}" in pages["exp.md"].split("## Bivariate kernel", 1)[1]
 
 
 def test_default_b_is_the_bulk_scale_of_the_scalings():

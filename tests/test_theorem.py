@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
@@ -15,6 +16,8 @@ from onestep_gm.numerics.simulation import SimulationConfig, resolve, setup_tria
 from onestep_gm.numerics.trial import make_order_fits, make_trial
 from onestep_gm.theory.hermite import hermite_coefficients
 from onestep_gm.theory.order import simulation_order
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_order_fits_equal_the_trials_readouts_at_each_order():
@@ -180,3 +183,23 @@ def test_theorem_figures_give_tidy_frames(monkeypatch):
     frame = convergence.convergence_run(saved).to_frame()
     assert frame[["beta", "alpha", "n", "model", "trial"]].values.tolist()[1] == [0.3, 0.5, 100, "nn", 1]
     assert len(frame) == 4
+
+
+def test_convergence_figure_has_one_legend_outside_large_panels():
+    """One legend for all panels, above them (none inside a panel), and panels wide enough to
+    read: each panel over 700 px wide at the figures' resolution (the picture about 2000 px)."""
+    from onestep_gm.experiments.figures.plots import DPI
+
+    data = json.loads((ROOT / "docs" / "figures" / "theorem" / "convergence-quick.json").read_text())
+    fig = convergence.draw_convergence(data)
+    fig.canvas.draw()
+    axes = fig.get_axes()
+    assert len(axes) == len(data["spec"]["points"]) * len(data["spec"]["activations"])
+    assert all(ax.get_legend() is None for ax in axes)
+    assert len(fig.legends) == 1
+    legend_box = fig.legends[0].get_window_extent()
+    for ax in axes:
+        box = ax.get_window_extent()
+        assert box.width * DPI / fig.dpi > 700
+        assert legend_box.y0 >= box.y1 - 1  # above every panel, never over one
+    assert fig.get_figwidth() * DPI > 1800

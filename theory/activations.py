@@ -484,8 +484,8 @@ def require_finite_moments(activation: Activation | str, scale=None, power: int 
 class _Registry(Mapping):
     """Name → :class:`Activation`, each built (real check, kinks by ``solveset``) on first use.
 
-    Building all twenty at import took about 0.3 s, most of it ``solveset`` on activations
-    a run never uses.
+    Building all of them at import would spend most of its time in ``solveset`` on
+    activations a run never uses (the time is on the Performance page of the docs).
     """
 
     def __init__(self, expressions: dict[str, Callable[[], sp.Expr]]):

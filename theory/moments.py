@@ -222,8 +222,8 @@ def moments_mpmath(activation: str | Activation, a, s, dps: int = 30) -> tuple:
     :math:`0`, :math:`-a/s` and the kinks :math:`(k - a)/s`, so that every panel is
     smooth; each panel uses mpmath's adaptive Gauss–Legendre rule.  :math:`M_1`
     integrates :math:`\sigma'` when :math:`\sigma` is continuous, else Stein's form
-    :math:`\mathbb E[g\,\sigma(a+sg)]/s`.  Slow (about 0.02–0.1 s per point); use
-    :func:`onestep_gm.numerics.codegen.jax_moments` for arrays.
+    :math:`\mathbb E[g\,\sigma(a+sg)]/s`.  Slow (adaptive quadrature at ``dps`` digits for
+    each point); use :func:`onestep_gm.numerics.codegen.jax_moments` for arrays.
 
     >>> [mp.nstr(m, 12) for m in moments_mpmath("relu", 0, 1)]
     ['0.398942280401', '0.5', '0.5']

@@ -207,8 +207,12 @@ def scalings(n: int, beta: float, alpha: float) -> Scalings:
     ----------
     n : int
         Input dimension (≥ 1).
-    beta, alpha : float
-        Strength and weight, each in [0, 1].
+    beta : float
+        Strength :math:`\beta \in [0, 1]`: :math:`\theta = n^{\beta(1-\alpha)}`,
+        :math:`\eta = n^{\beta\alpha}`.
+    alpha : float
+        Weight :math:`\alpha \in [0, 1]`: the share of :math:`\beta` that goes to the learning
+        rate rather than to the spike.
 
     Returns
     -------

@@ -164,8 +164,18 @@ def _options_table(subparser) -> str:
     return "\n".join(rows)
 
 
+WIDE_PAGES = re.compile(r"^(derivations/(?!index\.md$).+\.md|theorem\.md)$")
+"""Pages drawn without the table-of-contents sidebar, so their content takes its width: the
+derivation pages (wide formula tables) and the theorem page (the convergence figure's panels)."""
+
+
 def on_page_markdown(markdown, page, config, files, **kwargs):
-    """Replace ``<!-- cli-options: NAME -->`` by the options of ``onestep NAME``, read from argparse."""
+    """Replace ``<!-- cli-options: NAME -->`` by the options of ``onestep NAME``, read from argparse;
+    hide the table of contents of the :data:`WIDE_PAGES`."""
+    if WIDE_PAGES.match(page.file.src_uri):
+        hide = page.meta.setdefault("hide", [])
+        if "toc" not in hide:
+            hide.append("toc")
     if not _CLI_MARKER.search(markdown):
         return markdown
     subparsers = _cli_subparsers()

@@ -191,8 +191,8 @@ def entry() -> None:
 
     Once the command has returned (its files are written and closed), the output streams are
     flushed and the exit handlers run (JAX's clean-up, file locks, logging); the process then
-    ends without the interpreter's module-by-module teardown, which took 0.3-0.4 s after a
-    numeric command here.
+    ends without the interpreter's module-by-module teardown, a noticeable part of a short
+    numeric command (see the Performance page of the docs).
     """
     try:
         code = main()

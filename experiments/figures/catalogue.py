@@ -264,7 +264,10 @@ FIGURES: dict[str, FigureSpec] = {
             name="fig2c", title=r"Impact of covariance rank (regression)",
             xlabel=r"number of spikes $d$", ylabel=GEN_LABEL, vary="spikes",
             grid=tuple(float(d) for d in range(1, 11)), quick_grid=(1.0, 5.0, 10.0),
-            base=SimulationConfig(data=_mixture(spike_sizes="uniform"), trials=100, models=WITH_THEORY),
+            # The spike sizes are drawn per trial, so the theory line needs the markers' 100
+            # draws too: on 3 (the default) its own spread made it zig-zag between points.
+            base=SimulationConfig(data=_mixture(spike_sizes="uniform"), trials=100, theory_trials=100,
+                                  models=WITH_THEORY),
             quick=Quick(trials=4),
             notes=("spike sizes theta_{c,i} = theta * U(0,1)",),
         ),

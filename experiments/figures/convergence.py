@@ -128,47 +128,56 @@ def convergence_table(data: dict) -> list[dict]:
 
 
 _MODEL_STYLE = {"hermite": ("s", "#0C5DA5"), "conditional": ("^", "#00B945"), "theory": ("o", "#FF2C00")}
+_PANEL = (4.6, 2.6)
+"""Inches of one panel: two panels side by side make the picture about 2100 px wide at the
+figures' resolution, so the docs draw it at their full column width."""
 
 
 def draw_convergence(data: dict):
     """|mean gap| (solid, hollow where within 2 SE of 0) and the RMS per-trial gap (dashed)
-    against n, log-log, one panel per (activation, point), slopes in the legend."""
+    against n, log-log: one row per point :math:`(\\beta, \\alpha)`, one column per activation,
+    and one legend for all panels above them (the slopes are in the report's tables)."""
     # matplotlib only when drawing
-    from onestep_gm.experiments.figures.plots import new_figure
+    import matplotlib
+    import matplotlib.style
+    from matplotlib.lines import Line2D
+    from onestep_gm.experiments.figures.plots import FONT, STYLE, new_figure
 
     spec = data["spec"]
     rows = convergence_table(data)
-    acts, points = spec["activations"], spec["points"]
-    fig = new_figure(figsize=(2.8 * len(points), 2.5 * len(acts)))
-    axes = fig.subplots(len(acts), len(points), squeeze=False, sharex=True)
-    for row in rows:
-        r = acts.index(row["activation"])
-        c = [tuple(p) for p in points].index((row["beta"], row["alpha"]))
-        ax = axes[r][c]
-        marker, colour = _MODEL_STYLE.get(row["model"], ("x", "k"))
-        ns, g, se = (np.asarray(row[k], float) for k in ("n", "gap", "se"))
-        resolved = np.abs(g) > 2 * se
-        label = f"{row['model']}" + (f" (slope {row['slope']:.2f}±{row['ci']:.2f})" if np.isfinite(row["slope"]) else "")
-        ax.errorbar(ns, np.abs(g), yerr=se, color=colour, ls="-", lw=0.8, marker="none", capsize=1.5)
-        ax.plot(ns[resolved], np.abs(g[resolved]), marker, color=colour, ms=3.5, label=label)
-        ax.plot(ns[~resolved], np.abs(g[~resolved]), marker, color=colour, ms=3.5, mfc="none")
-        rms_label = f"{row['model']} RMS" + (f" (slope {row['rms_slope']:.2f}±{row['rms_ci']:.2f})"
-                                             if np.isfinite(row["rms_slope"]) else "")  # fmt: skip
-        ax.plot(ns, np.asarray(row["rms"], float), color=colour, ls="--", lw=0.8, marker=marker, ms=2,
-                mfc="none", label=rms_label)  # fmt: skip
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xticks(spec["n_values"], [str(n) for n in spec["n_values"]], minor=False)
-        ax.set_xticks([], minor=True)
-        ax.set_title(f"{row['activation']}, β = {row['beta']}, α = {row['alpha']} (l = {row['order']})", fontsize=7)
-        ax.set_xlabel("n = k = m")
-        ax.set_ylabel(r"relative gap $(E_{NN}-E_X)/E_{NN}$", fontsize=6)
-    for ax_row in axes:
-        for ax in ax_row:
-            ax.legend(fontsize=4.5)
-    fig.suptitle("solid: |mean gap| over trials (hollow: within 2 SE of 0); dashed: RMS of the "
-                 "per-trial gap", fontsize=7)  # fmt: skip
-    fig.tight_layout()
+    acts, points = spec["activations"], [tuple(p) for p in spec["points"]]
+    models = [m for m in spec["models"] if m != "nn"]
+    with matplotlib.style.context(STYLE), matplotlib.rc_context(FONT):
+        fig = new_figure(figsize=(_PANEL[0] * len(acts), _PANEL[1] * len(points) + 0.9), layout="constrained")
+        axes = fig.subplots(len(points), len(acts), squeeze=False, sharex=True)
+        for row in rows:
+            ax = axes[points.index((row["beta"], row["alpha"]))][acts.index(row["activation"])]
+            marker, colour = _MODEL_STYLE.get(row["model"], ("x", "k"))
+            ns, g, se = (np.asarray(row[k], float) for k in ("n", "gap", "se"))
+            resolved = np.abs(g) > 2 * se
+            ax.errorbar(ns, np.abs(g), yerr=se, color=colour, ls="-", lw=1.0, marker="none", capsize=2)
+            ax.plot(ns[resolved], np.abs(g[resolved]), marker, color=colour, ms=5)
+            ax.plot(ns[~resolved], np.abs(g[~resolved]), marker, color=colour, ms=5, mfc="none")
+            ax.plot(ns, np.asarray(row["rms"], float), color=colour, ls="--", lw=1.0, marker=marker,
+                    ms=3, mfc="none")  # fmt: skip
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xticks(spec["n_values"], [str(n) for n in spec["n_values"]], minor=False)
+            ax.set_xticks([], minor=True)
+            ax.set_title(f"{row['activation']}, β = {row['beta']}, α = {row['alpha']} (l = {row['order']})")
+        for ax in axes[-1]:
+            ax.set_xlabel("n = k = m")
+        for ax_row in axes:
+            ax_row[0].set_ylabel(r"$|E_{NN}-E_X|\,/\,E_{NN}$")
+        grey = "#333333"
+        handles = [Line2D([], [], color=_MODEL_STYLE.get(m, ("x", "k"))[1], marker=_MODEL_STYLE.get(m, ("x", "k"))[0],
+                          ls="-", lw=1.0, ms=5) for m in models]  # fmt: skip
+        labels = [{"hermite": "Hermite model", "conditional": "conditional Gaussian"}.get(m, m) for m in models]
+        handles += [Line2D([], [], color=grey, ls="-", lw=1.0, marker="o", ms=5),
+                    Line2D([], [], color=grey, ls="none", marker="o", ms=5, mfc="none"),
+                    Line2D([], [], color=grey, ls="--", lw=1.0)]  # fmt: skip
+        labels += ["|mean gap| over trials", "within 2 s.e. of 0", "RMS of the per-trial gap"]
+        fig.legend(handles, labels, loc="outside upper center", ncol=3, frameon=False)
     return fig
 
 

@@ -100,8 +100,10 @@ def run_figure(
         (e.g. :class:`~onestep_gm.experiments.figures.curve.CurveFigure`).
     quick : bool
         The figure's quick sizes: a few grid points, small n, few trials.
-    trials, seed : int, optional
-        Trials per point and the random seed (default: the figure's).
+    trials : int, optional
+        Trials per point (default: the figure's).
+    seed : int, optional
+        The random seed (default: the figure's).
     overrides : Overrides, optional
         Paper figures: options that change every point (activations, models, components, ...).
     sizes : tuple of int, optional
