@@ -129,7 +129,7 @@ def run_points(
         Called once per completed point (the progress bar).
     timeout : float
         Seconds to wait for the scheduler, the whole handshake included (a listener that
-        accepts and never answers ends after ``timeout`` + 5 s at most).
+        accepts and never answers ends after ``timeout`` plus a 5-second margin at most).
     worker_wait : float
         Seconds to wait for the scheduler to have a worker before giving up.
     task : callable
@@ -146,7 +146,7 @@ def run_points(
         When dask.distributed is missing, the options conflict, or a point is unusable.
     OSError
         When the scheduler cannot be reached, does not complete the handshake within
-        ``timeout`` (+ 5 s), or has no worker within ``worker_wait`` seconds
+        ``timeout`` (plus a 5-second margin), or has no worker within ``worker_wait`` seconds
         (:class:`TimeoutError`, one line).
     """
     check_options(workers, scheduler)
@@ -184,7 +184,7 @@ def run_points(
 
 
 def connect(distributed, scheduler: str, timeout: float):
-    """A ``distributed.Client`` of ``scheduler``, or :class:`OSError` within ``timeout`` + 5 s.
+    """A ``distributed.Client`` of ``scheduler``, or :class:`OSError` within ``timeout`` plus a 5-second margin.
 
     ``Client(timeout=...)`` bounds the TCP connection, not the handshake that follows: a
     listener that accepts and never answers would hold it for ever.  The client is made in a
