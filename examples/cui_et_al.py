@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 import onestep_gm as og
 
 ALPHAS = np.linspace(0.2, 3.0, 7)
