@@ -46,7 +46,7 @@ from onestep_gm.theory.order import check_strength, scalings
 Array = jax.Array
 
 TASKS = ("regression", "classification")
-TEACHER_DIRECTIONS = ("random", "spikes", "means")
+TEACHER_DIRECTIONS = ("random", "spikes", "means", "given")
 MAX_TEACHER_INDICES = 8
 """The most directions :math:`R` of a multi-index teacher."""
 SPIKE_SIZES = ("equal", "uniform")
@@ -92,9 +92,12 @@ class MixtureSpec:
         ``x``, as for the student); a tuple of up to :data:`MAX_TEACHER_INDICES` is the
         multi-index target :math:`\sum_r c_r\sigma^*_r(\xi_r^\top x)`.  Default ``"relu"``
         (the paper's).  Classification takes only the default.
-    teacher_direction : {"random", "spikes", "means"}
+    teacher_direction : {"random", "spikes", "means", "given"}
         Where the :math:`\xi_r` lie (:func:`make_mixture`); every :math:`\|\xi_r\| =
-        1/\sqrt{\|\bar\Sigma\|_2}`.
+        1/\sqrt{\|\bar\Sigma\|_2}`, except ``"given"``.
+    teacher_vectors : array (R, n) or (n,), or None
+        With ``teacher_direction="given"``: the :math:`\xi_r` themselves, one row per teacher
+        activation, used as given (their norms set the teacher's scale; any angles between them).
     teacher_weights : tuple of float or None
         :math:`c_r`, one per teacher activation; ``None`` is all 1.
     noise : float
@@ -145,7 +148,8 @@ class MixtureSpec:
     task: str = "regression"  # "regression" | "classification"
     teacher: str | tuple[str, ...] = "relu"  # sigma*_r: name or expression; a tuple = multi-index
     noise: float = 0.0  # delta
-    teacher_direction: str = "random"  # "random" | "spikes" | "means": where the xi_r lie
+    teacher_direction: str = "random"  # "random" | "spikes" | "means" | "given": where the xi_r lie
+    teacher_vectors: FrozenArray | None = None  # (R, n) or (n,): the xi_r themselves, with "given"
     teacher_weights: tuple[float, ...] | None = None  # c_r; None -> all 1
     spike_directions: tuple[FrozenArray | None, ...] | None = None  # per component (d_c, n) rows
     spike_values: tuple[tuple[float, ...] | None, ...] | None = None  # per component theta_{c,i}
@@ -171,6 +175,13 @@ class MixtureSpec:
                 else tuple(float(x) if is_finite(x) else x for x in v) if isinstance(v, tuple | list | np.ndarray)
                 else v for v in self.spike_values
             ))  # fmt: skip
+        if self.teacher_vectors is not None and not isinstance(self.teacher_vectors, FrozenArray):
+            require(not isinstance(self.teacher_vectors, str), "teacher_vectors: arrays are not stored in "
+                    f"saved results ({self.teacher_vectors}); pass them again", "teacher_vectors")  # fmt: skip
+            try:
+                object.__setattr__(self, "teacher_vectors", freeze(self.teacher_vectors))
+            except (ValueError, TypeError) as error:
+                raise ValueError(f"teacher_vectors: not an array of numbers ({error})") from None
         for name in ("teacher", "teacher_weights"):
             if isinstance(getattr(self, name), list):
                 object.__setattr__(self, name, tuple(getattr(self, name)))
@@ -368,6 +379,21 @@ def _freeze_entries(name: str, value) -> tuple[FrozenArray | None, ...]:
     return tuple(out)
 
 
+def _check_teacher_vectors(spec: MixtureSpec, R: int) -> None:
+    """``teacher_vectors`` go with ``teacher_direction="given"``: R finite non-zero rows of length n."""
+    require(spec.teacher_direction == "given", "teacher_vectors are used with teacher_direction='given' only "
+            f"(got teacher_direction={spec.teacher_direction!r})", "teacher_vectors")  # fmt: skip
+    require(spec.teacher_vectors is not None,
+            "teacher_direction='given' needs teacher_vectors, the (R, n) rows xi_r", "teacher_vectors")  # fmt: skip
+    vectors = np.asarray(spec.teacher_vectors, np.float64)
+    rows = vectors.reshape(1, -1) if vectors.ndim == 1 else vectors
+    require(rows.ndim == 2 and rows.shape == (R, spec.n),
+            f"teacher_vectors must have shape ({R}, {spec.n}) (one row per teacher activation), got "
+            f"{vectors.shape}", "teacher_vectors")  # fmt: skip
+    require(bool(np.all(np.isfinite(rows))), "teacher_vectors must be finite", "teacher_vectors")
+    require(bool(np.all(np.linalg.norm(rows, axis=1) > 0)), "teacher_vectors has a zero row", "teacher_vectors")
+
+
 def _user_entry(spec: MixtureSpec, name: str, c: int):
     value = getattr(spec, name)
     return None if value is None else value[c]
@@ -485,6 +511,8 @@ def validate_spec(spec: MixtureSpec) -> tuple[int, ...]:
             not pairs or spec.alignment != -1,
             "teacher_direction='spikes' is undefined for alignment -1 (gamma_1r + gamma_2r = 0)",
         )
+    if spec.teacher_direction == "given" or spec.teacher_vectors is not None:
+        _check_teacher_vectors(spec, R)
     if spec.task == "regression" and spec.teacher_direction == "means":
         available = _mean_directions(spec)
         require(
@@ -686,7 +714,8 @@ def make_mixture(spec: MixtureSpec, key: Array | int, dtype=jnp.float64) -> Mixt
       :math:`d_1, d_2 \ge R` and :math:`a \ne -1`), or :math:`\xi_r \propto\gamma_{1,r}` with one
       component; ``"means"``: :math:`\xi_r \propto e_r`, the :math:`r`-th mean direction (needs
       ``mean_norm`` > 0 and :math:`R` mean directions: one for :math:`C = 2`, :math:`C` otherwise).
-      Every :math:`\xi_r` is rescaled to :math:`\|\xi_r\| = 1/\sqrt{\|\bar\Sigma\|_2}`.  One
+      ``"given"``: the rows of ``teacher_vectors``, as given.  Every other
+      :math:`\xi_r` is rescaled to :math:`\|\xi_r\| = 1/\sqrt{\|\bar\Sigma\|_2}`.  One
       direction is stored as ``xi`` of shape ``(n,)``, several as ``(R, n)``.
       Classification: :math:`\xi = 0`.
 
@@ -723,7 +752,11 @@ def make_mixture(spec: MixtureSpec, key: Array | int, dtype=jnp.float64) -> Mixt
         top = _signed_top_eigenvalue if np.any(sizes < 0) else _top_eigenvalue
         lam = top(np.asarray(spec.weights, np.float64), sizes, spikes, np)
         rows, units = [], []
+        given = None if spec.teacher_vectors is None else np.asarray(spec.teacher_vectors, np.float64).reshape(R, n)
         for r in range(R):
+            if given is not None:  # used as given: their norms set the teacher's scale
+                rows.append(given[r])
+                continue
             if spec.teacher_direction == "spikes":
                 direction = spikes[0, r] + spikes[1, r] if C >= 2 else spikes[0, r]
             elif spec.teacher_direction == "means":
