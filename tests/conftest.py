@@ -21,3 +21,14 @@ enable_compile_cache()  # as the CLI does (the library no longer switches it on 
 def _release_compiled_programs():
     yield
     release_compiled_programs()
+
+
+@pytest.fixture
+def activation_registrations():
+    """Every activation a test registers ends with it; the test fails if one leaks out of the scope."""
+    from onestep_gm.theory.activations import activation_scope, registered_names
+
+    before = registered_names()
+    with activation_scope():
+        yield
+    assert registered_names() == before

@@ -232,18 +232,8 @@ def test_expression_evaluates_like_python():
 # ---------------------------------------------------------------- your own names
 
 
-@pytest.fixture
-def scope():
-    """Every registration of a test ends with it; the test fails if one leaks out of the scope."""
-    from onestep_gm.theory.activations import activation_scope, registered_names
 
-    before = registered_names()
-    with activation_scope():
-        yield
-    assert registered_names() == before
-
-
-def test_a_registered_expression_has_the_hermite_coefficients_of_its_closed_form(scope):
+def test_a_registered_expression_has_the_hermite_coefficients_of_its_closed_form(activation_registrations):
     from onestep_gm.theory.activations import register_activation
     from onestep_gm.theory.hermite import hermite_coefficients
 
@@ -259,7 +249,7 @@ def test_a_registered_expression_has_the_hermite_coefficients_of_its_closed_form
     assert registered.method == "exact" and registered.activation == "cubic"
 
 
-def test_a_registered_name_works_in_moments_derive_and_the_command_line(scope, capsys):
+def test_a_registered_name_works_in_moments_derive_and_the_command_line(activation_registrations, capsys):
     import json
 
     from onestep_gm.experiments.cli.main import main
@@ -275,7 +265,7 @@ def test_a_registered_name_works_in_moments_derive_and_the_command_line(scope, c
     assert [float(v) for v in out["h"]] == [1.0, 0.0, 2.0]  # E[z^2 He_j]: 1, 0, 2
 
 
-def test_registration_refuses_bad_names_clashes_and_expressions_with_one_value_error(scope):
+def test_registration_refuses_bad_names_clashes_and_expressions_with_one_value_error(activation_registrations):
     from onestep_gm.theory.activations import register_activation, unregister_activation
 
     cases = {

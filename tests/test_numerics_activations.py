@@ -14,7 +14,7 @@ import mpmath
 import numpy as np
 import pytest
 from onestep_gm.numerics.activations import numeric_activation
-from onestep_gm.theory.activations import activation_scope, get_activation, registered_names
+from onestep_gm.theory.activations import get_activation
 
 
 def _cube(x):
@@ -29,16 +29,8 @@ def _two(x):
 # rerun of a test in the same process registers the same function object again (a no-op).
 
 
-@pytest.fixture
-def scope():
-    """Registrations end with the test; the test fails if one leaks out of the scope."""
-    before = registered_names()
-    with activation_scope():
-        yield
-    assert registered_names() == before
 
-
-def test_hermite_coefficients_and_second_moment_match_the_exact_layer(scope):
+def test_hermite_coefficients_and_second_moment_match_the_exact_layer(activation_registrations):
     import onestep_gm as og
 
     numeric_activation("spline_tanh", jnp.tanh)
@@ -56,7 +48,7 @@ def test_hermite_coefficients_and_second_moment_match_the_exact_layer(scope):
     assert float(c.h_star) == pytest.approx(0.0, abs=1e-7)  # E[(bz)^6] = 15 b^6 = h_1^2 + h_3^2/3!
 
 
-def test_moments_and_conditional_moments_match_mpmath(scope):
+def test_moments_and_conditional_moments_match_mpmath(activation_registrations):
     from onestep_gm.numerics.codegen import jax_moments
 
     act = numeric_activation("spline_tanh", jnp.tanh)
@@ -74,7 +66,7 @@ def test_moments_and_conditional_moments_match_mpmath(scope):
         assert M2 == pytest.approx(m2, rel=1e-12)
 
 
-def test_a_jump_declared_as_a_kink_gets_the_first_moment_by_steins_form(scope):
+def test_a_jump_declared_as_a_kink_gets_the_first_moment_by_steins_form(activation_registrations):
     from onestep_gm.numerics.codegen import jax_moments
 
     numeric_activation("jump", jnp.sign, kinks=(0.0,))  # jax.grad of sign is 0: Stein's form is needed
@@ -85,7 +77,7 @@ def test_a_jump_declared_as_a_kink_gets_the_first_moment_by_steins_form(scope):
     assert M1 == pytest.approx(2 * math.exp(-(a**2) / (2 * s**2)) / (s * math.sqrt(2 * math.pi)), rel=1e-12)
 
 
-def test_the_derivative_defaults_to_autodiff_and_a_given_one_is_used(scope):
+def test_the_derivative_defaults_to_autodiff_and_a_given_one_is_used(activation_registrations):
     x = jnp.linspace(-3.0, 3.0, 7)
     _, d_auto = numeric_activation("auto_d", jnp.tanh).functions()
     _, d_given = numeric_activation("given_d", jnp.tanh, derivative=_two).functions()
@@ -105,7 +97,7 @@ def _pair_reference(f, m1, s1, m2, s2, rho, nodes=801):
     return float(np.einsum("i,j,ij->", w, w, f(u) * f(v)))
 
 
-def test_the_bivariate_kernel_matches_a_trapezoid_reference(scope):
+def test_the_bivariate_kernel_matches_a_trapezoid_reference(activation_registrations):
     act = numeric_activation("spline_tanh", jnp.tanh)
     mean = np.array([0.3, -0.5, 0.1])
     L = np.array([[1.0, 0, 0], [0.6, 0.9, 0], [-0.95, 0.1, 0.3]])  # pairs on both sides of RHO_SWITCH
@@ -118,7 +110,7 @@ def test_the_bivariate_kernel_matches_a_trapezoid_reference(scope):
             assert K[i, j] == pytest.approx(_pair_reference(np.tanh, mean[i], s[i], mean[j], s[j], rho), abs=1e-12)
 
 
-def test_the_erf_kernel_matches_its_published_closed_form(scope):
+def test_the_erf_kernel_matches_its_published_closed_form(activation_registrations):
     # E[erf(u) erf(v)] = (2/pi) arcsin(2c / sqrt((1 + 2q1)(1 + 2q2))), centred (Williams 1997)
     L = np.array([[1.0, 0, 0], [0.6, 0.9, 0], [-0.95, 0.1, 0.3]])
     cov = L @ L.T
@@ -128,7 +120,7 @@ def test_the_erf_kernel_matches_its_published_closed_form(scope):
     np.testing.assert_allclose(K, closed, atol=1e-12)
 
 
-def test_every_model_of_simulate_runs_a_numeric_activation_like_the_built_in_one(scope):
+def test_every_model_of_simulate_runs_a_numeric_activation_like_the_built_in_one(activation_registrations):
     import onestep_gm as og
 
     numeric_activation("spline_tanh", jnp.tanh)
@@ -145,7 +137,7 @@ def test_every_model_of_simulate_runs_a_numeric_activation_like_the_built_in_one
     assert result.info["hermite"]["spline_tanh"]["method"] == "numeric"
 
 
-def test_quantities_that_need_sympy_are_refused_with_one_line_naming_the_activation(scope):
+def test_quantities_that_need_sympy_are_refused_with_one_line_naming_the_activation(activation_registrations):
     from onestep_gm.experiments.derive import render_activation
     from onestep_gm.theory.hermite_exact import hermite_symbolic
     from onestep_gm.theory.moments import moments_mpmath
@@ -170,7 +162,7 @@ def test_quantities_that_need_sympy_are_refused_with_one_line_naming_the_activat
         assert "register_activation" in line  # the alternative
 
 
-def test_numeric_activation_refuses_what_it_cannot_use(scope):
+def test_numeric_activation_refuses_what_it_cannot_use(activation_registrations):
     with pytest.raises(TypeError, match="callable"):
         numeric_activation("bad", 3.0)
     with pytest.raises(TypeError, match="derivative"):
@@ -188,14 +180,14 @@ def test_numeric_activation_refuses_what_it_cannot_use(scope):
         numeric_activation("taken", jnp.sin)
 
 
-def test_closed_rules_step_aside_for_a_numeric_activation(scope):
+def test_closed_rules_step_aside_for_a_numeric_activation(activation_registrations):
     from onestep_gm.numerics.population import LawSummary, moment_plans
     from onestep_gm.theory import kernels
 
     act = numeric_activation("erf_fn", jsp.erf)
     assert kernels.closed_kernel(act, centred=True) is None and kernels.closed_mean(act) is None
-    summary = LawSummary(centred=True, teacher_centred=True, rho_max=0.5, high_pairs=0, cross_rho_max=0.5)
+    summary = LawSummary(centred=True, teacher_centred=True, rho_max=0.5, high_pairs=0, cross_rho_max=(0.5,))
     (plan,) = moment_plans(act, [summary], classification=False, rule="auto")
-    assert plan.kernel is None and plan.cross is None  # the Mehler series and the pair rule
+    assert plan.kernel is None and plan.cross == (None,)  # the Mehler series and the pair rule
     with pytest.raises(ValueError, match="no closed-form kernel for erf_fn"):
         moment_plans(act, [summary], classification=False, rule="closed")
