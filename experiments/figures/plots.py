@@ -60,10 +60,11 @@ MODEL_LABELS = {
     "hermite": "Hermite model",
     "conditional": "conditional Gaussian",
     "theory": "theory (± s.e. band)",
+    "limit": "sampling-free limit",
 }
 """Legend text per model (artists are labelled ``"<activation> <short name>"``, :data:`SHORT`)."""
-SHORT = {"nn": "NN", "hermite": "Hermite", "conditional": "conditional", "theory": "theory"}
-MODEL_ORDER = ("nn", "hermite", "conditional", "theory")
+SHORT = {"nn": "NN", "hermite": "Hermite", "conditional": "conditional", "theory": "theory", "limit": "limit"}
+MODEL_ORDER = ("nn", "hermite", "conditional", "theory", "limit")
 GAP_FLOOR = 1e-6
 
 
