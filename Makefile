@@ -49,11 +49,14 @@ EXPLORE_N ?= 200
 explorer: $(STAMP)
 	ONESTEP_EXPLORE_N=$(EXPLORE_N) $(BIN)/python docs/hooks/marimo_offline.py
 
+# pytest in TEST_WORKERS processes (pytest-xdist; one file per worker at a time, so a module's
+# fixtures are built once).  `python -m pytest -q` alone runs the same tests in one process.
+TEST_WORKERS ?= 2
 test: $(STAMP) fmnist
 	$(BIN)/ruff check theory numerics experiments tests benchmarks examples tools
 	$(BIN)/onestep derive --check
 	$(BIN)/mkdocs build --strict --site-dir site
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/onestep bench

@@ -3,6 +3,7 @@ gives the in-process numbers; a worker killed mid-sweep loses nothing; a re-run 
 
 The sweep varies alpha at a fixed Hermite order, so each process compiles one trial."""
 
+import contextlib
 import os
 import signal
 import threading
@@ -37,12 +38,28 @@ def _same(a, b):
             np.testing.assert_array_equal(ra.train[pair], rb.train[pair])
 
 
+_CLEARED = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_")
+
+
+class _Cluster:
+    """The module's one cluster (``dist.local_cluster(2)``, as ``onestep figure --workers 2``
+    starts it; a cluster costs seconds to start and to close), the environment before it
+    started, and its closing, which the last test calls and checks."""
+
+    def __init__(self, stack: contextlib.ExitStack, before: dict[str, str]):
+        self.stack, self.before = stack, before
+        self.scheduler_address = stack.enter_context(dist.local_cluster(2))
+
+    def close(self) -> None:
+        self.stack.close()
+
+
 @pytest.fixture(scope="module")
 def cluster():
-    with dist.restored_environ(), distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, env=dist._worker_env(2)
-    ) as c:  # fmt: skip
-        yield c
+    with pytest.MonkeyPatch.context() as patch, contextlib.ExitStack() as stack:
+        for name in _CLEARED:  # Dask's nannies write these into the starting process's environment
+            patch.delenv(name, raising=False)
+        yield _Cluster(stack, dict(os.environ))
 
 
 @pytest.fixture(scope="module")
@@ -104,17 +121,6 @@ def test_worker_env_splits_threads(monkeypatch):
     assert dist._worker_env(2)["OMP_NUM_THREADS"] == "4"
     one = dist._worker_env(8)
     assert one["OMP_NUM_THREADS"] == "1" and one["XLA_FLAGS"] == "--xla_cpu_multi_thread_eigen=false"
-
-
-def test_local_cluster_leaves_the_environment_as_it_found_it(monkeypatch):
-    """Dask's nannies write OMP_NUM_THREADS=1 etc. into the starting process's environment."""
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MALLOC_TRIM_THRESHOLD_"):
-        monkeypatch.delenv(name, raising=False)
-    before = dict(os.environ)
-    with dist.local_cluster(1) as address:
-        assert address.startswith("tcp://")
-        assert os.environ.get("OMP_NUM_THREADS") == "1"  # what the nanny wrote while it ran
-    assert dict(os.environ) == before
 
 
 def test_theorem_figures_on_the_cluster_reproduce_in_process(cluster, tmp_path):
@@ -194,3 +200,13 @@ def test_workers_are_at_most_a_multiple_of_the_cores(monkeypatch):
     for bad in (2.5, True, "2"):
         with pytest.raises(TypeError, match="workers must be an integer"):
             dist.check_options(bad, None)
+
+
+def test_local_cluster_leaves_the_environment_as_it_found_it(cluster):
+    """Dask's nannies write OMP_NUM_THREADS=1 etc. into the starting process's environment while
+    the cluster runs; closing it restores the environment.  The module's cluster (so this test
+    comes last: it closes it)."""
+    assert os.environ.get("OMP_NUM_THREADS") == "1"  # what the nanny wrote while it ran
+    assert dict(os.environ) != cluster.before
+    cluster.close()
+    assert dict(os.environ) == cluster.before
