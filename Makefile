@@ -50,7 +50,8 @@ explorer: $(STAMP)
 	ONESTEP_EXPLORE_N=$(EXPLORE_N) $(BIN)/python docs/hooks/marimo_offline.py
 
 # pytest in TEST_WORKERS processes (pytest-xdist; one file per worker at a time, so a module's
-# fixtures are built once).  `python -m pytest -q` alone runs the same tests in one process.
+# fixtures are built once).  pyproject's addopts make `python -m pytest -q` do the same with 2
+# workers; `-n 0` runs in one process (for pdb).
 TEST_WORKERS ?= 2
 test: $(STAMP) fmnist
 	$(BIN)/ruff check theory numerics experiments tests benchmarks examples tools
