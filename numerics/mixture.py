@@ -31,6 +31,15 @@ import jax.numpy as jnp
 import numpy as np
 from onestep_gm.numerics.frozen import FrozenArray, freeze
 from onestep_gm.numerics.memory import available_memory, format_bytes
+from onestep_gm.numerics.teacher import (
+    LEGACY_TEACHERS,
+    RELU_TEACHER,
+    Teacher,
+    check_teacher_vectors,
+    make_teacher,
+    teacher_directions,
+    teacher_output,
+)
 from onestep_gm.numerics.validation import (
     FieldTypeError,
     check_bool,
@@ -40,15 +49,11 @@ from onestep_gm.numerics.validation import (
     is_int,
     require,
 )
-from onestep_gm.theory.activations import Activation, get_activation, require_finite_moments
 from onestep_gm.theory.order import check_strength, scalings
 
 Array = jax.Array
 
 TASKS = ("regression", "classification")
-TEACHER_DIRECTIONS = ("random", "spikes", "means", "given")
-MAX_TEACHER_INDICES = 8
-"""The most directions :math:`R` of a multi-index teacher."""
 SPIKE_SIZES = ("equal", "uniform")
 MAX_COVARIANCE_N = 2000
 """The largest ``n`` of a user-given full covariance (its eigen-decomposition is O(n³))."""
@@ -89,7 +94,7 @@ class MixtureSpec:
         by component.
     teacher : str or tuple of str
         The target activation :math:`\sigma^*` (a registry name or a whitelisted expression in
-        ``x``, as for the student); a tuple of up to :data:`MAX_TEACHER_INDICES` is the
+        ``x``, as for the student); a tuple of up to :data:`~onestep_gm.numerics.teacher.MAX_TEACHER_INDICES` is the
         multi-index target :math:`\sum_r c_r\sigma^*_r(\xi_r^\top x)`.  Default ``"relu"``
         (the paper's).  Classification takes only the default.
     teacher_direction : {"random", "spikes", "means", "given"}
@@ -240,89 +245,6 @@ class MixtureSpec:
         validate_spec(self)
 
 
-LEGACY_TEACHERS = ("random", "spikes")
-"""The old meaning of ``teacher`` (a direction), mapped by :meth:`MixtureSpec.upgrade_fields`."""
-
-
-@dataclass(frozen=True)
-class Teacher:
-    r"""The target :math:`y = \sum_r c_r\sigma^*_r(\xi_r^\top x)`: activations and weights.
-
-    A static (hashable, leaf-free) part of the :class:`Mixture` pytree: a jitted function
-    compiles once per teacher.  The directions :math:`\xi_r` are arrays in :attr:`Mixture.xi`.
-    """
-
-    activations: tuple[Activation, ...]
-    weights: tuple[float, ...]
-
-    @property
-    def indices(self) -> int:
-        """The number :math:`R` of directions."""
-        return len(self.activations)
-
-    @property
-    def is_relu(self) -> bool:
-        """Today's default: one ReLU with weight 1."""
-        return self.indices == 1 and self.activations[0].name == "relu" and self.weights == (1.0,)
-
-
-jax.tree_util.register_static(Teacher)
-
-
-def make_teacher(spec: MixtureSpec) -> Teacher:
-    """The :class:`Teacher` of ``spec``, checked.
-
-    Raises
-    ------
-    ValueError
-        For a ``teacher`` that is not a name/expression (or a tuple of 1 to
-        :data:`MAX_TEACHER_INDICES` of them), an activation whose second moment is infinite,
-        ``teacher_weights`` of another length or not finite, an unknown ``teacher_direction``,
-        or a teacher other than the default ReLU with ``task="classification"``.
-    """
-    names = spec.teachers
-    require(
-        1 <= len(names) <= MAX_TEACHER_INDICES and all(isinstance(t, str) for t in names),
-        f"teacher must be an activation (name or expression) or a tuple of 1 to "
-        f"{MAX_TEACHER_INDICES} of them, got {spec.teacher!r}",
-    )
-    require(
-        spec.teacher_direction in TEACHER_DIRECTIONS,
-        f"teacher_direction must be one of {TEACHER_DIRECTIONS}, got {spec.teacher_direction!r}",
-    )
-    if any(t in LEGACY_TEACHERS for t in names):
-        raise ValueError(
-            f"teacher={spec.teacher!r} is the old direction field: use teacher_direction="
-            f"{names[0]!r} (teacher is now the activation, default 'relu')"
-        )
-    activations = []
-    for name in names:
-        try:
-            act = get_activation(name)
-            require_finite_moments(act)
-        except ValueError as exc:
-            raise ValueError(f"teacher {name!r}: {exc}") from None
-        activations.append(act)
-    weights = (1.0,) * len(names) if spec.teacher_weights is None else spec.teacher_weights
-    require(
-        isinstance(weights, tuple) and len(weights) == len(names) and all(is_finite(w) for w in weights),
-        f"teacher_weights must be {len(names)} finite numbers (one per teacher activation) or None, "
-        f"got {spec.teacher_weights!r}",
-    )
-    teacher = Teacher(tuple(activations), tuple(float(w) for w in weights))
-    if spec.task == "classification":
-        require(
-            teacher.is_relu and spec.teacher_weights is None,
-            f"teacher={spec.teacher!r} applies to regression only: classification labels are "
-            f"+-1 by component (leave teacher and teacher_weights at their defaults)",
-        )
-    return teacher
-
-
-RELU_TEACHER = Teacher((get_activation("relu"),), (1.0,))
-r"""The paper's target :math:`\mathrm{ReLU}(\xi^\top x)` (and the tag of classification data)."""
-
-
 class Mixture(NamedTuple):
     """A realised mixture: a JAX pytree of arrays (vmap/jit-friendly).
 
@@ -377,21 +299,6 @@ def _freeze_entries(name: str, value) -> tuple[FrozenArray | None, ...]:
         except (ValueError, TypeError) as error:
             raise ValueError(f"{name}[{c}]: not an array of numbers ({error})") from None
     return tuple(out)
-
-
-def _check_teacher_vectors(spec: MixtureSpec, R: int) -> None:
-    """``teacher_vectors`` go with ``teacher_direction="given"``: R finite non-zero rows of length n."""
-    require(spec.teacher_direction == "given", "teacher_vectors are used with teacher_direction='given' only "
-            f"(got teacher_direction={spec.teacher_direction!r})", "teacher_vectors")  # fmt: skip
-    require(spec.teacher_vectors is not None,
-            "teacher_direction='given' needs teacher_vectors, the (R, n) rows xi_r", "teacher_vectors")  # fmt: skip
-    vectors = np.asarray(spec.teacher_vectors, np.float64)
-    rows = vectors.reshape(1, -1) if vectors.ndim == 1 else vectors
-    require(rows.ndim == 2 and rows.shape == (R, spec.n),
-            f"teacher_vectors must have shape ({R}, {spec.n}) (one row per teacher activation), got "
-            f"{vectors.shape}", "teacher_vectors")  # fmt: skip
-    require(bool(np.all(np.isfinite(rows))), "teacher_vectors must be finite", "teacher_vectors")
-    require(bool(np.all(np.linalg.norm(rows, axis=1) > 0)), "teacher_vectors has a zero row", "teacher_vectors")
 
 
 def _user_entry(spec: MixtureSpec, name: str, c: int):
@@ -512,7 +419,7 @@ def validate_spec(spec: MixtureSpec) -> tuple[int, ...]:
             "teacher_direction='spikes' is undefined for alignment -1 (gamma_1r + gamma_2r = 0)",
         )
     if spec.teacher_direction == "given" or spec.teacher_vectors is not None:
-        _check_teacher_vectors(spec, R)
+        check_teacher_vectors(spec, R)
     if spec.task == "regression" and spec.teacher_direction == "means":
         available = _mean_directions(spec)
         require(
@@ -751,23 +658,7 @@ def make_mixture(spec: MixtureSpec, key: Array | int, dtype=jnp.float64) -> Mixt
     if spec.task == "regression":
         top = _signed_top_eigenvalue if np.any(sizes < 0) else _top_eigenvalue
         lam = top(np.asarray(spec.weights, np.float64), sizes, spikes, np)
-        rows, units = [], []
-        given = None if spec.teacher_vectors is None else np.asarray(spec.teacher_vectors, np.float64).reshape(R, n)
-        for r in range(R):
-            if given is not None:  # used as given: their norms set the teacher's scale
-                rows.append(given[r])
-                continue
-            if spec.teacher_direction == "spikes":
-                direction = spikes[0, r] + spikes[1, r] if C >= 2 else spikes[0, r]
-            elif spec.teacher_direction == "means":
-                direction = means[r]  # the r-th mean direction (C = 2: mu_1 = -mu_2, one direction)
-            else:
-                direction = rng.standard_normal(n)
-                for unit in units:  # Gram-Schmidt against the directions drawn before
-                    direction = direction - (unit @ direction) * unit
-            units.append(direction / np.linalg.norm(direction))
-            rows.append(direction / (np.linalg.norm(direction) * math.sqrt(lam)))
-        xi = np.stack(rows) if R > 1 else rows[0]
+        xi = teacher_directions(spec, R, spikes, means, lam, rng)
 
     return Mixture(
         weights=jnp.asarray(spec.weights, dtype),
@@ -844,52 +735,6 @@ def component_covariance_apply(mixture: Mixture, c: int | Array, V: Array) -> Ar
     coords = U @ V
     scaled = theta * coords if V.ndim == 1 else theta[:, None] * coords
     return V + U.T @ scaled
-
-
-def teacher_function(activation: Activation):
-    r"""The elementwise JAX function of a teacher activation.
-
-    Parameters
-    ----------
-    activation : Activation
-        :math:`\sigma^*_r` (from :func:`~onestep_gm.theory.activations.get_activation`).
-
-    Returns
-    -------
-    callable
-        ``jax.nn.relu`` for ReLU (the labels of the default teacher are those of the paper's
-        code, bit for bit), else the code-generated function of
-        :func:`onestep_gm.numerics.codegen.jax_activation`.
-    """
-    if activation.name == "relu":
-        return jax.nn.relu
-    # SymPy-to-JAX code generation loads only for a teacher other than ReLU
-    from onestep_gm.numerics.codegen import jax_activation
-
-    return jax_activation(activation)[0]
-
-
-def teacher_output(mixture: Mixture, X: Array) -> Array:
-    r""":math:`\sum_r c_r\sigma^*_r(\xi_r^\top x)` for the rows of ``X``, without the noise.
-
-    Parameters
-    ----------
-    mixture : Mixture
-        The realised mixture (its ``xi``, ``(n,)`` or ``(R, n)``, and its static ``teacher``).
-    X : array, shape ``(m, n)``
-        Inputs.
-
-    Returns
-    -------
-    array, shape ``(m,)``
-        The noiseless regression labels, in ``X``'s dtype.
-    """
-    teacher = mixture.teacher
-    if mixture.xi.ndim == 1:
-        out = teacher_function(teacher.activations[0])(X @ mixture.xi)
-        return out if teacher.weights[0] == 1.0 else teacher.weights[0] * out
-    T = X @ mixture.xi.T  # (m, R)
-    return sum(w * teacher_function(act)(T[:, r]) for r, (act, w) in enumerate(zip(teacher.activations, teacher.weights, strict=True)))
 
 
 def _labels(mixture: Mixture, X: Array, c: Array, key: Array) -> Array:

@@ -48,9 +48,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from onestep_gm.numerics.mixture import RELU_TEACHER
 from onestep_gm.numerics.precision import require_x64, scoped_x64
 from onestep_gm.numerics.quadrature import hermite_projections, panel_rule
+from onestep_gm.numerics.teacher import RELU_TEACHER
 from onestep_gm.theory.activations import Activation, get_activation
 
 Array = jax.Array
@@ -87,7 +87,7 @@ class TeacherIndex(NamedTuple):
 
 def teacher_indices(law: ComponentLaw, teacher) -> list[TeacherIndex]:
     """The teacher's directions in one component's law, one :class:`TeacherIndex` per
-    :math:`r` (``teacher``: the mixture's :class:`~onestep_gm.numerics.mixture.Teacher`)."""
+    :math:`r` (``teacher``: the mixture's :class:`~onestep_gm.numerics.teacher.Teacher`)."""
     pairs = zip(teacher.activations, teacher.weights, strict=True)
     if law.t_mean.ndim == 0:
         (act, w), = pairs
@@ -415,7 +415,7 @@ def moment_plans(
     teacher=None,
 ) -> tuple[ComponentPlan, ...]:  # fmt: skip
     """:class:`ComponentPlan` per component; ``rule`` as in :func:`population_moments`;
-    ``teacher``: the mixture's :class:`~onestep_gm.numerics.mixture.Teacher` (default the ReLU).
+    ``teacher``: the mixture's :class:`~onestep_gm.numerics.teacher.Teacher` (default the ReLU).
 
     Raises
     ------
@@ -539,7 +539,7 @@ def teacher_second_moment(law: ComponentLaw, teacher=None) -> Array:
     r"""The teacher's second moment :math:`\mathbb E_c\big[\big(\sum_r c_r\sigma^*_r(\xi_r^\top x)\big)^2\big]`
     under one component's law (a scalar; no noise).
 
-    ``teacher``: the mixture's :class:`~onestep_gm.numerics.mixture.Teacher` (default the ReLU).
+    ``teacher``: the mixture's :class:`~onestep_gm.numerics.teacher.Teacher` (default the ReLU).
     The diagonal terms :math:`\mathbb E\sigma^*_r(t_r)^2`: the closed ReLU moment, else 1-D
     quadrature cut at the kinks (:func:`one_d_expectation`, ~1e-15); the pairs
     :math:`r\ne r'`: :math:`\mathbb E[\sigma^*_r(t_r)\sigma^*_{r'}(t_{r'})]` from the closed kernel
