@@ -604,7 +604,7 @@ def limit_applies(config) -> list[str]:
     limit is an approximation measured 17-25 % off (``docs/limit-theory.md``).
     """
     spec = config.data
-    if getattr(spec, "kind", None) != "mixture":
+    if not spec.has_population_law:  # the limit is of a Gaussian law (real data have none)
         return [f"a Gaussian mixture (got {getattr(spec, 'title', type(spec).__name__)})"]
     missing = []
     if spec.components != 1:
