@@ -125,23 +125,26 @@ def plot(frame, path: Path) -> None:
     plt.close(fig)
 
 
-def main(argv=None) -> None:
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--d", type=int, default=2000)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--alphas", default=None, help="comma list of alpha = m/d (default linspace(0.2, 3, 7))")
     parser.add_argument("--out", default="docs/assets/cui")
     args = parser.parse_args(argv)
+    alphas = ALPHAS if args.alphas is None else [float(a) for a in args.alphas.split(",")]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    frame = run(args.d, args.seeds, progress=True)
+    frame = run(args.d, args.seeds, alphas, progress=True)
     seconds = time.perf_counter() - start
     frame.to_csv(out / "cui_setting.csv", index=False)
     text = table(frame)
     (out / "cui_setting.md").write_text(text + "\n")
     plot(frame, out / "cui_setting.png")
     print(text)
-    print(f"d = {args.d}, {args.seeds} seeds, {len(ALPHAS)} values of alpha: {seconds:.0f} s")
+    print(f"d = {args.d}, {args.seeds} seeds, {len(alphas)} values of alpha: {seconds:.0f} s")
+    return frame
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ class SimulationConfig:
     k : int
         Hidden neurons.
     m : int
-        Samples of the readout batch, and of the gradient batch unless ``m_step`` is given.
+        Samples of the gradient batch (unless ``m_step`` is given) and of the readout batch.
     lam : float
         Ridge penalty :math:`\\lambda \\ge 0`.
     activations : tuple of str
