@@ -130,7 +130,7 @@ def test_theorem_figures_on_the_cluster_reproduce_in_process(cluster, tmp_path):
     from onestep_gm.experiments.figures import order as diagram
 
     order = diagram.OrderSpec(n_values=(40,), betas=(0.3, 0.8), trials=2, orders=(2, 3))
-    conv = convergence.ConvergenceSpec(n_values=(40,), points=((0.3, 0.5), (0.74, 0.5)), trials=2,
+    conv = convergence.ConvergenceSpec(n_values=(40,), points=((0.3, 0.5),), trials=2,
                                        models=("nn", "hermite"))  # fmt: skip
     address = cluster.scheduler_address
     remote = diagram.run_order(order, scheduler=address, cache_dir=tmp_path / "order")
