@@ -40,14 +40,14 @@ def test_every_example_is_tested():
 def test_cui_et_al(monkeypatch, tmp_path):
     """Cui et al.'s setting at d = 80: their conventions from ours (test MSE = 2 gen_error, train
     MSE below 2 train_error by the penalty), the files, and their published rows beside ours."""
-    frame = run_script("cui_et_al.py", "--d", "80", "--seeds", "2", "--alphas", "0.2,3", "--out",
+    frame = run_script("cui_et_al.py", "--d", "80", "--seeds", "2", "--alphas", "3", "--out",
                        str(tmp_path), monkeypatch=monkeypatch)
-    assert set(frame.model) == {"nn", "hermite", "limit"} and sorted(set(frame.m_over_d)) == [0.2, 3.0]
+    assert set(frame.model) == {"nn", "hermite", "limit"} and sorted(set(frame.m_over_d)) == [3.0]
     np.testing.assert_array_equal(frame.test_mse, 2 * frame.gen_error)
     assert np.all(frame.train_mse <= 2 * frame.train_error)
-    assert set(frame.m) == {16, 240} and set(frame.k) == {80} and set(frame["lambda"]) == {0.01 / 16, 0.01 / 240}
+    assert set(frame.m) == {240} and set(frame.k) == {80} and set(frame["lambda"]) == {0.01 / 240}
     table = (tmp_path / "cui_setting.md").read_text()
-    assert table.count("Cui et al. (their notebook)") == 2 and (tmp_path / "cui_setting.png").stat().st_size > 0
+    assert table.count("Cui et al. (their notebook)") == 1 and (tmp_path / "cui_setting.png").stat().st_size > 0
 
 
 def test_which_order(monkeypatch, capsys):
