@@ -99,12 +99,10 @@ def table(frame) -> str:
 
 def plot(frame, path: Path) -> None:
     """Test and train MSE against alpha: markers for the network, lines for the equivalents."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the process's backend stays as it is
 
-    matplotlib.use("Agg")  # a script: the caller asked for a file
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    fig = Figure(figsize=(11, 4.2), constrained_layout=True)
+    axes = fig.subplots(1, 2)
     styles = {"nn": dict(marker="o", ls="none", color="k", label="network (mean ± s.e., 3 seeds)"),
               "hermite": dict(marker="s", ls="--", color="tab:orange", label="Hermite model"),
               "limit": dict(marker="", ls="-", color="tab:blue", label="sampling-free limit")}
@@ -122,7 +120,6 @@ def plot(frame, path: Path) -> None:
         ax.set_title(title)
     axes[0].legend(frameon=False, fontsize=9)
     fig.savefig(path, dpi=150)
-    plt.close(fig)
 
 
 def main(argv=None):

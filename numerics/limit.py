@@ -581,16 +581,6 @@ def limit_curve(spec: IsotropicLimit, alphas, quad: Quadrature = Quadrature(), *
 # ---------------------------------------------------------------------------------------------
 
 
-def _target_activation(spec) -> str | tuple[str, ...]:
-    """The teacher's activation :math:`\\sigma_*` of a mixture spec: the one place the limit reads it."""
-    return spec.teacher
-
-
-def _teacher_direction(spec) -> str:
-    """Where the teacher's direction lies (``"random"``, ``"spikes"``, ``"means"``)."""
-    return spec.teacher_direction
-
-
 def limit_applies(config) -> list[str]:
     """What ``config`` (a :class:`~onestep_gm.SimulationConfig`) lacks for the limit model: one
     phrase per missing condition, empty when the isotropic-corner limit applies.
@@ -615,9 +605,9 @@ def limit_applies(config) -> list[str]:
         missing.append(f"mean_norm=0 (got {spec.mean_norm:g})")
     if spec.task != "regression":
         missing.append(f"task='regression' (got {spec.task!r})")
-    if _teacher_direction(spec) != "random":
-        missing.append(f"a random teacher direction (got {_teacher_direction(spec)!r})")
-    if not isinstance(_target_activation(spec), str):
+    if spec.teacher_direction != "random":
+        missing.append(f"a random teacher direction (got {spec.teacher_direction!r})")
+    if not isinstance(spec.teacher, str):
         missing.append("a single-index teacher (one target activation)")
     if spec.teacher_weights not in (None, (1.0,)):
         missing.append(f"teacher_weights None or (1,) (got {spec.teacher_weights!r}; scale the expression instead)")
@@ -655,7 +645,7 @@ def limit_spec(config, activation: str, eta: float) -> IsotropicLimit:
     spec = config.data
     return IsotropicLimit.from_sizes(
         n=spec.n, k=config.k, m=config.m, lam=config.lam, eta=eta, m_step=config.m_step,
-        activation=activation, teacher=_target_activation(spec), noise=float(spec.noise),
+        activation=activation, teacher=spec.teacher, noise=float(spec.noise),
         readout_init=config.readout_init,
     )  # fmt: skip
 
