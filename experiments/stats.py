@@ -11,7 +11,8 @@ same trials.  The gaps are
   with a delta-method s.e. (:func:`rms_stats`);
 * the gap in standard errors of the difference of two means (:func:`gap_in_se`), which the
   agreement reports count;
-* the slope of :math:`\log|g|` on :math:`\log n` (:func:`fit_slope`).
+* the slope of :math:`\log|g|` on :math:`\log n` (:func:`fit_slope`);
+* the regression (control-variate) estimate of a mean from few draws (:func:`control_variate_mean`).
 
 Arrays carry trials on their last axis.
 """
@@ -118,6 +119,65 @@ def fit_slope(ns: Sequence[float], gaps: Sequence[float], ses: Sequence[float]) 
     cov = np.linalg.inv(A.T @ (A * w[:, None]))
     coef = cov @ (A.T @ (w * y))
     return Slope(float(coef[1]), float(1.96 * math.sqrt(cov[1, 1])), int(ok.sum()))
+
+
+def control_variate_mean(values: Sequence[float], control: Sequence[float], control_mean: float,
+                         control_mean_se: float = 0.0) -> tuple[float, float]:  # fmt: skip
+    r"""The regression estimate of :math:`\mathbb E y` from :math:`T` draws :math:`y_t` that come
+    with a control :math:`g_t` of known mean :math:`\mu_g`, and its standard error.
+
+    .. math::
+
+        \hat{\mathbb E} y = \bar y - b\,(\bar g - \mu_g),\qquad
+        b = \frac{\sum_t (g_t-\bar g)(y_t-\bar y)}{\sum_t (g_t-\bar g)^2},\qquad
+        \mathrm{s.e.}^2 = s^2\Big(\frac1T + \frac{(\bar g-\mu_g)^2}{\sum_t (g_t-\bar g)^2}\Big)
+        + b^2\,\mathrm{s.e.}(\mu_g)^2,
+
+    :math:`s^2` the residual variance with :math:`T-2` degrees of freedom: the least-squares
+    line of :math:`y` on :math:`g` read at :math:`g=\mu_g` (Glasserman, *Monte Carlo Methods
+    in Financial Engineering*, 2003, Sec. 4.1).  When :math:`g` explains a fraction
+    :math:`R^2` of the variance of :math:`y`, the standard error is that of the plain mean times
+    about :math:`\sqrt{1-R^2}`.  The bias is :math:`O(1/T)` (``b`` is fitted on the same
+    draws).
+
+    Parameters
+    ----------
+    values : sequence of float, length T >= 3
+        The draws :math:`y_t` (finite).
+    control : sequence of float, length T
+        The control :math:`g_t` of each draw; not all equal.
+    control_mean : float
+        :math:`\mu_g = \mathbb E g`.
+    control_mean_se : float
+        Standard error of ``control_mean`` when it is itself estimated (0 when exact).
+
+    Returns
+    -------
+    (mean, se) : tuple of float
+
+    Raises
+    ------
+    ValueError
+        For fewer than 3 draws, lengths that differ, or a constant control.
+
+    Examples
+    --------
+    >>> control_variate_mean([1.0, 3.0, 2.0], [0.0, 2.0, 1.0], 1.0)
+    (2.0, 0.0)
+    """
+    y, g = np.asarray(values, float), np.asarray(control, float)
+    if y.shape != g.shape or y.ndim != 1 or y.size < 3:
+        raise ValueError(f"control_variate_mean needs T >= 3 draws and as many controls (got {y.size}, {g.size})")
+    dg = g - g.mean()
+    sxx = float(dg @ dg)
+    if not sxx > 0:
+        raise ValueError("control_variate_mean: the control is the same on every draw")
+    b = float(dg @ (y - y.mean())) / sxx
+    mean = float(y.mean() - b * (g.mean() - control_mean))
+    residual = y - y.mean() - b * dg
+    s2 = float(residual @ residual) / (y.size - 2)
+    var = s2 * (1.0 / y.size + (g.mean() - control_mean) ** 2 / sxx) + b * b * control_mean_se**2
+    return mean, math.sqrt(var)
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float, int]:

@@ -60,7 +60,7 @@ from onestep_gm.theory.order import scalings
 __all__ = [  # the loop's own names, and those of the modules it was split into (kept importable)
     "FASHION_N", "MODELS", "PROTOCOLS", "Pair", "Resolved", "SimulationConfig", "SimulationResult",
     "TrialSetup", "exact_test_errors", "fashion_pools", "resolve", "serial_lapack", "setup_trial",
-    "simulate", "trained_layer", "trial_shape", "validate",
+    "simulate", "trained_layer", "trial_data", "trial_shape", "validate",
 ]  # fmt: skip
 _exact_errors_jit = exact_errors_program  # the name the compile-count test reads
 
@@ -78,6 +78,25 @@ class TrialSetup(NamedTuple):
     data_key: jax.Array | None = None
 
 
+def trial_data(config: SimulationConfig, t: int) -> Data:
+    """The data that trial ``t`` of ``config`` realises (``config.data.realise`` with the
+    trial's data key): its mixture (spikes, spike sizes, means, teacher) or image pools.
+
+    Under ``protocol="paper"`` every trial gets trial 0's data.  Cheap beside a trial (no
+    sample is drawn), so a figure can recompute a trial's setting from its seed.
+
+    Parameters
+    ----------
+    config : SimulationConfig
+        The point.
+    t : int
+        Trial index, ``>= 0`` (also beyond ``config.trials``: a trial that was never run).
+    """
+    root = jax.random.PRNGKey(config.seed)
+    data_root = jax.random.fold_in(root, 0 if config.protocol == "paper" else t)
+    return config.data.realise(jax.random.fold_in(data_root, 1))
+
+
 def setup_trial(config: SimulationConfig, resolved: Resolved, t: int) -> TrialSetup:
     """Realise trial ``t``'s data (``config.data.realise``: a fresh mixture, or the image
     pools) and its parameters.
@@ -89,7 +108,7 @@ def setup_trial(config: SimulationConfig, resolved: Resolved, t: int) -> TrialSe
     key = jax.random.fold_in(root, t)
     paper = config.protocol == "paper"
     data_root = jax.random.fold_in(root, 0) if paper else key
-    data = config.data.realise(jax.random.fold_in(data_root, 1))
+    data = trial_data(config, t)
     data.check_draws((config.m_step or config.m) + (1 + config.test_factor) * config.m)
     tau = resolved.tau if resolved.tau is not None else float(covariance_trace(mixture_of(data)))
     b = resolved.b if resolved.b is not None else FIRST_LAYERS[config.first_layer].bulk_scale(resolved.n, tau)

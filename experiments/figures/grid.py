@@ -27,6 +27,7 @@ from onestep_gm.experiments.figures.catalogue import (
     Overrides,
     mixture_weights,
 )
+from onestep_gm.experiments.figures.control import CONTROLLED_MODEL, QUICK_DRAWS, control_record
 from onestep_gm.experiments.figures.outputs import save_outputs
 from onestep_gm.experiments.figures.protocol import RunOptions, refuse
 from onestep_gm.experiments.figures.report import figure_report
@@ -186,6 +187,9 @@ def figure_data(run: FigureRun) -> dict:
         "train": strict_json(encode_pairs(result.train)), "gen": strict_json(encode_pairs(result.gen)),
         "seconds": result.seconds, "info": strict_json(result.info),
     } for coords, config, result in zip(run.coords, run.configs, run.results, strict=True)]  # fmt: skip
+    for point, record in zip(points, run.controls, strict=False):
+        if record is not None:
+            point["control"] = record
     convention = next((r.info.get("convention") for r in run.results if "convention" in r.info), None)
     return {
         "figure": spec.name, "title": spec.title, "kind": spec.kind, "metric": spec.metric,
@@ -243,6 +247,8 @@ class FigureRun:
     results: list[Any]  # SimulationResult
     seconds: float
     notes: list[str]
+    controls: tuple[dict | None, ...] = ()
+    """Per point the theory line's control (:func:`control_record`), where the spec has one."""
 
     @property
     def name(self) -> str:
@@ -334,7 +340,20 @@ def simulate_points(spec: FigureSpec, options: RunOptions, overrides: Overrides)
     results = run_all(configs, lambda config: simulate_fn(config, progress=False, cache_dir=options.cache_dir),
                       desc=spec.name, progress=options.progress, cache_dir=options.cache_dir,
                       workers=options.workers, scheduler=options.scheduler)  # fmt: skip
+    controls = tuple(point_control(spec, config, result, options.quick)
+                     for config, result in zip(configs, results, strict=True))  # fmt: skip
     return FigureRun(
         spec=spec, quick=options.quick, overrides=overrides, coords=coords, configs=configs,
         results=results, seconds=time.perf_counter() - start, notes=figure_notes(spec, overrides),
+        controls=controls,
     )  # fmt: skip
+
+
+def point_control(spec: FigureSpec, config: SimulationConfig, result, quick: bool = False) -> dict | None:
+    """The control record of one point (``None`` without a control or a theory line)."""
+    if spec.control is None:
+        return None
+    draws = max((len(v) for (_, model), v in result.gen.items() if model == CONTROLLED_MODEL), default=0)
+    if draws == 0:
+        return None
+    return control_record(spec.control, config, draws, **({"draws": QUICK_DRAWS} if quick else {}))

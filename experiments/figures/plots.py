@@ -33,6 +33,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from onestep_gm.experiments.figures.control import controlled_estimate
 from onestep_gm.experiments.figures.paper import axis_ranges
 from onestep_gm.experiments.results import decode_pairs
 from onestep_gm.experiments.stats import relative_gap
@@ -101,6 +102,18 @@ def series(data: Mapping[str, Any], metric: str = "gen") -> dict:
     return {pair: np.stack(rows) for pair, rows in out.items()}
 
 
+def line_estimates(data: Mapping[str, Any], act: str, model: str, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per point the line's value and s.e.: :func:`mean_se`, or the control-variate estimate where
+    the point carries a control for ``model``
+    (:func:`~onestep_gm.experiments.figures.control.controlled_estimate`)."""
+    mean, se = mean_se(arr)
+    for i, point in enumerate(data["points"]):
+        estimate = controlled_estimate(point, act, model, data["metric"])
+        if estimate is not None:
+            mean[i], se[i] = estimate[0], estimate[1]
+    return mean, se
+
+
 def mean_se(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row the mean and the standard error of the mean (sample std, ``ddof = 1``, over
     :math:`\\sqrt T`) of the finite trials; NaN where none is finite, 0 for a single one."""
@@ -132,7 +145,7 @@ def _draw_lines(ax, data: Mapping[str, Any]) -> None:
     activations = list(dict.fromkeys(a for a, _ in values))
     for act, model in _ordered(values):
         c, ls = colour(act, activations), linestyle(act, activations)
-        mean, se = mean_se(values[(act, model)])
+        mean, se = line_estimates(data, act, model, values[(act, model)])
         label = f"{act} {SHORT.get(model, model)}"
         if model == "nn":
             ax.errorbar(x, mean, yerr=se, color=c, ls="none", marker="o", ms=6, mew=0,

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from onestep_gm.experiments.figures.control import controlled_estimate, describe
 from onestep_gm.experiments.figures.paper import PAPER_PANELS, comparison_table
 from onestep_gm.experiments.results import decode_pairs
 from onestep_gm.experiments.stats import THRESHOLD, agrees, gap_in_se
@@ -83,6 +84,9 @@ def point_gaps(point: Mapping[str, Any], metric: str, other: str) -> dict[str, f
             continue
         m_nn, s_nn, t_nn = _stats(nn)
         m_o, s_o, t_o = _stats(o)
+        controlled = controlled_estimate(point, act, other, metric)
+        if controlled is not None:  # the line's own s.e., as a std over its draws
+            m_o, s_o, t_o = controlled[0], controlled[1] * math.sqrt(controlled[2]), controlled[2]
         out[act] = gap_in_se(m_nn, s_nn, m_o, s_o, t_nn, t_o)
     return out
 
@@ -303,6 +307,11 @@ def _parameters_line(data: Mapping[str, Any]) -> str:
     )
 
 
+def _control(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The first point's control record (a figure's points share one control), if any."""
+    return next((p["control"] for p in data["points"] if p.get("control")), None)
+
+
 def _trials(data: Mapping[str, Any], model: str) -> list[int]:
     return sorted({len(v) for p in data["points"] for k, v in decode_pairs(p["gen"]).items() if k.model == model})
 
@@ -323,7 +332,8 @@ def caption(data: Mapping[str, Any]) -> str:
         lines.append("the conditional Gaussian model (open squares)")
     if "theory" in models:
         draws = ", ".join(map(str, _trials(data, "theory")))
-        lines.append(f"the theory (thin line; its band ± one standard error over {draws} draws)")
+        how = "a control-variate estimate" if _control(data) else "the mean"
+        lines.append(f"the theory (thin line: {how} over {draws} draws; its band ± one standard error)")
     if lines:
         parts.append("lines: " + ", ".join(lines))
     from onestep_gm.experiments.figures.paper import axis_ranges  # numpy only
@@ -373,7 +383,9 @@ def figure_report(data: Mapping[str, Any], image: str | None = None) -> str:
         _parameters_line(data),
     ]
     nn_trials, theory_draws = _trials(data, "nn"), _trials(data, "theory")
-    if theory_draws and nn_trials and max(theory_draws) < min(nn_trials):
+    if _control(data):
+        details.append(describe(_control(data)) + ".")
+    elif theory_draws and nn_trials and max(theory_draws) < min(nn_trials):
         details.append(
             f"The theory line averages {', '.join(map(str, theory_draws))} draws of the random "
             f"quantities, the network {', '.join(map(str, nn_trials))} trials: where the line "
