@@ -7,7 +7,8 @@ Measured in one process:
 (ii) the same trial the straightforward way (:mod:`benchmarks.naive`);
 (iii) achieved GFLOP/s of the engine, from an operation count of its products, against
      the machine's measured float64 matmul peak (a 2000×2000 ``jnp.dot``);
-(iv) optionally one deterministic-equivalent (theory) point per activation;
+(iv) optionally one deterministic-equivalent (theory) point per activation, and one point and
+     a 30-point curve of the sampling-free isotropic limit (:func:`time_limit`);
 (v)  the lean NumPy trial of :mod:`onestep_gm.experiments.baseline` (network only), against
      the engine at its defaults (exact test errors, which skip the test products) on the
      network alone (``nn``) and on network + Hermite + theory;
@@ -176,6 +177,39 @@ def time_theory_table(n: int, k: int, m: int, activations=(*CLOSED_KERNEL_ACTIVA
     return rows
 
 
+def time_limit(repeats: int = 20, curve_points: int = 30) -> dict:
+    """Milliseconds of the sampling-free isotropic limit after compilation (issue 26: a point in
+    at most 10 ms): best and median of ``repeats`` points, and per point of a
+    ``curve_points``-point :func:`~onestep_gm.numerics.limit.limit_curve` (one batched program).
+
+    Cui et al.'s setting (tanh student and teacher, constant readout, alpha_0 = 1/2,
+    eta_tilde = 1, lambda_c = 0.01, q = 1), alpha from 0.5 upwards; the first call (compilation)
+    is timed apart.
+    """
+    # the engine (JAX) loads when a benchmark runs
+    from onestep_gm.numerics.limit import IsotropicLimit, limit_curve, limit_point
+
+    def spec(alpha):
+        return IsotropicLimit(alpha=alpha, alpha_step=0.5, eta_tilde=1.0, penalty=0.01, activation="tanh",
+                              teacher="tanh", readout_init="constant")  # fmt: skip
+
+    t0 = time.perf_counter()
+    limit_point(spec(1.0))
+    compile_s = time.perf_counter() - t0
+    times = []
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        limit_point(spec(0.5 + 0.05 * i))
+        times.append(time.perf_counter() - t0)
+    alphas = [0.5 + 0.1 * i for i in range(curve_points)]
+    limit_curve(spec(1.0), alphas)  # compiles the batched program
+    t0 = time.perf_counter()
+    limit_curve(spec(1.0), [a + 0.05 for a in alphas])
+    curve = (time.perf_counter() - t0) / curve_points
+    return {"compile_seconds": compile_s, "point_ms_best": 1e3 * min(times),
+            "point_ms_median": 1e3 * float(np.median(times)), "curve_ms_per_point": 1e3 * curve}  # fmt: skip
+
+
 def device_label() -> str:
     """``"platform: kind"`` of the device JAX runs on (e.g. ``"cpu: cpu"``)."""
     device = jax.devices()[0]
@@ -239,4 +273,5 @@ def run_benchmark(n: int = 1000, k: int = 1000, m: int = 1000, trials: int = 3,
             }
         except ImportError as exc:  # the theory-curve module is optional for the benchmark
             res["theory_seconds"] = f"unavailable: {exc}"
+        res["limit"] = time_limit()
     return res

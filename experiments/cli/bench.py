@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wide", type=nonnegative_float, default=5.0,
                         help="also time k = WIDE·m (dual solve); 0 to skip")
     parser.add_argument("--no-naive", action="store_true", help="skip the naive implementation")
-    parser.add_argument("--no-theory", action="store_true", help="skip the theory-curve timing")
+    parser.add_argument("--no-theory", action="store_true", help="skip the theory-curve and limit timings")
     parser.add_argument("--kernels", action="store_true",
                         help="only the theory-point table: one point per closed-kernel activation (and tanh)")
     parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
@@ -63,6 +63,11 @@ def run(args: argparse.Namespace) -> int:
                       f"{res['nn_trial_seconds'][act]:.3f} s")
         else:
             print(f"theory point: {theory}")
+    if "limit" in res:
+        lim = res["limit"]
+        print(f"sampling-free limit (isotropic; tanh, constant readout): one point {lim['point_ms_best']:.2f} ms "
+              f"(median {lim['point_ms_median']:.2f} ms) after {lim['compile_seconds']:.1f} s of compilation; "
+              f"a 30-point curve {lim['curve_ms_per_point']:.2f} ms per point")
     return 0
 
 
