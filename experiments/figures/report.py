@@ -71,15 +71,16 @@ def _count_nan(values: Sequence[float] | None) -> int:
 
 
 def point_gaps(point: Mapping[str, Any], metric: str, other: str) -> dict[str, float]:
-    """Per activation the gap NN − ``other`` of one point, in standard errors, over the trials
-    that did not diverge (NaN where every trial of either model diverged: not a gap)."""
+    """Per activation the gap NN − ``other`` of one point, in standard errors (NaN where any
+    trial of either model diverged: not a gap, reported as diverged with its count; a mean over
+    the trials that survived would hide the failure behind their spread)."""
     table = decode_pairs(point["train" if metric == "train" else "gen"])
     out = {}
     for (act, model), values in table.items():
         if model != other or (act, "nn") not in table:
             continue
         nn, o = _finite(table[(act, "nn")]), _finite(values)
-        if nn.size == 0 or o.size == 0:
+        if nn.size < len(table[(act, "nn")]) or o.size < len(values) or o.size == 0:
             out[act] = math.nan
             continue
         m_nn, s_nn, t_nn = _stats(nn)
