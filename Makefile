@@ -5,6 +5,8 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 FMNIST  := /usr/share/datasets/fashion-mnist
 OUT     ?= out
+# mkdocs 1.6 prints a banner about MkDocs 2.0 on every build otherwise
+export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: demo test lint docs docs-check explorer derive bench fmnist paper paper-time clean
 

@@ -158,9 +158,10 @@ def run(args: argparse.Namespace) -> int:
         emit_json(summary)
         return 0
     info = result.info
+    theta = "unused" if config.data.max_spikes == 0 else f"{info['theta']:.4g}"  # --spikes 0: no spike to size
     print(
         f"n={info['n']} k={info['k']} m={info['m']} beta={info['beta']} alpha={info['alpha']} "
-        f"theta={info['theta']:.4g} eta={info['eta']:.4g} b={_number(info['b'])} order={info['order']} "
+        f"theta={theta} eta={info['eta']:.4g} b={_number(info['b'])} order={info['order']} "
         f"lambda={info['lambda']} trials={info['trials']} seed={info['seed']} ({result.seconds:.1f} s)"
     )
     print(f"readout_init={info.get('readout_init', 'gaussian')} first_layer={info.get('first_layer', 'gaussian')} "
