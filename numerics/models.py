@@ -222,6 +222,12 @@ def model_row(name: str) -> FeatureModel | Predictor:
     return FEATURE_MODELS.get(name) or PREDICTORS[name]
 
 
+def theory_only(models) -> bool:
+    """Whether ``models`` holds predictors only (:data:`PREDICTORS`: ``theory``, ``limit``): a
+    figure of the theory alone, with no network to compare against."""
+    return bool(models) and all(name in PREDICTORS for name in models)
+
+
 def model_label(name: str) -> str:
     """The label of a feature model or predictor in figures and reports (``"nn"`` -> ``"NN"``)."""
     return model_row(name).label

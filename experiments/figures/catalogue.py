@@ -20,6 +20,7 @@ import numpy as np
 from onestep_gm.experiments.figures.control import Control, SignalScale
 from onestep_gm.numerics.fashion import FashionSpec
 from onestep_gm.numerics.mixture import MixtureSpec
+from onestep_gm.numerics.models import theory_only
 from onestep_gm.numerics.simulation import MODELS, SimulationConfig
 
 Coords = dict[str, float]
@@ -126,8 +127,9 @@ class Overrides:
             unknown = [m for m in self.models if m not in MODELS]
             if unknown:
                 raise ValueError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
-            if "nn" not in self.models:
-                raise ValueError("--models must include nn: every figure compares against the network")
+            if "nn" not in self.models and not theory_only(self.models):
+                raise ValueError("--models must include nn (the figures compare against the network), or hold "
+                                 "only theory and limit (a theory-only figure)")
         if self.components is not None and self.components > MAX_COMPONENTS:  # before C weights are built
             raise ValueError(
                 f"--components {self.components} is too many: each component needs its own spike "

@@ -34,8 +34,8 @@ from onestep_gm.experiments.stats import mean_std as _stats
 from onestep_gm.numerics.files import staged
 from onestep_gm.numerics.validation import escape_markdown
 
-MODEL_ORDER = ("nn", "hermite", "conditional", "theory")
-MODEL_NAMES = {"nn": "NN", "hermite": "Hermite", "conditional": "conditional", "theory": "theory"}
+MODEL_ORDER = ("nn", "hermite", "conditional", "theory", "limit")
+MODEL_NAMES = {"nn": "NN", "hermite": "Hermite", "conditional": "conditional", "theory": "theory", "limit": "limit"}
 METRIC_NAMES = {
     "gen": "generalisation error",
     "train": "training error",
@@ -257,6 +257,24 @@ def _line_table(data: Mapping[str, Any], metric: str) -> list[str]:
     return lines
 
 
+def _values_table(data: Mapping[str, Any], metric: str) -> list[str]:
+    """One row per point; per activation and model its mean ± s.e. (a theory-only figure)."""
+    key = "train" if metric == "train" else "gen"
+    pairs = list(dict.fromkeys(pair for p in data["points"] for pair in decode_pairs(p[key])))
+    head = [data.get("xlabel") or data["vary"], *(f"{a} {MODEL_NAMES.get(m, m)}" for a, m in pairs)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for point in data["points"]:
+        table = decode_pairs(point[key])
+        cells = [_coord_text(point["coords"])]
+        for act, model in pairs:
+            estimate = controlled_estimate(point, act, model, metric)
+            value = estimate[:2] if estimate is not None else _mean_se(table.get((act, model)))
+            single = len(table.get((act, model)) or ()) == 1  # one value (the limit): no s.e. to give
+            cells.append("–" if value is None else f"{value[0]:.4g}" if single else _fmt(*value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def _heatmap_table(data: Mapping[str, Any]) -> list[str]:
     """Per row of ``vary_y`` (β): mean NN error, median relative gap and agreement count."""
     yv = data["vary_y"]
@@ -325,7 +343,7 @@ def caption(data: Mapping[str, Any]) -> str:
         what = ("the relative gap |NN − Hermite|/NN of the trial means (log colour scale)"
                 if data["metric"] == "gap" else "the mean error over trials")  # fmt: skip
         return f"*Colour: {what}, {nn_trials} trials per cell; {data.get('ylabel')} against {data.get('xlabel')}.*"
-    parts = [f"Markers: the network, mean ± one standard error of the mean over {nn_trials} trials"]
+    parts = [f"Markers: the network, mean ± one standard error of the mean over {nn_trials} trials"] if nn_trials else []
     lines = []
     if "hermite" in models:
         lines.append("the Hermite model (mean over the same trials)")
@@ -335,6 +353,8 @@ def caption(data: Mapping[str, Any]) -> str:
         draws = ", ".join(map(str, _trials(data, "theory")))
         how = "a control-variate estimate" if _control(data) else "the mean"
         lines.append(f"the theory (thin line: {how} over {draws} draws; its band ± one standard error)")
+    if "limit" in models:
+        lines.append("the sampling-free limit (deterministic)")
     if lines:
         parts.append("lines: " + ", ".join(lines))
     from onestep_gm.experiments.figures.paper import axis_ranges  # numpy only
@@ -367,18 +387,26 @@ def figure_report(data: Mapping[str, Any], image: str | None = None) -> str:
         if worst:
             line += f" Largest misses ({MODEL_NAMES.get(other, other)} − NN)/NN: {'; '.join(worst[:2])}."
         verdicts.append(f"- {line}")
-    out += ["**Verdict.**", "", *(verdicts or ["- Only the network was simulated."]), ""]
-    out += [TABLE_HEAD + f" {METRIC_NAMES[metric].capitalize()}: the network's mean ± s.e.; per "
-            f"model its gap to the network in standard errors of the difference, z, ✗ where "
-            f"|z| > {THRESHOLD:g}.", ""]  # fmt: skip
-    out += _heatmap_table(data) if data["kind"] == "heatmap" else _line_table(data, metric)
+    if "nn" not in models:  # a theory-only figure: nothing to compare
+        verdicts = [f"- Theory only: no network was simulated; {', '.join(MODEL_NAMES.get(m, m) for m in models)} "
+                    "alone, nothing is compared."]  # fmt: skip
+        out += ["**Verdict.**", "", *verdicts, ""]
+        out += [TABLE_HEAD + f" {METRIC_NAMES[metric].capitalize()}: per model its mean ± s.e.", ""]
+        out += _values_table(data, metric)
+    else:
+        out += ["**Verdict.**", "", *(verdicts or ["- Only the network was simulated."]), ""]
+        out += [TABLE_HEAD + f" {METRIC_NAMES[metric].capitalize()}: the network's mean ± s.e.; per "
+                f"model its gap to the network in standard errors of the difference, z, ✗ where "
+                f"|z| > {THRESHOLD:g}.", ""]  # fmt: skip
+        out += _heatmap_table(data) if data["kind"] == "heatmap" else _line_table(data, metric)
     out += ["", "**Details.**", ""]
-    counts = "; ".join(f"{MODEL_NAMES.get(m, m)} over {', '.join(map(str, _trials(data, m)))}"
+    counts = "; ".join(f"{MODEL_NAMES.get(m, m)}: one value per point" if _trials(data, m) == [1]
+                       else f"{MODEL_NAMES.get(m, m)} over {', '.join(map(str, _trials(data, m)))}"
                        + (" draws" if m == "theory" else " trials") for m in models)  # fmt: skip
     details = [
         f"Errors: {METRIC_NAMES[metric]}, means ({counts}) "
-        "(diverged trials, recorded as NaN, left out); s.e. = sample standard deviation / √T; "
-        "z = (mean NN − mean model) / √(s.e.² NN + s.e.² model). "
+        "(diverged trials, recorded as NaN, left out); s.e. = sample standard deviation / √T"
+        + ("; z = (mean NN − mean model) / √(s.e.² NN + s.e.² model). " if "nn" in models else ". ") +
         f"Run time {data['seconds']:.1f} s (simulation time of the points, cached or not: "
         f"{sum(p.get('seconds', 0.0) for p in data['points']):.1f} s).",
         _parameters_line(data),

@@ -42,6 +42,7 @@ from onestep_gm.experiments.figures.catalogue import (
     mixture_weights,
 )
 from onestep_gm.numerics.data import DATA_SOURCES, spec_from_fields
+from onestep_gm.numerics.models import theory_only
 from onestep_gm.numerics.simulation import SimulationConfig
 from onestep_gm.numerics.validation import (
     MAX_GRID_POINTS,
@@ -218,8 +219,9 @@ def spec_from_dict(obj: Mapping[str, Any], source: str = "sweep spec") -> Figure
     base = _fixed_config(source, data_kind, obj.get("fixed", {}))
     if metric == "gap" and "hermite" not in base.models:
         _fail(source, "metric = 'gap' compares NN with the Hermite model: add 'hermite' to models")
-    if "nn" not in base.models:
-        _fail(source, "models must include 'nn' (every figure compares against the network)")
+    if "nn" not in base.models and not theory_only(base.models):
+        _fail(source, "models must include 'nn' (the figures compare against the network), or hold only "
+                      "'theory' and 'limit' (a theory-only figure)")
     notes = obj.get("notes", [])
     if not isinstance(notes, list) or not all(isinstance(v, str) for v in notes):
         _fail(source, "notes must be a list of strings")
