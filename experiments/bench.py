@@ -178,8 +178,8 @@ def time_theory_table(n: int, k: int, m: int, activations=(*CLOSED_KERNEL_ACTIVA
 
 
 def time_limit(repeats: int = 20, curve_points: int = 30) -> dict:
-    """Milliseconds of the sampling-free isotropic limit after compilation (issue 26: a point in
-    at most 10 ms): best and median of ``repeats`` points, and per point of a
+    """Milliseconds of the sampling-free isotropic limit after compilation (the target: one point
+    in ten milliseconds): best and median of ``repeats`` points, and per point of a
     ``curve_points``-point :func:`~onestep_gm.numerics.limit.limit_curve` (one batched program).
 
     Cui et al.'s setting (tanh student and teacher, constant readout, alpha_0 = 1/2,
