@@ -189,11 +189,26 @@ def _mpmath_check(name, means, rho, q1=0.7, q2=1.3, dps=20):
     # gelu at rho = -0.999 with a relative tolerance against the test's own quadrature:
     # test_gelu_kernel_is_relatively_accurate_near_collinear (this one's abs 1e-13 is weaker)
     pytest.param("gelu", (0, 0), -0.999, marks=pytest.mark.slow),
-    ("sin", (0.3, -0.2), 0.999),
+    # sin with means against kernels.bivariate_mp (~12 s): by default against the
+    # product-to-sum identity, test_sin_kernel_with_means_near_collinear_is_the_identity
+    pytest.param("sin", (0.3, -0.2), 0.999, marks=pytest.mark.slow),
 ])
 def test_emitted_kernels_match_mpmath_near_collinear(name, means, rho):
     value, ref = _mpmath_check(name, means, rho, dps=16)
     assert value == pytest.approx(ref, rel=1e-12, abs=1e-13)
+
+
+@pytest.mark.parametrize("rho", [0.999, -0.999])
+def test_sin_kernel_with_means_near_collinear_is_the_identity(rho):
+    """E sin(m1 + u) sin(m2 + v) = ½[cos(m1 − m2) e^{−(q1+q2−2c)/2} − cos(m1 + m2) e^{−(q1+q2+2c)/2}]
+    (sin A sin B = ½[cos(A − B) − cos(A + B)], E cos(a + g) = cos(a) e^{−Var g/2}), at 30 digits."""
+    q1, q2, (m1, m2) = 0.7, 1.3, (0.3, -0.2)
+    c = rho * math.sqrt(q1 * q2)
+    value = _jax_kernel(K.closed_kernel(get_activation("sin"), centred=False))(m1, m2, q1, q2, c)
+    with mp.workdps(30):
+        a, b, q1_, q2_, c_ = (mp.mpf(v) for v in (m1, m2, q1, q2, c))
+        ref = (mp.cos(a - b) * mp.exp(-(q1_ + q2_ - 2 * c_) / 2) - mp.cos(a + b) * mp.exp(-(q1_ + q2_ + 2 * c_) / 2)) / 2
+    assert value == pytest.approx(float(ref), rel=1e-12, abs=1e-13)
 
 
 @pytest.mark.slow
