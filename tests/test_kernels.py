@@ -182,15 +182,33 @@ def _mpmath_check(name, means, rho, q1=0.7, q2=1.3, dps=20):
 
 
 @pytest.mark.parametrize("name,means,rho", [
-    ("relu4", (0, 0), 0.999),
+    # relu4 at rho = 0.999 against kernels.bivariate_mp (~11 s): by default
+    # test_every_closed_kernel_is_relatively_accurate_near_collinear checks it, and at -0.999,
+    # against the literature's arc-cosine form (independent of the package) at rel 1e-11
+    pytest.param("relu4", (0, 0), 0.999, marks=pytest.mark.slow),
     # gelu at rho = -0.999 with a relative tolerance against the test's own quadrature:
     # test_gelu_kernel_is_relatively_accurate_near_collinear (this one's abs 1e-13 is weaker)
     pytest.param("gelu", (0, 0), -0.999, marks=pytest.mark.slow),
-    ("sin", (0.3, -0.2), 0.999),
+    # sin with means against kernels.bivariate_mp (~12 s): by default against the
+    # product-to-sum identity, test_sin_kernel_with_means_near_collinear_is_the_identity
+    pytest.param("sin", (0.3, -0.2), 0.999, marks=pytest.mark.slow),
 ])
 def test_emitted_kernels_match_mpmath_near_collinear(name, means, rho):
     value, ref = _mpmath_check(name, means, rho, dps=16)
     assert value == pytest.approx(ref, rel=1e-12, abs=1e-13)
+
+
+@pytest.mark.parametrize("rho", [0.999, -0.999])
+def test_sin_kernel_with_means_near_collinear_is_the_identity(rho):
+    """E sin(m1 + u) sin(m2 + v) = ½[cos(m1 − m2) e^{−(q1+q2−2c)/2} − cos(m1 + m2) e^{−(q1+q2+2c)/2}]
+    (sin A sin B = ½[cos(A − B) − cos(A + B)], E cos(a + g) = cos(a) e^{−Var g/2}), at 30 digits."""
+    q1, q2, (m1, m2) = 0.7, 1.3, (0.3, -0.2)
+    c = rho * math.sqrt(q1 * q2)
+    value = _jax_kernel(K.closed_kernel(get_activation("sin"), centred=False))(m1, m2, q1, q2, c)
+    with mp.workdps(30):
+        a, b, q1_, q2_, c_ = (mp.mpf(v) for v in (m1, m2, q1, q2, c))
+        ref = (mp.cos(a - b) * mp.exp(-(q1_ + q2_ - 2 * c_) / 2) - mp.cos(a + b) * mp.exp(-(q1_ + q2_ + 2 * c_) / 2)) / 2
+    assert value == pytest.approx(float(ref), rel=1e-12, abs=1e-13)
 
 
 @pytest.mark.slow
@@ -345,16 +363,45 @@ def test_every_closed_kernel_is_relatively_accurate_near_collinear(name, rho):
     assert value == pytest.approx(float(ref), rel=1e-11, abs=0)
 
 
-# Each reference is a nested 20-digit quadrature (about a minute on 2 cores): ρ = −0.999, where
-# the kernel cancels, by default; ρ = +0.999 (no cancellation; also in the slow
-# test_every_emitted_kernel_matches_mpmath) with -m slow.
-@pytest.mark.parametrize("rho", [-0.999, pytest.param(0.999, marks=pytest.mark.slow)])
+# The reference is a 2-D Gauss–Hermite rule written here in NumPy (gelu is entire, so the rule
+# converges geometrically: 120 nodes a side agree with 80 and 200 to ~1e-15 relative), far
+# below the 1e-11 asked; ρ = −0.999 is where the closed kernel cancels.  The dense 20-digit
+# mpmath quadrature (about a minute on 2 cores) checks the same points with -m slow.
+@pytest.mark.parametrize("rho", [-0.999, 0.999])
 def test_gelu_kernel_is_relatively_accurate_near_collinear(rho):
+    q1, q2 = 0.7, 1.3
+    c = rho * math.sqrt(q1 * q2)
+    value = _jax_kernel(K.closed_kernel(get_activation("gelu"), centred=True))(0.0, 0.0, q1, q2, c)
+    assert value == pytest.approx(_gauss_hermite_gelu(q1, q2, c), rel=1e-11, abs=0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rho", [-0.999, 0.999])
+def test_gelu_kernel_is_relatively_accurate_near_collinear_against_dense_mpmath(rho):
     gelu = get_activation("gelu").expr
     q1, q2 = 0.7, 1.3
     c = rho * math.sqrt(q1 * q2)
     value = _jax_kernel(K.closed_kernel(get_activation("gelu"), centred=True))(0.0, 0.0, q1, q2, c)
-    assert value == pytest.approx(float(_dense_mp(gelu, q1, q2, c)), rel=1e-11, abs=0)
+    reference = float(_dense_mp(gelu, q1, q2, c))
+    assert value == pytest.approx(reference, rel=1e-11, abs=0)
+    assert _gauss_hermite_gelu(q1, q2, c) == pytest.approx(reference, rel=1e-13, abs=0)
+
+
+def _gauss_hermite_gelu(q1, q2, c, nodes=120):
+    """E[gelu(u) gelu(v)] for centred (u, v) with variances q1, q2 and covariance c, by a
+    tensor Gauss–Hermite rule: u = √q1 z1, v = (c/√q1) z1 + √(q2 − c²/q1) z2."""
+    import numpy as np
+    from numpy.polynomial.hermite_e import hermegauss
+    from scipy.special import ndtr
+
+    def gelu(x):
+        return x * ndtr(x)
+
+    z, w = hermegauss(nodes)
+    w = w / math.sqrt(2 * math.pi)
+    slope, rest = c / math.sqrt(q1), math.sqrt(q2 - c**2 / q1)
+    inner = gelu(slope * z[:, None] + rest * z[None, :]) @ w
+    return float(np.sum(w * gelu(math.sqrt(q1) * z) * inner))
 
 
 def _dense_mp(expr, q1, q2, c, m1=0, m2=0, dps=20):
