@@ -78,6 +78,7 @@ def test_bench_runs_at_tiny_size(capsys, monkeypatch):
     out = json.loads(capsys.readouterr().out)
     assert out["naive_seconds"] > 0 and out["engine_seconds_float64"] > 0
     assert out["matmul_peak_gflops_float64"] > 0 and "wide" not in out and "theory_seconds" not in out
+    assert "limit" not in out  # --no-theory skips the limit's timing too
 
 
 @pytest.mark.slow
@@ -86,3 +87,4 @@ def test_bench_with_wide_and_theory_timings(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["naive_seconds"] > 0 and out["engine_seconds_float64"] > 0
     assert out["matmul_peak_gflops_float64"] > 0 and out["wide"]["k"] == 80 and out["theory_seconds"] > 0
+    assert 0 < out["limit"]["point_ms_best"] <= out["limit"]["point_ms_median"] and out["limit"]["curve_ms_per_point"] > 0
