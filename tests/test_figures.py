@@ -15,7 +15,7 @@ import numpy as np
 import onestep_gm.numerics.simulation as sweep_module
 import pytest
 from onestep_gm.experiments.cli import main
-from onestep_gm.experiments.figures import catalogue, grid, report
+from onestep_gm.experiments.figures import catalogue, grid, report, results_page
 from onestep_gm.experiments.figures.catalogue import FIGURES, ORDER_AT_BETA_ONE, Overrides
 from onestep_gm.experiments.figures.grid import point_config, point_grid
 from onestep_gm.experiments.figures.outputs import save_figure as write_outputs
@@ -325,7 +325,7 @@ def test_heatmap_report_and_gather(tmp_path):
         write_outputs(run_figure(FIGURES[name], quick=True, simulate_fn=fake_simulate()), out)
     md = (out / "fig4b.md").read_text()
     assert md.count("| 0/5 |") == 5  # five beta rows, Hermite off by 2.45 s.e. everywhere
-    page = report.gather(out, tmp_path / "docs" / "results.md")
+    page = results_page.gather(out, tmp_path / "docs" / "results.md")
     text = page.read_text()
     assert text.index("## fig1b") < text.index("## fig4b")
     assert "](figures/fig1b.png)" in text and "](figures/fig4b.png)" in text
@@ -334,7 +334,7 @@ def test_heatmap_report_and_gather(tmp_path):
 
 def test_gather_without_reports_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="no figure reports"):
-        report.gather(tmp_path, tmp_path / "results.md")
+        results_page.gather(tmp_path, tmp_path / "results.md")
 
 
 # --- CLI ------------------------------------------------------------------------------------
@@ -545,7 +545,7 @@ def test_gather_puts_figures_beside_the_paper(tmp_path):
     docs = tmp_path / "docs"
     (docs / "paper").mkdir(parents=True)
     (docs / "paper" / "fig1a.png").write_bytes(b"\x89PNG")
-    text = report.gather(out, docs / "results.md").read_text()
+    text = results_page.gather(out, docs / "results.md").read_text()
     assert "## Agreement per figure" in text and "| fig1a | quick | 3 |" in text
     assert "![Figure 1(a)](paper/fig1a.png)" in text and "| ![fig1a](figures/fig1a.png) |" in text
     assert "Beside Figure 1(a)" in text and "| 1 | 0.0209 |" in text

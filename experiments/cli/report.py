@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     # JAX/SymPy load when the command runs: `onestep --help` and `order` stay fast
     from onestep_gm.experiments.figures.catalogue import FIGURES
-    from onestep_gm.experiments.figures.report import gather
+    from onestep_gm.experiments.figures.results_page import gather
 
     if args.redraw:
         from onestep_gm.experiments.figures.outputs import redraw_folder  # matplotlib loads with it
