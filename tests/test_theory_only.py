@@ -69,3 +69,14 @@ def test_limit_sweep_example_values_are_the_limits():
         assert point["gen"]["tanh|limit"] == [pytest.approx(expected, rel=1e-10)]
         row = next(line for line in report.splitlines() if line.startswith(f"| {m:.4g} |"))
         assert " ± " not in row  # one value per point: no s.e.
+
+
+def test_theory_only_paper_figure_on_the_results_page(tmp_path):
+    """A paper figure run theory-only: no comparison with the published (network) markers, and
+    the summary says so."""
+    from onestep_gm.experiments.figures.results_page import gather
+
+    run = run_figure("fig1b", quick=True, simulate_fn=_fake, overrides=Overrides(models=("theory",)))
+    run.save(tmp_path)
+    page = gather(tmp_path, tmp_path / "docs" / "results.md").read_text()
+    assert "| fig1b | quick | theory only |" in page and "Beside Figure" not in page

@@ -42,7 +42,7 @@ def summary_table(datas: Mapping[str, Mapping[str, Any]]) -> list[str]:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, data in datas.items():
         trials = sorted({len(v) for p in data["points"] for k, v in decode_pairs(p["gen"]).items() if k.model == "nn"})
-        cells = [name, "quick" if data.get("quick") else "full size", ", ".join(map(str, trials))]
+        cells = [name, "quick" if data.get("quick") else "full size", ", ".join(map(str, trials)) or "theory only"]
         for other in others:
             good, total = agreement(data, other)
             every, _some, _trials = diverged(data, other)
@@ -63,8 +63,8 @@ def _beside_paper(name: str, text: str, data: Mapping[str, Any] | None, page: Pa
             f"|---|---|\n| ![{name}]({rel}) | ![{PAPER_PANELS[name]}](paper/{name}.png) |"
         )
         text = text.replace(f"![{name}]({rel})", pair, 1)
-    if data is not None:
-        table = comparison_table(data)
+    if data is not None and any(pair.model == "nn" for p in data["points"] for pair in decode_pairs(p["gen"])):
+        table = comparison_table(data)  # the published markers are the network's
         if table:
             at = text.find("\n" + TABLE_HEAD)
             block = "\n".join(table) + "\n"
