@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         dest="models",
         type=comma_list,
         default=None,
-        help="comma list from nn,hermite,conditional,theory (default nn,hermite)",
+        help="comma list from nn,hermite,conditional,theory,limit (default: the figure's); without nn, "
+        "only theory and/or limit: a theory-only figure",
     )
     parser.add_argument(
         "--components",
