@@ -182,3 +182,17 @@ def test_extra_activation_colours_are_distinct():
     order = ["relu", "erf", "gelu"]
     colours = {plots.colour(a, order) for a in order}
     assert len(colours) == 3 and plots.colour("relu", order) == plots.ACTIVATION_COLOURS["relu"]
+
+
+def test_series_pads_points_with_fewer_draws():
+    """A theory line with more draws at some points: the shorter rows are padded with NaN, which
+    mean_se leaves out (mean and s.e. of each point over its own draws)."""
+    data = line_data()
+    data["points"][0]["gen"]["relu|theory"] = [1.0, 2.0, 3.0, 4.0, 5.0]
+    for point in data["points"][1:]:
+        point["gen"]["relu|theory"] = [2.0, 4.0]
+    rows = plots.series(data)[("relu", "theory")]
+    assert rows.shape == (3, 5) and np.isnan(rows[1, 2:]).all()
+    mean, se = plots.mean_se(rows)
+    assert mean.tolist() == [3.0, 3.0, 3.0]
+    assert se.tolist() == pytest.approx([np.std([1, 2, 3, 4, 5], ddof=1) / np.sqrt(5), 1.0, 1.0])

@@ -93,13 +93,18 @@ def new_figure(**kw: Any) -> Figure:
 
 def series(data: Mapping[str, Any], metric: str = "gen") -> dict:
     """Per :class:`~onestep_gm.numerics.simulation.Pair` an array (points × trials) of the chosen
-    error (NaN where a trial diverged)."""
+    error (NaN where a trial diverged, and past a point's last trial where points have different
+    counts, as a theory line with more draws at some points)."""
     key = "train" if metric == "train" else "gen"
     out: dict = {}
     for point in data["points"]:
         for pair, values in decode_pairs(point[key]).items():
-            out.setdefault(pair, []).append(np.asarray(values, dtype=float))
-    return {pair: np.stack(rows) for pair, rows in out.items()}
+            out.setdefault(pair, []).append(np.asarray([np.nan if v is None else v for v in values], dtype=float))
+    stacked = {}
+    for pair, rows in out.items():
+        width = max(row.size for row in rows)
+        stacked[pair] = np.stack([np.pad(row, (0, width - row.size), constant_values=np.nan) for row in rows])
+    return stacked
 
 
 def line_estimates(data: Mapping[str, Any], act: str, model: str, arr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

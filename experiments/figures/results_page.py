@@ -9,6 +9,7 @@ table (:mod:`~onestep_gm.experiments.figures.paper`), and copies the pictures, a
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -22,7 +23,7 @@ from onestep_gm.experiments.figures.report import (
     MODEL_ORDER,
     TABLE_HEAD,
     agreement,
-    diverged,
+    point_gaps,
 )
 from onestep_gm.experiments.results import decode_pairs
 from onestep_gm.numerics.files import staged
@@ -35,7 +36,8 @@ def _figure_order(names: Sequence[str], order: Sequence[str]) -> list[str]:
 
 def summary_table(datas: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Markdown: per figure its size, trials and the fraction of (point, activation) pairs at
-    which NN and each model agree within 2 s.e."""
+    which NN and each model agree within 2 s.e., and the pairs where the model diverged (on any
+    trial: not a gap, :func:`~onestep_gm.experiments.figures.report.point_gaps`)."""
     present = {pair.model for data in datas.values() for p in data["points"] for pair in decode_pairs(p["gen"])}
     others = [m for m in MODEL_ORDER if m != "nn" and m in present]
     head = ["figure", "run", "trials"] + [f"NN vs {MODEL_NAMES[m]}" for m in others]
@@ -45,9 +47,9 @@ def summary_table(datas: Mapping[str, Mapping[str, Any]]) -> list[str]:
         cells = [name, "quick" if data.get("quick") else "full size", ", ".join(map(str, trials)) or "theory only"]
         for other in others:
             good, total = agreement(data, other)
-            every, _some, _trials = diverged(data, other)
+            nan = sum(math.isnan(z) for p in data["points"] for z in point_gaps(p, data["metric"], other).values())
             cell = f"{good}/{total} ({good / total:.0%})" if total else "–"
-            cells.append(cell + (f", diverged at {every}" if every else ""))
+            cells.append(cell + (f", diverged at {nan}" if nan else ""))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
