@@ -84,6 +84,12 @@ CONTROLS: dict[str, Control] = {control.name: control for control in (SignalScal
 """Every control a figure can name."""
 
 
+def theory_draws(table: Mapping) -> int:
+    """The controlled model's draws at a point: the longest of its lists in a per-pair error
+    table (``SimulationResult.gen``, or a saved point's decoded ``gen``); 0 without it."""
+    return max((len(v) for (_, model), v in table.items() if model == CONTROLLED_MODEL), default=0)
+
+
 def control_record(control: Control, config: SimulationConfig, trials: int, draws: int = CONTROL_DRAWS) -> dict:
     """The control of one figure point, as saved with the figure's data.
 
@@ -153,8 +159,7 @@ def add_controls(data: dict, control: Control, draws: int = CONTROL_DRAWS) -> in
 
     changed = 0
     for point in data["points"]:
-        trials = max((len(v) for (_, model), v in decode_pairs(point["gen"]).items() if model == CONTROLLED_MODEL),
-                     default=0)  # fmt: skip
+        trials = theory_draws(decode_pairs(point["gen"]))
         if trials and not point.get("control"):
             point["control"] = control_record(control, config_from_json(point["config"]), trials, draws)
             changed += 1

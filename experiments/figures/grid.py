@@ -27,7 +27,7 @@ from onestep_gm.experiments.figures.catalogue import (
     Overrides,
     mixture_weights,
 )
-from onestep_gm.experiments.figures.control import CONTROLLED_MODEL, QUICK_DRAWS, control_record
+from onestep_gm.experiments.figures.control import QUICK_DRAWS, control_record, theory_draws
 from onestep_gm.experiments.figures.outputs import save_outputs
 from onestep_gm.experiments.figures.protocol import RunOptions, refuse
 from onestep_gm.experiments.figures.report import figure_report
@@ -353,7 +353,7 @@ def point_control(spec: FigureSpec, config: SimulationConfig, result, quick: boo
     """The control record of one point (``None`` without a control or a theory line)."""
     if spec.control is None:
         return None
-    draws = max((len(v) for (_, model), v in result.gen.items() if model == CONTROLLED_MODEL), default=0)
+    draws = theory_draws(result.gen)
     if draws == 0:
         return None
     return control_record(spec.control, config, draws, **({"draws": QUICK_DRAWS} if quick else {}))
