@@ -158,8 +158,8 @@ def trained_layer(config: SimulationConfig, activation: str | None = None, trial
 
 
 @scoped_x64
-def simulate(config: SimulationConfig, *, progress: bool = False) -> SimulationResult:
-    """Run ``config.trials`` trials of one point.
+def simulate(config: SimulationConfig, *, progress: bool = False, trial_indices=None) -> SimulationResult:
+    """Run ``config.trials`` trials of one point (or the trials ``trial_indices`` of it).
 
     Runs in 64-bit JAX (:func:`onestep_gm.numerics.precision.x64`) and leaves the process as it
     found it: the x64 flag, the compile-cache setting (switch the persistent cache on with
@@ -171,33 +171,40 @@ def simulate(config: SimulationConfig, *, progress: bool = False) -> SimulationR
         The point.
     progress : bool
         Show a progress bar over trials.
+    trial_indices : sequence of int, optional
+        Run only these trials, in this order (each in ``[0, config.trials)``; trial ``t`` has the
+        same seeds as in a full run, so a run can be extended later: e.g. more draws of the
+        theory line, with ``theory_trials = trials``).  Default ``range(config.trials)``.
 
     Returns
     -------
     SimulationResult
         Per-trial train and generalisation errors per (activation, model), in the ½ convention
-        of the paper's figures (``info["convention"]``).
+        of the paper's figures (``info["convention"]``); one entry per trial run (the theory
+        line: per trial run below ``theory_trials``).
 
     Raises
     ------
     ValueError
         For an unusable configuration, or non-finite network errors (a singular ridge system,
-        e.g. λ = 0 at the interpolation threshold).
+        e.g. λ = 0 at the interpolation threshold), or ``trial_indices`` that are empty,
+        repeated or outside ``[0, config.trials)``.
     """
+    indices = _trial_indices(config, trial_indices)
     resolved = resolve(config)
     errors = _TrialErrors(resolved.activations, config.models)
     sampled = _sampled_models(config)
     start = time.perf_counter()
     if sampled:
-        first = setup_trial(config, resolved, 0)  # its refusals (activation, data) precede the bar
-        iterator = range(config.trials)
+        first = setup_trial(config, resolved, indices[0])  # its refusals (activation, data) precede the bar
+        iterator = indices
         if progress:
             from tqdm.auto import tqdm  # the progress bar is optional and for terminals only
 
             iterator = tqdm(iterator, desc="trials", unit="trial", leave=False)
         start = time.perf_counter()
         with serial_lapack():
-            _run_trials(config, resolved, first, iterator, errors)
+            _run_trials(config, resolved, (indices[0], first), iterator, errors)
     for mdl in config.models:  # sampling-free predictors: one value per point
         point = getattr(PREDICTORS.get(mdl), "point", None)
         if point is not None:
@@ -209,17 +216,33 @@ def simulate(config: SimulationConfig, *, progress: bool = False) -> SimulationR
                             _info(config, resolved, errors, notes), errors.train_mse_arrays())  # fmt: skip
 
 
-def _run_trials(config: SimulationConfig, resolved: Resolved, first: TrialSetup, trials, errors: _TrialErrors) -> None:
+def _trial_indices(config: SimulationConfig, trial_indices) -> tuple[int, ...]:
+    """The trials a run covers: ``range(config.trials)``, or ``trial_indices`` checked."""
+    if trial_indices is None:
+        return tuple(range(config.trials))
+    indices = tuple(trial_indices)
+    for t in indices:
+        check_int("trial_indices entry", t, 0, config.trials - 1)
+    if not indices or len(set(indices)) < len(indices):
+        raise ValueError(f"trial_indices must be non-empty and without repeats, got {list(indices)}")
+    return indices
+
+
+def _run_trials(config: SimulationConfig, resolved: Resolved, first: tuple[int, TrialSetup], trials,
+                errors: _TrialErrors) -> None:  # fmt: skip
     """Run ``trials`` (indices) through one compiled trial, adding each one's errors to ``errors``
-    (the theory line on the first ``config.theory_trials``)."""
+    (the theory line on those below ``config.theory_trials``); ``first`` is the first trial's
+    index and its set-up, already realised."""
     want_theory = THEORY.name in config.models
     shape = trial_shape(config, resolved, with_layers=want_theory)
     if not shape.models:  # the theory line alone: the trained layers, no readout to fit
-        layers = make_layers(shape)
+        # the network's draws: an image pool gives every batch disjoint rows, so what a trial
+        # draws depends on how many test rows its models take (the network's here)
+        layers = make_layers(trial_shape(dataclasses.replace(config, models=("nn",)), resolved))  # = trained_layer's
         for t in trials:
             if t >= config.theory_trials:
                 continue
-            setup = first if t == 0 else setup_trial(config, resolved, t)
+            setup = first[1] if t == first[0] else setup_trial(config, resolved, t)
             F_hats = layers(setup.key, setup.data, setup.tau, resolved.eta, setup.data_key)
             errors.record(setup)
             with serial_lapack(serial=False):
@@ -227,7 +250,7 @@ def _run_trials(config: SimulationConfig, resolved: Resolved, first: TrialSetup,
         return
     trial_fn = make_trial(shape)
     for t in trials:
-        setup = first if t == 0 else setup_trial(config, resolved, t)
+        setup = first[1] if t == first[0] else setup_trial(config, resolved, t)
         out = trial_fn(setup.key, setup.data, setup.params, setup.data_key)
         moments = None
         if shape.test == "exact":

@@ -117,6 +117,23 @@ def test_same_seed_same_trained_layer_in_simulate_and_curves():
     assert not np.allclose(np.asarray(other), np.asarray(F_hat))
 
 
+def test_trial_indices_run_the_same_trials_as_a_full_run():
+    """``simulate(config, trial_indices=...)`` gives trial t the values of a full run's trial t
+    (the theory line alone: the trained layers of the test above, compiled once)."""
+    import numpy as np
+
+    config = onestep_gm.SimulationConfig(data=onestep_gm.MixtureSpec(n=30), k=20, m=25, trials=3, theory_trials=3,
+                                         activations=("tanh",), models=("theory",), seed=7)  # fmt: skip
+    full = onestep_gm.simulate(config)
+    part = onestep_gm.simulate(config, trial_indices=[2, 0])
+    for metric in ("gen", "train"):
+        for pair, values in getattr(part, metric).items():
+            np.testing.assert_allclose(values, np.asarray(getattr(full, metric)[pair])[[2, 0]], rtol=1e-12)
+    for bad in ([], [0, 0], [3], [-1]):
+        with pytest.raises(ValueError, match="trial_indices"):
+            onestep_gm.simulate(config, trial_indices=bad)
+
+
 @pytest.mark.slow
 def test_wheel_holds_only_onestep_gm(tmp_path):
     out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],

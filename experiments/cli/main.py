@@ -85,14 +85,15 @@ COMMANDS = {
     "bench": "time the engine against a naive implementation and the float64 matmul peak",
     "figure": ("reproduce a figure of the paper (fig1a … fig8b, or all): png, pdf, json, csv, md; "
                "or check the theorem (order, convergence)"),
+    "draws": "more theory draws for saved figures, until each theory line's s.e. is below its markers'",
     "report": "gather <out>/<name>.md reports and pictures into docs/results.md",
     "curve": "theory curve (deterministic equivalent) of train/gen error along m, k or lambda",
     "sweep": "run a user-defined sweep from a TOML spec: png, pdf, json, csv, md like a paper figure",
 }
 """Subcommands and their one-line help, in the order ``onestep --help`` lists them."""
-_NUMERIC = {"moments", "derive", "simulate", "bench", "figure", "curve", "sweep"}
+_NUMERIC = {"moments", "derive", "simulate", "bench", "figure", "curve", "sweep", "draws"}
 """Commands that run JAX: the CLI is an entry point and switches it to 64-bit for them."""
-_CACHING = {"figure"}
+_CACHING = {"figure", "draws"}
 """Commands whose finished points survive an interrupt (their per-point cache)."""
 _COMMAND: str | None = None
 
