@@ -16,7 +16,12 @@ import types
 import numpy as np
 import pytest
 from onestep_gm.experiments.cli.main import main
-from onestep_gm.experiments.figures.draws import SAFETY, add_theory_draws, draw_targets
+from onestep_gm.experiments.figures.draws import (
+    SAFETY,
+    add_theory_draws,
+    draw_targets,
+    theory_precision,
+)
 from onestep_gm.experiments.results import config_to_json
 from onestep_gm.numerics.fashion import FashionSpec
 from onestep_gm.numerics.mixture import MixtureSpec
@@ -87,6 +92,7 @@ def test_targets_follow_the_break_even_rule():
     assert found[0].target == math.ceil(SAFETY * ratio**2)
     assert found[0].ratio == pytest.approx(ratio / math.sqrt(3))
     assert draw_targets(data, max_draws=10)[0].target == 10
+    assert theory_precision(data) == (1, 2)  # quiet below, noisy above; control and diverged left out
 
 
 # --- adding draws (a fake engine: value of trial t known in closed form) -----------------------

@@ -96,6 +96,22 @@ def point_ratios(point: Mapping[str, Any], metric_key: str) -> dict[str, float]:
     return out
 
 
+def theory_precision(data: Mapping[str, Any]) -> tuple[int, int]:
+    """(pairs where the theory line's standard error is below the markers', pairs compared)
+    over every (point, activation) of a saved figure (:func:`point_ratios`; points with a
+    control variate are left out: their line has its own estimator)."""
+    key = _metric_key(data)
+    below = pairs = 0
+    for point in data["points"]:
+        if point.get("control"):
+            continue
+        table = decode_pairs(point[key])
+        for act, ratio in point_ratios(point, key).items():
+            pairs += 1
+            below += ratio < math.sqrt(_finite(table[(act, CONTROLLED_MODEL)]).size)
+    return below, pairs
+
+
 def draw_targets(data: Mapping[str, Any], *, safety: float = SAFETY, max_draws: int = MAX_DRAWS) -> list[DrawTarget]:
     r"""The points of a saved figure whose theory line's s.e. is above the markers'.
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 from onestep_gm.experiments.figures.control import controlled_estimate, describe
+from onestep_gm.experiments.figures.draws import theory_precision
 from onestep_gm.experiments.results import decode_pairs
 from onestep_gm.experiments.stats import THRESHOLD, agrees, gap_in_se
 from onestep_gm.experiments.stats import mean_std as _stats
@@ -408,13 +409,15 @@ def figure_report(data: Mapping[str, Any], image: str | None = None) -> str:
     nn_trials, theory_draws = _trials(data, "nn"), _trials(data, "theory")
     if _control(data):
         details.append(describe(_control(data)) + ".")
-    elif theory_draws and nn_trials and max(theory_draws) < min(nn_trials):
-        details.append(
-            f"The theory line averages {', '.join(map(str, theory_draws))} draws of the random "
-            f"quantities, the network {', '.join(map(str, nn_trials))} trials: where the line "
-            "zig-zags, its band (± one s.e.) shows the spread of those few draws, and a theory "
-            "z beyond 2 there may be that spread rather than a disagreement."
-        )
+    elif theory_draws and nn_trials:
+        below, pairs = theory_precision(data)
+        line = (f"The theory line's standard error (over its {', '.join(map(str, theory_draws))} draws) "
+                f"is below the markers' at {below} of {pairs} pairs (point, activation)")  # fmt: skip
+        if below < pairs:
+            line += ("; at the others the line's band (± one s.e.) is the wider, and a theory z beyond "
+                     "2 there may be the line's own spread rather than a disagreement "
+                     "(`onestep draws` adds draws)")  # fmt: skip
+        details.append(line + ".")
     if _beyond_theorem(data):
         details.append(
             "**Outside the theorem.** β = 1 at (some of) these points: the theorem gives no "
