@@ -65,12 +65,15 @@ bench: $(STAMP)
 	$(BIN)/onestep bench
 
 # The paper at full size: every figure at the paper's trials (20; 100 for fig2c; 50 for
-# fig8a/8b) into $(PAPER_OUT), then the results page with Figures 1-3 beside the published
-# panels.  Points are cached in $(PAPER_OUT)/.cache: an interrupted run resumes, a re-run is
-# instant.  `make paper-time` times representative points first and prints the estimate.
+# fig8a/8b) into $(PAPER_OUT), more theory draws where a line's s.e. is above its markers'
+# (`onestep draws`), then the results
+# page with Figures 1-3 beside the published panels.  Points are cached in $(PAPER_OUT)/.cache:
+# an interrupted run resumes, a re-run is instant (the extra draws are computed again).
+# `make paper-time` times representative points first and prints the estimate.
 PAPER_OUT ?= docs/paper-full
 paper: $(STAMP) fmnist
 	$(BIN)/onestep figure all --out $(PAPER_OUT) --no-progress
+	$(BIN)/onestep draws all --out $(PAPER_OUT)
 	$(BIN)/onestep report --out $(PAPER_OUT) --docs docs/results.md
 
 paper-time: $(STAMP)

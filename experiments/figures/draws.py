@@ -23,7 +23,7 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -215,6 +215,10 @@ def add_theory_draws(
     """Add theory draws to the saved figures ``names`` of ``out_dir`` until each theory line's
     s.e. is below its markers' (:func:`draw_targets`), or the budget is spent.
 
+    Works in passes: each pass brings every point to its target, then the targets are
+    estimated again from the larger sample; it stops when no point is left or every point
+    left is at ``max_draws``.
+
     Parameters
     ----------
     out_dir : str or Path
@@ -251,33 +255,48 @@ def add_theory_draws(
     missing = [name for name in names if name not in figures]
     if missing:
         raise ValueError(f"no saved grid figure {', '.join(missing)} in {folder} (run `onestep figure` first)")
-    todo = _todo(figures, names, safety, max_draws)
-    start, done = time.perf_counter(), []
-    for target, holders in todo.values():
-        fig0, i0 = holders[0]
-        point = figures[fig0].data["points"][i0]
-        config = config_from_json(point["config"])
-        config = dataclasses.replace(config, models=(CONTROLLED_MODEL,), trials=target, theory_trials=target)
-        first = True
-        while (have := theory_draws(decode_pairs(point["gen"]))) < target:
-            if budget_s is not None and time.perf_counter() - start > budget_s:
+    start, done, checked = time.perf_counter(), [], set()
+
+    def spent() -> bool:
+        return budget_s is not None and time.perf_counter() - start > budget_s
+
+    while todo := _todo(figures, names, safety, max_draws):  # a pass; the next one re-estimates
+        before = len(done)
+        for key, (target, holders) in todo.items():
+            for chunk in _extend(figures, holders, target, simulate_fn, key not in checked, spent):
+                done.append(chunk)
+                if on_chunk is not None:
+                    on_chunk(chunk)
+            if spent():
                 return done
-            t0 = time.perf_counter()
-            indices = ([0] if first else []) + list(range(have, min(have + CHUNK, target)))
-            result = simulate_fn(config, trial_indices=indices)
-            reproduced = _check_trial0(point, result, indices) if first else 0.0
-            first = False
-            for fig, i in holders:
-                _append(figures[fig], i, result, indices)
-            for fig in {fig for fig, _ in holders}:
-                figures[fig].save()
-            now = theory_draws(decode_pairs(point["gen"]))
-            chunk = DrawsDone(tuple(sorted({f for f, _ in holders})), i0, have, now, target,
-                              time.perf_counter() - t0, reproduced)  # fmt: skip
-            done.append(chunk)
-            if on_chunk is not None:
-                on_chunk(chunk)
+            checked.add(key)
+        if len(done) == before:  # every point left is at max_draws
+            break
     return done
+
+
+def _extend(figures: Mapping[str, _Figure], holders: list[tuple[str, int]], target: int,
+            simulate_fn: Callable[..., Any], check: bool, spent: Callable[[], bool]) -> Iterator[DrawsDone]:  # fmt: skip
+    """Draw one point's theory up to ``target`` draws, :data:`CHUNK` at a time, saving every
+    figure holding it after each chunk (trial 0 first, computed again as a check, if ``check``),
+    until ``spent()``."""
+    fig0, i0 = holders[0]
+    point = figures[fig0].data["points"][i0]
+    config = config_from_json(point["config"])
+    config = dataclasses.replace(config, models=(CONTROLLED_MODEL,), trials=target, theory_trials=target)
+    while (have := theory_draws(decode_pairs(point["gen"]))) < target and not spent():
+        t0 = time.perf_counter()
+        indices = ([0] if check else []) + list(range(have, min(have + CHUNK, target)))
+        result = simulate_fn(config, trial_indices=indices)
+        reproduced = _check_trial0(point, result, indices) if check else 0.0
+        check = False
+        for fig, i in holders:
+            _append(figures[fig], i, result, indices)
+        for fig in {fig for fig, _ in holders}:
+            figures[fig].save()
+        now = theory_draws(decode_pairs(point["gen"]))
+        yield DrawsDone(tuple(sorted({f for f, _ in holders})), i0, have, now, target,
+                        time.perf_counter() - t0, reproduced)  # fmt: skip
 
 
 def _todo(figures: Mapping[str, _Figure], names: Iterable[str], safety: float, max_draws: int) -> dict:
