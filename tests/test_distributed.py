@@ -1,7 +1,14 @@
 """Sweeps on Dask: a LocalCluster of two worker processes, reached by its scheduler address,
 gives the in-process numbers; a worker killed mid-sweep loses nothing; a re-run resumes.
 
-The sweep varies alpha at a fixed Hermite order, so each process compiles one trial."""
+The sweep varies alpha at a fixed Hermite order, so each process compiles one trial.
+
+The module's cluster is started as on a machine with 2 cores per worker, so its workers run
+with the XLA flags of the test process and read the trials the test process compiled from the
+persistent compile cache (on a 2-core machine ``--workers 2`` adds
+``--xla_cpu_multi_thread_eigen=false``, a different compile-cache key: every worker compiled
+every program again, ~40 s of the suite).  That single-threaded case, bit for bit, is
+``test_single_threaded_xla_workers_reproduce_in_process`` (slow)."""
 
 import contextlib
 import os
@@ -46,20 +53,29 @@ class _Cluster:
     starts it; a cluster costs seconds to start and to close), the environment before it
     started, and its closing, which the last test calls and checks."""
 
-    def __init__(self, stack: contextlib.ExitStack, before: dict[str, str]):
+    def __init__(self, stack: contextlib.ExitStack, before: dict[str, str], cores: int):
         self.stack, self.before = stack, before
-        self.scheduler_address = stack.enter_context(dist.local_cluster(2))
+        with pytest.MonkeyPatch.context() as patch:  # the cores local_cluster splits between workers
+            patch.setattr(os, "cpu_count", lambda: cores)
+            self.scheduler_address = stack.enter_context(dist.local_cluster(2))
 
     def close(self) -> None:
         self.stack.close()
 
 
-@pytest.fixture(scope="module")
-def cluster():
+@contextlib.contextmanager
+def _started_cluster(cores: int):
     with pytest.MonkeyPatch.context() as patch, contextlib.ExitStack() as stack:
         for name in _CLEARED:  # Dask's nannies write these into the starting process's environment
             patch.delenv(name, raising=False)
-        yield _Cluster(stack, dict(os.environ))
+        yield _Cluster(stack, dict(os.environ), cores)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two workers of 2 XLA threads each (no extra XLA flag: they share the compile cache)."""
+    with _started_cluster(cores=4) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +89,21 @@ def test_cluster_by_address_reproduces_in_process(cluster, in_process, tmp_path)
     remote = run_figure(SPEC, scheduler=address, cache_dir=tmp_path)
     _same(remote, in_process)
     assert len(list(tmp_path.glob("point-*.json"))) == len(SPEC.grid)
+
+
+@pytest.mark.slow
+def test_single_threaded_xla_workers_reproduce_in_process(in_process, tmp_path):
+    """``onestep figure --workers 2`` on a 2-core machine: single-threaded workers (OMP 1,
+    ``--xla_cpu_multi_thread_eigen=false``, so every program is compiled again under that flag)
+    give the in-process numbers bit for bit.  The default run checks the cluster route with
+    workers that share the test process's flags (``test_cluster_by_address_reproduces_in_process``)."""
+    with _started_cluster(cores=2) as started:
+        with distributed.Client(started.scheduler_address) as client:
+            flags = client.run(lambda: os.environ.get("XLA_FLAGS", ""))
+        assert all("xla_cpu_multi_thread_eigen=false" in f for f in flags.values())
+        remote = run_figure(SPEC, scheduler=started.scheduler_address, cache_dir=tmp_path)
+        started.close()
+    _same(remote, in_process)
 
 
 def test_killed_worker_loses_nothing_and_rerun_resumes(cluster, in_process, tmp_path, monkeypatch):
@@ -137,13 +168,13 @@ def test_theorem_figures_on_the_cluster_reproduce_in_process(cluster, tmp_path):
     conv = convergence.ConvergenceSpec(n_values=(40,), points=((0.3, 0.5),), trials=2,
                                        models=("nn", "hermite"), activations=("relu",))  # fmt: skip
     address = cluster.scheduler_address
+    local = diagram.run_order(order)  # first: the workers read its programs from the compile cache
     remote = diagram.run_order(order, scheduler=address, cache_dir=tmp_path / "order")
-    local = diagram.run_order(order)
     for key, point in local["results"].items():
         assert {**remote["results"][key], "seconds": 0} == {**point, "seconds": 0}
     assert len(list((tmp_path / "order").glob("json-*.json"))) == 2
-    remote = convergence.run_convergence(conv, scheduler=address, cache_dir=tmp_path / "conv")
     local = convergence.run_convergence(conv)
+    remote = convergence.run_convergence(conv, scheduler=address, cache_dir=tmp_path / "conv")
     assert remote["results"].keys() == local["results"].keys()
     for key, point in local["results"].items():
         assert remote["results"][key]["gen"] == point["gen"]

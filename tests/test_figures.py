@@ -449,12 +449,13 @@ def test_real_engine_quick_fig1a_relu(tmp_path):
     """The network and Hermite lines on the real engine (the theory line's k = 1200 moments
     and eigenvalues cost more than both; the theory line against simulated networks:
     test_curves.test_prediction_matches_simulated_network_relu, test_examples'
-    test_compare_models and test_theory_curve)."""
-    data = _real_run("fig1a", tmp_path, "--activation", "relu", "--trials", "3", "--models", "nn,hermite")
+    test_compare_models and test_theory_curve).  Two trials per point (~5 s each at k = 1200):
+    the two lines' means differ by at most 2% there, against the 25% allowed."""
+    data = _real_run("fig1a", tmp_path, "--activation", "relu", "--trials", "2", "--models", "nn,hermite")
     assert {p.name for p in tmp_path.iterdir()} >= {f"fig1a.{e}" for e in OUTPUTS}
     assert (tmp_path / ".cache").is_dir()
     for point in data["points"]:
-        assert len(point["gen"]["relu|nn"]) == 3
+        assert len(point["gen"]["relu|nn"]) == 2
         assert point["info"]["order"] == 4  # beta = 0.74 lies in (2/3, 3/4): l = 4
     nn = np.array([np.mean(p["gen"]["relu|nn"]) for p in data["points"]])
     herm = np.array([np.mean(p["gen"]["relu|hermite"]) for p in data["points"]])
