@@ -320,16 +320,22 @@ def _limit(params: Array, *, activation: str, teacher: str, gaussian: bool, quad
     return jax.tree_util.tree_map(lambda v: jnp.tensordot(offset_w, v, axes=1), outs)
 
 
-def _solve_point(activation, teacher, quad, alpha_p, q, lam, noise, r, gamma, a_nodes, a_w, bulk) -> dict:
-    r"""Cui et al.'s Result 3.3 in the Marchenko–Pastur limit (unit bulk; docs ``limit-theory.md``).
+class _Conditional(NamedTuple):
+    """Step 2's coefficients on the κ nodes: the student's mean-part basis ``(K, A)``, bulk
+    coefficient μ₁ and noise μ₂² ``(K,)``; the teacher's h, h₁ and hh ``(K,)``."""
 
-    :math:`\alpha_p = m/k` (the hat equations average over the :math:`k` features), spectral
-    averages :math:`\langle\cdot\rangle` over the MP law of ratio :math:`q`.
-    """
+    basis: Array
+    mu1: Array
+    mu2_sq: Array
+    h: Array
+    h1: Array
+    hh: Array
+
+
+def _conditional(activation, teacher, quad, kz, noise, r, gamma, a_nodes, a_w, bulk) -> _Conditional:
+    """Step 2: conditional Gaussian-equivalence coefficients of student and teacher given κ."""
     sigma, _, kinks = _elementwise(activation)
     tsigma, _, tkinks = _elementwise(teacher)
-    kz, kw = (jnp.asarray(a) for a in _hermite_rule(quad.kappa))
-
     # conditional coefficients per (kappa, a): pre-activation r a kappa + sqrt(c(a)) z
     shift = r * a_nodes[None, :] * kz[:, None]  # (K, A)
     scale = jnp.sqrt(bulk)[None, :] * jnp.ones_like(shift)
@@ -341,17 +347,14 @@ def _solve_point(activation, teacher, quad, alpha_p, q, lam, noise, r, gamma, a_
     mu0 = inner(lambda u, z: sigma(u))
     mu1 = inner(lambda u, z: z * sigma(u))
     second = inner(lambda u, z: sigma(u) ** 2)
-    # average over the readout weight's law: mean part and bulk coefficient averaged, their spread
-    # across neurons counted as noise (exact for the constant readout, where a = 1)
     # Gaussian readout: the mean part mu0(kappa; a_i) differs between neurons, so the readout can
     # combine the functions {mu0(.; a_j)} freely (each is carried by a direction of norm ~ sqrt(k),
     # unpenalised in the limit): they become the basis of the mean part (Cui et al.'s single m
     # becomes one coefficient per readout node).  The bulk coefficient is averaged over a, its
-    # spread across neurons counted as noise (an approximation, measured in the docs)
-    basis = mu0  # (K, A)
+    # spread across neurons counted as noise (an approximation, measured in the docs; exact for
+    # the constant readout, where a = 1)
     b1 = mu1 @ a_w
     mu2_sq = jnp.maximum((second - mu0**2) @ a_w - b1**2, 0.0)
-    mu1 = b1
 
     # teacher given kappa: sigma_*(gamma kappa + rho w) + delta eps
     rho = jnp.sqrt(jnp.maximum(1.0 - gamma**2, 0.0))
@@ -365,21 +368,21 @@ def _solve_point(activation, teacher, quad, alpha_p, q, lam, noise, r, gamma, a_
     h = tinner(lambda u, z: tsigma(u))
     h1 = tinner(lambda u, z: z * tsigma(u))
     hh = tinner(lambda u, z: tsigma(u) ** 2) + noise**2
+    return _Conditional(mu0, b1, mu2_sq, h, h1, hh)
 
-    D, dw = marchenko_pastur_rule(q, quad.spectrum)
 
-    def spec(f):
-        return jnp.sum(dw * f(D))
+def _variances(co: _Conditional, kw, alpha_p, lam, D, dw, iterations):
+    """(V₁, V₂) and their hats: the 2-D fixed point, a damped iteration in the log (both stay
+    positive) stopped at 1e-14; also the iteration count and the last step's size."""
 
     def hats(V):
-        denom = 1.0 + mu1**2 * V[0] + mu2_sq * V[1]
-        return alpha_p * jnp.array([kw @ (mu1**2 / denom), kw @ (mu2_sq / denom)])
+        denom = 1.0 + co.mu1**2 * V[0] + co.mu2_sq * V[1]
+        return alpha_p * jnp.array([kw @ (co.mu1**2 / denom), kw @ (co.mu2_sq / denom)])
 
     def overlaps(Vhat):
-        S = lambda D: lam + Vhat[0] * D + Vhat[1]  # noqa: E731
-        return jnp.array([spec(lambda D: D / S(D)), spec(lambda D: 1.0 / S(D))])
+        S = lam + Vhat[0] * D + Vhat[1]
+        return jnp.array([jnp.sum(dw * (D / S)), jnp.sum(dw * (1.0 / S))])
 
-    # (V1, V2): damped iteration in the log (both stay positive), stopped at 1e-14
     def body(state):
         i, V, _ = state
         new = overlaps(hats(V))
@@ -388,22 +391,22 @@ def _solve_point(activation, teacher, quad, alpha_p, q, lam, noise, r, gamma, a_
 
     def cond(state):
         i, _, err = state
-        return (i < quad.iterations) & (err > 1e-14)
+        return (i < iterations) & (err > 1e-14)
 
     V0 = overlaps(hats(jnp.array([1.0, 1.0])))
     iters, V, err = jax.lax.while_loop(cond, body, (0, V0, jnp.asarray(jnp.inf)))
-    Vhat = hats(V)
-    S = lam + Vhat[0] * D + Vhat[1]
-    denom = 1.0 + mu1**2 * V[0] + mu2_sq * V[1]
+    return V, hats(V), iters, err
 
-    # (theta, m): theta = theta_hat V2 (F -> 1); the mean part sum_j m_j B_j(kappa) is the weighted
-    # least-squares fit of h - mu1 kappa theta: E[B_j (h - B.m - mu1 kappa theta)/(1+V)] = 0;
-    # theta_hat = alpha_p E[kappa mu1 (h - B.m - mu1 kappa theta)/(1+V)]
-    E = lambda f: kw @ f  # noqa: E731
+
+def _mean_part(co: _Conditional, kz, kw, alpha_p, q, V, denom):
+    """(θ, m, θ̂, ψ, ψ̂): θ = θ̂ V₂ (F → 1); the mean part Σ_j m_j B_j(κ) is the weighted
+    least-squares fit of h − μ₁κθ, E[B_j (h − B·m − μ₁κθ)/(1+V)] = 0, and
+    θ̂ = α_p E[κμ₁(h − B·m − μ₁κθ)/(1+V)]: one linear system."""
+    basis, mu1, h = co.basis, co.mu1, co.h
     Bw = basis / denom[:, None]
     th_m = alpha_p * (kw * kz * mu1) @ Bw  # (A,)
-    th_t = alpha_p * E(kz**2 * mu1**2 / denom)
-    th_c = alpha_p * E(kz * mu1 * h / denom)
+    th_t = alpha_p * (kw @ (kz**2 * mu1**2 / denom))
+    th_c = alpha_p * (kw @ (kz * mu1 * h / denom))
     gram = basis.T @ (kw[:, None] * Bw)  # (A, A)
     m_t = Bw.T @ (kw * mu1 * kz)
     m_c = Bw.T @ (kw * h)
@@ -416,29 +419,45 @@ def _solve_point(activation, teacher, quad, alpha_p, q, lam, noise, r, gamma, a_
     sol = jnp.linalg.pinv(system, rtol=1e-12) @ rhs
     theta, m = sol[0], sol[1:]
     theta_hat = th_c - th_m @ m - th_t * theta
-    psi_hat = alpha_p * E(h1 * mu1 / denom)
+    psi_hat = alpha_p * (kw @ (co.h1 * mu1 / denom))
     psi = q * psi_hat * V[0]  # H -> D; teacher-side sums run over the n input directions: q<.>
+    return theta, m, gram, theta_hat, psi, psi_hat
 
-    # (q1, q2): linear; error integrand e(kappa) = base + mu1^2 q1 + mu2^2 q2
-    c_k = basis @ m + mu1 * kz * theta
-    base = hh + c_k**2 - 2.0 * c_k * h - 2.0 * mu1 * psi * h1
-    w1, w2 = mu1**2 / denom**2, mu2_sq / denom**2
-    e1, e2 = alpha_p * E(w1 * base), alpha_p * E(w2 * base)
-    a11, a12 = alpha_p * E(w1 * mu1**2), alpha_p * E(w1 * mu2_sq)
-    a21, a22 = alpha_p * E(w2 * mu1**2), alpha_p * E(w2 * mu2_sq)
-    # q = M qhat + const with qhat = e + a q
-    M = jnp.array([[spec(lambda D: D**2 / S**2), spec(lambda D: D / S**2)], [spec(lambda D: D / S**2), spec(lambda D: 1.0 / S**2)]])
-    extra = q * theta_hat**2 * jnp.array([spec(lambda D: D / S**2), spec(lambda D: 1.0 / S**2)]) + q * psi_hat**2 * jnp.array(
-        [spec(lambda D: D**2 / S**2), spec(lambda D: D / S**2)]
-    )
-    a = jnp.array([[a11, a12], [a21, a22]])
-    qs = jnp.linalg.solve(jnp.eye(2) - M @ a, M @ jnp.array([e1, e2]) + extra)
-    err_k = base + mu1**2 * qs[0] + mu2_sq * qs[1]
-    test_mse = E(err_k)
-    train_mse = E(err_k / denom**2)
+
+def _error_overlaps(co: _Conditional, kw, alpha_p, q, D, dw, S, denom, base, theta_hat, psi_hat):
+    """(q₁, q₂), linear: q = M q̂ + const with q̂ = e + a q (error integrand
+    e(κ) = base + μ₁² q₁ + μ₂² q₂)."""
+    mu1_sq, mu2_sq = co.mu1**2, co.mu2_sq
+    w1, w2 = mu1_sq / denom**2, mu2_sq / denom**2
+    e = alpha_p * jnp.array([kw @ (w1 * base), kw @ (w2 * base)])
+    a = alpha_p * jnp.array([[kw @ (w1 * mu1_sq), kw @ (w1 * mu2_sq)], [kw @ (w2 * mu1_sq), kw @ (w2 * mu2_sq)]])
+    s2, s1, s0 = jnp.sum(dw * (D**2 / S**2)), jnp.sum(dw * (D / S**2)), jnp.sum(dw * (1.0 / S**2))
+    M = jnp.array([[s2, s1], [s1, s0]])
+    extra = q * theta_hat**2 * jnp.array([s1, s0]) + q * psi_hat**2 * jnp.array([s2, s1])
+    return jnp.linalg.solve(jnp.eye(2) - M @ a, M @ e + extra)
+
+
+def _solve_point(activation, teacher, quad, alpha_p, q, lam, noise, r, gamma, a_nodes, a_w, bulk) -> dict:
+    r"""Cui et al.'s Result 3.3 in the Marchenko–Pastur limit (unit bulk; docs ``limit-theory.md``).
+
+    :math:`\alpha_p = m/k` (the hat equations average over the :math:`k` features), spectral
+    averages :math:`\langle\cdot\rangle` over the MP law of ratio :math:`q`.  The steps are
+    those of the page: conditional coefficients, (V₁, V₂), (θ, m), (q₁, q₂), the errors.
+    """
+    kz, kw = (jnp.asarray(a) for a in _hermite_rule(quad.kappa))
+    co = _conditional(activation, teacher, quad, kz, noise, r, gamma, a_nodes, a_w, bulk)
+    D, dw = marchenko_pastur_rule(q, quad.spectrum)
+    V, Vhat, iters, err = _variances(co, kw, alpha_p, lam, D, dw, quad.iterations)
+    S = lam + Vhat[0] * D + Vhat[1]
+    denom = 1.0 + co.mu1**2 * V[0] + co.mu2_sq * V[1]
+    theta, m, gram, theta_hat, psi, psi_hat = _mean_part(co, kz, kw, alpha_p, q, V, denom)
+    c_k = co.basis @ m + co.mu1 * kz * theta
+    base = co.hh + c_k**2 - 2.0 * c_k * co.h - 2.0 * co.mu1 * psi * co.h1
+    qs = _error_overlaps(co, kw, alpha_p, q, D, dw, S, denom, base, theta_hat, psi_hat)
+    err_k = base + co.mu1**2 * qs[0] + co.mu2_sq * qs[1]
     return {
-        "test_mse": test_mse,
-        "train_mse": train_mse,
+        "test_mse": kw @ err_k,
+        "train_mse": kw @ (err_k / denom**2),
         "w_norm2_per_k": qs[1],  # ||w_hat||^2 / k (the overlap with the noise features)
         "V1": V[0],
         "V2": V[1],
