@@ -358,6 +358,20 @@ def _mean_directions(spec: MixtureSpec) -> int:
 
 def validate_spec(spec: MixtureSpec) -> tuple[int, ...]:
     """Check ``spec``; raise :class:`ValueError` naming the first bad field. Returns the d_c."""
+    _check_field_types(spec)
+    counts = _check_field_values(spec)
+    R = spec.target().indices
+    require(
+        is_finite(spec.noise) and spec.noise >= 0,
+        f"noise (delta) must be finite and >= 0, got {spec.noise!r}",
+    )
+    _check_teacher_directions(spec, counts, R)
+    _check_room(spec, counts, R)
+    return counts
+
+
+def _check_field_types(spec: MixtureSpec) -> None:
+    """Each field of the right type (and the strengths in range)."""
     check_int("n", spec.n, 1)
     for name in ("alignment", "mean_norm", "noise"):
         check_real(name, getattr(spec, name))
@@ -375,6 +389,10 @@ def validate_spec(spec: MixtureSpec) -> tuple[int, ...]:
         check_int("spikes", spec.spikes, 0)
     for name in ("beta", "alpha"):
         check_strength(getattr(spec, name), name)
+
+
+def _check_field_values(spec: MixtureSpec) -> tuple[int, ...]:
+    """Each field in its range, field by field; returns the spike counts d_c."""
     weights = tuple(spec.weights)
     require(len(weights) >= 1, "weights must have at least one entry")
     require(
@@ -402,11 +420,11 @@ def validate_spec(spec: MixtureSpec) -> tuple[int, ...]:
     if _has_user_covariance(spec):
         _validate_user_covariance(spec)
     require(spec.task in TASKS, f"task must be one of {TASKS}, got {spec.task!r}")
-    R = spec.target().indices
-    require(
-        is_finite(spec.noise) and spec.noise >= 0,
-        f"noise (delta) must be finite and >= 0, got {spec.noise!r}",
-    )
+    return counts
+
+
+def _check_teacher_directions(spec: MixtureSpec, counts: tuple[int, ...], R: int) -> None:
+    """The teacher's R directions exist in this mixture (spikes, given vectors or means)."""
     if spec.task == "regression" and spec.teacher_direction == "spikes":
         pairs = len(counts) >= 2
         require(
@@ -427,6 +445,10 @@ def validate_spec(spec: MixtureSpec) -> tuple[int, ...]:
             f"teacher_direction='means' with {R} teacher direction(s) needs mean_norm > 0 and at least "
             f"{R} mean direction(s); this mixture has {available} (C = 2 has one, mu_2 = -mu_1)",
         )
+
+
+def _check_room(spec: MixtureSpec, counts: tuple[int, ...], R: int) -> None:
+    """Sizes drawn where needed, and n large enough for every orthogonal direction."""
     drawn = _drawn_counts(spec, counts)
     sized = [d for c, d in enumerate(counts) if _draws_sizes(spec, c)]
     if spec.equal_trace and spike_size(spec) > 0 and any(sized):
@@ -440,7 +462,6 @@ def validate_spec(spec: MixtureSpec) -> tuple[int, ...]:
         f"n = {spec.n} is too small: the spikes and means need {directions} orthogonal directions",
     )
     require(R <= spec.n, f"n = {spec.n} is too small for {R} orthogonal teacher directions")
-    return counts
 
 
 def _draws_sizes(spec: MixtureSpec, c: int) -> bool:
