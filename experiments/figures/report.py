@@ -366,22 +366,11 @@ def figure_report(data: Mapping[str, Any], image: str | None = None) -> str:
     standard errors), then the details."""
     metric = data["metric"]
     models = _models(data)
-    others = [m for m in models if m != "nn"]
     quick = " (quick run)" if data.get("quick") else ""
     out = [f"## {data['figure']}: {escape_markdown(str(data['title']))}{quick}", ""]
     if image:
         out += [f"![{data['figure']}]({image})", ""]
     out += [caption(data), ""]
-    verdicts = []
-    for other in others:
-        line = verdict([point_gaps(p, metric, other) for p in data["points"]], other)
-        _every, _some, trials = diverged(data, other)
-        if trials:
-            line += f" {trials} of its trials diverged (NaN), left out of the means."
-        worst = _miss_items(data, other)
-        if worst:
-            line += f" Largest misses ({MODEL_NAMES.get(other, other)} − NN)/NN: {'; '.join(worst[:2])}."
-        verdicts.append(f"- {line}")
     if "nn" not in models:  # a theory-only figure: nothing to compare
         verdicts = [f"- Theory only: no network was simulated; {', '.join(MODEL_NAMES.get(m, m) for m in models)} "
                     "alone, nothing is compared."]  # fmt: skip
@@ -389,12 +378,36 @@ def figure_report(data: Mapping[str, Any], image: str | None = None) -> str:
         out += [TABLE_HEAD + f" {METRIC_NAMES[metric].capitalize()}: per model its mean ± s.e.", ""]
         out += _values_table(data, metric)
     else:
+        verdicts = _verdict_lines(data, [m for m in models if m != "nn"])
         out += ["**Verdict.**", "", *(verdicts or ["- Only the network was simulated."]), ""]
         out += [TABLE_HEAD + f" {METRIC_NAMES[metric].capitalize()}: the network's mean ± s.e.; per "
                 f"model its gap to the network in standard errors of the difference, z, ✗ where "
                 f"|z| > {THRESHOLD:g}.", ""]  # fmt: skip
         out += _heatmap_table(data) if data["kind"] == "heatmap" else _line_table(data, metric)
     out += ["", "**Details.**", ""]
+    out += [f"- {d}" for d in _details(data, models)]
+    return "\n".join(out) + "\n"
+
+
+def _verdict_lines(data: Mapping[str, Any], others: list[str]) -> list[str]:
+    """One line per compared model: agreement counts, diverged trials, largest misses."""
+    verdicts = []
+    for other in others:
+        line = verdict([point_gaps(p, data["metric"], other) for p in data["points"]], other)
+        _every, _some, trials = diverged(data, other)
+        if trials:
+            line += f" {trials} of its trials diverged (NaN), left out of the means."
+        worst = _miss_items(data, other)
+        if worst:
+            line += f" Largest misses ({MODEL_NAMES.get(other, other)} − NN)/NN: {'; '.join(worst[:2])}."
+        verdicts.append(f"- {line}")
+    return verdicts
+
+
+def _details(data: Mapping[str, Any], models: list[str]) -> list[str]:
+    """The details under a report's table: errors and counts, parameters, the theory line's
+    precision or control, the theorem's reach, convention and notes."""
+    metric = data["metric"]
     counts = "; ".join(f"{MODEL_NAMES.get(m, m)}: one value per point" if _trials(data, m) == [1]
                        else f"{MODEL_NAMES.get(m, m)} over {', '.join(map(str, _trials(data, m)))}"
                        + (" draws" if m == "theory" else " trials") for m in models)  # fmt: skip
@@ -410,14 +423,7 @@ def figure_report(data: Mapping[str, Any], image: str | None = None) -> str:
     if _control(data):
         details.append(describe(_control(data)) + ".")
     elif theory_draws and nn_trials:
-        below, pairs = theory_precision(data)
-        line = (f"The theory line's standard error (over its {', '.join(map(str, theory_draws))} draws) "
-                f"is below the markers' at {below} of {pairs} pairs (point, activation)")  # fmt: skip
-        if below < pairs:
-            line += ("; at the others the line's band (± one s.e.) is the wider, and a theory z beyond "
-                     "2 there may be the line's own spread rather than a disagreement "
-                     "(`onestep draws` adds draws)")  # fmt: skip
-        details.append(line + ".")
+        details.append(_precision_line(data, theory_draws))
     if _beyond_theorem(data):
         details.append(
             "**Outside the theorem.** β = 1 at (some of) these points: the theorem gives no "
@@ -427,12 +433,21 @@ def figure_report(data: Mapping[str, Any], image: str | None = None) -> str:
         )
     if data.get("convention"):
         details.append(f"Convention: {convention_markdown(data['convention'])}")
-    for note in data.get("notes", []):
-        details.append(f"Note: {note}.")
-    for note in _engine_notes(data):
-        details.append(f"Engine note: {note}.")
-    out += [f"- {d}" for d in details]
-    return "\n".join(out) + "\n"
+    details += [f"Note: {note}." for note in data.get("notes", [])]
+    details += [f"Engine note: {note}." for note in _engine_notes(data)]
+    return details
+
+
+def _precision_line(data: Mapping[str, Any], theory_draws: list[int]) -> str:
+    """At how many pairs the theory line's s.e. is below the markers' (and what that means)."""
+    below, pairs = theory_precision(data)
+    line = (f"The theory line's standard error (over its {', '.join(map(str, theory_draws))} draws) "
+            f"is below the markers' at {below} of {pairs} pairs (point, activation)")  # fmt: skip
+    if below < pairs:
+        line += ("; at the others the line's band (± one s.e.) is the wider, and a theory z beyond "
+                 "2 there may be the line's own spread rather than a disagreement "
+                 "(`onestep draws` adds draws)")  # fmt: skip
+    return line + "."
 
 
 _TRIAL_COUNT = re.compile(r"in (\d+) of (\d+) trials")
