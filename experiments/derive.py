@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import mpmath as mp
 import sympy as sp
@@ -130,10 +131,20 @@ def _display(lhs: str, expr: sp.Expr) -> list[str]:
     return ["$$", f"{lhs} = {latex(expr)}", "$$", ""]
 
 
+class _HermiteNumbers(NamedTuple):
+    """What the three Hermite sections of a page print: coefficients at b = 1 and at the
+    default b, the closed forms h_j (``None`` where SymPy finds none), E[σ(bz)²] in closed form."""
+
+    at_one: Any
+    at_default: Any
+    exact: list
+    moment: Any
+    b_text: str
+
+
 def _hermite_section(activation, settings: DeriveSettings, b_default) -> list[str]:
     # SymPy derivations load when pages are written
     from onestep_gm.theory.hermite import (
-        B,
         hermite_coefficients,
         hermite_symbolic,
         second_moment_symbolic,
@@ -144,23 +155,32 @@ def _hermite_section(activation, settings: DeriveSettings, b_default) -> list[st
     order = max(shown, *settings.star_orders)
     # A decimal string: hermite_coefficients reads b as an exact rational.
     b_default = mp.nstr(b_default, 30)
-    at_one = hermite_coefficients(activation, 1, order, dps=settings.dps)
-    at_default = hermite_coefficients(activation, b_default, order, dps=settings.dps)
-    exact = [hermite_symbolic(activation, j) for j in range(order)]
-    digits = settings.digits
-    b_text = _num(mp.mpf(b_default), digits)
+    numbers = _HermiteNumbers(
+        at_one=hermite_coefficients(activation, 1, order, dps=settings.dps),
+        at_default=hermite_coefficients(activation, b_default, order, dps=settings.dps),
+        exact=[hermite_symbolic(activation, j) for j in range(order)],
+        moment=second_moment_symbolic(activation),
+        b_text=_num(mp.mpf(b_default), settings.digits),
+    )
+    return (_coefficients_lines(numbers, settings) + _second_moment_lines(numbers, settings)
+            + _noise_level_lines(numbers, settings) + [""])  # fmt: skip
 
+
+def _coefficients_lines(nums: _HermiteNumbers, settings: DeriveSettings) -> list[str]:
+    """## Hermite coefficients: h_j at b = 1 and the default b (closed forms where any)."""
+    shown, digits, b_text = settings.j_max + 1, settings.digits, nums.b_text
     lines = [
         "## Hermite coefficients",
         "",
         r"$h_j(b) = \mathbb{E}_{z\sim N(0,1)}\left[\sigma(bz)\,He_j(z)\right]$ "
         r"with the probabilists' Hermite polynomials $He_j$ (not divided by $j!$).",
         "",
-        f"Computed: {_method_text(at_one.method)} at $b = 1$, "
-        f"{_method_text(at_default.method)} at $b = {b_text}$; "
+        f"Computed: {_method_text(nums.at_one.method)} at $b = 1$, "
+        f"{_method_text(nums.at_default.method)} at $b = {b_text}$; "
         f"numbers to {digits} significant digits, magnitudes below $10^{{-30}}$ printed as 0.",
         "",
     ]
+    exact = nums.exact
     any_closed = any(h is not None for h in exact[:shown])
     if not any_closed:
         lines += ["SymPy finds no closed form for these coefficients; the numbers:", ""]
@@ -168,22 +188,31 @@ def _hermite_section(activation, settings: DeriveSettings, b_default) -> list[st
     rows = []
     for j in range(shown):
         closed = [f"${latex(exact[j])}$" if exact[j] is not None else "–"] if any_closed else []
-        rows.append([str(j), *closed, _num(at_one.h[j], digits), _num(at_default.h[j], digits)])
-    lines += _table(header, rows) + [""]
+        rows.append([str(j), *closed, _num(nums.at_one.h[j], digits), _num(nums.at_default.h[j], digits)])
+    return lines + _table(header, rows) + [""]
 
-    moment = second_moment_symbolic(activation)
-    lines += ["## Second moment", ""]
-    if moment is not None:
-        lines += _display(r"\mathbb{E}\left[\sigma(bz)^2\right]", moment)
+
+def _second_moment_lines(nums: _HermiteNumbers, settings: DeriveSettings) -> list[str]:
+    """## Second moment: E[σ(bz)²] in closed form where SymPy finds one, and its values."""
+    digits = settings.digits
+    lines = ["## Second moment", ""]
+    if nums.moment is not None:
+        lines += _display(r"\mathbb{E}\left[\sigma(bz)^2\right]", nums.moment)
     else:
         lines += [r"$\mathbb{E}[\sigma(bz)^2]$ has no closed form here; its values:", ""]
-    lines += _table(
-        ["", "$b = 1$", f"$b = {b_text}$"],
-        [[r"$\mathbb{E}[\sigma(bz)^2]$", _num(at_one.second_moment, digits),
-          _num(at_default.second_moment, digits)]],
+    return lines + _table(
+        ["", "$b = 1$", f"$b = {nums.b_text}$"],
+        [[r"$\mathbb{E}[\sigma(bz)^2]$", _num(nums.at_one.second_moment, digits),
+          _num(nums.at_default.second_moment, digits)]],
     ) + [""]  # fmt: skip
 
-    lines += [
+
+def _noise_level_lines(nums: _HermiteNumbers, settings: DeriveSettings) -> list[str]:
+    """## Noise level h_L*: at b = 1 and the default b for each L of the table."""
+    from onestep_gm.theory.hermite import B  # SymPy: only when pages are written
+
+    digits = settings.digits
+    lines = [
         r"## Noise level $h_L^\star$",
         "",
         r"$(h_L^\star)^2 = \mathbb{E}[\sigma(bz)^2] - \sum_{j<L} h_j^2/j!$: the part of "
@@ -191,18 +220,17 @@ def _hermite_section(activation, settings: DeriveSettings, b_default) -> list[st
         r"$h_L^\star\, g$.",
         "",
     ]
-    closed_forms = [_h_star_closed(exact, moment, order_l, B) for order_l in settings.star_orders]
+    closed_forms = [_h_star_closed(nums.exact, nums.moment, order_l, B) for order_l in settings.star_orders]
     any_closed = any(c is not None for c in closed_forms)
     rows = []
     for order_l, closed in zip(settings.star_orders, closed_forms, strict=True):
-        star_one = h_star(at_one, order_l, settings.dps)
-        star_default = h_star(at_default, order_l, settings.dps)
+        star_one = h_star(nums.at_one, order_l, settings.dps)
+        star_default = h_star(nums.at_default, order_l, settings.dps)
         closed_text = [f"${latex(closed)}$" if closed is not None else "–"] if any_closed else []
         rows.append([str(order_l), *closed_text, _num(star_one, digits), _num(star_default, digits)])
     header = ["$L$", *([r"$h_L^\star$ at $b = 1$ (closed form)"] if any_closed else []),
-              "$b = 1$", f"$b = {b_text}$"]  # fmt: skip
-    lines += _table(header, rows)
-    return lines + [""]
+              "$b = 1$", f"$b = {nums.b_text}$"]  # fmt: skip
+    return lines + _table(header, rows)
 
 
 def h_star(coefficients, order_l: int, dps: int = 40) -> mp.mpf:
