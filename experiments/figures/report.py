@@ -25,7 +25,7 @@ import numpy as np
 from onestep_gm.experiments.figures.control import controlled_estimate, describe
 from onestep_gm.experiments.figures.draws import theory_precision
 from onestep_gm.experiments.results import decode_pairs
-from onestep_gm.experiments.stats import THRESHOLD, agrees, gap_in_se
+from onestep_gm.experiments.stats import THRESHOLD, agrees, gap_in_se, gap_stats
 from onestep_gm.experiments.stats import mean_std as _stats
 from onestep_gm.numerics.validation import escape_markdown
 
@@ -152,6 +152,42 @@ def agreement(data: Mapping[str, Any], other: str, threshold: float = THRESHOLD)
         if not math.isnan(z)
     ]
     return sum(flags), len(flags)
+
+
+def paired_agreement(data: Mapping[str, Any], other: str, threshold: float = THRESHOLD) -> tuple[int, int, float]:
+    r"""NN vs ``other`` paired on the trials both ran (same seeds: the same data and trained layer).
+
+    Per (point, activation), the per-trial gaps :math:`(E_{NN} - E_X)/E_{NN}` over the first
+    :math:`\min(T_{NN}, T_X)` trials, their mean over its standard error
+    (:func:`~onestep_gm.experiments.stats.gap_stats`).  The setting a trial draws (spike sizes,
+    data) moves both errors alike, so this compares the two with that spread removed; the
+    theory line, a prediction given each trial's trained layer, is tested most sharply so.
+
+    Returns
+    -------
+    (within, pairs, largest) : tuple of int, int, float
+        Pairs within ``threshold`` standard errors, pairs compared (both ran at least 2 trials
+        and none of them diverged), and the largest :math:`|\text{mean gap}|` (a fraction).
+    """
+    key = "train" if data["metric"] == "train" else "gen"
+    within = pairs = 0
+    largest = 0.0
+    for point in data["points"]:
+        table = decode_pairs(point[key])
+        for (act, model), values in table.items():
+            if model != other or (act, "nn") not in table:
+                continue
+            nn = np.asarray([np.nan if v is None else v for v in table[(act, "nn")]], dtype=float)
+            x = np.asarray([np.nan if v is None else v for v in values], dtype=float)
+            common = min(nn.size, x.size)
+            if common < 2 or not (np.all(np.isfinite(nn[:common])) and np.all(np.isfinite(x[:common]))):
+                continue
+            gap, se = gap_stats(nn, x)
+            z = gap / se if se > 0 else (0.0 if gap == 0 else math.inf)
+            pairs += 1
+            within += agrees(z, threshold)
+            largest = max(largest, abs(gap))
+    return within, pairs, largest
 
 
 def misses(data: Mapping[str, Any], other: str, limit: int = 3, threshold: float = THRESHOLD) -> str:
@@ -400,6 +436,12 @@ def _verdict_lines(data: Mapping[str, Any], others: list[str]) -> list[str]:
         worst = _miss_items(data, other)
         if worst:
             line += f" Largest misses ({MODEL_NAMES.get(other, other)} − NN)/NN: {'; '.join(worst[:2])}."
+        if other == "theory":
+            within, pairs, largest = paired_agreement(data, other)
+            if pairs:
+                line += (f" Paired on the trials both ran (each trial's own data and trained layer): "
+                         f"within {THRESHOLD:g} s.e. at {within}/{pairs}, largest mean gap "
+                         f"{100 * largest:.2f} %.")  # fmt: skip
         verdicts.append(f"- {line}")
     return verdicts
 
