@@ -65,7 +65,8 @@ class DrawTarget(NamedTuple):
     ratio: float
 
 
-def _finite(values: Iterable) -> np.ndarray:
+def finite_values(values: Iterable) -> np.ndarray:
+    """The finite entries of a saved list of errors (``None`` and NaN, diverged trials, dropped)."""
     arr = np.asarray([np.nan if v is None else v for v in values], dtype=float)
     return arr[np.isfinite(arr)]
 
@@ -87,7 +88,7 @@ def point_ratios(point: Mapping[str, Any], metric_key: str) -> dict[str, float]:
         if model != CONTROLLED_MODEL or (act, "nn") not in table:
             continue
         nn_raw = table[(act, "nn")]
-        nn, th = _finite(nn_raw), _finite(values)
+        nn, th = finite_values(nn_raw), finite_values(values)
         if nn.size < len(nn_raw) or nn.size < 2 or th.size < 2:
             continue
         se_nn = float(np.std(nn, ddof=1)) / math.sqrt(nn.size)
@@ -108,7 +109,7 @@ def theory_precision(data: Mapping[str, Any]) -> tuple[int, int]:
         table = decode_pairs(point[key])
         for act, ratio in point_ratios(point, key).items():
             pairs += 1
-            below += ratio < math.sqrt(_finite(table[(act, CONTROLLED_MODEL)]).size)
+            below += ratio < math.sqrt(finite_values(table[(act, CONTROLLED_MODEL)]).size)
     return below, pairs
 
 
@@ -149,11 +150,10 @@ def draw_targets(data: Mapping[str, Any], *, safety: float = SAFETY, max_draws: 
 
 @dataclasses.dataclass
 class _Figure:
-    """A saved figure being extended: its files, its data and whether it changed."""
+    """A saved figure being extended: its file and its data."""
 
     json_path: Path
     data: dict
-    changed: bool = False
 
     def save(self) -> None:
         final = {"json": self.json_path}
@@ -366,4 +366,3 @@ def _append(figure: _Figure, i: int, result, indices: list[int]) -> None:
         "point's info gives its theory_trials); trial 0 computed again reproduced its saved value "
         f"to within {REPRODUCE_RTOL:g} relative (`onestep draws` refuses otherwise)"
     ]
-    figure.changed = True

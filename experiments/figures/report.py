@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 from onestep_gm.experiments.figures.control import controlled_estimate, describe
-from onestep_gm.experiments.figures.draws import theory_precision
+from onestep_gm.experiments.figures.draws import finite_values, theory_precision
 from onestep_gm.experiments.results import decode_pairs
 from onestep_gm.experiments.stats import THRESHOLD, agrees, gap_in_se, gap_stats
 from onestep_gm.experiments.stats import mean_std as _stats
@@ -56,11 +56,6 @@ def convention_markdown(text: str) -> str:
     return text
 
 
-def _finite(values: Sequence[float] | None) -> np.ndarray:
-    arr = np.asarray([np.nan if v is None else v for v in (values or [])], dtype=float)
-    return arr[np.isfinite(arr)]
-
-
 def _count_nan(values: Sequence[float] | None) -> int:
     return sum(1 for v in (values or []) if v is None or not math.isfinite(v))
 
@@ -74,7 +69,7 @@ def point_gaps(point: Mapping[str, Any], metric: str, other: str) -> dict[str, f
     for (act, model), values in table.items():
         if model != other or (act, "nn") not in table:
             continue
-        nn, o = _finite(table[(act, "nn")]), _finite(values)
+        nn, o = finite_values(table[(act, "nn")]), finite_values(values or [])
         if nn.size < len(table[(act, "nn")]) or o.size < len(values) or o.size == 0:
             out[act] = math.nan
             continue
@@ -214,8 +209,8 @@ def _miss_items(data: Mapping[str, Any], other: str, threshold: float = THRESHOL
         for act, z in point_gaps(point, data["metric"], other).items():
             if math.isnan(z) or agrees(z, threshold):
                 continue
-            m_nn = float(np.mean(_finite(table[(act, "nn")])))
-            m_o = float(np.mean(_finite(table[(act, other)])))
+            m_nn = float(np.mean(finite_values(table[(act, "nn")])))
+            m_o = float(np.mean(finite_values(table[(act, other)])))
             rel = (m_o - m_nn) / abs(m_nn) if m_nn else math.inf
             where = ", ".join(f"{k} = {v:.3g}" for k, v in point["coords"].items())
             found.append((abs(rel), f"{act} at {where}: {rel:+.1%} (z = {z:+.1f})"))
@@ -241,7 +236,7 @@ def _models(data: Mapping[str, Any]) -> list[str]:
 
 
 def _mean_se(values: Sequence[float] | None) -> tuple[float, float] | None:
-    arr = _finite(values)
+    arr = finite_values(values or [])
     if arr.size == 0:
         return None
     se = float(np.std(arr, ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else 0.0
@@ -326,9 +321,9 @@ def _heatmap_table(data: Mapping[str, Any]) -> list[str]:
                 z = point_gaps(point, "gen", "hermite")[act]
                 if math.isnan(z):
                     break
-                m_nn = float(np.mean(_finite(table[(act, "nn")])))
+                m_nn = float(np.mean(finite_values(table[(act, "nn")])))
                 nn_means.append(m_nn)
-                rel.append(abs(m_nn - float(np.mean(_finite(values)))) / abs(m_nn))
+                rel.append(abs(m_nn - float(np.mean(finite_values(values or [])))) / abs(m_nn))
                 ok.append(agrees(z))
                 break
         if not ok:
