@@ -108,7 +108,7 @@ def conditional(F_hat, xi, *, ms, penalty, activation, teacher, noise=0.0):
     s_y = jnp.sum(ct**2) + noise**2
     ms = np.asarray(ms, np.float64)
     out = equivalent_from_spectrum(spectrum(Omega, u, s_y), penalty / ms, ms)
-    return np.asarray(out["test_mse"]), np.asarray(out["train_mse"])
+    return np.asarray(out.test_mse), np.asarray(out.train_mse)
 
 
 def _limit(args, alpha, n=None):

@@ -19,8 +19,9 @@ here to a non-zero residual mean, label noise and the Gaussian readout): neuron 
 
 :math:`h_j = \mathbb E[\sigma(z)\mathrm{He}_j(z)]`, :math:`\check h_1^2 = \mathbb E(\sigma'(z)-h_1)^2`,
 :math:`t_1 = \mathbb E[z\sigma_*(z)]`; :math:`\bar r`, :math:`s_r` are the mean and second moment of
-the residual :math:`y - f_0(x)` at initialisation and :math:`L^2` the squared norm of its linear part
-(:math:`t_1^2`, plus :math:`h_1^2` for the Gaussian readout).  The bulk :math:`g = F\Pi x` has the
+the residual :math:`y - f_0(x)` at initialisation and :math:`L^2 = t_1^2` the squared norm of its linear
+part.  The initial output :math:`f_0` is :math:`h_0` for the constant readout and
+:math:`\frac1k\sum_i\omega_i\sigma(F_ix) = O(k^{-1/2})` for the Gaussian one, whose residual is the label.  The bulk :math:`g = F\Pi x` has the
 Marchenko–Pastur spectrum of ratio :math:`q`.
 
 **Conditional Gaussian equivalence**: given :math:`\kappa`,
@@ -31,7 +32,7 @@ Marchenko–Pastur spectrum of ratio :math:`q`.
 (:math:`\mu_1` is the coefficient of the unit-variance bulk :math:`g_i`).  For the Gaussian readout
 the coefficients are averaged over :math:`a\sim\mathcal N(0,1)` (the spread of :math:`\mu_0` and
 :math:`\mu_1` across neurons is counted as noise in :math:`\mu_2`: an approximation, measured in the
-docs), and the error is averaged over the initial output's random offset :math:`h_0\sum_i\omega_i/\sqrt k`.
+docs).
 
 **Ridge**: the replica/deterministic-equivalent equations of Cui et al. (Result 3.3) with the sampled
 spectrum replaced by the Marchenko–Pastur law (:math:`F_j\to1`, :math:`H_j\to D_j`; the sums over the
@@ -39,7 +40,7 @@ spike's and the teacher's projections are normalised by :math:`n`, a factor :mat
 average over the :math:`k` eigenvalues, which Cui et al.'s :math:`p = d` hides): a 2-D fixed point
 for :math:`(V_1, V_2)` and two small linear systems for :math:`(\theta, m)` and :math:`(q_1, q_2)`
 (:func:`_solve_point`).  Accuracy against simulation and the conditional theory, and where it
-fails (ReLU: 1.5-3 %; :math:`k = 2n`: 1-4 %; the Gaussian readout: up to 25 %), in the docs.  Every integral is
+fails (ReLU: 1.5-4 %; :math:`k = 2n`: 1-4 %), in the docs.  Every integral is
 a vectorised quadrature: Gauss–Hermite in :math:`\kappa` (and :math:`a`), a kink-cut Gauss–Legendre
 rule for the inner Gaussian averages, and a spectrally accurate rule for the MP law.  No array has a
 size that grows with :math:`n`, :math:`k` or :math:`m`.
@@ -79,7 +80,6 @@ class Quadrature:
 
     kappa: int = 64  # Gauss-Hermite nodes for the projection kappa on the spike
     readout: int = 16  # Gauss-Hermite nodes for a Gaussian readout weight a
-    offset: int = 8  # Gauss-Hermite nodes for the Gaussian readout's initial offset (1 when h0 = 0)
     inner: int = 16  # Gauss-Legendre nodes per panel for the inner Gaussian averages
     spectrum: int = 96  # midpoint nodes of the Marchenko-Pastur rule (in its angle)
     iterations: int = 400  # damped fixed-point iterations for (V1, V2), at most
@@ -153,7 +153,7 @@ class LimitPoint(NamedTuple):
     spike: float  # r (per unit readout weight)
     bulk: float  # c at a = 1
     alignment: float  # gamma
-    overlaps: dict  # V1, V2, q1, q2, theta, psi, m (the offset's mean over it for gaussian readout)
+    overlaps: dict  # V1, V2, q1, q2, theta, psi, m (the norm of the mean part for the gaussian readout)
     info: dict
 
 
@@ -271,14 +271,6 @@ def _unit_moments(activation: str, nodes: int) -> dict:
     return {"h0": h0, "h1": h1, "h2": h2, "second": second, "check_h1_sq": jnp.maximum(dsq - h1**2, 0.0)}
 
 
-@functools.lru_cache(maxsize=64)
-def _offset_nodes(activation: str, quad: Quadrature) -> int:
-    r"""Nodes for the Gaussian readout's offset :math:`h_0\zeta_0`: one where :math:`h_0 = 0`."""
-    with jax.enable_x64(True), jax.ensure_compile_time_eval():
-        h0 = float(_unit_moments(activation, quad.inner)["h0"])
-    return 1 if abs(h0) < 1e-12 else quad.offset
-
-
 @functools.partial(jax.jit, static_argnames=("activation", "teacher", "gaussian", "quad"))
 def _limit(params: Array, *, activation: str, teacher: str, gaussian: bool, quad: Quadrature) -> dict:
     alpha, alpha0, q, eta, lam, noise = (params[i] for i in range(6))
@@ -286,38 +278,30 @@ def _limit(params: Array, *, activation: str, teacher: str, gaussian: bool, quad
     t = _unit_moments(teacher, quad.inner)
     t0, t1, t2 = t["h0"], t["h1"], t["second"] + noise**2
 
-    # the initial output's offset: h0 (constant readout) or h0*zeta0, zeta0 ~ N(0,1) (Gaussian)
+    # The initial output f0(x) = k^{-1/2} w^T sigma(F x): the mean of sigma(F_i x) over neurons,
+    # h0, for the constant readout; (1/k) sum_i a_i sigma(F_i x) = O(k^{-1/2}) for the Gaussian
+    # one, which vanishes in the limit (offset, linear part and fluctuation alike), so the
+    # residual at initialisation is the label itself.
     if gaussian:
-        offsets, offset_w = (jnp.asarray(a) for a in _hermite_rule(_offset_nodes(activation, quad)))
+        initial = 0.0
         a_nodes, a_w = (jnp.asarray(a) for a in _hermite_rule(quad.readout))
-        spread = s["second"] - s["h0"] ** 2  # variance of the initial output's fluctuation
-        linear_sq = t1**2 + s["h1"] ** 2
     else:
-        offsets, offset_w = jnp.ones(1), jnp.ones(1)
+        initial = s["h0"]
         a_nodes, a_w = jnp.ones(1), jnp.ones(1)
-        spread = 0.0
-        linear_sq = t1**2
+    mean_r = t0 - initial
+    s_r = t2 - t0**2 + mean_r**2
+    noise_sq = jnp.where(alpha0 > 0, s_r / jnp.maximum(alpha0, 1e-300), 0.0)  # the batch's noise in s
+    norm = jnp.sqrt(t1**2 + noise_sq)
+    stepped = (alpha0 > 0) & (eta > 0)
+    r = jnp.where(stepped, eta * s["h1"] * norm, 0.0)
+    gamma = jnp.where(stepped & (norm > 0), t1 / jnp.where(norm > 0, norm, 1.0), 0.0)
 
-    def one_offset(zeta0):
-        mean_r = t0 - s["h0"] * zeta0
-        s_r = t2 - t0**2 + mean_r**2 + spread
-        norm = jnp.sqrt(linear_sq + jnp.where(alpha0 > 0, s_r / jnp.maximum(alpha0, 1e-300), 0.0))
-        stepped = (alpha0 > 0) & (eta > 0)
-        r = jnp.where(stepped, eta * s["h1"] * norm, 0.0)
-        gamma = jnp.where(stepped & (norm > 0), t1 / jnp.where(norm > 0, norm, 1.0), 0.0)
-        bulk = (1.0 + eta * a_nodes * mean_r * s["h2"]) ** 2 + jnp.where(
-            alpha0 > 0, eta**2 * a_nodes**2 * s_r * s["check_h1_sq"] / jnp.maximum(alpha0, 1e-300), 0.0
-        )
-        bulk = jnp.where(stepped, bulk, 1.0)
-        out = _solve_point(activation, teacher, quad, alpha / q, q, lam, noise, r, gamma, a_nodes, a_w, bulk)
-        bulk_at_one = (1.0 + eta * mean_r * s["h2"]) ** 2 + jnp.where(
-            alpha0 > 0, eta**2 * s_r * s["check_h1_sq"] / jnp.maximum(alpha0, 1e-300), 0.0
-        )
-        out.update(spike=r, alignment=gamma, bulk=jnp.where(stepped, bulk_at_one, 1.0))
-        return out
+    def bulk_at(a):
+        return jnp.where(stepped, (1.0 + eta * a * mean_r * s["h2"]) ** 2 + eta**2 * a**2 * noise_sq * s["check_h1_sq"], 1.0)
 
-    outs = jax.vmap(one_offset)(offsets)
-    return jax.tree_util.tree_map(lambda v: jnp.tensordot(offset_w, v, axes=1), outs)
+    out = _solve_point(activation, teacher, quad, alpha / q, q, lam, noise, r, gamma, a_nodes, a_w, bulk_at(a_nodes))
+    out.update(spike=r, alignment=gamma, bulk=bulk_at(1.0))
+    return out
 
 
 class _Conditional(NamedTuple):
@@ -606,11 +590,11 @@ def limit_applies(config) -> list[str]:
 
     The limit covers a Gaussian mixture with one component, no spikes and zero mean
     (:math:`x\\sim\\mathcal N(0, I_n)`), a regression teacher along a random unit direction with a
-    single index, and the constant readout at initialisation.  Both first layers are covered: rows
+    single index.  Both first layers are covered: rows
     :math:`\\mathcal N(0, I_n/n)` and unit rows have the same limit (each row's norm concentrates
     at 1, and both give the Marchenko–Pastur bulk); so are any :math:`\\eta`, ``m_step``, label
-    noise, student activation and :math:`\\lambda > 0`.  The Gaussian readout is refused: its
-    limit is an approximation measured 17-25 % off (``docs/limit-theory.md``).
+    noise, student activation and :math:`\\lambda > 0`, and both readouts at initialisation (the
+    Gaussian one through approximation A3 of ``docs/limit-theory.md``, measured there).
     """
     spec = config.data
     if not spec.has_population_law:  # the limit is of a Gaussian law (real data have none)
@@ -630,9 +614,6 @@ def limit_applies(config) -> list[str]:
         missing.append("a single-index teacher (one target activation)")
     if spec.teacher_weights not in (None, (1.0,)):
         missing.append(f"teacher_weights None or (1,) (got {spec.teacher_weights!r}; scale the expression instead)")
-    if config.readout_init != "constant":
-        missing.append(f"readout_init='constant' (got {config.readout_init!r}; the Gaussian readout's "
-                       "limit is an approximation, 17-25 % off)")
     if not config.lam > 0:
         missing.append(f"lambda > 0 (got {config.lam:g})")
     return missing

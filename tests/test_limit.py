@@ -163,6 +163,25 @@ def test_no_step_is_random_features_for_both_readouts():
     assert a.test_mse == pytest.approx(b.test_mse, rel=1e-10)
 
 
+@pytest.mark.parametrize("readout_init", ["constant", "gaussian"])
+def test_trained_layer_closed_forms(readout_init):
+    """Step 1 for ReLU student and teacher, in closed form (h0 = t0 = 1/sqrt(2 pi), h1 = t1 = 1/2,
+    h2 = 1/sqrt(2 pi), E relu^2 = 1/2, E(relu' - h1)^2 = 1/4).  The residual at initialisation is
+    y - h0 for the constant readout and the label itself for the Gaussian one, whose initial output
+    (1/k) sum_i a_i sigma(F_i x) is O(k^{-1/2})."""
+    eta, alpha0, noise = 1.3, 0.5, 0.1
+    h0 = 1 / math.sqrt(2 * math.pi)
+    t2 = 0.5 + noise**2
+    mean_r, s_r = (0.0, t2 - h0**2) if readout_init == "constant" else (h0, t2)
+    norm = math.sqrt(0.25 + s_r / alpha0)
+    bulk = (1 + eta * mean_r * h0) ** 2 + eta**2 * s_r * 0.25 / alpha0
+    p = limit_point(IsotropicLimit(alpha=1.0, alpha_step=alpha0, eta_tilde=eta, penalty=0.05, activation="relu",
+                                   teacher="relu", noise=noise, readout_init=readout_init))  # fmt: skip
+    assert p.spike == pytest.approx(eta * 0.5 * norm, rel=1e-12)
+    assert p.alignment == pytest.approx(0.5 / norm, rel=1e-12)
+    assert p.bulk == pytest.approx(bulk, rel=1e-12)
+
+
 def test_from_sizes_and_validation():
     spec = IsotropicLimit.from_sizes(n=2000, k=1000, m=3000, m_step=1000, lam=1e-5, eta=500.0)
     assert (spec.alpha, spec.alpha_step, spec.width, spec.eta_tilde) == (1.5, 0.5, 0.5, 0.5)

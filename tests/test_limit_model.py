@@ -52,6 +52,13 @@ def test_limit_model_equals_limit_point_on_the_same_sizes(expected):
     assert any("sampling-free" in note and "std 0" in note for note in result.info["notes"])
 
 
+def test_gaussian_readout_model_equals_limit_point():
+    result = simulate(dataclasses.replace(CONFIG, readout_init="gaussian"))
+    by_hand = limit_point(dataclasses.replace(BY_HAND, readout_init="gaussian"))
+    assert result.gen[("tanh", "limit")][0] == pytest.approx(by_hand.gen_error, rel=1e-12)
+    assert result.train[("tanh", "limit")][0] == pytest.approx(by_hand.train_error, rel=1e-12)
+
+
 def test_unit_rows_give_the_same_limit(expected):
     result = simulate(dataclasses.replace(CONFIG, first_layer="unit-rows"))
     assert result.gen[("tanh", "limit")][0] == pytest.approx(expected.gen_error, rel=1e-12)
@@ -74,7 +81,7 @@ def test_limit_beside_the_network_keeps_the_trials(expected):
     [({"data": MixtureSpec(n=200, spikes=0)}, "components=1 (got 2)"),
      ({"data": MixtureSpec(n=200, weights=(1.0,), spikes=1)}, "spikes=0 (got 1)"),
      ({"data": MixtureSpec(n=200, weights=(1.0,), spikes=0, mean_norm=1.0)}, "mean_norm=0"),
-     ({"readout_init": "gaussian"}, "readout_init='constant'"),
+     ({"data": MixtureSpec(n=200, weights=(1.0,), spikes=0, task="classification")}, "task='regression'"),
      ({"lam": 0.0}, "lambda > 0")],
 )  # fmt: skip
 def test_limit_refuses_what_it_does_not_cover_in_one_sentence(change, named):
@@ -85,9 +92,9 @@ def test_limit_refuses_what_it_does_not_cover_in_one_sentence(change, named):
 
 def test_refusal_names_every_missing_condition():
     with pytest.raises(ValueError) as exc:
-        validate(dataclasses.replace(CONFIG, data=MixtureSpec(n=200), readout_init="gaussian"))
+        validate(dataclasses.replace(CONFIG, data=MixtureSpec(n=200, mean_norm=1.0)))
     message = str(exc.value)
-    assert all(part in message for part in ("components=1", "spikes=0", "readout_init='constant'"))
+    assert all(part in message for part in ("components=1", "spikes=0", "mean_norm=0"))
 
 
 def test_limit_curve_penalties_equal_points():
@@ -117,7 +124,7 @@ def test_cli_simulate_limit(capsys, expected):
     assert "limit" in text and "std 0" in text and "b=n/a" in text
 
 
-@pytest.mark.parametrize("bad", [["--components", "2"], ["--spikes", "1"], ["--readout-init", "gaussian"]])
+@pytest.mark.parametrize("bad", [["--components", "2"], ["--spikes", "1"], ["--task", "classification"]])
 def test_cli_simulate_limit_refusal_exit_2(bad, capsys):
     assert main([*CLI, *bad]) == 2
     err = capsys.readouterr().err.strip()
