@@ -197,7 +197,7 @@ LIMIT = Predictor(
     "limit", "limit", point=limit_prediction, check=check_limit_config,
     note="limit: sampling-free (n, k, m -> infinity at this point's ratios m/n, m_step/n, k/n, eta/k, "
     "lambda*m; docs/limit-theory.md): one deterministic value per point, std 0, no trials; "
-    "a Gaussian readout (only where r^2*k >= 30) goes through approximation A3 (bulk coefficient averaged over the readout "
+    "a Gaussian readout goes through approximation A3 (bulk coefficient averaged over the readout "
     "weights: within the noise for tanh, about 4 % low for ReLU, measured there)",
 )  # fmt: skip
 

@@ -159,3 +159,19 @@ def test_cli_curve_theory_limit(capsys):
         assert gen == pytest.approx(point.gen_error, rel=1e-10) and std == 0.0
     assert main(["curve", "--vary", "k", "--theory", "limit"]) == 2
     assert "varies m or lambda" in capsys.readouterr().err
+
+
+def test_constant_readout_odd_activation_weak_spike_is_refused():
+    """tanh (h0 = 0): the mean part m mu0(kappa), mu0 ~ h1 r kappa, needs m ~ 1/r, a readout norm
+    m^2 the limit does not count; at the paper's default step (eta = n^(beta alpha) = 12.9,
+    k = 1000) m^2/k is about 5, refused; ReLU's mean direction carries its offset h0 (m ~ 1)."""
+    paper = SimulationConfig(data=MixtureSpec(n=1000, weights=(1.0,), spikes=0), activations=("tanh",),
+                             models=("limit",), readout_init="constant")  # fmt: skip
+    with pytest.raises(ValueError, match=r"m\^2/k <= 0.1 \(got [45]\.\d+ for tanh") as exc:
+        validate(paper)
+    assert "\n" not in str(exc.value)
+    validate(dataclasses.replace(paper, activations=("relu", "sigmoid")))  # accepted
+    # the mechanism: m r stays fixed as the step shrinks (m ~ 1/r)
+    small = [limit_point(IsotropicLimit(alpha=1.0, alpha_step=1.0, eta_tilde=eta, penalty=0.1, activation="tanh",
+                                        teacher="relu", readout_init="constant")) for eta in (1e-3, 1e-4)]  # fmt: skip
+    assert small[1].overlaps["m"] * small[1].spike == pytest.approx(small[0].overlaps["m"] * small[0].spike, rel=1e-3)
