@@ -105,13 +105,14 @@ def test_theory_curve(monkeypatch, tmp_path):
 
 
 # Slow: the same cells, the simulated overlay's included, run in the default suite through
-# ``python examples/explore.py`` (tests/test_docs_explorer.py::test_explorer_script_prints_what_it_computed),
-# and the committed export is checked there too; this adds marimo's HTML export itself.
+# ``python examples/explore.py`` (tests/test_docs_explorer.py: both data settings), and the
+# committed export is checked there too; this adds marimo's HTML export itself.
 @pytest.mark.slow
-def test_explorer_exports_headless(tmp_path):
+@pytest.mark.parametrize("data", ["paper", "isotropic"])
+def test_explorer_exports_headless(tmp_path, data):
     target = tmp_path / "explore.html"
     env = dict(os.environ, ONESTEP_EXPLORE_N="100", ONESTEP_EXPLORE_SIMULATE="1",
-               JAX_PLATFORMS="cpu")
+               ONESTEP_EXPLORE_DATA=data, JAX_PLATFORMS="cpu")
     done = subprocess.run(
         [sys.executable, "-m", "marimo", "export", "html", str(EXAMPLES / "explore.py"),
          "-o", str(target)],
@@ -120,6 +121,12 @@ def test_explorer_exports_headless(tmp_path):
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     page = html.unescape(target.read_text(encoding="utf-8").encode().decode("unicode_escape",
                                                                             errors="ignore"))
-    assert "l = 4</strong>" in page  # the order cell ran (β = 0.74 by default)
-    assert "Theory update (trained layer, moments, curve): <strong>" in page  # the curve cell ran
-    assert "data:image/png" in page  # and drew the figure
+    assert "data:image/png" in page  # the curve cell drew the figure
+    if data == "paper":
+        assert "Hermite order: order l = 4 (β in" in page  # the order cell ran (β = 0.74 by default)
+        assert "Theory update (trained layer, moments, curve): <strong>" in page  # the curve cell ran
+    else:
+        assert "Hermite order: not used (isotropic data" in page
+        assert "conditional on one trained layer: gen " in page  # both curves' values at the point
+        assert "limit (no sampling): gen " in page and " ms</strong> for the whole curve" in page
+        assert "the limit refuses the paper's Gaussian readout" in page
