@@ -92,8 +92,8 @@ def _(data, eta_tilde, mo, step_ratio, teacher):
             mo.md(
                 "<small>Isotropic data, x ~ N(0, I_n): β and α are not used (there is no spike for "
                 "θ to size, and the step is η = η̃k, Cui et al.'s η̃p).  The readout starts "
-                "constant, w_i = 1/√k, and the rows of F have unit norm: the sampling-free limit "
-                "refuses the paper's Gaussian readout, so both curves use the constant one.</small>"
+                "constant, w_i = 1/√k, and the rows of F have unit norm, as in Cui et al. (the "
+                "limit's Gaussian readout is an approximation; its page says where it holds).</small>"
             ),
         ]
     else:
@@ -269,7 +269,7 @@ def _(act, at_point, curve, limit, mo, overlay, overlay_models, plt, point, theo
     else:
         _text = (
             f"At this point (isotropic data, teacher {point['teacher']}; the readout starts constant, "
-            f"w_i = 1/√k, because the limit refuses the paper's Gaussian readout; rows of F of unit "
+            f"w_i = 1/√k, as in Cui et al.; rows of F of unit "
             f"norm; η = η̃k = {point['eta']:.5g}, m̃ = {point['m_step']}):\n\n"
             f"* conditional on one trained layer: gen {at_point['gen_error']:.5g}, "
             f"train {at_point['train_error']:.5g}, κ = {at_point['kappa']:.3g}; "
@@ -304,7 +304,7 @@ if __name__ == "__main__":
         if point["data"] == "isotropic":
             lines = [
                 f"data: isotropic (Cui et al. 2024): x ~ N(0, I_n), teacher {point['teacher']}, "
-                "readout constant at initialisation (the limit refuses the Gaussian readout), unit rows; "
+                "readout constant at initialisation (Cui et al.), unit rows; "
                 f"eta = eta_tilde*k = {point['eta']:.6g} (eta_tilde = {point['eta_tilde']:g}), "
                 f"m_step = {point['m_step']}; beta and alpha not used",
                 f"sigma(x) = {act.expr}; n = m = {point['n']}, k = {point['k']}, lambda = {point['lam']:.0e}",

@@ -85,7 +85,7 @@ def test_explorer_isotropic_setting_prints_the_limit():
     finally:
         run.kill()
     assert run.returncode == 0, err[-2000:]
-    assert "readout constant at initialisation (the limit refuses the Gaussian readout)" in out
+    assert "readout constant at initialisation (Cui et al.)" in out
     limit = re.search(r"^limit \(no sampling\) at this point: gen_error (\S+), train_error (\S+)$", out, re.M)
     conditional = re.search(r"^conditional on one trained layer at this point: gen_error (\S+),", out, re.M)
     assert limit and conditional, out
