@@ -609,39 +609,25 @@ default step), 3.8 % at 0.083 and 1.5 % at 0.009 (about ReLU's own error, 1.5-4 
 sit near 0.001 (:math:`h_0\ne0`: the mean direction is spent on the offset)."""
 
 
-def _gaussian_readout_spike(activation: str, teacher: str, noise: float, alpha0: float, eta_tilde: float) -> float:
-    r""":math:`r = \tilde\eta h_1\sqrt{t_1^2 + t_2/\alpha_0}` of the Gaussian readout (its residual is the
-    label), on the host (float64)."""
-    if alpha0 <= 0 or eta_tilde <= 0:
-        return 0.0
-    with jax.enable_x64(True), jax.ensure_compile_time_eval():
-        s = _unit_moments(activation, Quadrature.inner)
-        t = _unit_moments(teacher, Quadrature.inner)
-        h1, t1, t2 = float(s["h1"]), float(t["h1"]), float(t["second"]) + noise**2
-    return eta_tilde * abs(h1) * math.sqrt(t1**2 + t2 / alpha0)
-
-
 def _weak_spike(config) -> list[str]:
-    """The refusals of a learned spike too weak at this width for the limit (empty if none): the
-    Gaussian readout needs :data:`GAUSSIAN_READOUT_MIN_R2K`, the constant one
-    :data:`CONSTANT_READOUT_MAX_MEAN_NORM` (which takes the limit itself: its compilation, then
-    about a millisecond, as the model's value will)."""
+    """The refusals of a learned spike too weak at this width for the limit (empty if none), from
+    the limit at each activation (the point the model will report; one compilation serves both):
+    the Gaussian readout needs :data:`GAUSSIAN_READOUT_MIN_R2K`, the constant one
+    :data:`CONSTANT_READOUT_MAX_MEAN_NORM`."""
     spec = config.data
     eta = config.eta if config.eta is not None else scalings(spec.n, spec.beta, spec.alpha).eta
-    m_step = config.m_step if config.m_step is not None else config.m
     out = []
     for act in config.activations:
+        point = limit_point(_sizes_spec(config, act, eta))
         if config.readout_init == "gaussian":
-            r = _gaussian_readout_spike(act, spec.teacher, float(spec.noise), m_step / spec.n, eta / config.k)
-            if 0 < r**2 * config.k < GAUSSIAN_READOUT_MIN_R2K:
+            r2k = point.spike**2 * config.k
+            if 0 < r2k < GAUSSIAN_READOUT_MIN_R2K:
                 out.append(
-                    f"r^2*k >= {GAUSSIAN_READOUT_MIN_R2K:g} with the Gaussian readout (got {r**2 * config.k:.3g} "
-                    f"for {act}: its learned spike r = {r:.3g} is too weak at k = {config.k} for the limit, which "
+                    f"r^2*k >= {GAUSSIAN_READOUT_MIN_R2K:g} with the Gaussian readout (got {r2k:.3g} for {act}: "
+                    f"its learned spike r = {point.spike:.3g} is too weak at k = {config.k} for the limit, which "
                     "is then more than 5 % off; use --readout-init constant or a larger --eta)"
                 )
-            continue
-        ratio = limit_point(_sizes_spec(config, act, eta)).overlaps["mean_norm2"] / config.k
-        if ratio > CONSTANT_READOUT_MAX_MEAN_NORM:
+        elif (ratio := point.overlaps["mean_norm2"] / config.k) > CONSTANT_READOUT_MAX_MEAN_NORM:
             out.append(
                 f"m^2/k <= {CONSTANT_READOUT_MAX_MEAN_NORM:g} (got {ratio:.3g} for {act}: the limit fits the mean "
                 f"part with a readout norm that is not small against k = {config.k} here, a weak learned spike "
