@@ -168,7 +168,7 @@ Gaussian weight (two panels on [-10, 10] left a 1e-5 relative error in the test 
 
 
 @functools.lru_cache(maxsize=16)
-def _hermite_rule(nodes: int) -> tuple[np.ndarray, np.ndarray]:
+def hermite_rule(nodes: int) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Hermite for :math:`\\mathbb E_{z\\sim\\mathcal N(0,1)}`: weights sum to 1."""
     z, w = np.polynomial.hermite_e.hermegauss(nodes)
     return z, w / w.sum()
@@ -222,7 +222,7 @@ def marchenko_pastur_rule(width: float | Array, nodes: int) -> tuple[Array, Arra
 
 
 @functools.lru_cache(maxsize=64)
-def _elementwise(spec: str):
+def elementwise(spec: str):
     """``(sigma, sigma', kinks)`` of a registry name or expression, as JAX functions."""
     import sympy as sp  # SymPy (about 1 s) loads only when an activation is first compiled
     from onestep_gm.theory.activations import (  # the registry pulls in SymPy
@@ -251,14 +251,14 @@ def _elementwise(spec: str):
 # ---------------------------------------------------------------------------------------------
 
 
-def _cuts(kinks, shift, scale):
+def kink_cuts(kinks, shift, scale):
     """Where :math:`\\sigma(\\text{shift} + \\text{scale}\\,z)` has its kinks, in :math:`z` (last axis)."""
     return jnp.stack([(k - shift) / scale for k in kinks], axis=-1)
 
 
 def _unit_moments(activation: str, nodes: int) -> dict:
-    sigma, dsigma, kinks = _elementwise(activation)
-    cuts = _cuts(kinks, jnp.zeros(()), jnp.ones(()))
+    sigma, dsigma, kinks = elementwise(activation)
+    cuts = kink_cuts(kinks, jnp.zeros(()), jnp.ones(()))
 
     def avg(f):
         return _panel_average(f, cuts, nodes)
@@ -285,7 +285,7 @@ def _limit(params: Array, *, activation: str, teacher: str, gaussian: bool, quad
     # residual at initialisation is the label itself.
     if gaussian:
         initial = 0.0
-        a_nodes, a_w = (jnp.asarray(a) for a in _hermite_rule(quad.readout))
+        a_nodes, a_w = (jnp.asarray(a) for a in hermite_rule(quad.readout))
     else:
         initial = s["h0"]
         a_nodes, a_w = jnp.ones(1), jnp.ones(1)
@@ -319,12 +319,12 @@ class _Conditional(NamedTuple):
 
 def _conditional(activation, teacher, quad, kz, noise, r, gamma, a_nodes, a_w, bulk) -> _Conditional:
     """Step 2: conditional Gaussian-equivalence coefficients of student and teacher given κ."""
-    sigma, _, kinks = _elementwise(activation)
-    tsigma, _, tkinks = _elementwise(teacher)
+    sigma, _, kinks = elementwise(activation)
+    tsigma, _, tkinks = elementwise(teacher)
     # conditional coefficients per (kappa, a): pre-activation r a kappa + sqrt(c(a)) z
     shift = r * a_nodes[None, :] * kz[:, None]  # (K, A)
     scale = jnp.sqrt(bulk)[None, :] * jnp.ones_like(shift)
-    cuts = _cuts(kinks, shift, scale)
+    cuts = kink_cuts(kinks, shift, scale)
 
     def inner(f):
         return _panel_average(lambda z: f(shift[..., None] + scale[..., None] * z, z), cuts, quad.inner)
@@ -345,7 +345,7 @@ def _conditional(activation, teacher, quad, kz, noise, r, gamma, a_nodes, a_w, b
     rho = jnp.sqrt(jnp.maximum(1.0 - gamma**2, 0.0))
     tshift = gamma * kz
     tscale = jnp.maximum(rho, 1e-150) * jnp.ones_like(kz)
-    tcuts = _cuts(tkinks, tshift, tscale)
+    tcuts = kink_cuts(tkinks, tshift, tscale)
 
     def tinner(f):
         return _panel_average(lambda z: f(tshift[..., None] + tscale[..., None] * z, z), tcuts, quad.inner)
@@ -429,7 +429,7 @@ def _solve_point(activation, teacher, quad, alpha_p, q, lam, noise, r, gamma, a_
     averages :math:`\langle\cdot\rangle` over the MP law of ratio :math:`q`.  The steps are
     those of the page: conditional coefficients, (V₁, V₂), (θ, m), (q₁, q₂), the errors.
     """
-    kz, kw = (jnp.asarray(a) for a in _hermite_rule(quad.kappa))
+    kz, kw = (jnp.asarray(a) for a in hermite_rule(quad.kappa))
     co = _conditional(activation, teacher, quad, kz, noise, r, gamma, a_nodes, a_w, bulk)
     D, dw = marchenko_pastur_rule(q, quad.spectrum)
     V, Vhat, iters, err = _variances(co, kw, alpha_p, lam, D, dw, quad.iterations)

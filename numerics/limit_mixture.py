@@ -1,0 +1,396 @@
+r"""The sampling-free theory for Gaussian mixtures with spikes and means, at finite size
+(docs: ``limit-theory.md``, "Mixtures").
+
+No :math:`\hat F` is drawn and no :math:`k`-sized array is formed: the trained layer enters through
+the *law* of one neuron's projections onto the low-dimensional space :math:`S` that carries
+everything that is not bulk (the spikes :math:`\gamma_{c,i}`, the means :math:`\mu_c`, the teacher
+:math:`\xi` and the step's noise direction :math:`\zeta`), and the ridge readout through the
+deterministic equivalent of :mod:`onestep_gm.numerics.ridge` evaluated with free-probability
+identities instead of an eigendecomposition of :math:`\Omega`.
+
+**Trained layer.**  Write :math:`x = P x + x_\perp` with :math:`\kappa = Q^\top x\in\mathbb R^s`
+(:math:`Q` an orthonormal basis of :math:`S`): per component :math:`\kappa\sim\mathcal N(m_c, C_c)` and
+:math:`x_\perp\sim\mathcal N(0, I)` the same for every component.  Neuron :math:`i`'s pre-activation
+is :math:`A_i\cdot\kappa + g_i` with a bulk :math:`g_i` of variance :math:`b^2` and
+:math:`A_i = \hat F_iQ`.  One step with :math:`w_i = \omega_i/\sqrt k` (the paper's Gaussian readout)
+gives, to leading order in :math:`k^{-1/2}` (the initial output is :math:`O(k^{-1/2})`) and with
+Stein's lemma per component,
+
+.. math::
+    A_i = (I + c\,\omega_i M)F_iQ + \omega_i c\,(L + \delta + \|\zeta_\perp\|e_\zeta),\quad
+    c = \eta/k,\quad L = \sum_c\rho_c s_{1,c}\mathbb E_c[y\kappa],\quad
+    M = \sum_c\rho_c s_{2,c}\bar y_c C_c,
+
+:math:`s_{j,c} = \mathbb E\sigma^{(j)}(b_cz)`, :math:`\delta` the batch's noise in :math:`S` (covariance
+:math:`\Sigma_\delta = \frac1{\tilde m}\operatorname{Cov}(s_1y\kappa)`) and :math:`\zeta_\perp` its part
+outside, :math:`\|\zeta_\perp\|^2 = (n-s)\mathbb E[s_1^2y^2]/\tilde m`.  The readout weight is
+averaged out (annealed): :math:`A_i\sim\mathcal N(0,\Sigma_A)`,
+:math:`\Sigma_A = (I+c^2MM^\top)/\tau_F + c^2(LL^\top + \Sigma_L + \Sigma_\delta + \|\zeta_\perp\|^2e_\zeta e_\zeta^\top)`,
+with :math:`\Sigma_L` the random teacher's overlap with the spikes and means
+(:math:`\xi^\top\gamma\sim\mathcal N(0,\|\xi\|^2/n)`).
+
+**Features.**  By Mehler's formula, the kernel of the mean part over neurons is
+:math:`\mathbb E_A[\nu(A\cdot\kappa)\nu(A\cdot\kappa')] = \Psi(\kappa)^\top\Psi(\kappa')` with
+:math:`\Psi_{p,\alpha}(\kappa) = e_p(\kappa)\,u^\alpha/\sqrt{\alpha!}` (:math:`|\alpha| = p\le P`,
+:math:`u = L_A^\top\kappa`, :math:`L_AL_A^\top = \Sigma_A`,
+:math:`e_p(\kappa) = \mathbb E\sigma^{(p)}(\sqrt{\kappa^\top\Sigma_A\kappa + b^2}\,z)`).  Hence
+:math:`k\Omega \approx N + \bar h_1^2W + \bar dI` with :math:`N` of rank :math:`R` whose non-zero
+eigenvalues are :math:`k\lambda_r`, :math:`\lambda_r` those of :math:`G = \mathbb E_\kappa\Psi\Psi^\top`;
+:math:`W = \hat F_\perp\hat F_\perp^\top` of Marchenko–Pastur law (ratio :math:`k/(n-s)`, scale
+:math:`b^2`); :math:`\bar h_1 = \mathbb E e_1`, :math:`\bar d = \mathbb E\sigma^2 - \operatorname{tr}G - \bar h_1^2b^2`;
+:math:`u = \sum_r (c_r^\top t)e_r`, :math:`t = \mathbb E_\kappa[\Psi y]`.
+
+**Ridge.**  The eigenvectors of :math:`N` are free from :math:`W` (they are functions of
+:math:`F Q`, independent of the rotation-invariant :math:`F_\perp`), so
+:math:`e_r^\top f(B)e_{r'} = \delta_{rr'}\frac1k\operatorname{tr}f(B)` and Woodbury's identity gives
+every trace and quadratic form of the deterministic equivalent from the Stieltjes transform of the
+bulk and the :math:`R` numbers :math:`\lambda_r, t_r`:
+:math:`u^\top(\Omega+z)^{-1}u = \sum_r t_r^2g/(1+\lambda_rg)`,
+:math:`\operatorname{tr}(\Omega+z)^{-1} = kg - \sum_r\lambda_rg_2/(1+\lambda_rg)`.
+
+Sizes :math:`n, k, m` stay finite numbers in the equations: at the paper's default point the
+learned spike is weak (:math:`r^2k\approx0.03`), and its effect is made of terms
+:math:`\sqrt k\,r^p` that the proportional limit at fixed :math:`\eta/k` drops.  The degree :math:`P`
+of :math:`\Psi` plays the role of the Hermite order :math:`l(\beta)`: the block of degree :math:`p`
+has eigenvalues :math:`\sim k(\theta/\tau)^p`, which fall below one from :math:`p = l(\beta)` on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from itertools import combinations_with_replacement
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from onestep_gm.numerics.limit import elementwise, kink_cuts, marchenko_pastur_rule
+from onestep_gm.numerics.quadrature import gauss_hermite_rule, hermite_step, panel_rule
+
+Array = jax.Array
+
+CONVENTION = (
+    "gen_error = 1/2*test MSE; train_error = 1/2*train MSE + 1/2*lambda*||w_hat||^2 "
+    "(sampling-free theory at finite n, k, m: the law of the trained layer's projections, "
+    "free deterministic equivalent of ridge)"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class MixtureQuadrature:
+    """Node counts of the mixture theory's quadratures and the degree of the feature map."""
+
+    degree: int = 4  # P: the largest Mehler degree kept in Psi (docs: convergence in P)
+    teacher_panel: int = 8  # Gauss-Legendre nodes per panel along the teacher's direction
+    other: int = 6  # Gauss-Hermite nodes along every other direction of S
+    inner: int = 16  # Gauss-Legendre nodes per panel for the inner Gaussian averages
+    spectrum: int = 96  # Marchenko-Pastur nodes
+
+
+class Geometry(NamedTuple):
+    """The data's law in the coordinates of :math:`S` (host, numpy): per component weights
+    ``(C,)``, means ``(C, s)``, covariances ``(C, s, s)``; the teacher vector ``(s,)`` (zero for
+    classification), labels ``(C,)`` (classification) and the noise coordinate's index."""
+
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    xi: np.ndarray
+    labels: np.ndarray | None
+    xi_random_norm2: float  # ||xi||^2 / n: the variance of the random teacher's overlap per direction of S0
+    s0: int  # directions of the spikes and means
+    tau: float
+    n: int
+
+
+def geometry(spec) -> Geometry:
+    """The coordinates of a :class:`~onestep_gm.numerics.mixture.MixtureSpec` in :math:`S`.
+
+    The spec is realised once (:func:`~onestep_gm.numerics.mixture.make_mixture`, seed 0) and
+    projected onto the span of its spikes and means: the law depends only on their Gram matrix,
+    not on the draw.  A random teacher direction is replaced by its part outside that span (its
+    overlap, :math:`O(n^{-1/2})`, enters the step through :math:`\\Sigma_L`).
+    """
+    from onestep_gm.numerics.mixture import make_mixture
+
+    with jax.enable_x64(True):
+        mix = make_mixture(spec, 0, dtype=jnp.float64)
+        mix = jax.tree_util.tree_map(np.asarray, mix)
+    n = spec.n
+    spikes = np.asarray(mix.spikes, np.float64)
+    sizes = np.asarray(mix.sizes, np.float64)
+    means = np.asarray(mix.means, np.float64)
+    C = means.shape[0]
+    rows = [spikes[c, i] for c in range(C) for i in range(spikes.shape[1]) if sizes[c, i] != 0]
+    rows += [means[c] for c in range(C) if np.any(means[c] != 0)]
+    if rows:
+        U, sv, _ = np.linalg.svd(np.stack(rows).T, full_matrices=False)
+        Q0 = U[:, sv > 1e-10 * sv.max()]
+    else:
+        Q0 = np.zeros((n, 0))
+    s0 = Q0.shape[1]
+    regression = not bool(mix.classification)
+    xi_full = np.asarray(mix.xi, np.float64)
+    random_xi = regression and spec.teacher_direction == "random"
+    extra = 1 if random_xi else 0
+    s = s0 + extra + 1  # the last coordinate is the step's noise direction zeta
+    mu = np.zeros((C, s))
+    cov = np.tile(np.eye(s), (C, 1, 1))
+    for c in range(C):
+        mu[c, :s0] = Q0.T @ means[c]
+        G = Q0.T @ spikes[c].T  # (s0, d)
+        cov[c, :s0, :s0] += (G * sizes[c]) @ G.T
+    xi = np.zeros(s)
+    norm2 = float(xi_full @ xi_full)
+    if random_xi:
+        xi[s0] = math.sqrt(norm2)
+    elif regression:
+        xi[:s0] = Q0.T @ xi_full
+    labels = None if regression else np.where(np.arange(C) == 0, 1.0, -1.0)
+    return Geometry(
+        weights=np.asarray(mix.weights, np.float64), means=mu, covariances=cov, xi=xi, labels=labels,
+        xi_random_norm2=norm2 / n if random_xi else 0.0, s0=s0, tau=float(np.sum(mix.weights * (n + np.sum(mix.sizes, axis=-1)))), n=n,
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=32)
+def _multi_indices(s: int, degree: int) -> tuple[np.ndarray, np.ndarray]:
+    """All :math:`\\alpha\\in\\mathbb N^s` with :math:`|\\alpha|\\le P` ``(R, s)``, and :math:`|\\alpha|` ``(R,)``."""
+    rows = []
+    for p in range(degree + 1):
+        for combo in combinations_with_replacement(range(s), p):
+            rows.append(np.bincount(np.asarray(combo, int), minlength=s))
+    alpha = np.asarray(rows, np.int64).reshape(-1, s)
+    fact = np.sqrt([float(np.prod([math.factorial(int(a)) for a in row])) for row in alpha])
+    return alpha, alpha.sum(axis=1), fact
+
+
+def _kappa_nodes(geo: Geometry, teacher: str | None, quad: MixtureQuadrature):
+    r"""Nodes ``(N, s)`` and weights ``(N,)`` (summing to one) for :math:`\mathbb E_\kappa` over the
+    mixture: per component :math:`\kappa = m_c + L_cz`, the first axis of :math:`z` along the
+    teacher (:math:`\xi^\top L_c\propto e_1`) with kink-cut Gauss–Legendre panels, the others
+    Gauss–Hermite."""
+    s = geo.means.shape[1]
+    zo, wo = gauss_hermite_rule(quad.other)
+    kinks = elementwise(teacher)[2] if teacher is not None else ()
+    nodes, weights = [], []
+    for c in range(geo.means.shape[0]):
+        L = np.linalg.cholesky(geo.covariances[c])
+        w = L.T @ geo.xi
+        norm = float(np.linalg.norm(w))
+        if norm > 0:  # Householder reflection taking w to norm * e_1
+            v = w - norm * np.eye(s)[0]
+            H = np.eye(s) - 2 * np.outer(v, v) / max(v @ v, 1e-300) if v @ v > 1e-24 * norm**2 else np.eye(s)
+            L = L @ H
+            cuts = np.asarray([(kk - geo.xi @ geo.means[c]) / norm for kk in kinks] or [0.0])
+            z1, w1 = (np.asarray(a) for a in panel_rule(jnp.asarray(cuts), quad.teacher_panel))
+        else:
+            z1, w1 = zo, wo
+        grids = np.meshgrid(z1, *([zo] * (s - 1)), indexing="ij")
+        wgrids = np.meshgrid(w1, *([wo] * (s - 1)), indexing="ij")
+        Z = np.stack([g.reshape(-1) for g in grids], axis=1)
+        W = np.prod(np.stack([g.reshape(-1) for g in wgrids], axis=1), axis=1)
+        nodes.append(geo.means[c] + Z @ L.T)
+        weights.append(geo.weights[c] * W / W.sum())
+    comp = np.concatenate([np.full(len(w), c) for c, w in enumerate(weights)])
+    return np.concatenate(nodes), np.concatenate(weights), comp
+
+
+class MixturePoint(NamedTuple):
+    """The theory at one point; errors in the figures' convention (:data:`CONVENTION`)."""
+
+    gen_error: float
+    train_error: float
+    test_mse: float
+    train_mse: float
+    info: dict
+
+
+def _gauss_moments(sigma, kinks, scale, inner, degree):
+    r""":math:`e_p = \mathbb E\sigma^{(p)}(Sz) = \mathbb E[\sigma(Sz)\mathrm{He}_p(z)]/S^p` for
+    :math:`p\le` ``degree`` ``(degree+1, ...)`` and :math:`\mathbb E\sigma(Sz)^2`, by Stein's lemma (no
+    derivative of :math:`\sigma`)."""
+    cuts = kink_cuts(kinks, jnp.zeros_like(scale), scale)
+    z, w = panel_rule(cuts, inner)
+    f = sigma(scale[..., None] * z)
+    prev, cur = jnp.zeros_like(z), jnp.ones_like(z)
+    out = []
+    for p in range(degree + 1):  # p_j = He_j/sqrt(j!) by the normalised recurrence
+        out.append(jnp.sum(w * f * cur, axis=-1) * math.sqrt(math.factorial(p)) / scale**p)
+        prev, cur = cur, hermite_step(z, prev, cur, p)
+    return jnp.stack(out), jnp.sum(w * f * f, axis=-1)
+
+
+@functools.partial(jax.jit, static_argnames=("activation", "teacher", "degree", "inner", "classification"))
+def _point(kz, kw, comp, geo_arrays, params, D, dw, *, activation, teacher, degree, inner, classification):
+    weights, means, covs, xi, labels, alpha, order, fact = geo_arrays
+    n, k, m, m_step, lam, eta, tau_f, noise, xi_random, s0 = (params[i] for i in range(10))
+    sigma, _, kinks = elementwise(activation)
+    C, s = means.shape
+    eye = jnp.eye(s)
+
+    # the labels on the nodes and the data's moments per component
+    if classification:
+        y = labels[comp]
+    else:
+        tsigma = elementwise(teacher)[0]
+        y = tsigma(kz @ xi)
+    onehot = (comp[:, None] == jnp.arange(C)[None, :]).astype(kz.dtype)  # (N, C)
+    wc = kw[:, None] * onehot / weights[None, :]  # per-component weights, each summing to one
+    y_bar = wc.T @ y  # (C,)
+    y2 = kw @ y**2 + noise**2
+    yk = wc.T @ (y[:, None] * kz)  # E_c[y kappa] (C, s)
+
+    # the step: s_1, s_2 per component at the component's pre-activation scale b_c
+    b_c = jnp.sqrt(jnp.einsum("cii->c", covs) + (n - s)) / jnp.sqrt(tau_f)
+    e_c, _ = _gauss_moments(sigma, kinks, b_c, inner, 2)
+    s1, s2 = e_c[1], e_c[2]
+    c = eta / k
+    Lvec = (weights * s1) @ yk
+    M = jnp.einsum("c,cij->ij", weights * s2 * y_bar, covs)
+    s1_nodes = s1[comp]
+    second = (kw[:, None] * (s1_nodes * y)[:, None] ** 2 * kz).T @ kz + noise**2 * jnp.einsum(
+        "c,cij->ij", weights * s1**2, covs + jnp.einsum("ci,cj->cij", means, means))
+    Sigma_delta = (second - jnp.outer(Lvec, Lvec)) / m_step
+    zeta2 = (n - s) * (kw @ (s1_nodes * y) ** 2 + noise**2 * (weights @ s1**2)) / m_step
+    K = jnp.einsum("c,cij->ij", weights * s1 * _stein(wc, y, kz, means, covs, xi), covs)
+    in_s0 = (jnp.arange(s) < s0).astype(kz.dtype)
+    Sigma_L = xi_random * (K * in_s0[None, :]) @ (K * in_s0[None, :]).T
+    e_zeta = eye[s - 1]
+    Sigma_A = (eye + c**2 * M @ M.T) / tau_f + c**2 * (
+        jnp.outer(Lvec, Lvec) + Sigma_L + Sigma_delta + zeta2 * jnp.outer(e_zeta, e_zeta))
+    # the bulk: the first layer's rows outside S, rescaled by the step's Stein term, plus the
+    # step's per-neuron noise (sigma' - s_1) y x_perp
+    dsq = _dsigma_sq(activation, b_c, inner)
+    bulk_noise = (n / m_step) * (weights @ ((dsq - s1**2) * (wc.T @ y**2 + noise**2)))
+    b2 = (n - s) / tau_f * (1.0 + c**2 * (weights @ (s2 * y_bar)) ** 2) + c**2 * bulk_noise
+
+    # the feature map Psi on the nodes
+    L_A = jnp.linalg.cholesky(Sigma_A)
+    u = kz @ L_A  # (N, s)
+    Qk = jnp.sum(u * u, axis=1)
+    scale = jnp.sqrt(Qk + b2)
+    e, m2 = _gauss_moments(sigma, kinks, scale, inner, degree + 1)  # (degree+2, N)
+    mono = jnp.prod(u[:, None, :] ** alpha[None, :, :], axis=-1) / fact[None, :]  # (N, R)
+    Psi = e[order].T * mono  # (N, R)
+    G = (Psi * kw[:, None]).T @ Psi
+    t = Psi.T @ (kw * y)
+    h1 = kw @ e[1]
+    d_bar = jnp.maximum(kw @ m2 - jnp.trace(G) - h1**2 * b2, 0.0)
+    s_y = y2
+
+    lam_r, vec = jnp.linalg.eigh(G)
+    lam_r = jnp.maximum(lam_r, 0.0)
+    t_r = vec.T @ t
+    bulk = (h1**2 * b2 * D + d_bar) / k  # eigenvalues of B = (h1^2 W + d I)/k, weights dw (mean over k)
+    return _ridge(lam_r, t_r, bulk, dw, s_y, k, m, lam) | {
+        "h1": h1, "d_bar": d_bar, "b2": b2, "spike_norm2": c**2 * (Lvec @ Lvec + zeta2),
+        "top": lam_r[-1], "zeta2": zeta2, "trace_G": jnp.trace(G),
+    }
+
+
+def _stein(wc, y, kz, means, covs, xi):
+    r""":math:`t'_c = \mathbb E_c[\sigma_*'(\xi^\top x)]` by Stein's lemma,
+    :math:`\mathbb E_c[y\,\xi^\top(\kappa - m_c)]/\xi^\top C_c\xi` (0 for classification)."""
+    var = jnp.einsum("i,cij,j->c", xi, covs, xi)
+    centred = kz @ xi
+    num = wc.T @ (y * centred) - (wc.T @ y) * (means @ xi)
+    return jnp.where(var > 0, num / jnp.where(var > 0, var, 1.0), 0.0)
+
+
+def _dsigma_sq(activation, scale, inner):
+    _, dsigma, kinks = elementwise(activation)
+    cuts = kink_cuts(kinks, jnp.zeros_like(scale), scale)
+    z, w = panel_rule(cuts, inner)
+    return jnp.sum(w * dsigma(scale[..., None] * z) ** 2, axis=-1)
+
+
+def _ridge(lam_r, t_r, bulk, dw, s_y, k, m, lam):
+    r"""The deterministic equivalent of ridge (:mod:`onestep_gm.numerics.ridge`) for
+    :math:`\Omega = B + \sum_r\lambda_re_re_r^\top`, :math:`u = \sum_rt_re_r`, with :math:`e_r` free
+    from :math:`B` (spectral weights ``dw`` over :math:`B`'s ``bulk`` eigenvalues, average over :math:`k`)."""
+
+    def g(z):
+        return jnp.sum(dw / (bulk + z))
+
+    def g2(z):
+        return jnp.sum(dw / (bulk + z) ** 2)
+
+    def T1(z):  # tr (Omega + z)^{-1}
+        gz = g(z)
+        return k * gz - jnp.sum(lam_r * g2(z) / (1.0 + lam_r * gz))
+
+    def U(z):  # u^T (Omega + z)^{-1} u
+        gz = g(z)
+        return jnp.sum(t_r**2 * gz / (1.0 + lam_r * gz))
+
+    def df1(kappa):
+        return k - kappa * T1(kappa)
+
+    trace = jnp.sum(lam_r) + k * jnp.sum(dw * bulk)
+    hi = lam + trace / m
+    lo = jnp.maximum(lam, hi * 1e-30)
+
+    def body(_, bounds):
+        lo, hi = bounds
+        mid = jnp.sqrt(lo * hi)
+        below = mid * (1.0 - df1(mid) / m) < lam
+        return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
+
+    lo, hi = jax.lax.fori_loop(0, 200, body, (lo, hi))
+    kappa = jnp.sqrt(lo * hi)
+    t1 = T1(kappa)
+    t2 = -jax.grad(T1)(kappa)
+    d1 = k - kappa * t1
+    d2 = k - 2.0 * kappa * t1 + kappa**2 * t2
+    u0, uk = U(jnp.zeros(())), U(kappa)
+    u2 = -jax.grad(U)(kappa)
+    a0 = u0
+    a1 = (u0 - uk) / kappa
+    a2 = (u0 - uk) / kappa**2 - u2 / kappa
+    shift2 = t1 - kappa * t2  # tr Omega (Omega + kappa)^{-2}
+    shrink = 1.0 - d2 / m
+    sigma_eps2 = jnp.maximum(s_y - a0, 0.0)
+    bias = kappa**2 * a2 / shrink
+    variance = sigma_eps2 * (d2 / m) / shrink
+    test_mse = bias + variance + sigma_eps2
+    train_mse = (1.0 - d1 / m) ** 2 * test_mse
+    w_norm2 = a1 - lam * a2 / shrink + sigma_eps2 * shift2 / (m * shrink)
+    return {"test_mse": test_mse, "train_mse": train_mse, "w_norm2": w_norm2, "kappa": kappa,
+            "df1": d1, "df2": d2, "sigma_eps2": sigma_eps2, "bias": bias, "variance": variance}
+
+
+def mixture_point(config, activation: str, eta: float | None = None,
+                  quad: MixtureQuadrature = MixtureQuadrature()) -> MixturePoint:
+    """The sampling-free theory at ``config``'s point (a :class:`~onestep_gm.SimulationConfig`)."""
+    from onestep_gm.theory.order import scalings
+
+    spec = config.data
+    geo = geometry(spec)
+    eta = config.eta if eta is None and config.eta is not None else eta
+    eta = scalings(spec.n, spec.beta, spec.alpha).eta if eta is None else eta
+    classification = geo.labels is not None
+    teacher = None if classification else spec.teacher
+    kz, kw, comp = _kappa_nodes(geo, teacher, quad)
+    s = geo.means.shape[1]
+    alpha, order, fact = _multi_indices(s, quad.degree)
+    tau_f = geo.tau if config.first_layer == "gaussian" else float(spec.n)
+    m_step = config.m if config.m_step is None else config.m_step
+    params = np.array([spec.n, config.k, config.m, m_step, config.lam, eta, tau_f, float(spec.noise),
+                       geo.xi_random_norm2, geo.s0], np.float64)
+    q = config.k / (spec.n - s)
+    with jax.enable_x64(True):
+        D, dw = marchenko_pastur_rule(q, quad.spectrum)
+        labels = geo.labels if classification else np.zeros(len(geo.weights))
+        arrays = tuple(jnp.asarray(a) for a in (geo.weights, geo.means, geo.covariances, geo.xi, labels))
+        out = _point(jnp.asarray(kz), jnp.asarray(kw), jnp.asarray(comp), arrays + (jnp.asarray(alpha), jnp.asarray(order), jnp.asarray(fact)),
+                     jnp.asarray(params), D, dw, activation=activation, teacher=teacher, degree=quad.degree,
+                     inner=quad.inner, classification=classification)
+        out = {key: float(v) for key, v in out.items()}
+    return MixturePoint(
+        gen_error=out["test_mse"] / 2,
+        train_error=out["train_mse"] / 2 + config.lam * out["w_norm2"] / 2,
+        test_mse=out["test_mse"], train_mse=out["train_mse"], info=out,
+    )
