@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from onestep_gm.experiments.results import config_from_json
-from onestep_gm.numerics.limit_mixture import mixture_point
+from onestep_gm.numerics.limit_mixture import sampling_free_point as mixture_point
 
 ROOT = Path(__file__).resolve().parents[1] / "docs" / "paper-full"
 

@@ -55,8 +55,8 @@ class SimulationConfig:
         Registry names or expressions in ``x``.
     models : tuple of str
         Any of ``"nn"``, ``"hermite"``, ``"conditional"``, ``"theory"``, ``"limit"`` (the
-        sampling-free limit: one deterministic value per point, isotropic corner with the constant
-        readout only, :func:`onestep_gm.numerics.limit.limit_applies`).
+        sampling-free theory: one deterministic value per point, the isotropic-corner limit or the
+        finite-size mixture theory, :func:`onestep_gm.numerics.limit.limit_applies`).
     order : int or None
         Hermite order; ``None`` is the theorem's order for ``beta`` (the higher neighbour at a
         boundary).

@@ -637,8 +637,20 @@ def _weak_spike(config) -> list[str]:
 
 
 def limit_applies(config) -> list[str]:
-    """What ``config`` (a :class:`~onestep_gm.SimulationConfig`) lacks for the limit model: one
-    phrase per missing condition, empty when the isotropic-corner limit applies.
+    """What ``config`` (a :class:`~onestep_gm.SimulationConfig`) lacks for the limit model: empty
+    when the isotropic-corner limit (:func:`isotropic_applies`) or, failing it, the finite-size
+    mixture theory (:func:`onestep_gm.numerics.limit_mixture.mixture_applies`) applies; else the
+    latter's missing conditions."""
+    if not isotropic_applies(config):
+        return []
+    from onestep_gm.numerics.limit_mixture import mixture_applies  # it imports this module
+
+    return mixture_applies(config)
+
+
+def isotropic_applies(config) -> list[str]:
+    """What ``config`` (a :class:`~onestep_gm.SimulationConfig`) lacks for the isotropic-corner
+    limit: one phrase per missing condition, empty when it applies.
 
     The limit covers a Gaussian mixture with one component, no spikes and zero mean
     (:math:`x\\sim\\mathcal N(0, I_n)`), a regression teacher along a random unit direction with a
@@ -681,11 +693,25 @@ def check_limit_config(config) -> None:
     Raises
     ------
     ValueError
-        ``the limit model needs components=1 (got 2), spikes=0 (got 1), ...`` (:func:`limit_applies`).
+        ``the limit model needs spike_sizes='equal' (got 'uniform' ...), ...`` (:func:`limit_applies`).
     """
     missing = limit_applies(config)
     if missing:
-        raise ValueError("the limit model (isotropic corner) needs " + ", ".join(missing))
+        raise ValueError("the limit model needs " + ", ".join(missing))
+
+
+def check_isotropic_config(config) -> None:
+    """Refuse a configuration outside the isotropic-corner limit, in one sentence.
+
+    Raises
+    ------
+    ValueError
+        ``the isotropic-corner limit needs components=1 (got 2), spikes=0 (got 1), ...``
+        (:func:`isotropic_applies`).
+    """
+    missing = isotropic_applies(config)
+    if missing:
+        raise ValueError("the isotropic-corner limit needs " + ", ".join(missing))
 
 
 def limit_spec(config, activation: str, eta: float) -> IsotropicLimit:
@@ -695,9 +721,9 @@ def limit_spec(config, activation: str, eta: float) -> IsotropicLimit:
     Raises
     ------
     ValueError
-        As :func:`check_limit_config`.
+        As :func:`check_isotropic_config`.
     """
-    check_limit_config(config)
+    check_isotropic_config(config)
     return _sizes_spec(config, activation, eta)
 
 
@@ -713,9 +739,15 @@ def _sizes_spec(config, activation: str, eta: float) -> IsotropicLimit:
 def limit_prediction(config, resolved, activation: str) -> tuple[float, float, float]:
     """``(train_error, gen_error, train_mse)`` of the limit model at ``config``'s point (the
     paper's ½ convention; ``train_mse`` without ½ or penalty), deterministic: one value per
-    point, no sampling (:func:`limit_point`).
+    point, no sampling: the isotropic-corner limit (:func:`limit_point`) where it applies, the
+    finite-size mixture theory (:func:`onestep_gm.numerics.limit_mixture.sampling_free_point`)
+    elsewhere.
 
     ``resolved`` is :func:`onestep_gm.numerics.config.resolve`'s answer (its ``eta``).
     """
-    point = limit_point(limit_spec(config, activation, resolved.eta))
+    if isotropic_applies(config):  # outside the corner: the finite-size mixture theory
+        from onestep_gm.numerics.limit_mixture import mixture_prediction
+
+        return mixture_prediction(config, resolved, activation)
+    point = limit_point(_sizes_spec(config, activation, resolved.eta))
     return point.train_error, point.gen_error, point.train_mse

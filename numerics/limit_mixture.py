@@ -86,7 +86,7 @@ class MixtureQuadrature:
     teacher_panel: int = 6  # Gauss-Legendre nodes per panel along the teacher's direction
     other: int = 5  # Gauss-Hermite nodes along every other direction of S
     inner: int = 12  # Gauss-Legendre nodes per panel for the inner Gaussian averages
-    overlap: int = 3  # Gauss-Hermite nodes per spike/mean direction for a random teacher's overlap
+    overlap: int = 2  # Gauss-Hermite nodes per spike/mean direction for a random teacher's overlap
     readout: int = 8  # Gauss-Hermite nodes for the Gaussian readout weight omega (neuron types)
 
 
@@ -107,7 +107,7 @@ class Geometry(NamedTuple):
 
 
 def geometry(spec) -> Geometry:
-    """The coordinates of a :class:`~onestep_gm.numerics.mixture.MixtureSpec` in :math:`S`.
+    r"""The coordinates of a :class:`~onestep_gm.numerics.mixture.MixtureSpec` in :math:`S`.
 
     The spec is realised once (:func:`~onestep_gm.numerics.mixture.make_mixture`, seed 0) and
     projected onto the span of its spikes and means: the law depends only on their Gram matrix,
@@ -159,8 +159,8 @@ def geometry(spec) -> Geometry:
 
 
 @functools.lru_cache(maxsize=32)
-def _multi_indices(s: int, degree: int) -> tuple[np.ndarray, np.ndarray]:
-    """All :math:`\\alpha\\in\\mathbb N^s` with :math:`|\\alpha|\\le P` ``(R, s)``, and :math:`|\\alpha|` ``(R,)``."""
+def _multi_indices(s: int, degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""All :math:`\\alpha\\in\\mathbb N^s` with :math:`|\\alpha|\\le P` ``(R, s)``, and :math:`|\\alpha|` ``(R,)``."""
     rows = []
     for p in range(degree + 1):
         for combo in combinations_with_replacement(range(s), p):
@@ -222,7 +222,7 @@ def _overlaps(geo: Geometry, nodes: int):
     return out
 
 
-class MixturePoint(NamedTuple):
+class SamplingFreePoint(NamedTuple):
     """The theory at one point; errors in the figures' convention (:data:`CONVENTION`)."""
 
     gen_error: float
@@ -322,7 +322,7 @@ def _point(kz, kw, comp, sz, sw, omega, omega_w, geo_arrays, params, *, activati
 
 
 class _Bulk(NamedTuple):
-    """The bulk :math:`B = \frac1k(HZZ^\top H/(n-s) + \operatorname{diag}d)` by neuron type:
+    r"""The bulk :math:`B = \frac1k(HZZ^\top H/(n-s) + \operatorname{diag}d)` by neuron type:
     :math:`H^2 = ` ``h2`` :math:`= \bar h_1^2b^2`, ``d``, type weights ``w``, ``ratio`` :math:`k/(n-s)`."""
 
     h2: Array
@@ -352,7 +352,7 @@ def _resolvent(bulk: _Bulk, z):
             low = f(mid) < 0
             return jnp.where(low, mid, lo), jnp.where(low, hi, mid)
 
-        lo, hi = jax.lax.fori_loop(0, 100, body, (jnp.zeros_like(hi), hi))
+        lo, hi = jax.lax.fori_loop(0, 60, body, (jnp.zeros_like(hi), hi))
         return (lo + hi) / 2
 
     delta = jax.lax.custom_root(excess, jnp.zeros(()), solve, lambda g, r: r / g(1.0))
@@ -394,7 +394,7 @@ def _ridge(G, t, bulk: _Bulk, R, s_y, k, m, lam):
         below = mid * (1.0 - df1(mid) / m) < lam
         return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
 
-    lo, hi = jax.lax.fori_loop(0, 64, body, (lo, hi))
+    lo, hi = jax.lax.fori_loop(0, 44, body, (lo, hi))  # a bracket of 2^-44 in log kappa
     kappa = jnp.sqrt(lo * hi)
     t1 = T1(kappa)
     t2 = -jax.jacfwd(T1)(kappa)
@@ -443,7 +443,7 @@ def _interpolated_moments(sigma, kinks, scale, inner, degree):
 
 
 def _gather(powers, alpha):
-    """``(N, R, s)``: :math:`u_d^{\alpha_d}` for every multi-index row of ``alpha`` ``(R, s)``."""
+    r"""``(N, R, s)``: :math:`u_d^{\alpha_d}` for every multi-index row of ``alpha`` ``(R, s)``."""
     s = alpha.shape[1]
     return jnp.stack([powers[:, d, :][:, alpha[:, d]] for d in range(s)], axis=-1)
 
@@ -464,10 +464,46 @@ def _dsigma_sq(activation, scale, inner):
     return jnp.sum(w * dsigma(scale[..., None] * z) ** 2, axis=-1)
 
 
-def mixture_point(config, activation: str, eta: float | None = None,
-                  quad: MixtureQuadrature = MixtureQuadrature()) -> MixturePoint:
-    """The sampling-free theory at ``config``'s point (a :class:`~onestep_gm.SimulationConfig`)."""
+def sampling_free_point(config, activation: str, eta: float | None = None,
+                  quad: MixtureQuadrature = MixtureQuadrature()) -> SamplingFreePoint:
+    r"""The sampling-free test and training errors of the one-step network at ``config``'s point.
+
+    Finite sizes :math:`n, k, m` (the paper's scalings :math:`\theta = n^{\beta(1-\alpha)}`,
+    :math:`\eta = n^{\beta\alpha}` kept as numbers), no sampled :math:`\hat F` and no
+    :math:`k`-sized array: the law of one neuron's projections on :math:`S`, the Mehler feature map
+    and the free deterministic equivalent of ridge (module notes, ``docs/limit-theory.md``).
+    Float64 inside a scoped ``jax.enable_x64``.
+
+    Parameters
+    ----------
+    config : SimulationConfig
+        A Gaussian mixture (:func:`mixture_applies` lists what is covered); its ``k``, ``m``,
+        ``m_step``, ``lam``, ``eta``, ``readout_init`` and ``first_layer``.
+    activation : str
+        The student's activation (a registry name or a whitelisted expression).
+    eta : float, optional
+        The learning rate; default ``config.eta`` or :math:`n^{\beta\alpha}`.
+    quad : MixtureQuadrature
+        Node counts and the Mehler degree; the defaults keep the quadrature error under 1e-4
+        (relative) at the paper's points (measured in the docs).
+
+    Returns
+    -------
+    SamplingFreePoint
+        ``gen_error`` :math:`=\tfrac12` test MSE, ``train_error`` :math:`=\tfrac12` train MSE
+        :math:`+\tfrac12\lambda\|\hat w\|^2` (the paper's convention, :data:`CONVENTION`), the raw
+        MSEs and ``info`` (effective regularisation, degrees of freedom, bulk coefficients).
+
+    Raises
+    ------
+    ValueError
+        For a configuration :func:`mixture_applies` does not cover (one sentence naming what is missing).
+    """
     from onestep_gm.theory.order import scalings
+
+    missing = mixture_applies(config)
+    if missing:
+        raise ValueError("the sampling-free mixture theory needs " + ", ".join(missing))
 
     spec = config.data
     geo = geometry(spec)
@@ -500,8 +536,56 @@ def mixture_point(config, activation: str, eta: float | None = None,
             for key, value in out.items():  # the errors are averages over the teacher's draw
                 totals[key] = totals.get(key, 0.0) + weight * float(value)
     out = totals
-    return MixturePoint(
+    return SamplingFreePoint(
         gen_error=out["test_mse"] / 2,
         train_error=out["train_mse"] / 2 + config.lam * out["w_norm2"] / 2,
         test_mse=out["test_mse"], train_mse=out["train_mse"], info=out,
     )
+
+
+MAX_DIRECTIONS = 5
+"""Most directions :math:`s` of :math:`S` the theory takes (its quadrature is a tensor rule in
+:math:`s` dimensions: :math:`5^s` nodes per component)."""
+
+
+def mixture_applies(config) -> list[str]:
+    r"""What ``config`` (a :class:`~onestep_gm.SimulationConfig`) lacks for the mixture theory:
+    one phrase per missing condition, empty when it applies.
+
+    Covered: Gaussian mixtures with any weights, spikes of the paper's equal sizes or given
+    directions and sizes, means, both tasks, a single-index teacher along a random direction, the
+    spikes or the means, both first layers and both readouts, any step, ``m_step``, label noise and
+    :math:`\lambda > 0`, with at most :data:`MAX_DIRECTIONS` directions in :math:`S`.
+    """
+    spec = config.data
+    if getattr(spec, "kind", None) != "mixture":
+        return [f"a Gaussian mixture (got {getattr(spec, 'title', type(spec).__name__)})"]
+    missing = []
+    if spec.spike_sizes != "equal":
+        missing.append(f"spike_sizes='equal' (got {spec.spike_sizes!r}: random sizes are drawn per trial)")
+    if spec.covariances is not None and any(c is not None for c in spec.covariances):
+        missing.append("no full covariance (it has n spike directions)")
+    if spec.task == "regression":
+        if not isinstance(spec.teacher, str):
+            missing.append("a single-index teacher (one target activation)")
+        if spec.teacher_direction not in ("random", "spikes", "means"):
+            missing.append(f"a teacher direction random, spikes or means (got {spec.teacher_direction!r})")
+        if spec.teacher_weights not in (None, (1.0,)):
+            missing.append(f"teacher_weights None or (1,) (got {spec.teacher_weights!r})")
+    if config.protocol != "fresh":
+        missing.append(f"protocol='fresh' (got {config.protocol!r}: the theory averages over the teacher's draw)")
+    if not config.lam > 0:
+        missing.append(f"lambda > 0 (got {config.lam:g})")
+    if not missing:
+        geo = geometry(spec)
+        s = geo.means.shape[1]
+        if s > MAX_DIRECTIONS:
+            missing.append(f"at most {MAX_DIRECTIONS} directions of spikes, means, teacher and step noise (got {s})")
+    return missing
+
+
+def mixture_prediction(config, resolved, activation: str) -> tuple[float, float, float]:
+    """``(train_error, gen_error, train_mse)`` of :func:`sampling_free_point` at ``config``'s point
+    (``resolved.eta`` the learning rate); deterministic, no sampling."""
+    point = sampling_free_point(config, activation, eta=resolved.eta)
+    return point.train_error, point.gen_error, point.train_mse

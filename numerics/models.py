@@ -11,7 +11,8 @@ with :math:`g\sim\mathcal N(0,1)` fresh per entry).  Each :class:`FeatureModel` 
 
 The theory line is not a feature model (it fits no readout): it is a :class:`Predictor` of the
 ridge readout's errors from the exact population moments (:func:`onestep_gm.predict`); so is the
-sampling-free limit (``"limit"``, isotropic corner only: :mod:`onestep_gm.numerics.limit`).
+sampling-free theory (``"limit"``: :mod:`onestep_gm.numerics.limit` in the isotropic corner,
+:mod:`onestep_gm.numerics.limit_mixture` for mixtures).
 
 Adding a feature model: write its ``parts`` (and, if it has exact population moments, its
 ``exact_error``) and add one row to :data:`FEATURE_MODELS`; the trial, the exact test errors,
@@ -195,18 +196,19 @@ CONDITIONAL = FeatureModel("conditional", "conditional", conditional_model_parts
 THEORY = Predictor("theory", "theory")
 LIMIT = Predictor(
     "limit", "limit", point=limit_prediction, check=check_limit_config,
-    note="limit: sampling-free (n, k, m -> infinity at this point's ratios m/n, m_step/n, k/n, eta/k, "
-    "lambda*m; docs/limit-theory.md): one deterministic value per point, std 0, no trials; "
-    "a Gaussian readout goes through approximation A3 (bulk coefficient averaged over the readout "
-    "weights: within the noise for tanh, about 4 % low for ReLU, measured there)",
+    note="limit: sampling-free, one deterministic value per point, std 0, no trials "
+    "(docs/limit-theory.md): in the isotropic corner the n, k, m -> infinity limit at this point's ratios "
+    "m/n, m_step/n, k/n, eta/k, lambda*m (a Gaussian readout through approximation A3), elsewhere the "
+    "finite-size mixture theory (the law of one neuron's projections on the spikes, means, teacher and "
+    "step noise; free deterministic equivalent of ridge)",
 )  # fmt: skip
 
 FEATURE_MODELS: dict[str, FeatureModel] = {mdl.name: mdl for mdl in (NETWORK, HERMITE, CONDITIONAL)}
 """The feature models, in the order of figures and tables."""
 PREDICTORS: dict[str, Predictor] = {mdl.name: mdl for mdl in (THEORY, LIMIT)}
 """Lines predicted without a readout fit: the theory conditional on each trial's trained layer
-(:func:`onestep_gm.predict`) and the sampling-free isotropic-corner limit
-(:func:`onestep_gm.numerics.limit.limit_point`)."""
+(:func:`onestep_gm.predict`) and the sampling-free theory (:func:`onestep_gm.numerics.limit.limit_point`
+in the isotropic corner, :func:`onestep_gm.numerics.limit_mixture.sampling_free_point` elsewhere)."""
 MODELS: tuple[str, ...] = (*FEATURE_MODELS, *PREDICTORS)
 """Every name a configuration may ask for: ``("nn", "hermite", "conditional", "theory", "limit")``."""
 EXACT_MODELS: tuple[str, ...] = tuple(name for name, mdl in FEATURE_MODELS.items() if mdl.exact_test)

@@ -23,7 +23,9 @@ The public API, one entry per concept:
   :func:`population_moments`, :func:`ridge_equivalent` (a :class:`RidgeEquivalent`),
   :func:`predict` (a :class:`Prediction`), :func:`learning_curve` (a :class:`LearningCurve`);
 * the sampling-free limit in the isotropic corner: :class:`IsotropicLimit`, :func:`limit_point`
-  (a :class:`LimitPoint`), :func:`limit_curve` (a :class:`LimitCurve`);
+  (a :class:`LimitPoint`), :func:`limit_curve` (a :class:`LimitCurve`); for Gaussian mixtures at
+  finite size: :func:`sampling_free_point` (a :class:`SamplingFreePoint`, node counts in
+  :class:`MixtureQuadrature`);
 * figures and results on disk: :data:`FIGURES`, :func:`run_figure`, :func:`save_figure`, :func:`save_result`,
   :func:`load_result`;
 * user sweeps: :func:`load_sweep` reads a TOML sweep spec into a :class:`FigureSpec`;
@@ -77,6 +79,9 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs; loaded lazily a
     from onestep_gm.numerics.limit import LimitPoint as LimitPoint
     from onestep_gm.numerics.limit import limit_curve as limit_curve
     from onestep_gm.numerics.limit import limit_point as limit_point
+    from onestep_gm.numerics.limit_mixture import MixtureQuadrature as MixtureQuadrature
+    from onestep_gm.numerics.limit_mixture import SamplingFreePoint as SamplingFreePoint
+    from onestep_gm.numerics.limit_mixture import sampling_free_point as sampling_free_point
     from onestep_gm.numerics.mixture import MixtureSpec as MixtureSpec
     from onestep_gm.numerics.models import FEATURE_MODELS as FEATURE_MODELS
     from onestep_gm.numerics.models import MODELS as MODELS
@@ -141,6 +146,9 @@ _HOME = {
     "LimitPoint": "onestep_gm.numerics.limit",
     "limit_curve": "onestep_gm.numerics.limit",
     "limit_point": "onestep_gm.numerics.limit",
+    "MixtureQuadrature": "onestep_gm.numerics.limit_mixture",
+    "SamplingFreePoint": "onestep_gm.numerics.limit_mixture",
+    "sampling_free_point": "onestep_gm.numerics.limit_mixture",
     "FashionSpec": "onestep_gm.numerics.fashion",
     "ArraySpec": "onestep_gm.numerics.arrays",
     "TorchvisionSpec": "onestep_gm.numerics.datasets",
@@ -187,6 +195,7 @@ __all__ = [
     "LearningCurve",
     "LimitCurve",
     "LimitPoint",
+    "MixtureQuadrature",
     "MixtureSpec",
     "NumericActivation",
     "OrderInfo",
@@ -195,6 +204,7 @@ __all__ = [
     "PopulationMoments",
     "Prediction",
     "RidgeEquivalent",
+    "SamplingFreePoint",
     "Scalings",
     "SimulationConfig",
     "SimulationResult",
@@ -221,6 +231,7 @@ __all__ = [
     "register_activation",
     "ridge_equivalent",
     "run_figure",
+    "sampling_free_point",
     "save_figure",
     "save_result",
     "scalings",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -62,15 +63,16 @@ def test_gaussian_readout_model_equals_limit_point():
     assert by_hand.spike == pytest.approx(1.5 * tanh_h1 * (0.25 + 0.51 / 0.75) ** 0.5, rel=1e-9)  # r^2 k = 77
 
 
-def test_gaussian_readout_with_a_weak_spike_is_refused():
+def test_gaussian_readout_with_a_weak_spike_leaves_the_isotropic_limit():
     """r^2 k below 30: the limit's free fit of the mean part is not reached at this width (22 %
     off at the paper's default step, measured in the docs).  By hand: tanh h1 = 0.6057, ReLU
     teacher t1 = 1/2, t2 = 1/2 + 0.1^2, alpha0 = 0.75, eta / k = 0.5: r = 0.292, r^2 k = 8.5."""
     h1 = 0.6057055096021589  # E tanh'(z), derivations/tanh.md (mpmath)
     r = 0.5 * h1 * (0.25 + 0.51 / 0.75) ** 0.5
-    with pytest.raises(ValueError, match="r\\^2\\*k >= 30") as exc:
-        validate(dataclasses.replace(CONFIG, readout_init="gaussian"))
-    assert f"got {r**2 * 100:.3g} for tanh" in str(exc.value) and "\n" not in str(exc.value)
+    gaussian = dataclasses.replace(CONFIG, readout_init="gaussian")
+    (reason,) = limit_module.isotropic_applies(gaussian)
+    assert reason.startswith("r^2*k >= 30") and f"got {r**2 * 100:.3g} for tanh" in reason
+    validate(gaussian)  # the limit model takes it through the finite-size theory instead
 
 
 def test_unit_rows_give_the_same_limit(expected):
@@ -92,10 +94,9 @@ def test_limit_beside_the_network_keeps_the_trials(expected):
 
 @pytest.mark.parametrize(
     ("change", "named"),
-    [({"data": MixtureSpec(n=200, spikes=0)}, "components=1 (got 2)"),
-     ({"data": MixtureSpec(n=200, weights=(1.0,), spikes=1)}, "spikes=0 (got 1)"),
-     ({"data": MixtureSpec(n=200, weights=(1.0,), spikes=0, mean_norm=1.0)}, "mean_norm=0"),
-     ({"data": MixtureSpec(n=200, weights=(1.0,), spikes=0, task="classification")}, "task='regression'"),
+    [({"data": MixtureSpec(n=200, spike_sizes="uniform")}, "spike_sizes='equal'"),
+     ({"data": MixtureSpec(n=200, weights=(1.0,), spikes=0, teacher=("relu", "tanh"))}, "single-index teacher"),
+     ({"data": MixtureSpec(n=200), "protocol": "paper"}, "protocol='fresh'"),
      ({"lam": 0.0}, "lambda > 0")],
 )  # fmt: skip
 def test_limit_refuses_what_it_does_not_cover_in_one_sentence(change, named):
@@ -106,9 +107,16 @@ def test_limit_refuses_what_it_does_not_cover_in_one_sentence(change, named):
 
 def test_refusal_names_every_missing_condition():
     with pytest.raises(ValueError) as exc:
-        validate(dataclasses.replace(CONFIG, data=MixtureSpec(n=200, mean_norm=1.0)))
+        validate(dataclasses.replace(CONFIG, data=MixtureSpec(n=200, spike_sizes="uniform"), lam=0.0))
     message = str(exc.value)
-    assert all(part in message for part in ("components=1", "spikes=0", "mean_norm=0"))
+    assert all(part in message for part in ("spike_sizes='equal'", "lambda > 0"))
+
+
+def test_the_isotropic_limit_keeps_its_own_refusal():
+    """``limit_spec`` (the explorer's and ``curve --theory limit``'s route) stays the isotropic corner."""
+    with pytest.raises(ValueError, match="isotropic-corner limit needs") as exc:
+        limit_module.limit_spec(dataclasses.replace(CONFIG, data=MixtureSpec(n=200, mean_norm=1.0)), "tanh", 1.0)
+    assert all(part in str(exc.value) for part in ("components=1", "spikes=0", "mean_norm=0"))
 
 
 def test_limit_curve_penalties_equal_points():
@@ -138,7 +146,8 @@ def test_cli_simulate_limit(capsys, expected):
     assert "limit" in text and "std 0" in text and "b=n/a" in text
 
 
-@pytest.mark.parametrize("bad", [["--components", "2"], ["--spikes", "1"], ["--task", "classification"]])
+@pytest.mark.parametrize("bad", [["--components", "2", "--spikes", "3"], ["--spikes", "1", "--lambda", "0"],
+                                 ["--protocol", "paper", "--components", "2"]])
 def test_cli_simulate_limit_refusal_exit_2(bad, capsys):
     assert main([*CLI, *bad]) == 2
     err = capsys.readouterr().err.strip()
@@ -161,16 +170,15 @@ def test_cli_curve_theory_limit(capsys):
     assert "varies m or lambda" in capsys.readouterr().err
 
 
-def test_constant_readout_odd_activation_weak_spike_is_refused():
+def test_constant_readout_odd_activation_weak_spike_leaves_the_isotropic_limit():
     """tanh (h0 = 0): the mean part m mu0(kappa), mu0 ~ h1 r kappa, needs m ~ 1/r, a readout norm
     m^2 the limit does not count; at the paper's default step (eta = n^(beta alpha) = 12.9,
     k = 1000) m^2/k is about 5, refused; ReLU's mean direction carries its offset h0 (m ~ 1)."""
     paper = SimulationConfig(data=MixtureSpec(n=1000, weights=(1.0,), spikes=0), activations=("tanh",),
                              models=("limit",), readout_init="constant")  # fmt: skip
-    with pytest.raises(ValueError, match=r"m\^2/k <= 0.1 \(got [45]\.\d+ for tanh") as exc:
-        validate(paper)
-    assert "\n" not in str(exc.value)
-    validate(dataclasses.replace(paper, activations=("relu", "sigmoid")))  # accepted
+    (reason,) = limit_module.isotropic_applies(paper)
+    assert re.match(r"m\^2/k <= 0.1 \(got [45]\.\d+ for tanh", reason)
+    assert not limit_module.isotropic_applies(dataclasses.replace(paper, activations=("relu", "sigmoid")))
     # the mechanism: m r stays fixed as the step shrinks (m ~ 1/r)
     small = [limit_point(IsotropicLimit(alpha=1.0, alpha_step=1.0, eta_tilde=eta, penalty=0.1, activation="tanh",
                                         teacher="relu", readout_init="constant")) for eta in (1e-3, 1e-4)]  # fmt: skip

@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma list of registry names or expressions in x (default relu,tanh,sigmoid)")
     parser.add_argument("--model", type=comma_list, default=["nn", "hermite"],
                         help="comma list from nn,hermite,conditional,theory,limit (default nn,hermite; "
-                        "limit: the sampling-free limit, isotropic corner: --components 1 --spikes 0)")
+                        "limit: the sampling-free theory, docs/limit-theory.md)")
     parser.add_argument("--beta", type=unit_interval, default=None,
                         help="strength β in [0,1] (default 0.74; 1 for real data)")
     parser.add_argument("--alpha", type=unit_interval, default=None,
