@@ -8,7 +8,8 @@ Measured in one process:
 (iii) achieved GFLOP/s of the engine, from an operation count of its products, against
      the machine's measured float64 matmul peak (a 2000×2000 ``jnp.dot``);
 (iv) optionally one deterministic-equivalent (theory) point per activation, and one point and
-     a 30-point curve of the sampling-free isotropic limit (:func:`time_limit`);
+     a 30-point curve of the sampling-free isotropic limit (:func:`time_limit`); the finite-size
+     mixture theory at the default point and fig4a's 30 x 30 heat map (:func:`time_limit_mixture`);
 (v)  the lean NumPy trial of :mod:`onestep_gm.experiments.baseline` (network only), against
      the engine at its defaults (exact test errors, which skip the test products) on the
      network alone (``nn``) and on network + Hermite + theory;
@@ -210,6 +211,37 @@ def time_limit(repeats: int = 20, curve_points: int = 30) -> dict:
             "point_ms_median": 1e3 * float(np.median(times)), "curve_ms_per_point": 1e3 * curve}  # fmt: skip
 
 
+def time_limit_mixture(repeats: int = 5, grid: int = 30) -> dict:
+    """The sampling-free mixture theory after compilation: one point at the paper's default point
+    (ReLU, n = k = m = 1000, its random teacher's overlap averaged over 4 nodes), best and median
+    of ``repeats``; and fig4a's ``grid`` x ``grid`` theory heat map (ReLU, n = 400, k = m = 500,
+    teacher along the spikes, alpha and beta on [0, 1]), in seconds, compilation apart."""
+    # the engine (JAX) loads when a benchmark runs
+    from onestep_gm.numerics.config import SimulationConfig
+    from onestep_gm.numerics.limit_mixture import sampling_free_point
+    from onestep_gm.numerics.mixture import MixtureSpec
+
+    default = SimulationConfig(data=MixtureSpec(n=1000), k=1000, m=1000)
+    t0 = time.perf_counter()
+    sampling_free_point(default, "relu")
+    compile_s = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        sampling_free_point(default, "relu")
+        times.append(time.perf_counter() - t0)
+    values = np.linspace(0.0, 1.0, grid)
+    heat = [SimulationConfig(data=MixtureSpec(n=400, beta=float(b), alpha=float(a), teacher_direction="spikes"),
+                             k=500, m=500) for b in values for a in values]  # fmt: skip
+    sampling_free_point(heat[0], "relu")  # compiles the heat map's shapes
+    t0 = time.perf_counter()
+    for config in heat:
+        sampling_free_point(config, "relu")
+    return {"compile_seconds": compile_s, "point_ms_best": 1e3 * min(times),
+            "point_ms_median": 1e3 * float(np.median(times)), "heatmap_points": len(heat),
+            "heatmap_seconds": time.perf_counter() - t0}  # fmt: skip
+
+
 def device_label() -> str:
     """``"platform: kind"`` of the device JAX runs on (e.g. ``"cpu: cpu"``)."""
     device = jax.devices()[0]
@@ -274,4 +306,5 @@ def run_benchmark(n: int = 1000, k: int = 1000, m: int = 1000, trials: int = 3,
         except ImportError as exc:  # the theory-curve module is optional for the benchmark
             res["theory_seconds"] = f"unavailable: {exc}"
         res["limit"] = time_limit()
+        res["limit_mixture"] = time_limit_mixture()
     return res

@@ -303,9 +303,16 @@ def _point(kz, kw, comp, sz, sw, omega, omega_w, geo_arrays, params, *, activati
     u = jnp.einsum("ni,tij->tnj", both, L_T)  # (T, N + N_s, s)
     mean = both @ shift_dir.T  # (N + N_s, T)
     scale = jnp.sqrt(jnp.sum(u * u, axis=-1).T + b2[None, :])  # (N + N_s, T)
-    e, m2 = _gauss_moments(sigma, kinks, scale, inner, degree + 1, shift=mean)  # (degree+2, N+N_s, T)
-    powers = jnp.stack([u**j for j in range(degree + 1)], axis=-1)  # (T, N + N_s, s, degree+1)
-    mono = jax.vmap(lambda pw: jnp.prod(_gather(pw, alpha), axis=-1))(powers) / fact  # (T, N+N_s, R)
+    e, m2 = _interpolated_moments(sigma, kinks, mean, scale, inner, degree + 1)  # (degree+2, N+N_s, T)
+    # u^alpha / sqrt(alpha!) for the static multi-indices (products of columns, no gather)
+    columns = []
+    for row in _multi_indices(s, degree)[0]:
+        term = jnp.ones(u.shape[:-1], u.dtype)
+        for d_, power in enumerate(row):
+            if power:
+                term = term * u[..., d_] ** int(power)
+        columns.append(term)
+    mono = jnp.stack(columns, axis=-1) / fact  # (T, N + N_s, R)
     Psi = e[order].transpose(2, 1, 0) * mono * jnp.sqrt(omega_w)[:, None, None]  # (T, N + N_s, R)
     N = kz.shape[0]
     T_, R_ = Psi.shape[0], Psi.shape[2]
@@ -319,6 +326,15 @@ def _point(kz, kw, comp, sz, sw, omega, omega_w, geo_arrays, params, *, activati
     out = _ridge(G, t, bulk, R_, y2, k, m, lam)
     return out | {"h1": omega_w @ h1, "d_bar": omega_w @ d, "b2": omega_w @ b2,
                   "spike_norm2": c**2 * (Lvec @ Lvec + zeta2), "zeta2": zeta2, "trace_G": jnp.trace(G)}
+
+
+RANK = 40
+"""Eigen-directions of :math:`G` kept in the ridge's solves (docs: the rest change the errors by
+less than 1e-10 at the paper's points)."""
+
+NEWTON_STEPS = 24
+"""Newton steps for the bulk's :math:`\delta` (from an upper bound; converged to rounding in under
+ten at the paper's points, measured in ``tests/test_limit_mixture.py``)."""
 
 
 class _Bulk(NamedTuple):
@@ -336,7 +352,7 @@ def _resolvent(bulk: _Bulk, z):
     r"""The deterministic equivalent of :math:`\operatorname{diag}(B+z)^{-1}` per type:
     :math:`k/(d_t + kz + h_t^2/(1+\delta))`, :math:`\delta = \frac{k}{n-s}\sum_tw_th_t^2/(d_t+kz+h_t^2/(1+\delta))`
     (a sample covariance with independent rows of variances :math:`h_t^2` plus a diagonal;
-    Silverstein and Bai 1995).  :math:`\delta` by bisection, differentiable in :math:`z` through
+    Silverstein and Bai 1995).  :math:`\delta` by Newton's method, differentiable in :math:`z` through
     the implicit function theorem (``jax.lax.custom_root``)."""
     kz = bulk.k * z
 
@@ -344,16 +360,15 @@ def _resolvent(bulk: _Bulk, z):
         return delta - bulk.ratio * jnp.sum(bulk.w * bulk.h2 / (bulk.d + kz + bulk.h2 / (1.0 + delta)))
 
     def solve(f, _):
-        hi = bulk.ratio * jnp.sum(bulk.w * bulk.h2 / (bulk.d + kz)) + 1e-300
+        # g(delta) = excess is convex and increasing (the sum is concave in 1 + delta), so Newton's
+        # method from an upper bound (g >= 0 there) descends monotonically to the root
+        delta = bulk.ratio * jnp.sum(bulk.w * bulk.h2 / (bulk.d + kz))
 
-        def body(_, bounds):
-            lo, hi = bounds
-            mid = (lo + hi) / 2
-            low = f(mid) < 0
-            return jnp.where(low, mid, lo), jnp.where(low, hi, mid)
+        def step(_, delta):
+            value, slope = jax.jvp(f, (delta,), (jnp.ones_like(delta),))
+            return jnp.maximum(delta - value / slope, 0.0)
 
-        lo, hi = jax.lax.fori_loop(0, 60, body, (jnp.zeros_like(hi), hi))
-        return (lo + hi) / 2
+        return jax.lax.fori_loop(0, NEWTON_STEPS, step, delta)
 
     delta = jax.lax.custom_root(excess, jnp.zeros(()), solve, lambda g, r: r / g(1.0))
     return bulk.k / (bulk.d + kz + bulk.h2 / (1.0 + delta))
@@ -367,19 +382,26 @@ def _ridge(G, t, bulk: _Bulk, R, s_y, k, m, lam):
     :math:`u^\top(\Omega+z)^{-1}u = t^\top D(I+GD)^{-1}t` and
     :math:`\operatorname{tr}(\Omega+z)^{-1} = \sum_iR_{ii} - \operatorname{tr}[(I+DG)^{-1}D_2G]`,
     :math:`D = \operatorname{diag}(R_t)`, :math:`D_2 = -dD/dz`."""
-    eye = jnp.eye(G.shape[0])
+    # G = W W^T with W = Q Lambda^{1/2} on its RANK largest eigenvalues (the rest are below 1e-13 of
+    # the largest at the paper's points): every solve is RANK x RANK
+    lam_g, Q = jnp.linalg.eigh(G)
+    rank = min(RANK, G.shape[0])
+    W = Q[:, -rank:] * jnp.sqrt(jnp.maximum(lam_g[-rank:], 0.0))[None, :]
+    eye = jnp.eye(rank)
+    c = jnp.linalg.lstsq(W, t, rcond=None)[0]  # t = W c (t lies in the range of G)
 
     def diag(z):
         return jnp.repeat(_resolvent(bulk, z), R)
 
-    def T1(z):  # tr (Omega + z)^{-1}
+    def T1(z):  # tr (Omega + z)^{-1} = sum_i R_ii - tr[(I + W^T D W)^{-1} W^T D_2 W]
         Dz = diag(z)
         D2 = -jax.jacfwd(diag)(z)
-        return k * (bulk.w @ _resolvent(bulk, z)) - jnp.trace(jnp.linalg.solve(eye + Dz[:, None] * G, D2[:, None] * G))
+        inner = eye + W.T @ (Dz[:, None] * W)
+        return k * (bulk.w @ _resolvent(bulk, z)) - jnp.trace(jnp.linalg.solve(inner, W.T @ (D2[:, None] * W)))
 
-    def U(z):  # u^T (Omega + z)^{-1} u
-        Dz = diag(z)
-        return t @ (Dz * jnp.linalg.solve(eye + G * Dz[None, :], t))
+    def U(z):  # u^T (Omega + z)^{-1} u = c^T M (I + M)^{-1} c, M = W^T D W
+        M = W.T @ (diag(z)[:, None] * W)
+        return c @ (M @ jnp.linalg.solve(eye + M, c))
 
     def df1(kappa):
         return k - kappa * T1(kappa)
@@ -417,35 +439,43 @@ def _ridge(G, t, bulk: _Bulk, R, s_y, k, m, lam):
             "df1": d1, "df2": d2, "sigma_eps2": sigma_eps2, "bias": bias, "variance": variance}
 
 
-CHEBYSHEV_NODES = 24
-"""Chebyshev nodes on which :math:`e_p(S)` is computed and interpolated (it depends on the node
-only through the scale :math:`S`, a smooth function on a short interval)."""
+CHEBYSHEV_SHIFT = 32
+CHEBYSHEV_SCALE = 8
+"""Chebyshev nodes in the shift :math:`\mu` and the scale :math:`S` on which the Gaussian averages
+:math:`e_p(\mu, S)` are computed per neuron type and interpolated to the quadrature nodes (both
+are smooth in :math:`\mu` and :math:`S > 0`; docs: interpolation error)."""
 
 
-def _interpolated_moments(sigma, kinks, scale, inner, degree):
-    r""":func:`_gauss_moments` at every scale of ``scale`` (shape ``(N,)``) by barycentric
-    Chebyshev interpolation from :data:`CHEBYSHEV_NODES` scales spanning its range (the
-    interpolation error is below 1e-13 on the ranges met; docs)."""
-    lo, hi = jnp.min(scale), jnp.max(scale)
-    hi = jnp.maximum(hi, lo * (1 + 1e-6))
-    j = np.arange(CHEBYSHEV_NODES)
-    x = np.cos((2 * j + 1) * np.pi / (2 * CHEBYSHEV_NODES))  # Chebyshev points of the first kind
-    bary = (-1.0) ** j * np.sin((2 * j + 1) * np.pi / (2 * CHEBYSHEV_NODES))
-    nodes = (lo + hi) / 2 + (hi - lo) / 2 * jnp.asarray(x)
-    e, m2 = _gauss_moments(sigma, kinks, nodes, inner, degree)
-    t = (2 * scale - lo - hi) / (hi - lo)
-    diff = t[:, None] - jnp.asarray(x)[None, :]
+def _chebyshev(values, count):
+    r"""Chebyshev points of the first kind spanning each row of ``values`` ``(T, N)``: the points
+    ``(T, count)`` and the barycentric interpolation matrix ``(T, N, count)`` to the values."""
+    lo, hi = jnp.min(values, axis=1), jnp.max(values, axis=1)
+    pad = 1e-6 * jnp.maximum(jnp.abs(lo) + jnp.abs(hi), 1e-3)
+    lo, hi = lo - pad, hi + pad
+    j = np.arange(count)
+    x = jnp.asarray(np.cos((2 * j + 1) * np.pi / (2 * count)))
+    bary = jnp.asarray((-1.0) ** j * np.sin((2 * j + 1) * np.pi / (2 * count)))
+    points = (lo + hi)[:, None] / 2 + (hi - lo)[:, None] / 2 * x[None, :]
+    t = (2 * values - (lo + hi)[:, None]) / (hi - lo)[:, None]
+    diff = t[..., None] - x
     exact = jnp.abs(diff) < 1e-14
-    weights = jnp.asarray(bary)[None, :] / jnp.where(exact, 1.0, diff)
-    weights = jnp.where(jnp.any(exact, axis=1, keepdims=True), exact.astype(scale.dtype), weights)
-    weights = weights / jnp.sum(weights, axis=1, keepdims=True)
-    return e @ weights.T, weights @ m2
+    weights = bary / jnp.where(exact, 1.0, diff)
+    weights = jnp.where(jnp.any(exact, axis=-1, keepdims=True), exact.astype(values.dtype), weights)
+    return points, weights / jnp.sum(weights, axis=-1, keepdims=True)
 
 
-def _gather(powers, alpha):
-    r"""``(N, R, s)``: :math:`u_d^{\alpha_d}` for every multi-index row of ``alpha`` ``(R, s)``."""
-    s = alpha.shape[1]
-    return jnp.stack([powers[:, d, :][:, alpha[:, d]] for d in range(s)], axis=-1)
+def _interpolated_moments(sigma, kinks, shift, scale, inner, degree):
+    r""":func:`_gauss_moments` at every ``(shift, scale)`` (shape ``(N, T)``), from a tensor grid of
+    :data:`CHEBYSHEV_SHIFT` by :data:`CHEBYSHEV_SCALE` Chebyshev points per type spanning the
+    values met: ``(degree+1, N, T)`` and ``(N, T)``."""
+    mu_pts, mu_w = _chebyshev(shift.T, CHEBYSHEV_SHIFT)  # (T, A), (T, N, A)
+    s_pts, s_w = _chebyshev(scale.T, CHEBYSHEV_SCALE)  # (T, B), (T, N, B)
+    grid_mu = jnp.broadcast_to(mu_pts[:, :, None], mu_pts.shape + (CHEBYSHEV_SCALE,))
+    grid_s = jnp.broadcast_to(s_pts[:, None, :], grid_mu.shape)
+    e, m2 = _gauss_moments(sigma, kinks, grid_s, inner, degree, shift=grid_mu)  # (P, T, A, B), (T, A, B)
+    e = jnp.einsum("tna,ptab,tnb->pnt", mu_w, e, s_w)
+    m2 = jnp.einsum("tna,tab,tnb->nt", mu_w, m2, s_w)
+    return e, m2
 
 
 def _stein(wc, y, kz, means, covs, xi):

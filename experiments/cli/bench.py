@@ -68,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"sampling-free limit (isotropic; tanh, constant readout): one point {lim['point_ms_best']:.2f} ms "
               f"(median {lim['point_ms_median']:.2f} ms) after {lim['compile_seconds']:.1f} s of compilation; "
               f"a 30-point curve {lim['curve_ms_per_point']:.2f} ms per point")
+    if "limit_mixture" in res:
+        mix = res["limit_mixture"]
+        print(f"sampling-free mixture theory (relu, paper default point): one point {mix['point_ms_best']:.0f} ms "
+              f"(median {mix['point_ms_median']:.0f} ms) after {mix['compile_seconds']:.1f} s of compilation; "
+              f"fig4a's {mix['heatmap_points']}-point heat map {mix['heatmap_seconds']:.1f} s")
     return 0
 
 
