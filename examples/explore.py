@@ -8,8 +8,9 @@ expression in x).  Two data settings:
 
 * paper mixture (the default): the paper's two-component Gaussian mixture with spikes.  It
   shows the Hermite order, θ, η, b, the h_j table with h_L*, and the theory learning curve
-  (deterministic equivalent on one trained first layer, along m), with a button that overlays
-  a quick simulation (network and Hermite model) at the current point.
+  (deterministic equivalent on one trained first layer, along m), the finite-size
+  sampling-free theory at the current point (``sampling_free_point``, docs/limit-mixtures.md),
+  and a button that overlays a quick simulation (network and Hermite model) at that point.
 * isotropic (Cui et al. 2024): x ~ N(0, I_n) (one component, no spikes), a single-index teacher
   (ReLU or tanh), the readout constant at initialisation, rows of F of unit norm; the step is
   η = η̃k on m̃ samples (η̃ and m̃/n are inputs; β and α are not used).  Two learning curves on
@@ -219,6 +220,23 @@ def _(act, config, grid, limit_spec, np, og, point, time):
 
 
 @app.cell
+def _(act, config, og, point, time):
+    free = None
+    if point["data"] != "isotropic":
+        # the paper's mixture: the finite-size sampling-free theory at this point (no F̂ drawn;
+        # docs/limit-mixtures.md); one point, not a curve: about 0.4 s per point at n = 1000
+        _start = time.perf_counter()
+        try:
+            _free = og.sampling_free_point(config, act.name)
+        except ValueError as _error:
+            free = {"refused": str(_error)}
+        else:
+            free = {"gen_error": _free.gen_error, "train_error": _free.train_error,
+                    "seconds": time.perf_counter() - _start}
+    return (free,)
+
+
+@app.cell
 def _(act, config, dataclasses, og, os, point, simulate_button):
     overlay = None
     # isotropic: the network only (the Hermite model's order belongs to β and the spikes)
@@ -230,7 +248,7 @@ def _(act, config, dataclasses, og, os, point, simulate_button):
 
 
 @app.cell
-def _(act, at_point, curve, limit, mo, overlay, overlay_models, plt, point, theory_seconds):
+def _(act, at_point, curve, free, limit, mo, overlay, overlay_models, plt, point, theory_seconds):
     _isotropic = point["data"] == "isotropic"
     _fig, _ax = plt.subplots(figsize=(8, 5))
     _x = curve["values"] / point["k"]
@@ -243,6 +261,9 @@ def _(act, at_point, curve, limit, mo, overlay, overlay_models, plt, point, theo
     else:
         _ax.plot(_x, curve["gen_error"], "-", label="theory: generalisation")
         _ax.plot(_x, curve["train_error"], "--", label="theory: training")
+        if free is not None and "gen_error" in free:
+            _ax.plot([point["m"] / point["k"]] * 2, [free["gen_error"], free["train_error"]], "D", color="C3",
+                     mfc="none", ms=9, label="sampling-free theory (no F̂ drawn)")
     _ax.plot([point["m"] / point["k"]], [at_point["gen_error"]], "k*", ms=10, label="this point")
     if overlay is not None:
         for _model, _marker in zip(overlay_models, ("o", "s"), strict=False):
@@ -266,6 +287,15 @@ def _(act, at_point, curve, limit, mo, overlay, overlay_models, plt, point, theo
             f"κ = {at_point['kappa']:.3g}.  Theory update (trained layer, moments, curve): "
             f"**{theory_seconds:.2f} s**."
         )
+        if free is not None and "refused" in free:
+            _text += f"\n\nSampling-free theory: not available here: {free['refused']}"
+        elif free is not None:
+            _text += (
+                f"\n\nSampling-free theory (no trained layer drawn; docs: Theory without sampling: "
+                f"mixtures): gen {free['gen_error']:.5g}, train {free['train_error']:.5g} "
+                f"({free['gen_error'] / at_point['gen_error'] - 1:+.1%} against the theory above); "
+                f"**{free['seconds']:.2f} s** (the first point of an activation also compiles it)."
+            )
     else:
         _text = (
             f"At this point (isotropic data, teacher {point['teacher']}; the readout starts constant, "
@@ -328,6 +358,12 @@ if __name__ == "__main__":
         if limit is None:
             lines += [f"theory at this point: {here}", f"theory curve along m (gen error): {along}",
                       f"seconds: exact layer {defs['exact_time']:.2f}, theory curve {defs['theory_seconds']:.2f}"]
+            free = defs.get("free")
+            if free is not None and "refused" in free:
+                lines += [f"sampling-free theory: not available: {free['refused']}"]
+            elif free is not None:
+                lines += [f"sampling-free theory at this point: gen_error {free['gen_error']:.10g}, "
+                          f"train_error {free['train_error']:.10g} ({free['seconds']:.2f} s)"]
         else:
             lines += [f"conditional on one trained layer at this point: {here}"]
             if "refused" in limit:

@@ -66,7 +66,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from onestep_gm.numerics.limit import elementwise, kink_cuts, marchenko_pastur_rule
+from onestep_gm.numerics.limit import elementwise, kink_cuts
 from onestep_gm.numerics.quadrature import gauss_hermite_rule, hermite_step, panel_rule
 
 Array = jax.Array

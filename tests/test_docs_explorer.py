@@ -63,6 +63,14 @@ def test_explorer_script_prints_what_it_computed():
     assert "theory at this point: gen_error" in out and "theory curve along m" in out
     assert "simulated (2 trials): nn gen " in out and ", hermite gen " in out
     assert "limit (no sampling)" not in out  # the paper's mixture is outside the limit's corner
+    # the finite-size sampling-free theory at the same point (n = k = m = 100, lambda = 1e-4, relu)
+    free = re.search(r"^sampling-free theory at this point: gen_error (\S+), train_error (\S+) ", out, re.M)
+    import onestep_gm as og
+
+    expected = og.sampling_free_point(og.SimulationConfig(data=og.MixtureSpec(n=100), k=100, m=100, lam=1e-4),
+                                      "relu")  # fmt: skip
+    assert float(free.group(1)) == pytest.approx(expected.gen_error, rel=1e-8)
+    assert float(free.group(2)) == pytest.approx(expected.train_error, rel=1e-8)
 
 
 def test_explorer_isotropic_setting_prints_the_limit():

@@ -9,11 +9,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from onestep_gm import Pair, SimulationConfig, sampling_free_point, simulate
 from onestep_gm.experiments.cli import main
 from onestep_gm.numerics import limit_mixture as lm
 from onestep_gm.numerics.mixture import MixtureSpec
 from onestep_gm.numerics.ridge import ridge_equivalent
+
+from onestep_gm import Pair, SimulationConfig, sampling_free_point, simulate
 
 SMALL = SimulationConfig(data=MixtureSpec(n=300), k=300, m=300, activations=("relu", "tanh"))
 

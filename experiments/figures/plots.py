@@ -61,7 +61,7 @@ MODEL_LABELS = {
     "hermite": "Hermite model",
     "conditional": "conditional Gaussian",
     "theory": "theory (± s.e. band)",
-    "limit": "sampling-free limit",
+    "limit": "sampling-free theory",
 }
 """Legend text per model (artists are labelled ``"<activation> <short name>"``, :data:`SHORT`)."""
 SHORT = {"nn": "NN", "hermite": "Hermite", "conditional": "conditional", "theory": "theory", "limit": "limit"}
