@@ -84,7 +84,8 @@ class MixtureQuadrature:
 
     degree: int = 2  # P: the largest Mehler degree kept in Psi (docs: convergence in P)
     teacher_panel: int = 6  # Gauss-Legendre nodes per panel along the teacher's direction
-    other: int = 5  # Gauss-Hermite nodes along every other direction of S
+    other: int = 5  # Gauss-Hermite nodes along every direction of S (the rule without the label)
+    teacher_other: int = 3  # Gauss-Hermite nodes across the teacher's direction (the label's rule)
     inner: int = 12  # Gauss-Legendre nodes per panel for the inner Gaussian averages
     overlap: int = 2  # Gauss-Hermite nodes per spike/mean direction for a random teacher's overlap
     readout: int = 8  # Gauss-Hermite nodes for the Gaussian readout weight omega (neuron types)
@@ -128,11 +129,13 @@ def geometry(spec) -> Geometry:
     C = means.shape[0]
     rows = [spikes[c, i] for c in range(C) for i in range(spikes.shape[1]) if sizes[c, i] != 0]
     rows += [means[c] for c in range(C) if np.any(means[c] != 0)]
-    if rows:
-        U, sv, _ = np.linalg.svd(np.stack(rows).T, full_matrices=False)
-        Q0 = U[:, sv > 1e-10 * sv.max()]
-    else:
-        Q0 = np.zeros((n, 0))
+    basis = []  # Gram-Schmidt in the given order: orthogonal spikes stay coordinate axes
+    for row in rows:
+        for q in basis:
+            row = row - (q @ row) * q
+        if np.linalg.norm(row) > 1e-10:
+            basis.append(row / np.linalg.norm(row))
+    Q0 = np.stack(basis, axis=1) if basis else np.zeros((n, 0))
     s0 = Q0.shape[1]
     regression = not bool(mix.classification)
     xi_full = np.asarray(mix.xi, np.float64)
@@ -183,16 +186,18 @@ def _kappa_nodes(geo: Geometry, teacher: str | None, quad: MixtureQuadrature, al
         L = np.linalg.cholesky(geo.covariances[c])
         w = L.T @ geo.xi
         norm = float(np.linalg.norm(w))
+        zr, wr = zo, wo
         if aligned and norm > 0:  # Householder reflection taking w to norm * e_1
             v = w - norm * np.eye(s)[0]
             H = np.eye(s) - 2 * np.outer(v, v) / max(v @ v, 1e-300) if v @ v > 1e-24 * norm**2 else np.eye(s)
             L = L @ H
             cuts = np.asarray([(kk - geo.xi @ geo.means[c]) / norm for kk in kinks] or [0.0])
             z1, w1 = (np.asarray(a) for a in panel_rule(jnp.asarray(cuts), quad.teacher_panel))
+            zr, wr = gauss_hermite_rule(quad.teacher_other)  # the label does not depend on these
         else:
             z1, w1 = zo, wo
-        grids = np.meshgrid(z1, *([zo] * (s - 1)), indexing="ij")
-        wgrids = np.meshgrid(w1, *([wo] * (s - 1)), indexing="ij")
+        grids = np.meshgrid(z1, *([zr] * (s - 1)), indexing="ij")
+        wgrids = np.meshgrid(w1, *([wr] * (s - 1)), indexing="ij")
         Z = np.stack([g.reshape(-1) for g in grids], axis=1)
         W = np.prod(np.stack([g.reshape(-1) for g in wgrids], axis=1), axis=1)
         nodes.append(geo.means[c] + Z @ L.T)
@@ -213,12 +218,30 @@ def _overlaps(geo: Geometry, nodes: int):
     w = w / w.sum()
     grids = np.meshgrid(*([g] * geo.s0), indexing="ij")
     wgrids = np.meshgrid(*([w] * geo.s0), indexing="ij")
+    points = np.stack([gr.reshape(-1) for gr in grids], axis=1)
+    weights = np.prod(np.stack([wg.reshape(-1) for wg in wgrids], axis=1), axis=1)
+    # symmetries of the law of kappa (zero means): a coordinate of S0 that no covariance couples to
+    # the others may flip sign alone, and flipping all of them is always one; the errors are the
+    # same at mirrored overlaps, so each class is evaluated once with its summed weight
+    if not np.any(geo.means):
+        C = geo.covariances[:, : geo.s0, : geo.s0]
+        tol = 1e-10 * np.abs(C).max()
+        alone = [d for d in range(geo.s0) if not np.any(np.abs(np.delete(C[:, d, :], d, axis=1)) > tol)]
+        key = points.copy()
+        key[:, alone] = np.abs(key[:, alone])
+        first = np.argmax(np.abs(key) > 1e-12, axis=1)
+        sign = np.where(key[np.arange(len(key)), first] < 0, -1.0, 1.0)
+        key = np.round(key * sign[:, None], 12)
+        classes: dict = {}
+        for point, weight, k_ in zip(points, weights, map(tuple, key), strict=True):
+            classes.setdefault(k_, [point, 0.0])[1] += weight
+        points = np.array([v[0] for v in classes.values()])
+        weights = np.array([v[1] for v in classes.values()])
     out = []
-    for idx in range(grids[0].size):
+    for point, weight in zip(points, weights, strict=True):
         xi = geo.xi.copy()
-        xi[: geo.s0] = math.sqrt(geo.xi_random_norm2) * np.array([gr.reshape(-1)[idx] for gr in grids])
-        weight = float(np.prod([wg.reshape(-1)[idx] for wg in wgrids]))
-        out.append((geo._replace(xi=xi, xi_random_norm2=0.0), weight))
+        xi[: geo.s0] = math.sqrt(geo.xi_random_norm2) * point
+        out.append((geo._replace(xi=xi, xi_random_norm2=0.0), float(weight)))
     return out
 
 

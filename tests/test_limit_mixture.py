@@ -64,11 +64,36 @@ def test_the_paper_mixture_against_the_conditional_theory():
 
 def test_quadrature_is_converged():
     """The default node counts against a refined rule (more nodes everywhere, Mehler degree 3)."""
-    fine = lm.MixtureQuadrature(degree=3, teacher_panel=8, other=6, inner=16, readout=10)
+    fine = lm.MixtureQuadrature(degree=3, teacher_panel=8, other=6, teacher_other=5, inner=16, readout=10)
     for act in ("relu",):
         coarse, ref = sampling_free_point(SMALL, act), sampling_free_point(SMALL, act, quad=fine)
         assert coarse.gen_error == pytest.approx(ref.gen_error, rel=2e-3)
         assert coarse.train_error == pytest.approx(ref.train_error, rel=2e-3)
+
+
+def test_mirrored_overlaps_are_evaluated_once(monkeypatch):
+    """The paper's mixture (zero means, orthogonal spikes) is symmetric under each spike axis's
+    sign flip, so the random teacher's four Gauss-Hermite overlaps (+-1, +-1) give one class; the
+    errors equal the plain average over the four, each evaluated."""
+    config = dataclasses.replace(SMALL, data=MixtureSpec(n=300, alignment=0.0))
+    geo = lm.geometry(config.data)
+    assert len(lm._overlaps(geo, 2)) == 1 and len(lm._overlaps(geo, 3)) == 4
+    assert len(lm._overlaps(lm.geometry(MixtureSpec(n=300, alignment=0.5)), 2)) == 2  # the global flip only
+    reduced = sampling_free_point(config, "tanh")
+
+    def every_node(geo, nodes):
+        g = np.sqrt(geo.xi_random_norm2)
+        out = []
+        for point in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+            xi = geo.xi.copy()
+            xi[:2] = g * np.asarray(point, float)
+            out.append((geo._replace(xi=xi, xi_random_norm2=0.0), 0.25))
+        return out
+
+    monkeypatch.setattr(lm, "_overlaps", every_node)
+    full = sampling_free_point(config, "tanh")
+    assert reduced.gen_error == pytest.approx(full.gen_error, rel=1e-9)
+    assert reduced.train_error == pytest.approx(full.train_error, rel=1e-9)
 
 
 def test_the_limit_model_takes_mixtures_through_the_finite_size_theory():
