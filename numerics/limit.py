@@ -746,7 +746,7 @@ def limit_prediction(config, resolved, activation: str) -> tuple[float, float, f
     ``resolved`` is :func:`onestep_gm.numerics.config.resolve`'s answer (its ``eta``).
     """
     if isotropic_applies(config):  # outside the corner: the finite-size mixture theory
-        from onestep_gm.numerics.limit_mixture import mixture_prediction
+        from onestep_gm.numerics.limit_mixture import mixture_prediction  # it imports this module
 
         return mixture_prediction(config, resolved, activation)
     point = limit_point(_sizes_spec(config, activation, resolved.eta))

@@ -67,7 +67,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from onestep_gm.numerics.limit import elementwise, kink_cuts
+from onestep_gm.numerics.mixture import make_mixture
 from onestep_gm.numerics.quadrature import gauss_hermite_rule, hermite_step, panel_rule
+from onestep_gm.theory.order import scalings
 
 Array = jax.Array
 
@@ -115,8 +117,6 @@ def geometry(spec) -> Geometry:
     not on the draw.  A random teacher direction is replaced by its part outside that span (its
     overlap, :math:`O(n^{-1/2})`, enters the step through :math:`\\Sigma_L`).
     """
-    from onestep_gm.numerics.mixture import make_mixture
-
     with jax.enable_x64(True):
         mix = make_mixture(spec, 0, dtype=jnp.float64)
         mix = jax.tree_util.tree_map(np.asarray, mix)
@@ -553,8 +553,6 @@ def sampling_free_point(config, activation: str, eta: float | None = None,
     ValueError
         For a configuration :func:`mixture_applies` does not cover (one sentence naming what is missing).
     """
-    from onestep_gm.theory.order import scalings
-
     missing = mixture_applies(config)
     if missing:
         raise ValueError("the sampling-free mixture theory needs " + ", ".join(missing))

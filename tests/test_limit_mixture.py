@@ -74,7 +74,8 @@ def test_quadrature_is_converged():
 def test_mirrored_overlaps_are_evaluated_once(monkeypatch):
     """The paper's mixture (zero means, orthogonal spikes) is symmetric under each spike axis's
     sign flip, so the random teacher's four Gauss-Hermite overlaps (+-1, +-1) give one class; the
-    errors equal the plain average over the four, each evaluated."""
+    errors equal the plain average over the four, each evaluated (to 1e-6: the kappa rule follows
+    the teacher's direction, so mirrored overlaps are integrated on mirrored grids)."""
     config = dataclasses.replace(SMALL, data=MixtureSpec(n=300, alignment=0.0))
     geo = lm.geometry(config.data)
     assert len(lm._overlaps(geo, 2)) == 1 and len(lm._overlaps(geo, 3)) == 4
@@ -92,8 +93,8 @@ def test_mirrored_overlaps_are_evaluated_once(monkeypatch):
 
     monkeypatch.setattr(lm, "_overlaps", every_node)
     full = sampling_free_point(config, "tanh")
-    assert reduced.gen_error == pytest.approx(full.gen_error, rel=1e-9)
-    assert reduced.train_error == pytest.approx(full.train_error, rel=1e-9)
+    assert reduced.gen_error == pytest.approx(full.gen_error, rel=1e-6)
+    assert reduced.train_error == pytest.approx(full.train_error, rel=1e-6)
 
 
 def test_the_limit_model_takes_mixtures_through_the_finite_size_theory():
