@@ -1,5 +1,5 @@
 r"""The sampling-free theory for Gaussian mixtures with spikes and means, at finite size
-(docs: ``limit-theory.md``, "Mixtures").
+(docs: ``limit-mixtures.md``).
 
 No :math:`\hat F` is drawn and no :math:`k`-sized array is formed: the trained layer enters through
 the *law* of one neuron's projections onto the low-dimensional space :math:`S` that carries
@@ -8,13 +8,12 @@ everything that is not bulk (the spikes :math:`\gamma_{c,i}`, the means :math:`\
 deterministic equivalent of :mod:`onestep_gm.numerics.ridge` evaluated with free-probability
 identities instead of an eigendecomposition of :math:`\Omega`.
 
-**Trained layer.**  Write :math:`x = P x + x_\perp` with :math:`\kappa = Q^\top x\in\mathbb R^s`
-(:math:`Q` an orthonormal basis of :math:`S`): per component :math:`\kappa\sim\mathcal N(m_c, C_c)` and
-:math:`x_\perp\sim\mathcal N(0, I)` the same for every component.  Neuron :math:`i`'s pre-activation
-is :math:`A_i\cdot\kappa + g_i` with a bulk :math:`g_i` of variance :math:`b^2` and
-:math:`A_i = \hat F_iQ`.  One step with :math:`w_i = \omega_i/\sqrt k` (the paper's Gaussian readout)
-gives, to leading order in :math:`k^{-1/2}` (the initial output is :math:`O(k^{-1/2})`) and with
-Stein's lemma per component,
+**Trained layer.**  Write :math:`\kappa = Q^\top x\in\mathbb R^s` (:math:`Q` an orthonormal basis of
+:math:`S`): per component :math:`\kappa\sim\mathcal N(m_c, C_c)`, and the rest of :math:`x` is
+:math:`\mathcal N(0, I)` for every component.  Neuron :math:`i`'s pre-activation is
+:math:`A_i\cdot\kappa + g_i` with a bulk :math:`g_i` of variance :math:`b^2` and :math:`A_i = \hat F_iQ`.
+One step with :math:`w_i = \omega_i/\sqrt k` gives, to leading order in :math:`k^{-1/2}` (the initial
+output is :math:`O(k^{-1/2})`) and with Stein's lemma per component,
 
 .. math::
     A_i = (I + c\,\omega_i M)F_iQ + \omega_i c\,(L + \delta + \|\zeta_\perp\|e_\zeta),\quad
@@ -22,39 +21,37 @@ Stein's lemma per component,
     M = \sum_c\rho_c s_{2,c}\bar y_c C_c,
 
 :math:`s_{j,c} = \mathbb E\sigma^{(j)}(b_cz)`, :math:`\delta` the batch's noise in :math:`S` (covariance
-:math:`\Sigma_\delta = \frac1{\tilde m}\operatorname{Cov}(s_1y\kappa)`) and :math:`\zeta_\perp` its part
-outside, :math:`\|\zeta_\perp\|^2 = (n-s)\mathbb E[s_1^2y^2]/\tilde m`.  The readout weight is
-averaged out (annealed): :math:`A_i\sim\mathcal N(0,\Sigma_A)`,
-:math:`\Sigma_A = (I+c^2MM^\top)/\tau_F + c^2(LL^\top + \Sigma_L + \Sigma_\delta + \|\zeta_\perp\|^2e_\zeta e_\zeta^\top)`,
-with :math:`\Sigma_L` the random teacher's overlap with the spikes and means
-(:math:`\xi^\top\gamma\sim\mathcal N(0,\|\xi\|^2/n)`).
+:math:`\Sigma_\delta = \frac1{\tilde m}\operatorname{Cov}(s_1y\kappa)`, annealed into the law of
+:math:`A`) and :math:`\zeta_\perp` its part outside, :math:`\|\zeta_\perp\|^2 = (n-s)\mathbb E[s_1^2y^2]/\tilde m`.
+Given :math:`\omega`, :math:`A` is Gaussian; the readout weight becomes a neuron *type* on its
+Gauss–Hermite nodes (one type for the constant readout), each with its own bulk variance
+:math:`b_t^2`.  A random teacher's overlap with the spikes and means is averaged over its
+Gauss–Hermite nodes (:func:`_overlaps`).
 
-**Features.**  By Mehler's formula, the kernel of the mean part over neurons is
-:math:`\mathbb E_A[\nu(A\cdot\kappa)\nu(A\cdot\kappa')] = \Psi(\kappa)^\top\Psi(\kappa')` with
-:math:`\Psi_{p,\alpha}(\kappa) = e_p(\kappa)\,u^\alpha/\sqrt{\alpha!}` (:math:`|\alpha| = p\le P`,
-:math:`u = L_A^\top\kappa`, :math:`L_AL_A^\top = \Sigma_A`,
-:math:`e_p(\kappa) = \mathbb E\sigma^{(p)}(\sqrt{\kappa^\top\Sigma_A\kappa + b^2}\,z)`).  Hence
-:math:`k\Omega \approx N + \bar h_1^2W + \bar dI` with :math:`N` of rank :math:`R` whose non-zero
-eigenvalues are :math:`k\lambda_r`, :math:`\lambda_r` those of :math:`G = \mathbb E_\kappa\Psi\Psi^\top`;
-:math:`W = \hat F_\perp\hat F_\perp^\top` of Marchenko–Pastur law (ratio :math:`k/(n-s)`, scale
-:math:`b^2`); :math:`\bar h_1 = \mathbb E e_1`, :math:`\bar d = \mathbb E\sigma^2 - \operatorname{tr}G - \bar h_1^2b^2`;
-:math:`u = \sum_r (c_r^\top t)e_r`, :math:`t = \mathbb E_\kappa[\Psi y]`.
+**Features.**  By Mehler's formula, the kernel of the mean part over the neurons of type
+:math:`t` is :math:`\Psi_t(\kappa)^\top\Psi_t(\kappa')` with
+:math:`\Psi_{t,\alpha}(\kappa) = e_p(\kappa)\,u^\alpha/\sqrt{\alpha!}` (:math:`|\alpha| = p\le P`,
+:math:`u = L_t^\top\kappa`, :math:`L_tL_t^\top` the covariance of :math:`A` given the type,
+:math:`e_p(\kappa) = \mathbb E\sigma^{(p)}(\mu_t\cdot\kappa + S_t(\kappa)z)`, :math:`\mu_t` its mean,
+:math:`S_t^2 = \kappa^\top L_tL_t^\top\kappa + b_t^2`).  :math:`G = \mathbb E_\kappa\Phi\Phi^\top` and
+:math:`t = \mathbb E_\kappa[\Phi y]` of :math:`\Phi = (\sqrt{w_t}\Psi_t)_t` carry the mean part; the bulk
+coefficients are :math:`\bar h_t = \mathbb E_\kappa e_1` and
+:math:`d_t = \mathbb E\sigma^2 - \mathbb E|\Psi_t|^2 - \bar h_t^2b_t^2`.
 
-**Ridge.**  The eigenvectors of :math:`N` are free from :math:`W` (they are functions of
-:math:`F Q`, independent of the rotation-invariant :math:`F_\perp`), so
-:math:`e_r^\top f(B)e_{r'} = \delta_{rr'}\frac1k\operatorname{tr}f(B)` and Woodbury's identity gives
-every trace and quadratic form of the deterministic equivalent from the Stieltjes transform of the
-bulk and the :math:`R` numbers :math:`\lambda_r, t_r`:
-:math:`u^\top(\Omega+z)^{-1}u = \sum_r t_r^2g/(1+\lambda_rg)`,
-:math:`\operatorname{tr}(\Omega+z)^{-1} = kg - \sum_r\lambda_rg_2/(1+\lambda_rg)`.
+**Ridge.**  The mean part's vectors are functions of :math:`FQ` and :math:`\omega`, free from the
+rotation-invariant bulk :math:`F_\perp`; with :math:`D = \operatorname{diag}(R_t)` the bulk
+resolvent's diagonal per type (:func:`_resolvent`), Woodbury's identity gives
+:math:`u^\top(\Omega+z)^{-1}u = t^\top D(I+GD)^{-1}t` and
+:math:`\operatorname{tr}(\Omega+z)^{-1} = k\sum_tw_tR_t - \operatorname{tr}[(I+DG)^{-1}D_2G]`
+(:func:`_ridge`).
 
 Sizes :math:`n, k, m` stay finite numbers in the equations: at the paper's default point the
 learned spike is weak (:math:`r^2k\approx0.03`), and its effect is made of terms
-:math:`\sqrt k\,r^p` that the proportional limit at fixed :math:`\eta/k` drops.  The degree :math:`P`
-of :math:`\Psi` plays the role of the Hermite order :math:`l(\beta)`: the block of degree :math:`p`
-has eigenvalues :math:`\sim k(\theta/\tau)^p`, which fall below one from :math:`p = l(\beta)` on.
+:math:`\sqrt k\,r^p` that the proportional limit at fixed :math:`\eta/k` drops.  The learned
+direction enters :math:`e_p` whole (no truncation at the Hermite order :math:`l(\beta)`); the degree
+:math:`P` concerns the random part :math:`F_iQ`, whose block of degree :math:`p` has eigenvalues
+:math:`\sim k(\theta/\tau)^p`.
 """
-
 from __future__ import annotations
 
 import dataclasses
@@ -96,7 +93,8 @@ class MixtureQuadrature:
 class Geometry(NamedTuple):
     """The data's law in the coordinates of :math:`S` (host, numpy): per component weights
     ``(C,)``, means ``(C, s)``, covariances ``(C, s, s)``; the teacher vector ``(s,)`` (zero for
-    classification), labels ``(C,)`` (classification) and the noise coordinate's index."""
+    classification), labels ``(C,)`` (classification); the last coordinate of :math:`S` is the
+    step's noise direction."""
 
     weights: np.ndarray
     means: np.ndarray
@@ -114,8 +112,9 @@ def geometry(spec) -> Geometry:
 
     The spec is realised once (:func:`~onestep_gm.numerics.mixture.make_mixture`, seed 0) and
     projected onto the span of its spikes and means: the law depends only on their Gram matrix,
-    not on the draw.  A random teacher direction is replaced by its part outside that span (its
-    overlap, :math:`O(n^{-1/2})`, enters the step through :math:`\\Sigma_L`).
+    not on the draw.  A random teacher direction is replaced by its part outside that span; its
+    overlap with the span, :math:`O(n^{-1/2})`, is averaged over by :func:`_overlaps` (or annealed
+    into the step, :math:`\Sigma_L`, with one overlap node).
     """
     with jax.enable_x64(True):
         mix = make_mixture(spec, 0, dtype=jnp.float64)
