@@ -162,7 +162,8 @@ def geometry(spec) -> Geometry:
 
 @functools.lru_cache(maxsize=32)
 def _multi_indices(s: int, degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    r"""All :math:`\\alpha\\in\\mathbb N^s` with :math:`|\\alpha|\\le P` ``(R, s)``, and :math:`|\\alpha|` ``(R,)``."""
+    r"""All :math:`\alpha\in\mathbb N^s` with :math:`|\alpha|\le P` ``(R, s)``, :math:`|\alpha|` ``(R,)``
+    and :math:`\sqrt{\alpha!}` ``(R,)``."""
     rows = []
     for p in range(degree + 1):
         for combo in combinations_with_replacement(range(s), p):
