@@ -88,4 +88,5 @@ def test_bench_with_wide_and_theory_timings(capsys):
     assert out["naive_seconds"] > 0 and out["engine_seconds_float64"] > 0
     assert out["matmul_peak_gflops_float64"] > 0 and out["wide"]["k"] == 80
     assert set(out["theory_seconds"]) == {"relu", "tanh", "sigmoid"} and min(out["theory_seconds"].values()) > 0
+    assert out["limit_mixture"]["heatmap_points"] == 900 and out["limit_mixture"]["point_ms_best"] > 0
     assert 0 < out["limit"]["point_ms_best"] <= out["limit"]["point_ms_median"] and out["limit"]["curve_ms_per_point"] > 0
