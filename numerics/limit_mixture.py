@@ -107,6 +107,7 @@ class Geometry(NamedTuple):
     n: int
 
 
+@functools.lru_cache(maxsize=64)
 def geometry(spec) -> Geometry:
     r"""The coordinates of a :class:`~onestep_gm.numerics.mixture.MixtureSpec` in :math:`S`.
 
@@ -173,6 +174,14 @@ def _multi_indices(s: int, degree: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     return alpha, alpha.sum(axis=1), fact
 
 
+@functools.lru_cache(maxsize=256)
+def _panel_nodes(cuts: tuple, nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`~onestep_gm.numerics.quadrature.panel_rule` on the host, once per cut set."""
+    with jax.enable_x64(True):
+        z, w = panel_rule(jnp.asarray(cuts, jnp.float64), nodes)
+        return np.asarray(z), np.asarray(w)
+
+
 def _kappa_nodes(geo: Geometry, teacher: str | None, quad: MixtureQuadrature, aligned: bool = True):
     r"""Nodes ``(N, s)`` and weights ``(N,)`` (summing to one) for :math:`\mathbb E_\kappa` over the
     mixture: per component :math:`\kappa = m_c + L_cz`, the first axis of :math:`z` along the
@@ -191,8 +200,8 @@ def _kappa_nodes(geo: Geometry, teacher: str | None, quad: MixtureQuadrature, al
             v = w - norm * np.eye(s)[0]
             H = np.eye(s) - 2 * np.outer(v, v) / max(v @ v, 1e-300) if v @ v > 1e-24 * norm**2 else np.eye(s)
             L = L @ H
-            cuts = np.asarray([(kk - geo.xi @ geo.means[c]) / norm for kk in kinks] or [0.0])
-            z1, w1 = (np.asarray(a) for a in panel_rule(jnp.asarray(cuts), quad.teacher_panel))
+            cuts = tuple(float((kk - geo.xi @ geo.means[c]) / norm) for kk in kinks) or (0.0,)
+            z1, w1 = _panel_nodes(cuts, quad.teacher_panel)
             zr, wr = gauss_hermite_rule(quad.teacher_other)  # the label does not depend on these
         else:
             z1, w1 = zo, wo
