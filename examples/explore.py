@@ -224,7 +224,7 @@ def _(act, config, og, point, time):
     free = None
     if point["data"] != "isotropic":
         # the paper's mixture: the finite-size sampling-free theory at this point (no F̂ drawn;
-        # docs/limit-mixtures.md); one point, not a curve: about 0.4 s per point at n = 1000
+        # docs/limit-mixtures.md); one point, not a curve (its time is on the Performance page)
         _start = time.perf_counter()
         try:
             _free = og.sampling_free_point(config, act.name)

@@ -115,17 +115,23 @@ def spectrum(Omega: Array, u: Array, s_y) -> Spectrum:
 
 @jax.jit
 def _kappa(omega: Array, lam: Array, m: Array) -> Array:
-    r"""Root of :math:`\kappa(1-\mathrm{df}_1(\kappa)/m) = \lambda` by bisection in :math:`\log\kappa`.
+    r""":func:`effective_regularisation` on the eigenvalues :math:`\omega` of :math:`\Omega`."""
+    return effective_regularisation(lambda kappa: jnp.sum(omega / (omega + kappa)), lam, m, jnp.sum(omega))
 
-    :math:`g(\kappa) = \kappa - \frac1m\sum\frac{\kappa\omega}{\omega+\kappa}` is below
-    :math:`\lambda` left of the root and above it right of it; :math:`\lambda \le \kappa \le
-    \lambda + \operatorname{tr}\Omega/m` brackets it.
+
+def effective_regularisation(df1, lam, m, trace, steps: int = 200):
+    r"""Root of :math:`\kappa(1-\mathrm{df}_1(\kappa)/m) = \lambda` by bisection in :math:`\log\kappa`
+    (traceable; ``df1`` a function of :math:`\kappa`, ``trace`` :math:`= \operatorname{tr}\Omega`).
+
+    :math:`g(\kappa) = \kappa - \frac\kappa m\mathrm{df}_1(\kappa)` is below :math:`\lambda` left of
+    the root and above it right of it; :math:`\lambda \le \kappa \le \lambda + \operatorname{tr}\Omega/m`
+    brackets it, and ``steps`` halvings of the bracket in :math:`\log\kappa` end it.
     """
-    hi = lam + jnp.sum(omega) / m
+    hi = lam + trace / m
     lo = jnp.maximum(lam, hi * 1e-30)
 
     def g(kappa):
-        return kappa * (1.0 - jnp.sum(omega / (omega + kappa)) / m)
+        return kappa * (1.0 - df1(kappa) / m)
 
     def body(_, bounds):
         lo, hi = bounds
@@ -133,7 +139,7 @@ def _kappa(omega: Array, lam: Array, m: Array) -> Array:
         below = g(mid) < lam
         return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
 
-    lo, hi = jax.lax.fori_loop(0, 200, body, (lo, hi))
+    lo, hi = jax.lax.fori_loop(0, steps, body, (lo, hi))
     return jnp.sqrt(lo * hi)
 
 
@@ -151,7 +157,15 @@ def _errors(omega, kappa, lam, m, s_y, a_0, a_1, a_2) -> RidgeEquivalent:
     :math:`a_p = w_*^\top\Omega(\Omega+\kappa)^{-p}w_* = u^\top\Omega^+(\Omega+\kappa)^{-p}u`
     (:math:`p = 0, 1, 2`), all float64."""
     ratio = omega / (omega + kappa)
-    df1, df2 = jnp.sum(ratio), jnp.sum(ratio**2)
+    return errors_from_traces(kappa, lam, m, s_y, jnp.sum(ratio), jnp.sum(ratio**2),
+                              jnp.sum(omega / (omega + kappa) ** 2), a_0, a_1, a_2)
+
+
+def errors_from_traces(kappa, lam, m, s_y, df1, df2, tr_shift2, a_0, a_1, a_2) -> RidgeEquivalent:
+    r"""The module's error formulas from :math:`\kappa`, :math:`\mathrm{df}_1`, :math:`\mathrm{df}_2`,
+    :math:`\operatorname{tr}\Omega(\Omega+\kappa)^{-2}` (``tr_shift2``) and the quadratic forms
+    :math:`a_p` (traceable; also the free equivalent of
+    :mod:`onestep_gm.numerics.limit_mixture`, which has these traces without the eigenvalues)."""
     shrink = 1.0 - df2 / m
     sigma_eps2 = jnp.maximum(s_y - a_0, 0.0)
     bias = kappa**2 * a_2 / shrink
@@ -162,7 +176,7 @@ def _errors(omega, kappa, lam, m, s_y, a_0, a_1, a_2) -> RidgeEquivalent:
     threshold = (lam == 0) & (shrink <= 1e-12)
     test_mse = jnp.where(threshold, jnp.inf, test_mse)
     train_mse = jnp.where(threshold, 0.0, (1.0 - df1 / m) ** 2 * test_mse)
-    w_norm2 = a_1 - lam * a_2 / shrink + sigma_eps2 * jnp.sum(omega / (omega + kappa) ** 2) / (m * shrink)
+    w_norm2 = a_1 - lam * a_2 / shrink + sigma_eps2 * tr_shift2 / (m * shrink)
     penalty = jnp.where(lam == 0, 0.0, lam * w_norm2)
     return RidgeEquivalent(
         gen_error=test_mse / 2, train_error=train_mse / 2 + penalty / 2, test_mse=test_mse,
