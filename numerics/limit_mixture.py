@@ -88,7 +88,7 @@ class MixtureQuadrature:
     teacher_other: int = 3  # Gauss-Hermite nodes across the teacher's direction (the label's rule)
     inner: int = 12  # Gauss-Legendre nodes per panel for the inner Gaussian averages
     overlap: int = 2  # Gauss-Hermite nodes per spike/mean direction for a random teacher's overlap
-    readout: int = 8  # Gauss-Hermite nodes for the Gaussian readout weight omega (neuron types)
+    readout: int = 6  # Gauss-Hermite nodes for the Gaussian readout weight omega (neuron types)
 
 
 class Geometry(NamedTuple):
@@ -175,39 +175,70 @@ def _multi_indices(s: int, degree: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     return alpha, alpha.sum(axis=1), fact
 
 
+TEACHER_RANGE = 6.0
+r"""The teacher's rule stops at :math:`|z| = 6` standard units (normal mass beyond: 2e-9)."""
+
+
 @functools.lru_cache(maxsize=256)
 def _panel_nodes(cuts: tuple, nodes: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`~onestep_gm.numerics.quadrature.panel_rule` on the host, once per cut set."""
+    """:func:`~onestep_gm.numerics.quadrature.panel_rule` on the host, once per cut set, without
+    its panels beyond :data:`TEACHER_RANGE`."""
     with jax.enable_x64(True):
         z, w = panel_rule(jnp.asarray(cuts, jnp.float64), nodes)
-        return np.asarray(z), np.asarray(w)
+        z, w = np.asarray(z), np.asarray(w)
+    keep = np.abs(z) < TEACHER_RANGE
+    return z[keep], w[keep]
+
+
+STRONG = 0.02
+r"""A direction of :math:`\kappa` whose variance :math:`\lambda` exceeds ``STRONG`` :math:`n` (the
+bulk's) gets more Gauss–Hermite nodes (:func:`_axis_nodes`)."""
+STRONG_NODES = 24.0
+AXIS_BUCKETS = (9, 13, 17, 25, 33, 41)
+"""Node counts a strong direction is rounded up to (few shapes, few compilations)."""
+
+
+def _axis_nodes(variance: float, n: int, base: int) -> int:
+    r"""Gauss–Hermite nodes along a direction of :math:`\kappa` with variance ``variance``:
+    ``base``, plus :math:`2\lceil` :data:`STRONG_NODES` :math:`\rho\rceil` for a strong direction
+    (:math:`\rho = \lambda/n` > :data:`STRONG`) rounded up to :data:`AXIS_BUCKETS` (at most its last).  Along a strong
+    spike a neuron's scale :math:`S(\kappa)^2 = b^2 + \rho b^2z^2 + \dots` has branch points at
+    :math:`z = \pm i/\sqrt\rho`, and Gauss–Hermite needs :math:`O(\rho)` nodes to resolve them
+    (docs: fig4a's corner, where 5 nodes were off by up to 90 %)."""
+    rho = variance / n
+    if rho <= STRONG:
+        return base
+    want = base + 2 * math.ceil(STRONG_NODES * rho)
+    return next((b for b in AXIS_BUCKETS if b >= want), AXIS_BUCKETS[-1])
 
 
 def _kappa_nodes(geo: Geometry, teacher: str | None, quad: MixtureQuadrature, aligned: bool = True):
     r"""Nodes ``(N, s)`` and weights ``(N,)`` (summing to one) for :math:`\mathbb E_\kappa` over the
-    mixture: per component :math:`\kappa = m_c + L_cz`, the first axis of :math:`z` along the
-    teacher (:math:`\xi^\top L_c\propto e_1`) with kink-cut Gauss–Legendre panels, the others
-    Gauss–Hermite."""
+    mixture: per component :math:`\kappa = m_c + L_cz` with :math:`L_c = V_c\Lambda_c^{1/2}` on the
+    covariance's eigenvectors, so each axis of :math:`z` has its own strength and node count
+    (:func:`_axis_nodes`).  For the teacher's rule the first axis is along the teacher
+    (:math:`\xi^\top L_c\propto e_1`) with kink-cut Gauss–Legendre panels, the others
+    diagonalise the rest of :math:`L_c^\top L_c`."""
     s = geo.means.shape[1]
-    zo, wo = gauss_hermite_rule(quad.other)
     kinks = elementwise(teacher)[2] if teacher is not None else ()
     nodes, weights = [], []
     for c in range(geo.means.shape[0]):
-        L = np.linalg.cholesky(geo.covariances[c])
+        lam, V = np.linalg.eigh(geo.covariances[c])
+        L = V * np.sqrt(lam)[None, :]
         w = L.T @ geo.xi
         norm = float(np.linalg.norm(w))
-        zr, wr = zo, wo
-        if aligned and norm > 0:  # Householder reflection taking w to norm * e_1
-            v = w - norm * np.eye(s)[0]
-            H = np.eye(s) - 2 * np.outer(v, v) / max(v @ v, 1e-300) if v @ v > 1e-24 * norm**2 else np.eye(s)
-            L = L @ H
+        if aligned and norm > 0:
+            # the teacher's axis first; the rest of z-space on the eigenvectors of L^T L there
+            rest = np.linalg.svd(np.eye(s) - np.outer(w, w) / norm**2)[0][:, : s - 1]
+            strength, R = np.linalg.eigh(rest.T @ (L.T @ L) @ rest)
+            L = L @ np.concatenate([(w / norm)[:, None], rest @ R], axis=1)
             cuts = tuple(float((kk - geo.xi @ geo.means[c]) / norm) for kk in kinks) or (0.0,)
-            z1, w1 = _panel_nodes(cuts, quad.teacher_panel)
-            zr, wr = gauss_hermite_rule(quad.teacher_other)  # the label does not depend on these
+            rules = [_panel_nodes(cuts, quad.teacher_panel)]
+            rules += [gauss_hermite_rule(_axis_nodes(v, geo.n, quad.teacher_other)) for v in strength]
         else:
-            z1, w1 = zo, wo
-        grids = np.meshgrid(z1, *([zr] * (s - 1)), indexing="ij")
-        wgrids = np.meshgrid(w1, *([wr] * (s - 1)), indexing="ij")
+            rules = [gauss_hermite_rule(_axis_nodes(v, geo.n, quad.other)) for v in lam]
+        grids = np.meshgrid(*[r[0] for r in rules], indexing="ij")
+        wgrids = np.meshgrid(*[r[1] for r in rules], indexing="ij")
         Z = np.stack([g.reshape(-1) for g in grids], axis=1)
         W = np.prod(np.stack([g.reshape(-1) for g in wgrids], axis=1), axis=1)
         nodes.append(geo.means[c] + Z @ L.T)
@@ -253,6 +284,21 @@ def _overlaps(geo: Geometry, nodes: int):
         xi[: geo.s0] = math.sqrt(geo.xi_random_norm2) * point
         out.append((geo._replace(xi=xi, xi_random_norm2=0.0), float(weight)))
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _rules(spec, teacher: str | None, quad: MixtureQuadrature) -> tuple:
+    r"""Per overlap node of a random teacher (:func:`_overlaps`): its weight, the quadrature nodes
+    over :math:`\kappa` (the teacher's rule and the smooth one, :func:`_kappa_nodes`), the
+    geometry's arrays and the overlap variance left to anneal; host arrays, once per point's data."""
+    rules = []
+    for geo_g, weight in _overlaps(geometry(spec), quad.overlap):
+        kz, kw, comp = _kappa_nodes(geo_g, teacher, quad)
+        sz, sw, _ = _kappa_nodes(geo_g, teacher, quad, aligned=False) if teacher is not None else (kz, kw, comp)
+        labels = geo_g.labels if geo_g.labels is not None else np.zeros(len(geo_g.weights))
+        arrays = (geo_g.weights, geo_g.means, geo_g.covariances, geo_g.xi, labels)
+        rules.append((weight, (kz, kw, comp, sz, sw), arrays, geo_g.xi_random_norm2))
+    return tuple(rules)
 
 
 class SamplingFreePoint(NamedTuple):
@@ -320,7 +366,6 @@ def _point(kz, kw, comp, sz, sw, omega, omega_w, geo_arrays, params, *, activati
     # neuron types: the readout weight omega at its quadrature nodes (one type for the constant
     # readout); given omega, A = (I + c omega M) F_i Q + omega c v is Gaussian
     v = Lvec + jnp.sqrt(zeta2) * e_zeta
-    shift_dir = c * omega[:, None] * v[None, :]  # (T, s): the mean of A per type
     rescale = eye[None] + c * omega[:, None, None] * M[None]
     Sigma_T = jnp.einsum("tij,tkj->tik", rescale, rescale) / tau_f + (c * omega)[:, None, None] ** 2 * (
         Sigma_L + Sigma_delta)[None]
@@ -334,9 +379,10 @@ def _point(kz, kw, comp, sz, sw, omega, omega_w, geo_arrays, params, *, activati
     L_T = jnp.linalg.cholesky(Sigma_T)  # (T, s, s)
     both = jnp.concatenate([kz, sz])  # (N + N_s, s)
     u = jnp.einsum("ni,tij->tnj", both, L_T)  # (T, N + N_s, s)
-    mean = both @ shift_dir.T  # (N + N_s, T)
     scale = jnp.sqrt(jnp.sum(u * u, axis=-1).T + b2[None, :])  # (N + N_s, T)
-    e, m2 = _interpolated_moments(sigma, kinks, mean, scale, inner, degree + 1)  # (degree+2, N+N_s, T)
+    N = kz.shape[0]
+    # the mean of A.kappa per type is omega_t c v.kappa
+    e, m2 = _interpolated_moments(sigma, kinks, c * (both @ v), omega, scale, inner, degree, N)
     # u^alpha / sqrt(alpha!) for the static multi-indices (products of columns, no gather)
     columns = []
     for row in _multi_indices(s, degree)[0]:
@@ -347,14 +393,13 @@ def _point(kz, kw, comp, sz, sw, omega, omega_w, geo_arrays, params, *, activati
         columns.append(term)
     mono = jnp.stack(columns, axis=-1) / fact  # (T, N + N_s, R)
     Psi = e[order].transpose(2, 1, 0) * mono * jnp.sqrt(omega_w)[:, None, None]  # (T, N + N_s, R)
-    N = kz.shape[0]
     T_, R_ = Psi.shape[0], Psi.shape[2]
     Phi_s = Psi[:, N:].transpose(1, 0, 2).reshape(-1, T_ * R_)  # (N_s, T R)
     G = (Phi_s * sw[:, None]).T @ Phi_s
     t = Psi[:, :N].transpose(1, 0, 2).reshape(N, T_ * R_).T @ (kw * y)
     h1 = sw @ e[1, N:]  # (T,)
     psi2 = jnp.einsum("n,tnr->t", sw, Psi[:, N:] ** 2) / omega_w
-    d = jnp.maximum(sw @ m2[N:] - psi2 - h1**2 * b2, 0.0)
+    d = jnp.maximum(sw @ m2 - psi2 - h1**2 * b2, 0.0)
     bulk = _Bulk(h2=h1**2 * b2, d=d, w=omega_w, ratio=k / (n - s), k=k)
     out = _ridge(G, t, bulk, R_, y2, k, m, lam)
     return out | {"h1": omega_w @ h1, "d_bar": omega_w @ d, "b2": omega_w @ b2,
@@ -366,9 +411,16 @@ RANK = 40
 changes the errors by less than 2e-12 relative at the default point and at fig4a's corners
 (measured, docs)."""
 
-NEWTON_STEPS = 24
+NEWTON_STEPS = 6
 r"""Newton steps for the bulk's :math:`\delta` from its upper bound; 6 already give the same errors
 to the last digit at the default point and at fig4a's corners (measured, docs)."""
+
+
+KAPPA_BISECTION = 4
+KAPPA_NEWTON = 6
+r"""Bisection steps in :math:`\log\kappa`, then Newton steps, for the effective regularisation
+(:func:`~onestep_gm.numerics.ridge.effective_regularisation`); against 44 bisection steps the
+errors agree to ... at the paper's points (measured, docs)."""
 
 
 class _Bulk(NamedTuple):
@@ -422,7 +474,9 @@ def _ridge(G, t, bulk: _Bulk, R, s_y, k, m, lam):
     rank = min(RANK, G.shape[0])
     W = Q[:, -rank:] * jnp.sqrt(jnp.maximum(lam_g[-rank:], 0.0))[None, :]
     eye = jnp.eye(rank)
-    c = jnp.linalg.lstsq(W, t, rcond=None)[0]  # t = W c (t lies in the range of G)
+    # t = W c (t lies in the range of G = W W^T): c = Lambda^{-1/2} Q^T t on the kept directions
+    top = lam_g[-rank:]
+    c = jnp.where(top > 0, (Q[:, -rank:].T @ t) / jnp.sqrt(jnp.where(top > 0, top, 1.0)), 0.0)
 
     def diag(z):
         return jnp.repeat(_resolvent(bulk, z), R)
@@ -438,7 +492,7 @@ def _ridge(G, t, bulk: _Bulk, R, s_y, k, m, lam):
         return c @ (M @ jnp.linalg.solve(eye + M, c))
 
     trace = jnp.trace(G) + jnp.sum(bulk.w * (bulk.h2 + bulk.d))
-    kappa = effective_regularisation(lambda kappa: k - kappa * T1(kappa), lam, m, trace, steps=44)  # df1 = k - kappa T1
+    kappa = effective_regularisation(lambda kappa: k - kappa * T1(kappa), lam, m, trace, steps=KAPPA_BISECTION, newton=KAPPA_NEWTON)  # df1 = k - kappa T1
     t1 = T1(kappa)
     t2 = -jax.jacfwd(T1)(kappa)
     u0, uk = U(jnp.zeros(())), U(kappa)
@@ -453,7 +507,7 @@ def _ridge(G, t, bulk: _Bulk, R, s_y, k, m, lam):
 
 
 CHEBYSHEV_SHIFT = 32
-CHEBYSHEV_SCALE = 8
+CHEBYSHEV_SCALE = 10
 r"""Chebyshev nodes in the shift :math:`\mu` and the scale :math:`S` on which the Gaussian averages
 :math:`e_p(\mu, S)` are computed per neuron type and interpolated to the quadrature nodes (both
 are smooth in :math:`\mu` and :math:`S > 0`; docs: interpolation error)."""
@@ -477,18 +531,30 @@ def _chebyshev(values, count):
     return points, weights / jnp.sum(weights, axis=-1, keepdims=True)
 
 
-def _interpolated_moments(sigma, kinks, shift, scale, inner, degree):
-    r""":func:`_gauss_moments` at every ``(shift, scale)`` (shape ``(N, T)``), from a tensor grid of
-    :data:`CHEBYSHEV_SHIFT` by :data:`CHEBYSHEV_SCALE` Chebyshev points per type spanning the
-    values met: ``(degree+1, N, T)`` and ``(N, T)``."""
-    mu_pts, mu_w = _chebyshev(shift.T, CHEBYSHEV_SHIFT)  # (T, A), (T, N, A)
-    s_pts, s_w = _chebyshev(scale.T, CHEBYSHEV_SCALE)  # (T, B), (T, N, B)
-    grid_mu = jnp.broadcast_to(mu_pts[:, :, None], mu_pts.shape + (CHEBYSHEV_SCALE,))
-    grid_s = jnp.broadcast_to(s_pts[:, None, :], grid_mu.shape)
+def _interpolated_moments(sigma, kinks, base, omega, scale, inner, degree, split):
+    r""":func:`_gauss_moments` at the shifts :math:`\omega_t\,m_n` and scales :math:`S_{nt}` of every
+    node ``n`` and neuron type ``t`` (``base`` :math:`m` ``(N,)``, ``omega`` ``(T,)``, ``scale``
+    ``(N, T)``), interpolated from a tensor grid of :data:`CHEBYSHEV_SHIFT` Chebyshev points in
+    :math:`m` by :data:`CHEBYSHEV_SCALE` in :math:`\log S` per type spanning the values met:
+    :math:`e_p` ``(degree+1, N, T)``, and :math:`\mathbb E\sigma^2` ``(N - split, T)`` on the rows
+    from ``split`` on (the first ``split`` rows need only the :math:`e_p`).  The shifts of all types
+    are multiples of one :math:`m`, so the interpolation weights in the shift are shared and the
+    contraction over them is one matrix product."""
+    m_pts, m_w = _chebyshev(base[None, :], CHEBYSHEV_SHIFT)  # (1, A), (1, N, A)
+    s_pts, s_w = _chebyshev(jnp.log(scale.T), CHEBYSHEV_SCALE)  # (T, B), (T, N, B)
+    # log S: the scale spans a decade where a spike is strong (kappa's spread along it)
+    grid_mu = jnp.broadcast_to((omega[:, None] * m_pts)[:, :, None], (omega.shape[0], CHEBYSHEV_SHIFT, CHEBYSHEV_SCALE))
+    grid_s = jnp.broadcast_to(jnp.exp(s_pts)[:, None, :], grid_mu.shape)
     e, m2 = _gauss_moments(sigma, kinks, grid_s, inner, degree, shift=grid_mu)  # (P, T, A, B), (T, A, B)
-    e = jnp.einsum("tna,ptab,tnb->pnt", mu_w, e, s_w)
-    m2 = jnp.einsum("tna,tab,tnb->nt", mu_w, m2, s_w)
-    return e, m2
+    grid = jnp.concatenate([e, m2[None]])  # (P + 1, T, A, B)
+
+    def contract(rows, values):
+        partial = jnp.einsum("na,qtab->tnqb", m_w[0, rows], values)  # one (N x A) @ (A x Q T B) product
+        return jnp.einsum("tnqb,tnb->qnt", partial, s_w[:, rows])
+
+    first = contract(slice(None, split), grid[:-1])
+    rest = contract(slice(split, None), grid)
+    return jnp.concatenate([first, rest[:-1]], axis=1), rest[-1]
 
 
 def _stein(wc, y, kz, means, covs, xi):
@@ -561,20 +627,17 @@ def sampling_free_point(config, activation: str, eta: float | None = None,
         omega_w = omega_w / omega_w.sum()
     else:
         omega, omega_w = np.ones(1), np.ones(1)
+    params = np.array([spec.n, config.k, config.m, m_step, config.lam, eta, tau_f, float(spec.noise),
+                       0.0, geo.s0], np.float64)
     totals: dict = {}
-    for geo_g, weight in _overlaps(geo, quad.overlap):
-        kz, kw, comp = _kappa_nodes(geo_g, teacher, quad)
-        sz, sw, _ = _kappa_nodes(geo_g, teacher, quad, aligned=False) if teacher is not None else (kz, kw, comp)
-        params = np.array([spec.n, config.k, config.m, m_step, config.lam, eta, tau_f, float(spec.noise),
-                           geo_g.xi_random_norm2, geo_g.s0], np.float64)
-        with jax.enable_x64(True):
-            labels = geo_g.labels if classification else np.zeros(len(geo_g.weights))
-            arrays = tuple(jnp.asarray(a) for a in (geo_g.weights, geo_g.means, geo_g.covariances, geo_g.xi, labels,
-                                                    order, fact))
-            out = _point(*(jnp.asarray(a) for a in (kz, kw, comp, sz, sw, omega, omega_w)), arrays,
-                         jnp.asarray(params), activation=activation, teacher=teacher, degree=quad.degree,
-                         inner=quad.inner, classification=classification)
-            for key, value in out.items():  # the errors are averages over the teacher's draw
+    with jax.enable_x64(True):
+        for weight, nodes, arrays, xi_random in _rules(spec, teacher, quad):
+            params[8] = xi_random
+            out = _point(*(jnp.asarray(a) for a in nodes + (omega, omega_w)),
+                         tuple(jnp.asarray(a) for a in arrays + (order, fact)), jnp.asarray(params),
+                         activation=activation, teacher=teacher, degree=quad.degree, inner=quad.inner,
+                         classification=classification)
+            for key, value in jax.device_get(out).items():  # the errors are averages over the teacher's draw
                 totals[key] = totals.get(key, 0.0) + weight * float(value)
     out = totals
     return SamplingFreePoint(

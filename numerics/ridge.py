@@ -119,13 +119,17 @@ def _kappa(omega: Array, lam: Array, m: Array) -> Array:
     return effective_regularisation(lambda kappa: jnp.sum(omega / (omega + kappa)), lam, m, jnp.sum(omega))
 
 
-def effective_regularisation(df1, lam, m, trace, steps: int = 200):
+def effective_regularisation(df1, lam, m, trace, steps: int = 200, newton: int = 0):
     r"""Root of :math:`\kappa(1-\mathrm{df}_1(\kappa)/m) = \lambda` by bisection in :math:`\log\kappa`
-    (traceable; ``df1`` a function of :math:`\kappa`, ``trace`` :math:`= \operatorname{tr}\Omega`).
+    (traceable; ``df1`` a function of :math:`\kappa`, ``trace`` :math:`= \operatorname{tr}\Omega`),
+    optionally finished by Newton's method.
 
     :math:`g(\kappa) = \kappa - \frac\kappa m\mathrm{df}_1(\kappa)` is below :math:`\lambda` left of
     the root and above it right of it; :math:`\lambda \le \kappa \le \lambda + \operatorname{tr}\Omega/m`
-    brackets it, and ``steps`` halvings of the bracket in :math:`\log\kappa` end it.
+    brackets it, and ``steps`` halvings of the bracket in :math:`\log\kappa` narrow it.  With
+    ``newton`` > 0, that many Newton steps follow from the bracket's upper end: :math:`g` is convex
+    (:math:`\frac\kappa m\mathrm{df}_1 = \frac1m\sum_i\frac{\omega_i\kappa}{\omega_i+\kappa}` is concave)
+    and increasing there, so the steps descend monotonically onto the root and stay in the bracket.
     """
     hi = lam + trace / m
     lo = jnp.maximum(lam, hi * 1e-30)
@@ -140,7 +144,14 @@ def effective_regularisation(df1, lam, m, trace, steps: int = 200):
         return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
 
     lo, hi = jax.lax.fori_loop(0, steps, body, (lo, hi))
-    return jnp.sqrt(lo * hi)
+    if not newton:
+        return jnp.sqrt(lo * hi)
+
+    def step(_, kappa):
+        value, slope = jax.jvp(g, (kappa,), (jnp.ones_like(kappa),))
+        return jnp.clip(kappa - (value - lam) / slope, lo, kappa)
+
+    return jax.lax.fori_loop(0, newton, step, hi)
 
 
 @jax.jit
