@@ -330,7 +330,7 @@ def _gauss_moments(sigma, kinks, scale, inner, degree, shift=None):
 @functools.partial(jax.jit, static_argnames=("activation", "teacher", "degree", "inner", "classification"))
 def _point(kz, kw, comp, sz, sw, omega, omega_w, geo_arrays, params, *, activation, teacher, degree, inner, classification):
     weights, means, covs, xi, labels, order, fact = geo_arrays
-    n, k, m, m_step, lam, eta, tau_f, noise, xi_random, s0 = (params[i] for i in range(10))
+    n, k, m, m_step, lam, eta, tau_f, noise, xi_random, s0, k_step = (params[i] for i in range(11))
     sigma, _, kinks = elementwise(activation)
     C, s = means.shape
     eye = jnp.eye(s)
@@ -351,7 +351,7 @@ def _point(kz, kw, comp, sz, sw, omega, omega_w, geo_arrays, params, *, activati
     b_c = jnp.sqrt(jnp.einsum("cii->c", covs) + (n - s)) / jnp.sqrt(tau_f)
     e_c, _ = _gauss_moments(sigma, kinks, b_c, inner, 2)
     s1, s2 = e_c[1], e_c[2]
-    c = eta / k
+    c = eta / k_step  # the step's width: the readout may use the first k of k_step neurons
     Lvec = (weights * s1) @ yk
     M = jnp.einsum("c,cij->ij", weights * s2 * y_bar, covs)
     s1_nodes = s1[comp]
@@ -574,7 +574,7 @@ def _dsigma_sq(activation, scale, inner):
 
 
 def sampling_free_point(config, activation: str, eta: float | None = None,
-                  quad: MixtureQuadrature = MixtureQuadrature()) -> SamplingFreePoint:
+                        quad: MixtureQuadrature = MixtureQuadrature(), k_step: int | None = None) -> SamplingFreePoint:
     r"""The sampling-free test and training errors of the one-step network at ``config``'s point.
 
     Finite sizes :math:`n, k, m` (the paper's scalings :math:`\theta = n^{\beta(1-\alpha)}`,
@@ -593,8 +593,12 @@ def sampling_free_point(config, activation: str, eta: float | None = None,
     eta : float, optional
         The learning rate; default ``config.eta`` or :math:`n^{\beta\alpha}`.
     quad : MixtureQuadrature
-        Node counts and the Mehler degree; the defaults keep the quadrature error under 6e-4
-        (relative) at the paper's points (measured in the docs).
+        Node counts and the Mehler degree; against a refined rule the defaults differ by under
+        1e-5 (relative) at the paper's default point and fig1b's ends, and by up to 2.3e-3 in
+        fig4a's strong-spike corner (measured in the docs).
+    k_step : int, optional
+        The width the step was taken at (:math:`w_i = \omega_i/\sqrt{k_{step}}`), when the readout
+        uses the first ``config.k`` of its neurons (``onestep curve --vary k``); default ``config.k``.
 
     Returns
     -------
@@ -627,8 +631,11 @@ def sampling_free_point(config, activation: str, eta: float | None = None,
         omega_w = omega_w / omega_w.sum()
     else:
         omega, omega_w = np.ones(1), np.ones(1)
+    k_step = config.k if k_step is None else k_step
+    if k_step < config.k:
+        raise ValueError(f"k_step must be at least k = {config.k} (got {k_step})")
     params = np.array([spec.n, config.k, config.m, m_step, config.lam, eta, tau_f, float(spec.noise),
-                       0.0, geo.s0], np.float64)
+                       0.0, geo.s0, k_step], np.float64)
     totals: dict = {}
     with jax.enable_x64(True):
         for weight, nodes, arrays, xi_random in _rules(spec, teacher, quad):

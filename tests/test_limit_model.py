@@ -155,8 +155,8 @@ def test_cli_simulate_limit_refusal_exit_2(bad, capsys):
 
 
 def test_cli_curve_theory_limit(capsys):
-    args = ["curve", "--vary", "m", "--theory", "limit", "--activation", "tanh", "--n", "200", "--k", "100",
-            "--m", "150", "--eta", "50", "--lambda", "1e-3", "--points", "3"]  # fmt: skip
+    args = ["curve", "--vary", "m", "--theory", "limit", "--isotropic", "--activation", "tanh", "--n", "200",
+            "--k", "100", "--m", "150", "--eta", "50", "--lambda", "1e-3", "--points", "3"]  # fmt: skip
     assert main([*args, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     ms = np.asarray(out["values"])
@@ -166,7 +166,7 @@ def test_cli_curve_theory_limit(capsys):
         point = limit_point(dataclasses.replace(BY_HAND, alpha=m / 200, alpha_step=150 / 200, penalty=1e-3 * m,
                                                 noise=0.0))  # fmt: skip
         assert gen == pytest.approx(point.gen_error, rel=1e-10) and std == 0.0
-    assert main(["curve", "--vary", "k", "--theory", "limit"]) == 2
+    assert main(["curve", "--vary", "k", "--theory", "limit", "--isotropic"]) == 2
     assert "varies m or lambda" in capsys.readouterr().err
 
 

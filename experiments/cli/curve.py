@@ -1,5 +1,5 @@
 """``onestep curve``: theory curves of the ridge readout from exact population moments, or
-(``--theory limit``) the sampling-free limit (:class:`onestep_gm.experiments.figures.curve.CurveFigure`)."""
+(``--theory limit``) the sampling-free theory (:class:`onestep_gm.experiments.figures.curve.CurveFigure`)."""
 
 from __future__ import annotations
 
@@ -35,8 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=seed, default=0, help="random seed in 0 .. 2**32-1 (default 0)")
     parser.add_argument("--theory", choices=["conditional", "limit"], default="conditional",
                         help="conditional: the deterministic equivalent given sampled trained layers "
-                        "(default); limit: the sampling-free limit, isotropic data (one component, no "
-                        "spikes) with the constant readout (Cui et al. 2024), along m or lambda")
+                        "(default); limit: the sampling-free theory, one value per point (no trials); "
+                        "with --isotropic its proportional limit, along m or lambda")
+    parser.add_argument("--isotropic", action="store_true",
+                        help="one component, no spikes, constant readout (Cui et al. 2024) instead of "
+                        "the paper's mixture and Gaussian readout")
     parser.add_argument("--eta", type=positive_float, default=None, help="learning rate (default n^(βα))")
     parser.add_argument("--out", default=None, help="write curve.csv and curve.png into this folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
@@ -48,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
     figure = CurveFigure(vary=args.vary, activation=args.activation, beta=args.beta, alpha=args.alpha, n=args.n,
                          k=args.k, m=args.m, lam=args.lam, task=args.task, points=args.points,
-                         trials=args.trials, seed=args.seed, theory=args.theory, eta=args.eta)  # fmt: skip
+                         trials=args.trials, seed=args.seed, theory=args.theory, eta=args.eta,
+                         isotropic=args.isotropic)  # fmt: skip
     if args.out is not None:
         curve_targets(args.out)  # refused before the curve is computed
     run_ = figure.run()  # every refusal happens here, before anything is written or printed

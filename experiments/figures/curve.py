@@ -25,9 +25,11 @@ QUANTITIES = ("gen_error", "train_error", "kappa", "df1", "sigma_eps2")
 VARY = ("m", "k", "lambda")
 THEORIES = ("conditional", "limit")
 """``conditional``: the deterministic equivalent given sampled trained layers (default);
-``limit``: the sampling-free isotropic-corner limit (:mod:`onestep_gm.numerics.limit`)."""
+``limit``: the sampling-free theory, one value per point: the finite-size mixture theory
+(:mod:`onestep_gm.numerics.limit_mixture`) on the paper's data, the proportional limit of the
+isotropic corner (:mod:`onestep_gm.numerics.limit`) with ``isotropic``."""
 LIMIT_VARY = ("m", "lambda")
-"""What the limit curve varies (its width k/n is fixed per compiled curve)."""
+"""What the isotropic limit curve varies (its width k/n is fixed per compiled curve)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,7 +38,9 @@ class CurveFigure:
 
     ``vary``: ``m`` (m/k in [0.2, 10]), ``k`` (first k rows of :math:`\\hat F`, k/m in
     [0.1, 2]) or ``lambda`` (in [1e-6, 10]), log-spaced over ``points``; the other fields are
-    the point's parameters (defaults: the paper's, with β = 0.74, α = 0.5).
+    the point's parameters (defaults: the paper's, with β = 0.74, α = 0.5).  ``isotropic``: one
+    component, no spikes and the constant readout (Cui et al. 2024's setting) instead of the
+    paper's mixture and Gaussian readout, for either theory.
     """
 
     vary: str
@@ -53,6 +57,7 @@ class CurveFigure:
     seed: int = 0
     theory: str = "conditional"
     eta: float | None = None
+    isotropic: bool = False
     name: str = NAME
 
     def __post_init__(self) -> None:
@@ -60,8 +65,9 @@ class CurveFigure:
             raise ValueError(f"vary must be one of {', '.join(VARY)} (got {self.vary!r})")
         if self.theory not in THEORIES:
             raise ValueError(f"theory must be one of {', '.join(THEORIES)} (got {self.theory!r})")
-        if self.theory == "limit" and self.vary not in LIMIT_VARY:
-            raise ValueError(f"theory 'limit' varies {' or '.join(LIMIT_VARY)} (got vary={self.vary!r})")
+        if self.theory == "limit" and self.isotropic and self.vary not in LIMIT_VARY:
+            raise ValueError(f"theory 'limit' on isotropic data varies {' or '.join(LIMIT_VARY)} "
+                             f"(got vary={self.vary!r})")
         if self.vary == "k" and 2 * self.m > 20000:
             raise ValueError("--vary k uses up to 2m neurons; m must be at most 10000")
 
@@ -78,20 +84,28 @@ class CurveFigure:
                                               if getattr(options, k) is not None})  # fmt: skip
         return CurveRun(figure._compute())
 
-    def _compute(self) -> dict:
-        if self.theory == "limit":
-            return self._compute_limit()
-        # the engine (JAX) loads when a curve runs
-        from onestep_gm.numerics.learning import learning_curve
+    def _config(self, activation: str, models: tuple[str, ...]):
+        """The point's :class:`~onestep_gm.SimulationConfig`: the paper's mixture and readout, or
+        the isotropic corner with the constant readout."""
         from onestep_gm.numerics.mixture import MixtureSpec
         from onestep_gm.numerics.simulation import SimulationConfig
+
+        data = {"weights": (1.0,), "spikes": 0} if self.isotropic else {}
+        spec = MixtureSpec(n=self.n, beta=self.beta, alpha=self.alpha, task=self.task,
+                           mean_norm=1.0 if self.task == "classification" else 0.0, **data)  # fmt: skip
+        return SimulationConfig(data=spec, k=self.k, m=self.m, lam=self.lam, activations=(activation,),
+                                models=models, seed=self.seed, eta=self.eta,
+                                readout_init="constant" if self.isotropic else "gaussian")  # fmt: skip
+
+    def _compute(self) -> dict:
+        if self.theory == "limit":
+            return self._compute_limit() if self.isotropic else self._compute_mixture()
+        # the engine (JAX) loads when a curve runs
+        from onestep_gm.numerics.learning import learning_curve
         from onestep_gm.theory.activations import get_activation
 
         act = get_activation(self.activation)
-        spec = MixtureSpec(n=self.n, beta=self.beta, alpha=self.alpha, task=self.task,
-                           mean_norm=1.0 if self.task == "classification" else 0.0)  # fmt: skip
-        config = SimulationConfig(data=spec, k=self.k, m=self.m, lam=self.lam, activations=(act.name,),
-                                  models=("nn",), seed=self.seed, eta=self.eta)  # fmt: skip
+        config = self._config(act.name, ("nn",))
         curve = learning_curve(config, vary=self.vary, points=self.points, trials=self.trials)
         return {
             "vary": curve.vary, "values": curve.values.tolist(),
@@ -102,6 +116,42 @@ class CurveFigure:
             "theory": self.theory,
         }  # fmt: skip
 
+    def _compute_mixture(self) -> dict:
+        """The finite-size sampling-free theory at every value of the paper's mixture, as the
+        conditional curve varies it: along m the step's batch stays ``m``; along k the step is
+        taken at the largest width and the readout uses the first k neurons; no trials."""
+        # the engine (JAX) loads when a curve runs
+        from onestep_gm.numerics.config import resolve
+        from onestep_gm.numerics.learning import curve_grid
+        from onestep_gm.numerics.limit_mixture import CONVENTION, sampling_free_point
+
+        config = self._config(self.activation, ("limit",))
+        resolved = resolve(config)  # refuses what the theory does not cover, with one sentence
+        act = resolved.activations[0]
+        values = curve_grid(self.vary, self.points, self.k, self.m)
+        k_step = int(values.max()) if self.vary == "k" else self.k
+        field = {"m": "m", "k": "k", "lambda": "lam"}[self.vary]
+        start = time.perf_counter()
+        points = []
+        for value in values:
+            at = dataclasses.replace(config, m_step=self.m, **{field: value if field == "lam" else int(value)})
+            points.append(sampling_free_point(at, act, eta=resolved.eta, k_step=k_step))
+        seconds = time.perf_counter() - start
+        mean = {"gen_error": [p.gen_error for p in points], "train_error": [p.train_error for p in points]}
+        mean |= {key: [p.info[key] for p in points] for key in ("kappa", "df1", "sigma_eps2")}
+        std = {key: [0.0] * len(values) for key in mean}
+        bad = ~np.isfinite(np.asarray([mean["gen_error"], mean["train_error"]], float)).all(axis=0)
+        if bad.any():
+            where = ", ".join(f"{self.vary} = {v:g}" for v in values[bad])
+            raise ValueError(f"the sampling-free curve is not finite at {where} (lambda = {self.lam:g})")
+        parameters = self._parameters(act, len(values)) | {"eta": resolved.eta, "trials": 0, "m_step": self.m,
+                                                           "k_step": k_step}  # fmt: skip
+        notes = ["sampling-free theory at finite n, k, m (docs/limit-mixtures.md): the paper's mixture and "
+                 "Gaussian readout; one deterministic value per point (std 0, no trials)"]
+        return {"vary": self.vary, "values": values.tolist(), "mean": mean, "std": std,
+                "parameters": parameters, "convention": CONVENTION, "notes": notes, "seconds": seconds,
+                "theory": self.theory}  # fmt: skip
+
     def _compute_limit(self) -> dict:
         """The sampling-free limit along m (alpha = m/n; the step's batch stays ``m``) or lambda:
         the isotropic corner (one component, no spikes) with the constant readout, no trials."""
@@ -109,12 +159,8 @@ class CurveFigure:
         from onestep_gm.numerics.config import resolve
         from onestep_gm.numerics.learning import curve_grid
         from onestep_gm.numerics.limit import CONVENTION, limit_curve, limit_spec
-        from onestep_gm.numerics.mixture import MixtureSpec
-        from onestep_gm.numerics.simulation import SimulationConfig
 
-        spec = MixtureSpec(n=self.n, beta=self.beta, alpha=self.alpha, task=self.task, weights=(1.0,), spikes=0)
-        config = SimulationConfig(data=spec, k=self.k, m=self.m, lam=self.lam, activations=(self.activation,),
-                                  models=("limit",), readout_init="constant", eta=self.eta)  # fmt: skip
+        config = self._config(self.activation, ("limit",))
         resolved = resolve(config)  # refuses what the limit does not cover, with one sentence
         act = resolved.activations[0]
         start = time.perf_counter()
