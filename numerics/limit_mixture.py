@@ -65,8 +65,10 @@ import jax.numpy as jnp
 import numpy as np
 from onestep_gm.numerics.limit import elementwise, kink_cuts
 from onestep_gm.numerics.mixture import make_mixture
+from onestep_gm.numerics.network import FIRST_LAYERS
 from onestep_gm.numerics.quadrature import gauss_hermite_rule, hermite_step, panel_rule
 from onestep_gm.numerics.ridge import effective_regularisation, errors_from_traces
+from onestep_gm.theory.hermite import hermite_coefficients
 from onestep_gm.theory.order import scalings
 
 Array = jax.Array
@@ -327,11 +329,15 @@ def _gauss_moments(sigma, kinks, scale, inner, degree, shift=None):
     return jnp.stack(out), jnp.sum(w * f * f, axis=-1)
 
 
-@functools.partial(jax.jit, static_argnames=("activation", "teacher", "degree", "inner", "classification"))
-def _point(kz, kw, comp, sz, sw, omega, omega_w, geo_arrays, params, *, activation, teacher, degree, inner, classification):
-    weights, means, covs, xi, labels, order, fact = geo_arrays
+@functools.partial(jax.jit, static_argnames=("activation", "teacher", "degree", "inner", "classification", "hermite"))
+def _point(kz, kw, comp, sz, sw, omega, omega_w, geo_arrays, params, features, *, activation, teacher, degree, inner,
+           classification, hermite):
+    weights, means, covs, xi, labels, degrees, fact = geo_arrays
     n, k, m, m_step, lam, eta, tau_f, noise, xi_random, s0, k_step = (params[i] for i in range(11))
     sigma, _, kinks = elementwise(activation)
+    # the readout's features: sigma, or the Hermite model's polynomial (its fresh noise h_l* g adds
+    # (h_l*)^2 to each feature's second moment and nothing to its mean)
+    feature, feature_kinks = (functools.partial(_hermite_polynomial, features), (0.0,)) if hermite else (sigma, kinks)
     C, s = means.shape
     eye = jnp.eye(s)
 
@@ -382,7 +388,9 @@ def _point(kz, kw, comp, sz, sw, omega, omega_w, geo_arrays, params, *, activati
     scale = jnp.sqrt(jnp.sum(u * u, axis=-1).T + b2[None, :])  # (N + N_s, T)
     N = kz.shape[0]
     # the mean of A.kappa per type is omega_t c v.kappa
-    e, m2 = _interpolated_moments(sigma, kinks, c * (both @ v), omega, scale, inner, degree, N)
+    e, m2 = _interpolated_moments(feature, feature_kinks, c * (both @ v), omega, scale, inner, degree, N,
+                                  HERMITE_CHEBYSHEV if hermite else None)
+    m2 = m2 + features[-1] ** 2 if hermite else m2
     # u^alpha / sqrt(alpha!) for the static multi-indices (products of columns, no gather)
     columns = []
     for row in _multi_indices(s, degree)[0]:
@@ -392,7 +400,7 @@ def _point(kz, kw, comp, sz, sw, omega, omega_w, geo_arrays, params, *, activati
                 term = term * u[..., d_] ** int(power)
         columns.append(term)
     mono = jnp.stack(columns, axis=-1) / fact  # (T, N + N_s, R)
-    Psi = e[order].transpose(2, 1, 0) * mono * jnp.sqrt(omega_w)[:, None, None]  # (T, N + N_s, R)
+    Psi = e[degrees].transpose(2, 1, 0) * mono * jnp.sqrt(omega_w)[:, None, None]  # (T, N + N_s, R)
     T_, R_ = Psi.shape[0], Psi.shape[2]
     Phi_s = Psi[:, N:].transpose(1, 0, 2).reshape(-1, T_ * R_)  # (N_s, T R)
     G = (Phi_s * sw[:, None]).T @ Phi_s
@@ -513,6 +521,13 @@ r"""Chebyshev nodes in the shift :math:`\mu` and the scale :math:`S` on which th
 are smooth in :math:`\mu` and :math:`S > 0`; docs: interpolation error)."""
 
 
+HERMITE_CHEBYSHEV = (64, 24)
+r"""The grid for the Hermite model's polynomial features: :math:`\mathbb E\hat\sigma_l^2` has degree
+:math:`2(l-1)` in :math:`S`, and its diagonal part is a difference of large terms where a spike is
+strong (with 32 by 10 points order 7 at :math:`\beta = 0.85`, :math:`\alpha = 0`, n = 1000 was
+off by a factor 30; 64 by 24 agrees with 96 by 40 to 1e-5)."""
+
+
 def _chebyshev(values, count):
     r"""Chebyshev points of the first kind spanning each row of ``values`` ``(T, N)``: the points
     ``(T, count)`` and the barycentric interpolation matrix ``(T, N, count)`` to the values."""
@@ -531,7 +546,7 @@ def _chebyshev(values, count):
     return points, weights / jnp.sum(weights, axis=-1, keepdims=True)
 
 
-def _interpolated_moments(sigma, kinks, base, omega, scale, inner, degree, split):
+def _interpolated_moments(sigma, kinks, base, omega, scale, inner, degree, split, points=None):
     r""":func:`_gauss_moments` at the shifts :math:`\omega_t\,m_n` and scales :math:`S_{nt}` of every
     node ``n`` and neuron type ``t`` (``base`` :math:`m` ``(N,)``, ``omega`` ``(T,)``, ``scale``
     ``(N, T)``), interpolated from a tensor grid of :data:`CHEBYSHEV_SHIFT` Chebyshev points in
@@ -539,11 +554,13 @@ def _interpolated_moments(sigma, kinks, base, omega, scale, inner, degree, split
     :math:`e_p` ``(degree+1, N, T)``, and :math:`\mathbb E\sigma^2` ``(N - split, T)`` on the rows
     from ``split`` on (the first ``split`` rows need only the :math:`e_p`).  The shifts of all types
     are multiples of one :math:`m`, so the interpolation weights in the shift are shared and the
-    contraction over them is one matrix product."""
-    m_pts, m_w = _chebyshev(base[None, :], CHEBYSHEV_SHIFT)  # (1, A), (1, N, A)
-    s_pts, s_w = _chebyshev(jnp.log(scale.T), CHEBYSHEV_SCALE)  # (T, B), (T, N, B)
+    contraction over them is one matrix product.  ``points``: the grid's sizes, default
+    (:data:`CHEBYSHEV_SHIFT`, :data:`CHEBYSHEV_SCALE`)."""
+    A, B = points or (CHEBYSHEV_SHIFT, CHEBYSHEV_SCALE)
+    m_pts, m_w = _chebyshev(base[None, :], A)  # (1, A), (1, N, A)
+    s_pts, s_w = _chebyshev(jnp.log(scale.T), B)  # (T, B), (T, N, B)
     # log S: the scale spans a decade where a spike is strong (kappa's spread along it)
-    grid_mu = jnp.broadcast_to((omega[:, None] * m_pts)[:, :, None], (omega.shape[0], CHEBYSHEV_SHIFT, CHEBYSHEV_SCALE))
+    grid_mu = jnp.broadcast_to((omega[:, None] * m_pts)[:, :, None], (omega.shape[0], A, B))
     grid_s = jnp.broadcast_to(jnp.exp(s_pts)[:, None, :], grid_mu.shape)
     e, m2 = _gauss_moments(sigma, kinks, grid_s, inner, degree, shift=grid_mu)  # (P, T, A, B), (T, A, B)
     grid = jnp.concatenate([e, m2[None]])  # (P + 1, T, A, B)
@@ -555,6 +572,20 @@ def _interpolated_moments(sigma, kinks, base, omega, scale, inner, degree, split
     first = contract(slice(None, split), grid[:-1])
     rest = contract(slice(split, None), grid)
     return jnp.concatenate([first, rest[:-1]], axis=1), rest[-1]
+
+
+def _hermite_polynomial(features, x):
+    r""":math:`\hat\sigma_l(x) - h_l^*g = \sum_{j<l}(h_j/j!)\mathrm{He}_j(x/b)` (the Hermite model's
+    mean, DESIGN; Demir & Dogan 2025, Theorem 3.2) from ``features`` ``(h_0/0!, ..., b, h_l^*)``
+    (zero-padded coefficients), by the three-term recurrence."""
+    coefficients, b = features[:-2], features[-2]
+    u = x / b
+    prev, cur = jnp.zeros_like(u), jnp.ones_like(u)
+    total = coefficients[0] * cur
+    for j in range(1, coefficients.shape[0]):  # He_{j} = u He_{j-1} - (j-1) He_{j-2}
+        prev, cur = cur, u * cur - (j - 1) * prev
+        total = total + coefficients[j] * cur
+    return total
 
 
 def _stein(wc, y, kz, means, covs, xi):
@@ -574,7 +605,8 @@ def _dsigma_sq(activation, scale, inner):
 
 
 def sampling_free_point(config, activation: str, eta: float | None = None,
-                        quad: MixtureQuadrature = MixtureQuadrature(), k_step: int | None = None) -> SamplingFreePoint:
+                        quad: MixtureQuadrature = MixtureQuadrature(), k_step: int | None = None,
+                        order: int | None = None) -> SamplingFreePoint:
     r"""The sampling-free test and training errors of the one-step network at ``config``'s point.
 
     Finite sizes :math:`n, k, m` (the paper's scalings :math:`\theta = n^{\beta(1-\alpha)}`,
@@ -599,6 +631,11 @@ def sampling_free_point(config, activation: str, eta: float | None = None,
     k_step : int, optional
         The width the step was taken at (:math:`w_i = \omega_i/\sqrt{k_{step}}`), when the readout
         uses the first ``config.k`` of its neurons (``onestep curve --vary k``); default ``config.k``.
+    order : int, optional
+        The Hermite model of this order :math:`l` (2 to :data:`MAX_ORDER`) instead of the network:
+        :math:`\hat\sigma_l(u) = \sum_{j<l}(h_j/j!)\mathrm{He}_j(u/b) + h_l^*g` replaces
+        :math:`\sigma` in the readout's features, the step keeps :math:`\sigma` (Demir & Dogan 2025,
+        Theorem 3.2; :math:`b` the first layer's bulk scale, :math:`b^2 = n/\tau` for Gaussian rows).
 
     Returns
     -------
@@ -610,8 +647,11 @@ def sampling_free_point(config, activation: str, eta: float | None = None,
     Raises
     ------
     ValueError
-        For a configuration :func:`mixture_applies` does not cover (one sentence naming what is missing).
+        For a configuration :func:`mixture_applies` does not cover (one sentence naming what is
+        missing), or an ``order`` outside 2 .. :data:`MAX_ORDER`.
     """
+    if order is not None and (isinstance(order, bool) or not isinstance(order, int) or not 2 <= order <= MAX_ORDER):
+        raise ValueError(f"order must be an integer in 2 .. {MAX_ORDER} (got {order!r})")
     missing = mixture_applies(config)
     if missing:
         raise ValueError("the sampling-free mixture theory needs " + ", ".join(missing))
@@ -623,7 +663,7 @@ def sampling_free_point(config, activation: str, eta: float | None = None,
     classification = geo.labels is not None
     teacher = None if classification else spec.teacher
     s = geo.means.shape[1]
-    _, order, fact = _multi_indices(s, quad.degree)
+    _, alphas, fact = _multi_indices(s, quad.degree)
     tau_f = geo.tau if config.first_layer == "gaussian" else float(spec.n)
     m_step = config.m if config.m_step is None else config.m_step
     if config.readout_init == "gaussian":
@@ -636,14 +676,15 @@ def sampling_free_point(config, activation: str, eta: float | None = None,
         raise ValueError(f"k_step must be at least k = {config.k} (got {k_step})")
     params = np.array([spec.n, config.k, config.m, m_step, config.lam, eta, tau_f, float(spec.noise),
                        0.0, geo.s0, k_step], np.float64)
+    features = _hermite_features(activation, order, FIRST_LAYERS[config.first_layer].bulk_scale(spec.n, geo.tau))
     totals: dict = {}
     with jax.enable_x64(True):
         for weight, nodes, arrays, xi_random in _rules(spec, teacher, quad):
             params[8] = xi_random
             out = _point(*(jnp.asarray(a) for a in nodes + (omega, omega_w)),
-                         tuple(jnp.asarray(a) for a in arrays + (order, fact)), jnp.asarray(params),
-                         activation=activation, teacher=teacher, degree=quad.degree, inner=quad.inner,
-                         classification=classification)
+                         tuple(jnp.asarray(a) for a in arrays + (alphas, fact)), jnp.asarray(params),
+                         jnp.asarray(features), activation=activation, teacher=teacher, degree=quad.degree,
+                         inner=quad.inner, classification=classification, hermite=order is not None)
             for key, value in jax.device_get(out).items():  # the errors are averages over the teacher's draw
                 totals[key] = totals.get(key, 0.0) + weight * float(value)
     out = totals
@@ -652,6 +693,24 @@ def sampling_free_point(config, activation: str, eta: float | None = None,
         train_error=out["train_mse"] / 2 + config.lam * out["w_norm2"] / 2,
         test_mse=out["test_mse"], train_mse=out["train_mse"], info=out,
     )
+
+
+MAX_ORDER = 12
+"""The largest Hermite order the theory's feature polynomial takes."""
+
+
+def _hermite_features(activation: str, order: int | None, b: float) -> np.ndarray:
+    r"""``(h_0/0!, ..., h_{l-1}/(l-1)!, 0, ..., b, h_l^*)`` of length :data:`MAX_ORDER` + 2 (zeros
+    without an order): the Hermite model's traced parameters, one compiled program for every
+    order and :math:`\beta`."""
+    out = np.zeros(MAX_ORDER + 2)
+    if order is None:
+        out[-2] = 1.0
+        return out
+    coefficients = hermite_coefficients(activation, f"{b:.15g}", MAX_ORDER)  # cached: every order from one set
+    out[:order] = [float(coefficients.h[j]) / math.factorial(j) for j in range(order)]
+    out[-2], out[-1] = b, float(coefficients.h_star_at(order))
+    return out
 
 
 MAX_DIRECTIONS = 5
