@@ -57,6 +57,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import time
 from itertools import combinations_with_replacement
 from typing import NamedTuple
 
@@ -693,6 +694,79 @@ def sampling_free_point(config, activation: str, eta: float | None = None,
         train_error=out["train_mse"] / 2 + config.lam * out["w_norm2"] / 2,
         test_mse=out["test_mse"], train_mse=out["train_mse"], info=out,
     )
+
+
+class SamplingFreeCurve(NamedTuple):
+    """The theory along a learning curve: ``values`` ``(P,)`` of ``vary``; ``gen_error``,
+    ``train_error`` ``(P,)`` in the figures' convention (:data:`CONVENTION`); ``info`` the
+    ridge's internals ``{"kappa", "df1", "df2", "sigma_eps2", "bias", "variance"}`` ``(P,)``; the
+    step's width ``k_step`` and batch ``m_step``; ``seconds`` of wall time."""
+
+    vary: str
+    values: np.ndarray
+    gen_error: np.ndarray
+    train_error: np.ndarray
+    info: dict
+    k_step: int
+    m_step: int
+    seconds: float
+
+
+def sampling_free_curve(config, vary: str = "m", values=None, points: int = 100, activation: str | None = None,
+                        order: int | None = None) -> SamplingFreeCurve:
+    r""":func:`sampling_free_point` along a learning curve of ``config``, as the conditional
+    theory's :func:`~onestep_gm.learning_curve` varies it: the readout's samples ``m`` (the step's
+    batch stays ``config.m_step`` or ``config.m``), the width ``k`` (the step taken at the largest
+    width, the readout on the first ``k`` neurons) or the penalty ``lambda``.  One deterministic
+    value per point; one compiled program for the whole curve.
+
+    Parameters
+    ----------
+    config : SimulationConfig
+        A Gaussian mixture the theory covers (:func:`mixture_applies`).
+    vary : {"m", "k", "lambda"}
+    values : sequence of float, optional
+        The grid; default :func:`~onestep_gm.numerics.learning.curve_grid` with ``points`` values
+        (m/k in [0.2, 10], k/m in [0.1, 2], lambda in [1e-6, 10], log-spaced).
+    points : int
+    activation : str, optional
+        Default the first of ``config.activations``.
+    order : int, optional
+        The Hermite model of this order instead of the network (:func:`sampling_free_point`).
+
+    Returns
+    -------
+    SamplingFreeCurve
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``vary``, a value that is not positive, or what :func:`sampling_free_point`
+        refuses (one sentence).
+    """
+    from onestep_gm.numerics.learning import curve_grid  # it loads the simulation engine
+
+    grid = curve_grid(vary, points, config.k, config.m) if values is None else np.asarray(values, float)
+    if vary not in ("m", "k", "lambda"):
+        raise ValueError(f"vary must be 'm', 'k' or 'lambda' (got {vary!r})")
+    if grid.ndim != 1 or grid.size == 0 or not np.all(np.isfinite(grid)) or np.any(grid <= 0):
+        raise ValueError(f"values of {vary} must be a non-empty list of positive numbers")
+    activation = activation or config.activations[0]
+    k_step = int(grid.max()) if vary == "k" else config.k
+    m_step = config.m if config.m_step is None else config.m_step
+    field = {"m": "m", "k": "k", "lambda": "lam"}[vary]
+    start = time.perf_counter()
+    points_ = []
+    for value in grid:
+        at = dataclasses.replace(config, m_step=m_step, **{field: float(value) if field == "lam" else int(value)})
+        points_.append(sampling_free_point(at, activation, k_step=k_step, order=order))
+    info = {key: np.asarray([p.info[key] for p in points_]) for key in
+            ("kappa", "df1", "df2", "sigma_eps2", "bias", "variance")}  # fmt: skip
+    return SamplingFreeCurve(
+        vary=vary, values=grid, gen_error=np.asarray([p.gen_error for p in points_]),
+        train_error=np.asarray([p.train_error for p in points_]), info=info, k_step=k_step, m_step=m_step,
+        seconds=time.perf_counter() - start,
+    )  # fmt: skip
 
 
 MAX_ORDER = 12

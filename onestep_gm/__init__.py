@@ -25,7 +25,7 @@ The public API, one entry per concept:
 * the sampling-free limit in the isotropic corner: :class:`IsotropicLimit`, :func:`limit_point`
   (a :class:`LimitPoint`), :func:`limit_curve` (a :class:`LimitCurve`); for Gaussian mixtures at
   finite size: :func:`sampling_free_point` (a :class:`SamplingFreePoint`, node counts in
-  :class:`MixtureQuadrature`);
+  :class:`MixtureQuadrature`) and :func:`sampling_free_curve` (a :class:`SamplingFreeCurve`);
 * figures and results on disk: :data:`FIGURES`, :func:`run_figure`, :func:`save_figure`, :func:`save_result`,
   :func:`load_result`;
 * user sweeps: :func:`load_sweep` reads a TOML sweep spec into a :class:`FigureSpec`;
@@ -80,7 +80,9 @@ if TYPE_CHECKING:  # the same names, for type checkers and IDEs; loaded lazily a
     from onestep_gm.numerics.limit import limit_curve as limit_curve
     from onestep_gm.numerics.limit import limit_point as limit_point
     from onestep_gm.numerics.limit_mixture import MixtureQuadrature as MixtureQuadrature
+    from onestep_gm.numerics.limit_mixture import SamplingFreeCurve as SamplingFreeCurve
     from onestep_gm.numerics.limit_mixture import SamplingFreePoint as SamplingFreePoint
+    from onestep_gm.numerics.limit_mixture import sampling_free_curve as sampling_free_curve
     from onestep_gm.numerics.limit_mixture import sampling_free_point as sampling_free_point
     from onestep_gm.numerics.mixture import MixtureSpec as MixtureSpec
     from onestep_gm.numerics.models import FEATURE_MODELS as FEATURE_MODELS
@@ -147,7 +149,9 @@ _HOME = {
     "limit_curve": "onestep_gm.numerics.limit",
     "limit_point": "onestep_gm.numerics.limit",
     "MixtureQuadrature": "onestep_gm.numerics.limit_mixture",
+    "SamplingFreeCurve": "onestep_gm.numerics.limit_mixture",
     "SamplingFreePoint": "onestep_gm.numerics.limit_mixture",
+    "sampling_free_curve": "onestep_gm.numerics.limit_mixture",
     "sampling_free_point": "onestep_gm.numerics.limit_mixture",
     "FashionSpec": "onestep_gm.numerics.fashion",
     "ArraySpec": "onestep_gm.numerics.arrays",
@@ -204,6 +208,7 @@ __all__ = [
     "PopulationMoments",
     "Prediction",
     "RidgeEquivalent",
+    "SamplingFreeCurve",
     "SamplingFreePoint",
     "Scalings",
     "SimulationConfig",
@@ -231,6 +236,7 @@ __all__ = [
     "register_activation",
     "ridge_equivalent",
     "run_figure",
+    "sampling_free_curve",
     "sampling_free_point",
     "save_figure",
     "save_result",

@@ -87,6 +87,7 @@ class CurveFigure:
     def _config(self, activation: str, models: tuple[str, ...]):
         """The point's :class:`~onestep_gm.SimulationConfig`: the paper's mixture and readout, or
         the isotropic corner with the constant readout."""
+        # the engine (JAX) loads when a curve runs
         from onestep_gm.numerics.mixture import MixtureSpec
         from onestep_gm.numerics.simulation import SimulationConfig
 
@@ -117,39 +118,30 @@ class CurveFigure:
         }  # fmt: skip
 
     def _compute_mixture(self) -> dict:
-        """The finite-size sampling-free theory at every value of the paper's mixture, as the
-        conditional curve varies it: along m the step's batch stays ``m``; along k the step is
-        taken at the largest width and the readout uses the first k neurons; no trials."""
+        """The finite-size sampling-free theory along the curve on the paper's mixture
+        (:func:`~onestep_gm.numerics.limit_mixture.sampling_free_curve`), no trials."""
         # the engine (JAX) loads when a curve runs
         from onestep_gm.numerics.config import resolve
-        from onestep_gm.numerics.learning import curve_grid
-        from onestep_gm.numerics.limit_mixture import CONVENTION, sampling_free_point
+        from onestep_gm.numerics.limit_mixture import CONVENTION, sampling_free_curve
 
         config = self._config(self.activation, ("limit",))
         resolved = resolve(config)  # refuses what the theory does not cover, with one sentence
         act = resolved.activations[0]
-        values = curve_grid(self.vary, self.points, self.k, self.m)
-        k_step = int(values.max()) if self.vary == "k" else self.k
-        field = {"m": "m", "k": "k", "lambda": "lam"}[self.vary]
-        start = time.perf_counter()
-        points = []
-        for value in values:
-            at = dataclasses.replace(config, m_step=self.m, **{field: value if field == "lam" else int(value)})
-            points.append(sampling_free_point(at, act, eta=resolved.eta, k_step=k_step))
-        seconds = time.perf_counter() - start
-        mean = {"gen_error": [p.gen_error for p in points], "train_error": [p.train_error for p in points]}
-        mean |= {key: [p.info[key] for p in points] for key in ("kappa", "df1", "sigma_eps2")}
-        std = {key: [0.0] * len(values) for key in mean}
-        bad = ~np.isfinite(np.asarray([mean["gen_error"], mean["train_error"]], float)).all(axis=0)
+        curve = sampling_free_curve(dataclasses.replace(config, eta=resolved.eta), self.vary, points=self.points,
+                                    activation=act)  # fmt: skip
+        mean = {"gen_error": curve.gen_error.tolist(), "train_error": curve.train_error.tolist()}
+        mean |= {key: curve.info[key].tolist() for key in ("kappa", "df1", "sigma_eps2")}
+        std = {key: [0.0] * len(curve.values) for key in mean}
+        bad = ~(np.isfinite(curve.gen_error) & np.isfinite(curve.train_error))
         if bad.any():
-            where = ", ".join(f"{self.vary} = {v:g}" for v in values[bad])
+            where = ", ".join(f"{self.vary} = {v:g}" for v in curve.values[bad])
             raise ValueError(f"the sampling-free curve is not finite at {where} (lambda = {self.lam:g})")
-        parameters = self._parameters(act, len(values)) | {"eta": resolved.eta, "trials": 0, "m_step": self.m,
-                                                           "k_step": k_step}  # fmt: skip
+        parameters = self._parameters(act, len(curve.values)) | {
+            "eta": resolved.eta, "trials": 0, "m_step": curve.m_step, "k_step": curve.k_step}  # fmt: skip
         notes = ["sampling-free theory at finite n, k, m (docs/limit-mixtures.md): the paper's mixture and "
                  "Gaussian readout; one deterministic value per point (std 0, no trials)"]
-        return {"vary": self.vary, "values": values.tolist(), "mean": mean, "std": std,
-                "parameters": parameters, "convention": CONVENTION, "notes": notes, "seconds": seconds,
+        return {"vary": self.vary, "values": curve.values.tolist(), "mean": mean, "std": std,
+                "parameters": parameters, "convention": CONVENTION, "notes": notes, "seconds": curve.seconds,
                 "theory": self.theory}  # fmt: skip
 
     def _compute_limit(self) -> dict:
