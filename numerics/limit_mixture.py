@@ -57,6 +57,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import numbers
 import time
 from itertools import combinations_with_replacement
 from typing import NamedTuple
@@ -92,6 +93,12 @@ class MixtureQuadrature:
     inner: int = 12  # Gauss-Legendre nodes per panel for the inner Gaussian averages
     overlap: int = 2  # Gauss-Hermite nodes per spike/mean direction for a random teacher's overlap
     readout: int = 6  # Gauss-Hermite nodes for the Gaussian readout weight omega (neuron types)
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"MixtureQuadrature.{field.name} must be an integer >= 1 (got {value!r})")
 
 
 class Geometry(NamedTuple):
@@ -198,7 +205,10 @@ r"""A direction of :math:`\kappa` whose variance :math:`\lambda` exceeds ``STRON
 bulk's) gets more Gauss–Hermite nodes (:func:`_axis_nodes`)."""
 STRONG_NODES = 24.0
 AXIS_BUCKETS = (9, 13, 17, 25, 33, 41)
-"""Node counts a strong direction is rounded up to (few shapes, few compilations)."""
+"""Node counts a strong direction is rounded up to (few shapes, few compilations), at most the
+last.  This and the module's other node constants are read when a point's rules are first built
+(:func:`_rules` caches them per spec and :class:`MixtureQuadrature`; ``_rules.cache_clear()``
+after changing one)."""
 
 
 def _axis_nodes(variance: float, n: int, base: int) -> int:
@@ -330,9 +340,10 @@ def _gauss_moments(sigma, kinks, scale, inner, degree, shift=None):
     return jnp.stack(out), jnp.sum(w * f * f, axis=-1)
 
 
-@functools.partial(jax.jit, static_argnames=("activation", "teacher", "degree", "inner", "classification", "hermite"))
+@functools.partial(jax.jit, static_argnames=("activation", "teacher", "degree", "inner", "classification", "hermite",
+                                             "grid"))
 def _point(kz, kw, comp, sz, sw, omega, omega_w, geo_arrays, params, features, *, activation, teacher, degree, inner,
-           classification, hermite):
+           classification, hermite, grid):
     weights, means, covs, xi, labels, degrees, fact = geo_arrays
     n, k, m, m_step, lam, eta, tau_f, noise, xi_random, s0, k_step = (params[i] for i in range(11))
     sigma, _, kinks = elementwise(activation)
@@ -389,8 +400,7 @@ def _point(kz, kw, comp, sz, sw, omega, omega_w, geo_arrays, params, features, *
     scale = jnp.sqrt(jnp.sum(u * u, axis=-1).T + b2[None, :])  # (N + N_s, T)
     N = kz.shape[0]
     # the mean of A.kappa per type is omega_t c v.kappa
-    e, m2 = _interpolated_moments(feature, feature_kinks, c * (both @ v), omega, scale, inner, degree, N,
-                                  HERMITE_CHEBYSHEV if hermite else None)
+    e, m2 = _interpolated_moments(feature, feature_kinks, c * (both @ v), omega, scale, inner, degree, N, grid)
     m2 = m2 + features[-1] ** 2 if hermite else m2
     # u^alpha / sqrt(alpha!) for the static multi-indices (products of columns, no gather)
     columns = []
@@ -426,10 +436,11 @@ to the last digit at the default point and at fig4a's corners (measured, docs)."
 
 
 KAPPA_BISECTION = 4
+"""Bisection steps in log kappa before :data:`KAPPA_NEWTON`."""
 KAPPA_NEWTON = 6
-r"""Bisection steps in :math:`\log\kappa`, then Newton steps, for the effective regularisation
+r"""Newton steps for the effective regularisation after :data:`KAPPA_BISECTION` bisection steps
 (:func:`~onestep_gm.numerics.ridge.effective_regularisation`); against 44 bisection steps the
-errors agree to ... at the paper's points (measured, docs)."""
+errors agree to 7e-15 relative at 293 (point, activation) pairs of the paper's panels (docs)."""
 
 
 class _Bulk(NamedTuple):
@@ -517,16 +528,31 @@ def _ridge(G, t, bulk: _Bulk, R, s_y, k, m, lam):
 
 CHEBYSHEV_SHIFT = 32
 CHEBYSHEV_SCALE = 10
+POLYNOMIAL_CHEBYSHEV = (64, 24)
 r"""Chebyshev nodes in the shift :math:`\mu` and the scale :math:`S` on which the Gaussian averages
 :math:`e_p(\mu, S)` are computed per neuron type and interpolated to the quadrature nodes (both
 are smooth in :math:`\mu` and :math:`S > 0`; docs: interpolation error)."""
 
 
-HERMITE_CHEBYSHEV = (64, 24)
-r"""The grid for the Hermite model's polynomial features: :math:`\mathbb E\hat\sigma_l^2` has degree
-:math:`2(l-1)` in :math:`S`, and its diagonal part is a difference of large terms where a spike is
-strong (with 32 by 10 points order 7 at :math:`\beta = 0.85`, :math:`\alpha = 0`, n = 1000 was
-off by a factor 30; 64 by 24 agrees with 96 by 40 to 1e-5)."""
+@functools.lru_cache(maxsize=64)
+def _moment_grid(activation: str, hermite: bool) -> tuple[int, int, bool]:
+    r"""The Chebyshev grid of :func:`_interpolated_moments`: ``(A, B, log)``.
+
+    An activation of at most linear growth (ReLU, tanh, sigmoid, ...): :data:`CHEBYSHEV_SHIFT` by
+    :data:`CHEBYSHEV_SCALE` points, the scale's in :math:`\log S` (along a strong spike :math:`S`
+    spans a decade; with 8 points in :math:`S` fig4a's corner was off by 13 %).  A faster-growing
+    one, and the Hermite model's polynomial: :data:`POLYNOMIAL_CHEBYSHEV` points, the scale's in
+    :math:`S`, where :math:`\mathbb E\sigma^2` is a polynomial (degree :math:`2(l-1)` for order
+    :math:`l`, exact with :math:`2l-1` points; in :math:`\log S` relu3 at fig4a's corner gave NaN
+    and the Hermite model's order 8 at :math:`\beta = 0.93`, :math:`\alpha = 0` was 5× off)."""
+    if hermite:
+        return (*POLYNOMIAL_CHEBYSHEV, False)
+    sigma = elementwise(activation)[0]
+    with jax.enable_x64(True):
+        x = jnp.asarray([10.0, -10.0, 100.0, -100.0])
+        value = np.abs(np.asarray(sigma(x), np.float64))
+    linear = bool(np.all(np.isfinite(value))) and max(value[2:]) <= 12.0 * max(max(value[:2]), 1.0)
+    return (CHEBYSHEV_SHIFT, CHEBYSHEV_SCALE, True) if linear else (*POLYNOMIAL_CHEBYSHEV, False)
 
 
 def _chebyshev(values, count):
@@ -547,7 +573,7 @@ def _chebyshev(values, count):
     return points, weights / jnp.sum(weights, axis=-1, keepdims=True)
 
 
-def _interpolated_moments(sigma, kinks, base, omega, scale, inner, degree, split, points=None):
+def _interpolated_moments(sigma, kinks, base, omega, scale, inner, degree, split, grid):
     r""":func:`_gauss_moments` at the shifts :math:`\omega_t\,m_n` and scales :math:`S_{nt}` of every
     node ``n`` and neuron type ``t`` (``base`` :math:`m` ``(N,)``, ``omega`` ``(T,)``, ``scale``
     ``(N, T)``), interpolated from a tensor grid of :data:`CHEBYSHEV_SHIFT` Chebyshev points in
@@ -555,14 +581,13 @@ def _interpolated_moments(sigma, kinks, base, omega, scale, inner, degree, split
     :math:`e_p` ``(degree+1, N, T)``, and :math:`\mathbb E\sigma^2` ``(N - split, T)`` on the rows
     from ``split`` on (the first ``split`` rows need only the :math:`e_p`).  The shifts of all types
     are multiples of one :math:`m`, so the interpolation weights in the shift are shared and the
-    contraction over them is one matrix product.  ``points``: the grid's sizes, default
-    (:data:`CHEBYSHEV_SHIFT`, :data:`CHEBYSHEV_SCALE`)."""
-    A, B = points or (CHEBYSHEV_SHIFT, CHEBYSHEV_SCALE)
+    contraction over them is one matrix product.  ``grid``: ``(A, B, log)``, the points in the
+    shift and the scale and whether the scale's are in :math:`\log S` (:func:`_moment_grid`)."""
+    A, B, log = grid
     m_pts, m_w = _chebyshev(base[None, :], A)  # (1, A), (1, N, A)
-    s_pts, s_w = _chebyshev(jnp.log(scale.T), B)  # (T, B), (T, N, B)
-    # log S: the scale spans a decade where a spike is strong (kappa's spread along it)
+    s_pts, s_w = _chebyshev(jnp.log(scale.T) if log else scale.T, B)  # (T, B), (T, N, B)
     grid_mu = jnp.broadcast_to((omega[:, None] * m_pts)[:, :, None], (omega.shape[0], A, B))
-    grid_s = jnp.broadcast_to(jnp.exp(s_pts)[:, None, :], grid_mu.shape)
+    grid_s = jnp.broadcast_to((jnp.exp(s_pts) if log else s_pts)[:, None, :], grid_mu.shape)
     e, m2 = _gauss_moments(sigma, kinks, grid_s, inner, degree, shift=grid_mu)  # (P, T, A, B), (T, A, B)
     grid = jnp.concatenate([e, m2[None]])  # (P + 1, T, A, B)
 
@@ -651,8 +676,10 @@ def sampling_free_point(config, activation: str, eta: float | None = None,
         For a configuration :func:`mixture_applies` does not cover (one sentence naming what is
         missing), or an ``order`` outside 2 .. :data:`MAX_ORDER`.
     """
-    if order is not None and (isinstance(order, bool) or not isinstance(order, int) or not 2 <= order <= MAX_ORDER):
+    if order is not None and (isinstance(order, bool) or not isinstance(order, numbers.Integral)
+                              or not 2 <= order <= MAX_ORDER):
         raise ValueError(f"order must be an integer in 2 .. {MAX_ORDER} (got {order!r})")
+    order = None if order is None else int(order)
     missing = mixture_applies(config)
     if missing:
         raise ValueError("the sampling-free mixture theory needs " + ", ".join(missing))
@@ -672,9 +699,10 @@ def sampling_free_point(config, activation: str, eta: float | None = None,
         omega_w = omega_w / omega_w.sum()
     else:
         omega, omega_w = np.ones(1), np.ones(1)
-    k_step = config.k if k_step is None else k_step
-    if k_step < config.k:
-        raise ValueError(f"k_step must be at least k = {config.k} (got {k_step})")
+    if k_step is not None and (isinstance(k_step, bool) or not isinstance(k_step, numbers.Integral)
+                               or k_step < config.k):
+        raise ValueError(f"k_step must be an integer of at least k = {config.k} (got {k_step!r})")
+    k_step = config.k if k_step is None else int(k_step)
     params = np.array([spec.n, config.k, config.m, m_step, config.lam, eta, tau_f, float(spec.noise),
                        0.0, geo.s0, k_step], np.float64)
     features = _hermite_features(activation, order, FIRST_LAYERS[config.first_layer].bulk_scale(spec.n, geo.tau))
@@ -685,10 +713,16 @@ def sampling_free_point(config, activation: str, eta: float | None = None,
             out = _point(*(jnp.asarray(a) for a in nodes + (omega, omega_w)),
                          tuple(jnp.asarray(a) for a in arrays + (alphas, fact)), jnp.asarray(params),
                          jnp.asarray(features), activation=activation, teacher=teacher, degree=quad.degree,
-                         inner=quad.inner, classification=classification, hermite=order is not None)
+                         inner=quad.inner, classification=classification, hermite=order is not None,
+                         grid=_moment_grid(activation, order is not None))
             for key, value in jax.device_get(out).items():  # the errors are averages over the teacher's draw
                 totals[key] = totals.get(key, 0.0) + weight * float(value)
     out = totals
+    if not all(math.isfinite(out[key]) for key in ("test_mse", "train_mse", "w_norm2")):
+        raise ValueError(
+            f"the sampling-free theory is not finite at this point ({activation}"
+            f"{'' if order is None else f', order {order}'}: a feature with no nonlinear part left, "
+            "d = 0, and lambda too small for the bulk's resolvent)")
     return SamplingFreePoint(
         gen_error=out["test_mse"] / 2,
         train_error=out["train_mse"] / 2 + config.lam * out["w_norm2"] / 2,
@@ -725,10 +759,13 @@ def sampling_free_curve(config, vary: str = "m", values=None, points: int = 100,
     config : SimulationConfig
         A Gaussian mixture the theory covers (:func:`mixture_applies`).
     vary : {"m", "k", "lambda"}
+        The quantity along the curve: the readout's samples, the width or the ridge penalty.
     values : sequence of float, optional
-        The grid; default :func:`~onestep_gm.numerics.learning.curve_grid` with ``points`` values
-        (m/k in [0.2, 10], k/m in [0.1, 2], lambda in [1e-6, 10], log-spaced).
+        The grid ``(P,)``: whole numbers >= 1 for m and k, positive numbers for lambda; default
+        :func:`~onestep_gm.numerics.learning.curve_grid` with ``points`` values (m/k in [0.2, 10],
+        k/m in [0.1, 2], lambda in [1e-6, 10], log-spaced).
     points : int
+        Grid values when ``values`` is not given.
     activation : str, optional
         Default the first of ``config.activations``.
     order : int, optional
@@ -741,17 +778,19 @@ def sampling_free_curve(config, vary: str = "m", values=None, points: int = 100,
     Raises
     ------
     ValueError
-        For an unknown ``vary``, a value that is not positive, or what :func:`sampling_free_point`
-        refuses (one sentence).
+        For an unknown ``vary``, values that are not positive (or not whole for m and k), or what
+        :func:`sampling_free_point` refuses (one sentence).
     """
     from onestep_gm.numerics.learning import curve_grid  # it loads the simulation engine
 
-    grid = curve_grid(vary, points, config.k, config.m) if values is None else np.asarray(values, float)
     if vary not in ("m", "k", "lambda"):
         raise ValueError(f"vary must be 'm', 'k' or 'lambda' (got {vary!r})")
+    grid = curve_grid(vary, points, config.k, config.m) if values is None else np.asarray(values, float)
     if grid.ndim != 1 or grid.size == 0 or not np.all(np.isfinite(grid)) or np.any(grid <= 0):
         raise ValueError(f"values of {vary} must be a non-empty list of positive numbers")
-    activation = activation or config.activations[0]
+    if vary != "lambda" and np.any((grid != np.round(grid)) | (grid < 1)):
+        raise ValueError(f"values of {vary} must be whole numbers of at least 1")
+    activation = config.activations[0] if activation is None else activation
     k_step = int(grid.max()) if vary == "k" else config.k
     m_step = config.m if config.m_step is None else config.m_step
     field = {"m": "m", "k": "k", "lambda": "lam"}[vary]

@@ -172,3 +172,40 @@ def test_the_hermite_model_against_its_simulation():
         assert point.train_error == pytest.approx(np.mean(result.train[Pair("relu", "hermite")]), rel=0.03)
     with pytest.raises(ValueError, match="order must be an integer in 2 .. 12"):
         sampling_free_point(config, "relu", order=13)
+
+
+def test_a_polynomial_network_is_its_own_hermite_model_under_a_strong_spike():
+    """For sigma = x^3 - x the Hermite model of order l >= 4 has h_l* = 0 and the same polynomial,
+    so its theory must equal the network's exactly; at alpha = 0, beta = 0.9 (a strong spike, the
+    feature grid in S: in log S it was 19 % off) to 1e-9."""
+    config = SimulationConfig(data=MixtureSpec(n=300, beta=0.9, alpha=0.0), k=300, m=300)
+    net = sampling_free_point(config, "x**3 - x")
+    for order in (4, 6):
+        herm = sampling_free_point(config, "x**3 - x", order=order)
+        assert herm.gen_error == pytest.approx(net.gen_error, rel=1e-9)
+        assert herm.train_error == pytest.approx(net.train_error, rel=1e-9)
+
+
+@pytest.mark.parametrize(("call", "message"), [
+    (lambda: lm.MixtureQuadrature(degree=0), "MixtureQuadrature.degree must be an integer >= 1"),
+    (lambda: sampling_free_point(SMALL, "relu", k_step=299), "k_step must be an integer of at least k = 300"),
+    (lambda: sampling_free_point(SMALL, "relu", k_step=True), "k_step must be an integer"),
+    (lambda: sampling_free_point(SMALL, "relu", order=1), "order must be an integer in 2 .. 12"),
+    (lambda: lm.sampling_free_curve(SMALL, "k", values=[0.5, 100]), "whole numbers of at least 1"),
+    (lambda: lm.sampling_free_curve(SMALL, "kappa"), "vary must be"),
+])
+def test_bad_arguments_raise_one_clear_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_curve_refusals_and_lambda_curve_at_lambda_zero(capsys):
+    assert main(["curve", "--vary", "m", "--isotropic", "--task", "classification", "--points", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no classification task" in err and len(err.splitlines()) == 1
+    # the penalty varies along the curve: --lambda 0 does not matter there
+    args = ["curve", "--vary", "lambda", "--theory", "limit", "--lambda", "0", "--n", "200", "--k", "200", "--m", "200",
+            "--points", "2", "--json"]  # fmt: skip
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["parameters"]["isotropic"] is False and all(np.isfinite(out["mean"]["gen_error"]))

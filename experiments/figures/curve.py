@@ -68,6 +68,8 @@ class CurveFigure:
         if self.theory == "limit" and self.isotropic and self.vary not in LIMIT_VARY:
             raise ValueError(f"theory 'limit' on isotropic data varies {' or '.join(LIMIT_VARY)} "
                              f"(got vary={self.vary!r})")
+        if self.isotropic and self.task == "classification":
+            raise ValueError("isotropic data has one component, so no classification task: use --task regression")
         if self.vary == "k" and 2 * self.m > 20000:
             raise ValueError("--vary k uses up to 2m neurons; m must be at most 10000")
 
@@ -125,6 +127,8 @@ class CurveFigure:
         from onestep_gm.numerics.limit_mixture import CONVENTION, sampling_free_curve
 
         config = self._config(self.activation, ("limit",))
+        if self.vary == "lambda":  # the penalty is set at every point of the curve
+            config = dataclasses.replace(config, lam=1.0)
         resolved = resolve(config)  # refuses what the theory does not cover, with one sentence
         act = resolved.activations[0]
         curve = sampling_free_curve(dataclasses.replace(config, eta=resolved.eta), self.vary, points=self.points,
@@ -191,6 +195,7 @@ class CurveFigure:
             "m": self.m, "lambda": self.lam,
             "eta": self.eta if self.eta is not None else scalings(self.n, self.beta, self.alpha).eta,
             "task": self.task, "trials": self.trials, "seed": self.seed, "points": points,
+            "isotropic": self.isotropic, "readout_init": "constant" if self.isotropic else "gaussian",
         }  # fmt: skip
 
 
@@ -262,7 +267,8 @@ def curve_report(data: Mapping) -> str:
     """The text ``onestep curve`` prints: parameters, a table of the curve, convention, notes."""
     p = data["parameters"]
     title = "limit curve" if data.get("theory") == "limit" else "theory curve"
-    lines = [f"{title} along {data['vary']}: {p['activation']} beta={p['beta']} alpha={p['alpha']} "
+    data_name = " (isotropic data, constant readout)" if p.get("isotropic") else ""
+    lines = [f"{title} along {data['vary']}{data_name}: {p['activation']} beta={p['beta']} alpha={p['alpha']} "
              f"n={p['n']} k={p['k']} m={p['m']} lambda={p['lambda']} trials={p['trials']} "
              f"({data['seconds']:.1f} s)",
              f"{data['vary']:>12}{'gen_error':>14}{'train_error':>14}{'kappa':>12}"]  # fmt: skip
