@@ -65,6 +65,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from onestep_gm.numerics.equivalents import hermite_parts
 from onestep_gm.numerics.limit import elementwise, kink_cuts
 from onestep_gm.numerics.mixture import make_mixture
 from onestep_gm.numerics.network import FIRST_LAYERS
@@ -528,10 +529,11 @@ def _ridge(G, t, bulk: _Bulk, R, s_y, k, m, lam):
 
 CHEBYSHEV_SHIFT = 32
 CHEBYSHEV_SCALE = 10
+r"""Chebyshev nodes in the shift :math:`\mu` and the scale :math:`\log S` on which the Gaussian
+averages :math:`e_p(\mu, S)` are computed per neuron type and interpolated to the quadrature nodes
+(both are smooth in :math:`\mu` and :math:`S > 0`; docs: interpolation error)."""
 POLYNOMIAL_CHEBYSHEV = (64, 24)
-r"""Chebyshev nodes in the shift :math:`\mu` and the scale :math:`S` on which the Gaussian averages
-:math:`e_p(\mu, S)` are computed per neuron type and interpolated to the quadrature nodes (both
-are smooth in :math:`\mu` and :math:`S > 0`; docs: interpolation error)."""
+"""The grid's points in the shift and in :math:`S` itself for fast-growing features (:func:`_moment_grid`)."""
 
 
 @functools.lru_cache(maxsize=64)
@@ -576,8 +578,8 @@ def _chebyshev(values, count):
 def _interpolated_moments(sigma, kinks, base, omega, scale, inner, degree, split, grid):
     r""":func:`_gauss_moments` at the shifts :math:`\omega_t\,m_n` and scales :math:`S_{nt}` of every
     node ``n`` and neuron type ``t`` (``base`` :math:`m` ``(N,)``, ``omega`` ``(T,)``, ``scale``
-    ``(N, T)``), interpolated from a tensor grid of :data:`CHEBYSHEV_SHIFT` Chebyshev points in
-    :math:`m` by :data:`CHEBYSHEV_SCALE` in :math:`\log S` per type spanning the values met:
+    ``(N, T)``), interpolated from a tensor grid of Chebyshev points in :math:`m` and in
+    :math:`S` or :math:`\log S` per type spanning the values met:
     :math:`e_p` ``(degree+1, N, T)``, and :math:`\mathbb E\sigma^2` ``(N - split, T)`` on the rows
     from ``split`` on (the first ``split`` rows need only the :math:`e_p`).  The shifts of all types
     are multiples of one :math:`m`, so the interpolation weights in the shift are shared and the
@@ -601,17 +603,10 @@ def _interpolated_moments(sigma, kinks, base, omega, scale, inner, degree, split
 
 
 def _hermite_polynomial(features, x):
-    r""":math:`\hat\sigma_l(x) - h_l^*g = \sum_{j<l}(h_j/j!)\mathrm{He}_j(x/b)` (the Hermite model's
-    mean, DESIGN; Demir & Dogan 2025, Theorem 3.2) from ``features`` ``(h_0/0!, ..., b, h_l^*)``
-    (zero-padded coefficients), by the three-term recurrence."""
-    coefficients, b = features[:-2], features[-2]
-    u = x / b
-    prev, cur = jnp.zeros_like(u), jnp.ones_like(u)
-    total = coefficients[0] * cur
-    for j in range(1, coefficients.shape[0]):  # He_{j} = u He_{j-1} - (j-1) He_{j-2}
-        prev, cur = cur, u * cur - (j - 1) * prev
-        total = total + coefficients[j] * cur
-    return total
+    r""":math:`\hat\sigma_l(x) - h_l^*g = \sum_{j<l}(h_j/j!)\mathrm{He}_j(x/b)`, the Hermite model's
+    mean feature (the simulation's own :func:`~onestep_gm.numerics.equivalents.hermite_parts`;
+    Demir & Dogan 2025, Theorem 3.2) from ``features`` ``(h_0, ..., h_{l-1}, 0, ..., b, h_l^*)``."""
+    return hermite_parts(x, features[:-2], features[-1], features[-2])[0]
 
 
 def _stein(wc, y, kz, means, covs, xi):
@@ -813,7 +808,7 @@ MAX_ORDER = 12
 
 
 def _hermite_features(activation: str, order: int | None, b: float) -> np.ndarray:
-    r"""``(h_0/0!, ..., h_{l-1}/(l-1)!, 0, ..., b, h_l^*)`` of length :data:`MAX_ORDER` + 2 (zeros
+    r"""``(h_0, ..., h_{l-1}, 0, ..., b, h_l^*)`` of length :data:`MAX_ORDER` + 2 (zeros
     without an order): the Hermite model's traced parameters, one compiled program for every
     order and :math:`\beta`."""
     out = np.zeros(MAX_ORDER + 2)
@@ -821,7 +816,7 @@ def _hermite_features(activation: str, order: int | None, b: float) -> np.ndarra
         out[-2] = 1.0
         return out
     coefficients = hermite_coefficients(activation, f"{b:.15g}", MAX_ORDER)  # cached: every order from one set
-    out[:order] = [float(coefficients.h[j]) / math.factorial(j) for j in range(order)]
+    out[:order] = [float(coefficients.h[j]) for j in range(order)]
     out[-2], out[-1] = b, float(coefficients.h_star_at(order))
     return out
 
