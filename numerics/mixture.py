@@ -563,15 +563,24 @@ def _orthonormal_rows(rng: np.random.Generator, n: int, r: int) -> np.ndarray:
 
 def _realise_sizes(spec: MixtureSpec, counts: tuple[int, ...], rng: np.random.Generator):
     C, d = len(counts), max(counts)
-    present = np.arange(d)[None, :] < np.asarray(counts)[:, None]
     draws = rng.uniform(size=(C, d)) if spec.spike_sizes == "uniform" else np.ones((C, d))
-    sizes = spike_size(spec) * draws * present
+    return sizes_from_draws(spec, counts, draws)
+
+
+def sizes_from_draws(spec: MixtureSpec, counts: tuple[int, ...], draws: np.ndarray) -> np.ndarray:
+    r"""The spike sizes :math:`\theta_{c,i} = \theta U_{c,i}` ``(..., C, d)`` of a spec without user
+    covariances, from the uniform draws ``draws`` ``(..., C, d)`` (ones for ``spike_sizes="equal"``),
+    after ``equal_trace``'s rescaling; ``counts`` the spikes per component
+    (:func:`validate_spec`).  The one place a draw becomes sizes: :func:`make_mixture` and the
+    sampling-free theory's average over the sizes' law both come through here."""
+    C, d = len(counts), max(counts)
+    present = np.arange(d)[None, :] < np.asarray(counts)[:, None]
+    sizes = spike_size(spec) * np.asarray(draws, np.float64) * present
     if spec.equal_trace:
-        target = sizes[0].sum()
+        target = sizes[..., 0, :].sum(axis=-1)
         for c in range(1, C):
-            total = sizes[c].sum()
-            if total > 0:
-                sizes[c] *= target / total
+            total = sizes[..., c, :].sum(axis=-1)
+            sizes[..., c, :] *= np.where(total > 0, target / np.where(total > 0, total, 1.0), 1.0)[..., None]
     return sizes
 
 
