@@ -65,7 +65,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from scipy.stats import qmc
 from onestep_gm.numerics.equivalents import hermite_parts
 from onestep_gm.numerics.limit import elementwise, kink_cuts
 from onestep_gm.numerics.mixture import make_mixture, sizes_from_draws, validate_spec
@@ -74,6 +73,7 @@ from onestep_gm.numerics.quadrature import gauss_hermite_rule, hermite_step, pan
 from onestep_gm.numerics.ridge import effective_regularisation, errors_from_traces
 from onestep_gm.theory.hermite import hermite_coefficients
 from onestep_gm.theory.order import scalings
+from scipy.stats import qmc
 
 Array = jax.Array
 
