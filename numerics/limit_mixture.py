@@ -216,7 +216,7 @@ STRONG_NODES = 24.0
 AXIS_BUCKETS = (9, 13, 17, 25, 33, 41)
 """Node counts a strong direction is rounded up to (few shapes, few compilations), at most the
 last.  This and the module's other node constants are read when a point's rules are first built
-(:func:`_rules` caches them per spec and :class:`MixtureQuadrature`; ``_rules.cache_clear()``
+(:func:`_device_rules` caches them per spec and :class:`MixtureQuadrature`; ``_device_rules.cache_clear()``
 after changing one)."""
 
 
@@ -385,12 +385,12 @@ def _overlaps(geo: Geometry, nodes: int):
     return out
 
 
-@functools.lru_cache(maxsize=512)
 def _rules(spec, teacher: str | None, quad: MixtureQuadrature) -> tuple:
     r"""Per overlap node of a random teacher (:func:`_overlaps`): its weight, the quadrature nodes
     over :math:`\kappa` (the teacher's rule and the smooth one, :func:`_kappa_nodes`), the
     geometry's arrays (with the conditional covariance, :func:`_split`), the overlap variance left
-    to anneal and the number of conditional coordinates; host arrays, once per point's data."""
+    to anneal and the number of conditional coordinates; host arrays (:func:`_device_rules` caches
+    them on the device per spec)."""
     rules = []
     for geo_g, weight in _overlaps(geometry(spec), quad.overlap):
         geo_g, split = _split(geo_g)
@@ -400,6 +400,27 @@ def _rules(spec, teacher: str | None, quad: MixtureQuadrature) -> tuple:
         arrays = (geo_g.weights, geo_g.means, geo_g.covariances, geo_g.xi, labels, _conditional_covariance(geo_g, split))
         rules.append((weight, (kz, kw, comp, *smooth), arrays, geo_g.xi_random_norm2, split))
     return tuple(rules)
+
+
+@functools.lru_cache(maxsize=512)
+def _device_rules(spec, teacher: str | None, quad: MixtureQuadrature) -> tuple:
+    """:func:`_rules` as float64 device arrays, once per spec (no host-to-device copies per point)."""
+    with jax.enable_x64(True):
+        return tuple((weight, tuple(jnp.asarray(a) for a in nodes), tuple(jnp.asarray(a) for a in arrays), xi_random,
+                      split) for weight, nodes, arrays, xi_random, split in _rules(spec, teacher, quad))  # fmt: skip
+
+
+@functools.lru_cache(maxsize=16)
+def _device_readout(nodes: int) -> tuple:
+    r"""The neuron types: Gauss–Hermite nodes and weights of the Gaussian readout weight
+    :math:`\omega` (``nodes`` of them), or the constant readout's one type (``nodes = 0``)."""
+    if nodes:
+        omega, omega_w = gauss_hermite_rule(nodes)
+        omega_w = omega_w / omega_w.sum()
+    else:
+        omega, omega_w = np.ones(1), np.ones(1)
+    with jax.enable_x64(True):
+        return jnp.asarray(omega), jnp.asarray(omega_w)
 
 
 class SamplingFreePoint(NamedTuple):
@@ -525,8 +546,14 @@ def _point(kz, kw, comp, sz, sw, scomp, omega, omega_w, geo_arrays, params, feat
     d = jnp.maximum(sw @ m2 - psi2 - h1**2 * b2, 0.0)
     bulk = _Bulk(h2=h1**2 * b2, d=d, w=omega_w, ratio=k / (n - s), k=k)
     out = _ridge(G, t, bulk, R_, y2, k, m, lam)
-    return out | {"h1": omega_w @ h1, "d_bar": omega_w @ d, "b2": omega_w @ b2,
-                  "spike_norm2": c**2 * (Lvec @ Lvec + zeta2), "zeta2": zeta2, "trace_G": jnp.trace(G)}
+    out |= {"h1": omega_w @ h1, "d_bar": omega_w @ d, "b2": omega_w @ b2,
+            "spike_norm2": c**2 * (Lvec @ Lvec + zeta2), "zeta2": zeta2, "trace_G": jnp.trace(G)}
+    return jnp.stack([out[key] for key in OUTPUTS])  # one array: one transfer to the host
+
+
+OUTPUTS = ("test_mse", "train_mse", "w_norm2", "kappa", "df1", "df2", "sigma_eps2", "bias", "variance",
+           "h1", "d_bar", "b2", "spike_norm2", "zeta2", "trace_G")
+"""What :func:`_point` returns, in order (:attr:`SamplingFreePoint.info`'s keys)."""
 
 
 RANK = 40
@@ -534,17 +561,20 @@ RANK = 40
 changes the errors by less than 2e-12 relative at the default point and at fig4a's corners
 (measured, docs)."""
 
-NEWTON_STEPS = 6
-r"""Newton steps for the bulk's :math:`\delta` from its upper bound; 6 already give the same errors
-to the last digit at the default point and at fig4a's corners (measured, docs)."""
+NEWTON_STEPS = 4
+r"""Newton steps for the bulk's :math:`\delta` from its upper bound (with :data:`KAPPA_BISECTION`
+and :data:`KAPPA_NEWTON`: see there)."""
 
 
-KAPPA_BISECTION = 4
+KAPPA_BISECTION = 2
 """Bisection steps in log kappa before :data:`KAPPA_NEWTON`."""
-KAPPA_NEWTON = 6
+KAPPA_NEWTON = 4
 r"""Newton steps for the effective regularisation after :data:`KAPPA_BISECTION` bisection steps
-(:func:`~onestep_gm.numerics.ridge.effective_regularisation`); against 44 bisection steps the
-errors agree to 7e-15 relative at 293 (point, activation) pairs of the paper's panels (docs)."""
+(:func:`~onestep_gm.numerics.ridge.effective_regularisation`).  Against 44 bisection steps, 4 + 6
+steps (with 6 for :math:`\delta`) agreed to 7e-15 relative at 293 (point, activation) pairs of the
+paper's panels; these 2 + 4 (and 4 for :math:`\delta`) agree with 4 + 6 to 1.0e-14 at 16 points
+(the default point, fig1b's ends, fig4a's strong corners, k/m = 5 and 1/5 at lambda = 1e-6,
+lambda = 10; ReLU and tanh), and 2 + 4 with 3 for :math:`\delta` is already 2e-9 off (docs)."""
 
 
 class _Bulk(NamedTuple):
@@ -696,9 +726,12 @@ def _interpolated_moments(sigma, kinks, base, omega, scale, inner, degree, split
     e, m2 = _gauss_moments(sigma, kinks, grid_s, inner, degree, shift=grid_mu)  # (P, T, A, B), (T, A, B)
     grid = jnp.concatenate([e, m2[None]])  # (P + 1, T, A, B)
 
-    def contract(rows, values):
-        partial = jnp.einsum("na,qtab->tnqb", m_w[0, rows], values)  # one (N x A) @ (A x Q T B) product
-        return jnp.einsum("tnqb,tnb->qnt", partial, s_w[:, rows])
+    s_w = s_w.transpose(1, 0, 2)  # (N, T, B)
+
+    def contract(rows, values):  # one (N x A) @ (A x Q T B) product, then the scale's weights
+        flat = jnp.moveaxis(values, 2, 0).reshape(A, -1)
+        partial = (m_w[0, rows] @ flat).reshape(-1, *values.shape[:2], B)  # (N, Q, T, B)
+        return jnp.sum(partial * s_w[rows, None], axis=-1).transpose(1, 0, 2)  # (Q, N, T)
 
     first = contract(slice(None, split), grid[:-1])
     rest = contract(slice(split, None), grid)
@@ -788,11 +821,6 @@ def sampling_free_point(config, activation: str, eta: float | None = None,
     classification = spec.task == "classification"
     teacher = None if classification else spec.teacher
     m_step = config.m if config.m_step is None else config.m_step
-    if config.readout_init == "gaussian":
-        omega, omega_w = gauss_hermite_rule(quad.readout)
-        omega_w = omega_w / omega_w.sum()
-    else:
-        omega, omega_w = np.ones(1), np.ones(1)
     if k_step is not None and (isinstance(k_step, bool) or not isinstance(k_step, numbers.Integral)
                                or k_step < config.k):
         raise ValueError(f"k_step must be an integer of at least k = {config.k} (got {k_step!r})")
@@ -807,14 +835,14 @@ def sampling_free_point(config, activation: str, eta: float | None = None,
             params = np.array([spec.n, config.k, config.m, m_step, config.lam, eta, tau_f, float(spec.noise),
                                0.0, geo.s0, k_step], np.float64)
             features = _hermite_features(activation, order, FIRST_LAYERS[config.first_layer].bulk_scale(spec.n, geo.tau))
-            for weight, nodes, arrays, xi_random, split in _rules(spec_d, teacher, quad):
+            for weight, nodes, arrays, xi_random, split in _device_rules(spec_d, teacher, quad):
                 params[8] = xi_random
-                out = _point(*(jnp.asarray(a) for a in nodes + (omega, omega_w)),
-                             tuple(jnp.asarray(a) for a in arrays), jnp.asarray(params),
+                out = _point(*nodes, *_device_readout(quad.readout if config.readout_init == "gaussian" else 0),
+                             arrays, jnp.asarray(params),
                              jnp.asarray(features), activation=activation, teacher=teacher, degree=quad.degree,
                              inner=quad.inner, classification=classification, hermite=order is not None,
                              grid=_moment_grid(activation, order is not None), split=split)
-                for key, value in jax.device_get(out).items():  # the errors are averages over the teacher's draw
+                for key, value in zip(OUTPUTS, np.asarray(out), strict=True):  # averages over the teacher's draw
                     totals[key] = totals.get(key, 0.0) + weight * float(value)
             values.append(totals)
     out = _size_average(values, g, g_mean)
@@ -980,22 +1008,37 @@ def _hermite_features(activation: str, order: int | None, b: float) -> np.ndarra
 
 
 MAX_DIRECTIONS = 5
-"""Most directions :math:`s` of :math:`S` the theory takes (its quadrature is a tensor rule in
-:math:`s` dimensions: :math:`5^s` nodes per component)."""
+"""Most directions of :math:`S` in the tensor rule (:math:`5^s` nodes per component): with more,
+the weak spike directions that carry no teacher or mean are split off (:func:`_split`), and a point
+that still needs more is refused."""
 
 
 def mixture_applies(config) -> list[str]:
     r"""What ``config`` (a :class:`~onestep_gm.SimulationConfig`) lacks for the mixture theory:
     one phrase per missing condition, empty when it applies.
 
-    Covered: Gaussian mixtures with any weights, spikes of the paper's equal sizes or given
-    directions and sizes, means, both tasks, a single-index teacher along a random direction, the
-    spikes or the means, both first layers and both readouts, any step, ``m_step``, label noise and
-    :math:`\lambda > 0`, with at most :data:`MAX_DIRECTIONS` directions in :math:`S`.
+    Covered: Gaussian mixtures with any weights, spikes of the paper's equal sizes, random sizes
+    :math:`\theta U(0,1)` (averaged over their law, :func:`_size_rule`) or given directions and
+    sizes, means, both tasks, a single-index teacher along a random direction, the spikes or the
+    means, both first layers and both readouts, any step, ``m_step``, label noise and
+    :math:`\lambda > 0`, with at most :data:`MAX_DIRECTIONS` directions in the tensor rule once the
+    weak spike directions are split off (:func:`_split`) and at most :data:`MAX_OVERLAP_POINTS`
+    geometries for a random teacher's overlap.
     """
     spec = config.data
     if getattr(spec, "kind", None) != "mixture":
         return [f"a Gaussian mixture (got {getattr(spec, 'title', type(spec).__name__)})"]
+    missing = list(_spec_missing(spec))
+    if config.protocol != "fresh":
+        missing.append(f"protocol='fresh' (got {config.protocol!r}: the theory averages over the teacher's draw)")
+    if not config.lam > 0:
+        missing.append(f"lambda > 0 (got {config.lam:g})")
+    return missing or list(_directions_missing(spec))
+
+
+@functools.lru_cache(maxsize=512)
+def _spec_missing(spec) -> tuple[str, ...]:
+    """:func:`mixture_applies`'s conditions on the data's options, once per spec."""
     missing = []
     if spec.covariances is not None and any(c is not None for c in spec.covariances):
         missing.append("no full covariance (it has n spike directions)")
@@ -1006,24 +1049,26 @@ def mixture_applies(config) -> list[str]:
             missing.append(f"a teacher direction random, spikes or means (got {spec.teacher_direction!r})")
         if spec.teacher_weights not in (None, (1.0,)):
             missing.append(f"teacher_weights None or (1,) (got {spec.teacher_weights!r})")
-    if config.protocol != "fresh":
-        missing.append(f"protocol='fresh' (got {config.protocol!r}: the theory averages over the teacher's draw)")
-    if not config.lam > 0:
-        missing.append(f"lambda > 0 (got {config.lam:g})")
-    if not missing:
-        geo = geometry(spec)
-        if geo.xi_random_norm2 > 0 and geo.s0 > 0:
-            count = math.prod(len(r[0]) for r in _overlap_rules(geo, MixtureQuadrature().overlap)[0])
-            if count > MAX_OVERLAP_POINTS:
-                return [f"at most {MAX_OVERLAP_POINTS} geometries for a random teacher's overlap with the "
-                        f"spikes and means (got {count}: {geo.s0} coupled directions)"]
-            geo = geo._replace(xi=np.concatenate([np.ones(geo.s0), geo.xi[geo.s0:]]))  # an overlap's place
-        split_geo, split = _split(geo)
-        s = split_geo.means.shape[1] - split
-        if s > MAX_DIRECTIONS:
-            missing.append(f"at most {MAX_DIRECTIONS} directions of strong spikes, means, teacher and step "
-                           f"noise in the quadrature (got {s})")
-    return missing
+    return tuple(missing)
+
+
+@functools.lru_cache(maxsize=512)
+def _directions_missing(spec) -> tuple[str, ...]:
+    """:func:`mixture_applies`'s conditions on the geometry, once per spec: the random teacher's
+    overlap geometries (:func:`_overlaps`) and the tensor rule's directions (:func:`_split`)."""
+    geo = geometry(spec)
+    if geo.xi_random_norm2 > 0 and geo.s0 > 0:
+        count = math.prod(len(r[0]) for r in _overlap_rules(geo, MixtureQuadrature().overlap)[0])
+        if count > MAX_OVERLAP_POINTS:
+            return (f"at most {MAX_OVERLAP_POINTS} geometries for a random teacher's overlap with the "
+                    f"spikes and means (got {count}: {geo.s0} coupled directions)",)
+        geo = geo._replace(xi=np.concatenate([np.ones(geo.s0), geo.xi[geo.s0:]]))  # an overlap's place
+    split_geo, split = _split(geo)
+    s = split_geo.means.shape[1] - split
+    if s > MAX_DIRECTIONS:
+        return (f"at most {MAX_DIRECTIONS} directions of strong spikes, means, teacher and step noise in "
+                f"the quadrature (got {s})",)
+    return ()
 
 
 def mixture_prediction(config, resolved, activation: str) -> tuple[float, float, float]:

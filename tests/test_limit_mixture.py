@@ -94,9 +94,9 @@ def test_mirrored_overlaps_are_evaluated_once(monkeypatch):
         return out
 
     monkeypatch.setattr(lm, "_overlaps", every_node)
-    lm._rules.cache_clear()  # the rules are cached per spec: build them again from every_node
+    lm._device_rules.cache_clear()  # the rules are cached per spec: build them again from every_node
     full = sampling_free_point(config, "tanh")
-    lm._rules.cache_clear()
+    lm._device_rules.cache_clear()
     assert reduced.gen_error == pytest.approx(full.gen_error, rel=1e-6)
     assert reduced.train_error == pytest.approx(full.train_error, rel=1e-6)
 
@@ -223,9 +223,9 @@ def test_weak_directions_split_off_against_the_full_tensor_rule(monkeypatch):
     split = sampling_free_point(FIG2C, "relu")
     assert lm._rules(FIG2C.data, "relu", lm.MixtureQuadrature())[0][-1] == 3  # three of six split off
     monkeypatch.setattr(lm, "MAX_DIRECTIONS", 6)
-    lm._rules.cache_clear()
+    lm._device_rules.cache_clear()
     full = sampling_free_point(FIG2C, "relu")
-    lm._rules.cache_clear()
+    lm._device_rules.cache_clear()
     assert split.gen_error == pytest.approx(full.gen_error, rel=3e-4)
     assert split.train_error == pytest.approx(full.train_error, rel=3e-4)
 

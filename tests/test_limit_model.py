@@ -94,7 +94,7 @@ def test_limit_beside_the_network_keeps_the_trials(expected):
 
 @pytest.mark.parametrize(
     ("change", "named"),
-    [({"data": MixtureSpec(n=200, spike_sizes="uniform")}, "spike_sizes='equal'"),
+    [({"data": MixtureSpec(n=200, spikes=3, beta=1.0, alpha=0.0)}, "at most 5 directions"),
      ({"data": MixtureSpec(n=200, weights=(1.0,), spikes=0, teacher=("relu", "tanh"))}, "single-index teacher"),
      ({"data": MixtureSpec(n=200), "protocol": "paper"}, "protocol='fresh'"),
      ({"lam": 0.0}, "lambda > 0")],
@@ -107,9 +107,10 @@ def test_limit_refuses_what_it_does_not_cover_in_one_sentence(change, named):
 
 def test_refusal_names_every_missing_condition():
     with pytest.raises(ValueError) as exc:
-        validate(dataclasses.replace(CONFIG, data=MixtureSpec(n=200, spike_sizes="uniform"), lam=0.0))
+        validate(dataclasses.replace(CONFIG, data=MixtureSpec(n=200, weights=(1.0,), spikes=0,
+                                                              teacher=("relu", "tanh")), lam=0.0))
     message = str(exc.value)
-    assert all(part in message for part in ("spike_sizes='equal'", "lambda > 0"))
+    assert all(part in message for part in ("single-index teacher", "lambda > 0"))
 
 
 def test_the_isotropic_limit_keeps_its_own_refusal():
