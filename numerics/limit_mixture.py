@@ -67,7 +67,7 @@ import jax.numpy as jnp
 import numpy as np
 from onestep_gm.numerics.equivalents import hermite_parts
 from onestep_gm.numerics.limit import elementwise, kink_cuts
-from onestep_gm.numerics.mixture import make_mixture, sizes_from_draws, validate_spec
+from onestep_gm.numerics.mixture import make_mixture, sizes_from_draws, spike_size, validate_spec
 from onestep_gm.numerics.network import FIRST_LAYERS
 from onestep_gm.numerics.quadrature import gauss_hermite_rule, hermite_step, panel_rule
 from onestep_gm.numerics.ridge import effective_regularisation, errors_from_traces
@@ -123,7 +123,7 @@ class Geometry(NamedTuple):
     n: int
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=1024)
 def geometry(spec) -> Geometry:
     r"""The coordinates of a :class:`~onestep_gm.numerics.mixture.MixtureSpec` in :math:`S`.
 
@@ -216,8 +216,7 @@ STRONG_NODES = 24.0
 AXIS_BUCKETS = (9, 13, 17, 25, 33, 41)
 """Node counts a strong direction is rounded up to (few shapes, few compilations), at most the
 last.  This and the module's other node constants are read when a point's rules are first built
-(:func:`_device_rules` caches them per spec and :class:`MixtureQuadrature`; ``_device_rules.cache_clear()``
-after changing one)."""
+(the caches to clear after changing one: :data:`MAX_DIRECTIONS`)."""
 
 
 def _axis_nodes(variance: float, n: int, base: int) -> int:
@@ -327,24 +326,31 @@ def _split(geo: Geometry) -> tuple[Geometry, int]:
 
 
 MAX_OVERLAP_POINTS = 4096
-"""Most overlap geometries :func:`_overlaps` evaluates (the tensor rule over the coordinates of
-:math:`S_0` that a covariance couples)."""
+"""Most overlap geometries :func:`_overlaps` enumerates (the tensor rule over the coordinates of
+:math:`S_0`, folded on the sign-symmetric ones) before merging mirrored ones."""
 
 
 def _overlap_rules(geo: Geometry, nodes: int) -> tuple[list, list]:
     r"""The rule per coordinate of :math:`S_0` for a random teacher's overlap: Gauss–Hermite, folded
-    onto :math:`|g|` for a coordinate whose sign is a symmetry of the law of :math:`\kappa` (zero
-    means, no covariance coupling it to the others), and the indices of those coordinates."""
+    onto :math:`|g|` for a coordinate whose sign is a symmetry of the law of :math:`\kappa` (every
+    component's mean zero along it, no covariance coupling it to the others), and the indices of
+    those coordinates."""
     g, w = gauss_hermite_rule(nodes)
     w = w / w.sum()
-    alone = []
-    if not np.any(geo.means):
-        C = geo.covariances[:, : geo.s0, : geo.s0]
-        tol = 1e-10 * np.abs(C).max()
-        alone = [d for d in range(geo.s0) if not np.any(np.abs(np.delete(C[:, d, :], d, axis=1)) > tol)]
+    C = geo.covariances[:, : geo.s0, : geo.s0]
+    tol = 1e-10 * np.abs(C).max()
+    means = np.abs(geo.means[:, : geo.s0]) <= 1e-10 * max(1.0, float(np.abs(geo.means).max(initial=0.0)))
+    alone = [d for d in range(geo.s0)
+             if np.all(means[:, d]) and not np.any(np.abs(np.delete(C[:, d, :], d, axis=1)) > tol)]  # fmt: skip
     folded = np.unique(np.round(np.abs(g), 12))
     folded_w = np.array([w[np.isclose(np.abs(g), v)].sum() for v in folded])
     return [(folded, folded_w) if d in alone else (g, w) for d in range(geo.s0)], alone
+
+
+def _overlap_message(geo: Geometry, count: int, alone: list) -> str:
+    return (f"at most {MAX_OVERLAP_POINTS} geometries for a random teacher's overlap with the spikes and means "
+            f"(got {count}: {geo.s0 - len(alone)} of {geo.s0} directions coupled or under a mean; "
+            "MixtureQuadrature(overlap=1) anneals the overlap instead)")
 
 
 def _overlaps(geo: Geometry, nodes: int):
@@ -356,9 +362,9 @@ def _overlaps(geo: Geometry, nodes: int):
     if geo.xi_random_norm2 == 0 or geo.s0 == 0 or nodes <= 1:
         return [(geo, 1.0)]
     rules, alone = _overlap_rules(geo, nodes)
-    if math.prod(len(r[0]) for r in rules) > MAX_OVERLAP_POINTS:
-        raise ValueError(f"a random teacher's overlap with {geo.s0} coupled spike/mean directions needs more than "
-                         f"{MAX_OVERLAP_POINTS} geometries (MixtureQuadrature(overlap=1) anneals it instead)")
+    count = math.prod(len(r[0]) for r in rules)
+    if count > MAX_OVERLAP_POINTS:
+        raise ValueError(_overlap_message(geo, count, alone))
     grids = np.meshgrid(*[r[0] for r in rules], indexing="ij")
     wgrids = np.meshgrid(*[r[1] for r in rules], indexing="ij")
     points = np.stack([gr.reshape(-1) for gr in grids], axis=1)
@@ -367,7 +373,7 @@ def _overlaps(geo: Geometry, nodes: int):
     # the others may flip sign alone (its rule is folded onto |g|), and flipping all of them is
     # always one; the errors are the same at mirrored overlaps, so each class is evaluated once
     # with its summed weight
-    if not np.any(geo.means):
+    if np.abs(geo.means).max(initial=0.0) <= 1e-10:
         key = points.copy()
         first = np.argmax(np.abs(key) > 1e-12, axis=1)
         sign = np.where(key[np.arange(len(key)), first] < 0, -1.0, 1.0)
@@ -394,6 +400,8 @@ def _rules(spec, teacher: str | None, quad: MixtureQuadrature) -> tuple:
     rules = []
     for geo_g, weight in _overlaps(geometry(spec), quad.overlap):
         geo_g, split = _split(geo_g)
+        if geo_g.means.shape[1] - split > MAX_DIRECTIONS:  # mixture_applies refuses these first
+            raise ValueError(_directions_message(geo_g.means.shape[1] - split))
         kz, kw, comp = _kappa_nodes(geo_g, teacher, quad, split=split)
         smooth = _kappa_nodes(geo_g, teacher, quad, aligned=False, split=split) if teacher is not None else (kz, kw, comp)
         labels = geo_g.labels if geo_g.labels is not None else np.zeros(len(geo_g.weights))
@@ -402,7 +410,7 @@ def _rules(spec, teacher: str | None, quad: MixtureQuadrature) -> tuple:
     return tuple(rules)
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=1024)
 def _device_rules(spec, teacher: str | None, quad: MixtureQuadrature) -> tuple:
     """:func:`_rules` as float64 device arrays, once per spec (no host-to-device copies per point)."""
     with jax.enable_x64(True):
@@ -566,15 +574,17 @@ r"""Newton steps for the bulk's :math:`\delta` from its upper bound (with :data:
 and :data:`KAPPA_NEWTON`: see there)."""
 
 
-KAPPA_BISECTION = 2
+KAPPA_BISECTION = 4
 """Bisection steps in log kappa before :data:`KAPPA_NEWTON`."""
-KAPPA_NEWTON = 4
+KAPPA_NEWTON = 6
 r"""Newton steps for the effective regularisation after :data:`KAPPA_BISECTION` bisection steps
 (:func:`~onestep_gm.numerics.ridge.effective_regularisation`).  Against 44 bisection steps, 4 + 6
-steps (with 6 for :math:`\delta`) agreed to 7e-15 relative at 293 (point, activation) pairs of the
-paper's panels; these 2 + 4 (and 4 for :math:`\delta`) agree with 4 + 6 to 1.0e-14 at 16 points
-(the default point, fig1b's ends, fig4a's strong corners, k/m = 5 and 1/5 at lambda = 1e-6,
-lambda = 10; ReLU and tanh), and 2 + 4 with 3 for :math:`\delta` is already 2e-9 off (docs)."""
+steps agreed to 7e-15 relative at 293 (point, activation) pairs of the paper's panels, and to
+1e-15 at k/m = 1.2, :math:`\lambda` down to 1e-10 (a test), where 2 + 4 were 3 % off in the test
+error and a factor 85 in the training error: the bracket spans many decades when
+:math:`\lambda` is small.  4 Newton steps for :math:`\delta` (instead of 6) move the errors by
+1e-14 at 16 points (the default point, fig1b's ends, fig4a's strong corners, k/m = 5 and 1/5 at
+lambda = 1e-6, lambda = 10; ReLU and tanh; docs)."""
 
 
 class _Bulk(NamedTuple):
@@ -660,11 +670,14 @@ def _ridge(G, t, bulk: _Bulk, R, s_y, k, m, lam):
                                                  "sigma_eps2", "bias", "variance")}
 
 
-CHEBYSHEV_SHIFT = 32
+CHEBYSHEV_SHIFT = 16
 CHEBYSHEV_SCALE = 10
 r"""Chebyshev nodes in the shift :math:`\mu` and the scale :math:`\log S` on which the Gaussian
 averages :math:`e_p(\mu, S)` are computed per neuron type and interpolated to the quadrature nodes
-(both are smooth in :math:`\mu` and :math:`S > 0`; docs: interpolation error)."""
+(both are smooth in :math:`\mu` and :math:`S > 0`; docs: interpolation error).  16 points in the
+shift instead of 32 move the errors by at most 7e-7 at 38 points (the default point, fig1b's ends,
+alpha = 1 at beta = 0.95, k/m = 5 and 1/5, every 37th point of fig4a; ReLU and tanh) and by
+7.8e-5 at fig4a's alpha = beta = 1, the largest step, and save about 1 ms per point."""
 POLYNOMIAL_CHEBYSHEV = (64, 24)
 """The grid's points in the shift and in :math:`S` itself for fast-growing features (:func:`_moment_grid`)."""
 
@@ -811,7 +824,7 @@ def sampling_free_point(config, activation: str, eta: float | None = None,
                               or not 2 <= order <= MAX_ORDER):
         raise ValueError(f"order must be an integer in 2 .. {MAX_ORDER} (got {order!r})")
     order = None if order is None else int(order)
-    missing = mixture_applies(config)
+    missing = mixture_applies(config, quad)
     if missing:
         raise ValueError("the sampling-free mixture theory needs " + ", ".join(missing))
 
@@ -960,9 +973,9 @@ def _size_rule(spec, count: int) -> tuple:
     d = 2, 5, 10; the network's control in fig2c is the same), so :func:`sampling_free_point`
     subtracts the regression on :math:`g` (docs: fig2c).  ``((spec,), None, None)`` for fixed
     sizes."""
-    if spec.spike_sizes != "uniform":
+    counts = validate_spec(spec) if spec.spike_sizes == "uniform" else (0,)
+    if max(counts) == 0 or spike_size(spec) == 0:  # nothing drawn
         return (spec,), None, None
-    counts = validate_spec(spec)
     C, d = len(counts), max(counts)
     draws = qmc.Sobol(C * d, scramble=True, seed=0).random_base2(int(math.log2(count)))
     sizes = sizes_from_draws(spec, counts, draws.reshape(-1, C, d))
@@ -1010,10 +1023,14 @@ def _hermite_features(activation: str, order: int | None, b: float) -> np.ndarra
 MAX_DIRECTIONS = 5
 """Most directions of :math:`S` in the tensor rule (:math:`5^s` nodes per component): with more,
 the weak spike directions that carry no teacher or mean are split off (:func:`_split`), and a point
-that still needs more is refused."""
+that still needs more is refused.
+
+The module's constants are read when its caches are filled: after changing one, clear
+``_device_rules``, ``_directions_missing`` and ``_size_rule`` (``.cache_clear()``) and the
+compiled ``_point`` (``.clear_cache()``)."""
 
 
-def mixture_applies(config) -> list[str]:
+def mixture_applies(config, quad: MixtureQuadrature = MixtureQuadrature()) -> list[str]:
     r"""What ``config`` (a :class:`~onestep_gm.SimulationConfig`) lacks for the mixture theory:
     one phrase per missing condition, empty when it applies.
 
@@ -1033,7 +1050,7 @@ def mixture_applies(config) -> list[str]:
         missing.append(f"protocol='fresh' (got {config.protocol!r}: the theory averages over the teacher's draw)")
     if not config.lam > 0:
         missing.append(f"lambda > 0 (got {config.lam:g})")
-    return missing or list(_directions_missing(spec))
+    return missing or list(_directions_missing(spec, quad))
 
 
 @functools.lru_cache(maxsize=512)
@@ -1042,6 +1059,8 @@ def _spec_missing(spec) -> tuple[str, ...]:
     missing = []
     if spec.covariances is not None and any(c is not None for c in spec.covariances):
         missing.append("no full covariance (it has n spike directions)")
+    if spec.spike_sizes == "uniform" and spec.spike_values is not None and any(v is not None for v in spec.spike_values):
+        missing.append("spike_values or spike_sizes='uniform', not both (the sizes are given or drawn)")
     if spec.task == "regression":
         if not isinstance(spec.teacher, str):
             missing.append("a single-index teacher (one target activation)")
@@ -1052,23 +1071,28 @@ def _spec_missing(spec) -> tuple[str, ...]:
     return tuple(missing)
 
 
+def _directions_message(s: int) -> str:
+    return (f"at most {MAX_DIRECTIONS} directions of strong spikes, means, teacher and step noise in the "
+            f"quadrature (got {s})")
+
+
 @functools.lru_cache(maxsize=512)
-def _directions_missing(spec) -> tuple[str, ...]:
-    """:func:`mixture_applies`'s conditions on the geometry, once per spec: the random teacher's
-    overlap geometries (:func:`_overlaps`) and the tensor rule's directions (:func:`_split`)."""
-    geo = geometry(spec)
-    if geo.xi_random_norm2 > 0 and geo.s0 > 0:
-        count = math.prod(len(r[0]) for r in _overlap_rules(geo, MixtureQuadrature().overlap)[0])
-        if count > MAX_OVERLAP_POINTS:
-            return (f"at most {MAX_OVERLAP_POINTS} geometries for a random teacher's overlap with the "
-                    f"spikes and means (got {count}: {geo.s0} coupled directions)",)
-        geo = geo._replace(xi=np.concatenate([np.ones(geo.s0), geo.xi[geo.s0:]]))  # an overlap's place
-    split_geo, split = _split(geo)
-    s = split_geo.means.shape[1] - split
-    if s > MAX_DIRECTIONS:
-        return (f"at most {MAX_DIRECTIONS} directions of strong spikes, means, teacher and step noise in "
-                f"the quadrature (got {s})",)
-    return ()
+def _directions_missing(spec, quad: MixtureQuadrature) -> tuple[str, ...]:
+    """:func:`mixture_applies`'s conditions on the geometry, once per spec and rule: for every size
+    draw (:func:`_size_rule`) and every overlap geometry (:func:`_overlaps`), the overlap count
+    and the tensor rule's directions once the weak ones are split off (:func:`_split`)."""
+    worst = 0
+    for spec_d in _size_rule(spec, quad.sizes)[0]:
+        geo = geometry(spec_d)
+        if geo.xi_random_norm2 > 0 and geo.s0 > 0 and quad.overlap > 1:
+            rules, alone = _overlap_rules(geo, quad.overlap)
+            count = math.prod(len(r[0]) for r in rules)
+            if count > MAX_OVERLAP_POINTS:
+                return (_overlap_message(geo, count, alone),)
+        for geo_g, _ in _overlaps(geo, quad.overlap):  # as _rules will see them
+            split_geo, split = _split(geo_g)
+            worst = max(worst, split_geo.means.shape[1] - split)
+    return (_directions_message(worst),) if worst > MAX_DIRECTIONS else ()
 
 
 def mixture_prediction(config, resolved, activation: str) -> tuple[float, float, float]:
