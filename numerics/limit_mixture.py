@@ -677,7 +677,7 @@ averages :math:`e_p(\mu, S)` are computed per neuron type and interpolated to th
 (both are smooth in :math:`\mu` and :math:`S > 0`; docs: interpolation error).  16 points in the
 shift instead of 32 move the errors by at most 7e-7 at 38 points (the default point, fig1b's ends,
 alpha = 1 at beta = 0.95, k/m = 5 and 1/5, every 37th point of fig4a; ReLU and tanh) and by
-7.8e-5 at fig4a's alpha = beta = 1, the largest step, and save about 1 ms per point."""
+7.8e-5 at fig4a's alpha = beta = 1, the largest step (the time saved: docs' Performance page)."""
 POLYNOMIAL_CHEBYSHEV = (64, 24)
 """The grid's points in the shift and in :math:`S` itself for fast-growing features (:func:`_moment_grid`)."""
 
