@@ -95,15 +95,16 @@ class MixtureQuadrature:
     inner: int = 12  # Gauss-Legendre nodes per panel for the inner Gaussian averages
     overlap: int = 2  # Gauss-Hermite nodes per spike/mean direction for a random teacher's overlap
     readout: int = 6  # Gauss-Hermite nodes for the Gaussian readout weight omega (neuron types)
-    sizes: int = 64  # quasi-random draws of random spike sizes (spike_sizes="uniform"), a power of two
+    sizes: int = 64  # quasi-random draws of random spike sizes (spike_sizes="uniform"), a power of two >= 8
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"MixtureQuadrature.{field.name} must be an integer >= 1 (got {value!r})")
-        if self.sizes & (self.sizes - 1):
-            raise ValueError(f"MixtureQuadrature.sizes must be a power of two (got {self.sizes})")
+        if self.sizes & (self.sizes - 1) or self.sizes < 8:
+            raise ValueError(f"MixtureQuadrature.sizes must be a power of two, at least 8 (got {self.sizes}: "
+                             "the control variate's slope is fitted on the draws)")
 
 
 class Geometry(NamedTuple):
@@ -350,7 +351,7 @@ def _overlap_rules(geo: Geometry, nodes: int) -> tuple[list, list]:
 def _overlap_message(geo: Geometry, count: int, alone: list) -> str:
     return (f"at most {MAX_OVERLAP_POINTS} geometries for a random teacher's overlap with the spikes and means "
             f"(got {count}: {geo.s0 - len(alone)} of {geo.s0} directions coupled or under a mean; "
-            "MixtureQuadrature(overlap=1) anneals the overlap instead)")
+            "in Python, sampling_free_point(..., quad=MixtureQuadrature(overlap=1)) anneals the overlap instead)")
 
 
 def _overlaps(geo: Geometry, nodes: int):
@@ -888,7 +889,7 @@ class SamplingFreeCurve(NamedTuple):
 
 
 def sampling_free_curve(config, vary: str = "m", values=None, points: int = 100, activation: str | None = None,
-                        order: int | None = None) -> SamplingFreeCurve:
+                        order: int | None = None, quad: MixtureQuadrature = MixtureQuadrature()) -> SamplingFreeCurve:
     r""":func:`sampling_free_point` along a learning curve of ``config``, as the conditional
     theory's :func:`~onestep_gm.learning_curve` varies it: the readout's samples ``m`` (the step's
     batch stays ``config.m_step`` or ``config.m``), the width ``k`` (the step taken at the largest
@@ -911,6 +912,10 @@ def sampling_free_curve(config, vary: str = "m", values=None, points: int = 100,
         Default the first of ``config.activations``.
     order : int, optional
         The Hermite model of this order instead of the network (:func:`sampling_free_point`).
+    quad : MixtureQuadrature
+        Node counts (:func:`sampling_free_point`); with random spike sizes every point costs
+        ``quad.sizes`` evaluations, so ``MixtureQuadrature(sizes=16)`` makes such a curve 4x faster
+        (docs: convergence in the number of draws).
 
     Returns
     -------
@@ -939,7 +944,7 @@ def sampling_free_curve(config, vary: str = "m", values=None, points: int = 100,
     points_ = []
     for value in grid:
         at = dataclasses.replace(config, m_step=m_step, **{field: float(value) if field == "lam" else int(value)})
-        points_.append(sampling_free_point(at, activation, k_step=k_step, order=order))
+        points_.append(sampling_free_point(at, activation, quad=quad, k_step=k_step, order=order))
     info = {key: np.asarray([p.info[key] for p in points_]) for key in
             ("kappa", "df1", "df2", "sigma_eps2", "bias", "variance")}  # fmt: skip
     return SamplingFreeCurve(
@@ -974,6 +979,8 @@ def _size_rule(spec, count: int) -> tuple:
     subtracts the regression on :math:`g` (docs: fig2c).  ``((spec,), None, None)`` for fixed
     sizes."""
     counts = validate_spec(spec) if spec.spike_sizes == "uniform" else (0,)
+    if spec.spike_values is not None and all(v is not None for v in spec.spike_values):
+        counts = (0,)  # every size given: the network draws none either
     if max(counts) == 0 or spike_size(spec) == 0:  # nothing drawn
         return (spec,), None, None
     C, d = len(counts), max(counts)
@@ -1059,8 +1066,10 @@ def _spec_missing(spec) -> tuple[str, ...]:
     missing = []
     if spec.covariances is not None and any(c is not None for c in spec.covariances):
         missing.append("no full covariance (it has n spike directions)")
-    if spec.spike_sizes == "uniform" and spec.spike_values is not None and any(v is not None for v in spec.spike_values):
-        missing.append("spike_values or spike_sizes='uniform', not both (the sizes are given or drawn)")
+    given = [] if spec.spike_values is None else [v is not None for v in spec.spike_values]
+    if spec.spike_sizes == "uniform" and any(given) and not all(given):
+        missing.append("spike_values for every component or for none when spike_sizes='uniform' (some given, "
+                       "some drawn)")
     if spec.task == "regression":
         if not isinstance(spec.teacher, str):
             missing.append("a single-index teacher (one target activation)")
@@ -1092,7 +1101,11 @@ def _directions_missing(spec, quad: MixtureQuadrature) -> tuple[str, ...]:
         for geo_g, _ in _overlaps(geo, quad.overlap):  # as _rules will see them
             split_geo, split = _split(geo_g)
             worst = max(worst, split_geo.means.shape[1] - split)
-    return (_directions_message(worst),) if worst > MAX_DIRECTIONS else ()
+    if worst <= MAX_DIRECTIONS:
+        return ()
+    drawn = _size_rule(spec, quad.sizes)[1] is not None
+    return (_directions_message(worst) + (f" in some of its {quad.sizes} size draws, where a size above "
+                                          f"{STRONG:g} n makes a strong direction" if drawn else ""),)
 
 
 def mixture_prediction(config, resolved, activation: str) -> tuple[float, float, float]:

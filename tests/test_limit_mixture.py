@@ -280,7 +280,7 @@ def test_kappa_converges_at_small_lambda(monkeypatch):
 
 @pytest.mark.parametrize(
     ("spec", "named"),
-    [(MixtureSpec(spike_sizes="uniform", spike_values=((5.0,), (5.0,))), "not both"),
+    [(MixtureSpec(spike_sizes="uniform", spike_values=((5.0,), None)), "some given, some drawn"),
      # the seed-0 draw fits 5 directions; some of the 64 size draws do not
      (MixtureSpec(spikes=3, beta=0.5, alpha=0.0, spike_sizes="uniform"), "at most 5 directions")],
 )  # fmt: skip
@@ -302,3 +302,28 @@ def test_overlap_folds_the_spike_axes_beside_a_mean():
     spec = MixtureSpec(spikes=6, mean_norm=1.0)
     assert len(lm._overlaps(lm.geometry(spec), 2)) == 2
     assert lm.mixture_applies(dataclasses.replace(FIG2C, data=spec)) == []
+
+
+def test_random_sizes_with_every_size_given_are_the_given_sizes():
+    """spike_sizes="uniform" draws no size where spike_values gives one (the network's rule)."""
+    given = MixtureSpec(spike_values=((5.0,), (7.0,)))
+    drawn = dataclasses.replace(given, spike_sizes="uniform")
+    # the realisations consume their random draws differently: the same geometry to rounding
+    assert sampling_free_point(dataclasses.replace(FIG2C, data=drawn), "relu").gen_error == pytest.approx(
+        sampling_free_point(dataclasses.replace(FIG2C, data=given), "relu").gen_error, rel=1e-9)
+
+
+@pytest.mark.parametrize("sizes", [1, 4, 12])
+def test_size_draws_must_be_a_power_of_two_of_at_least_eight(sizes):
+    with pytest.raises(ValueError, match="power of two, at least 8"):
+        lm.MixtureQuadrature(sizes=sizes)
+
+
+def test_cli_takes_random_spike_sizes(capsys):
+    """``--spike-sizes uniform`` reaches the theory's average over the sizes' law."""
+    assert main(["simulate", "--model", "limit", "--spikes", "2", "--spike-sizes", "uniform",
+                 "--activation", "relu", "--json"]) == 0  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    config = dataclasses.replace(FIG2C, data=MixtureSpec(spikes=2, spike_sizes="uniform"))
+    assert out["activations"]["relu"]["limit"]["gen_error"]["mean"] == pytest.approx(
+        sampling_free_point(config, "relu").gen_error, rel=1e-12)

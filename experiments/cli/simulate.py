@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--spikes", type=nonnegative_int, default=1,
                         help="spikes per component d (default 1; 0: isotropic components)")
     parser.add_argument("--alignment", type=float, default=0.0, help="spike alignment a in [-1,1]")
+    parser.add_argument("--spike-sizes", choices=["equal", "uniform"], default="equal",
+                        help="spike sizes: equal theta, or theta*U(0,1) drawn per trial (Fig 2c; the limit "
+                        "model averages over their law)")
     parser.add_argument("--task", choices=["regression", "classification"], default="regression")
     parser.add_argument("--teacher", type=comma_list, default=["relu"],
                         help="target activation(s) σ*: registry name or expression in x; a comma list "
@@ -94,7 +97,8 @@ def config_from_args(args: argparse.Namespace):
         weights = mixture_weights(args.components, rho=args.rho, spikes=args.spikes, n=args.n)
         data = MixtureSpec(
             n=args.n, beta=0.74 if args.beta is None else args.beta, alpha=0.5 if args.alpha is None else args.alpha,
-            weights=weights, spikes=args.spikes, alignment=args.alignment, task=args.task, noise=args.noise,
+            weights=weights, spikes=args.spikes, alignment=args.alignment, spike_sizes=args.spike_sizes,
+            task=args.task, noise=args.noise,
             mean_norm=args.mean_norm,
             teacher=args.teacher[0] if len(args.teacher) == 1 else tuple(args.teacher),
             teacher_direction=args.teacher_direction,
