@@ -348,12 +348,6 @@ def _overlap_rules(geo: Geometry, nodes: int) -> tuple[list, list]:
     return [(folded, folded_w) if d in alone else (g, w) for d in range(geo.s0)], alone
 
 
-def _overlap_message(geo: Geometry, count: int, alone: list) -> str:
-    return (f"at most {MAX_OVERLAP_POINTS} geometries for a random teacher's overlap with the spikes and means "
-            f"(got {count}: {geo.s0 - len(alone)} of {geo.s0} directions coupled or under a mean; "
-            "in Python, sampling_free_point(..., quad=MixtureQuadrature(overlap=1)) anneals the overlap instead)")
-
-
 def _overlaps(geo: Geometry, nodes: int):
     r"""``(geometry, weight)`` pairs averaging over a random teacher's overlap with the spikes and
     means: :math:`\xi_{S_0} = \|\xi\|g/\sqrt n`, :math:`g\sim\mathcal N(0, I_{s_0})`, by a tensor
@@ -365,7 +359,10 @@ def _overlaps(geo: Geometry, nodes: int):
     rules, alone = _overlap_rules(geo, nodes)
     count = math.prod(len(r[0]) for r in rules)
     if count > MAX_OVERLAP_POINTS:
-        raise ValueError(_overlap_message(geo, count, alone))
+        raise ValueError(
+            f"at most {MAX_OVERLAP_POINTS} geometries for a random teacher's overlap with the spikes and means "
+            f"(got {count}: {geo.s0 - len(alone)} of {geo.s0} directions coupled or under a mean; in Python, "
+            "sampling_free_point(..., quad=MixtureQuadrature(overlap=1)) anneals the overlap instead)")
     grids = np.meshgrid(*[r[0] for r in rules], indexing="ij")
     wgrids = np.meshgrid(*[r[1] for r in rules], indexing="ij")
     points = np.stack([gr.reshape(-1) for gr in grids], axis=1)
@@ -840,6 +837,7 @@ def sampling_free_point(config, activation: str, eta: float | None = None,
         raise ValueError(f"k_step must be an integer of at least k = {config.k} (got {k_step!r})")
     k_step = config.k if k_step is None else int(k_step)
     specs, g, g_mean = _size_rule(spec, quad.sizes)  # the spike sizes' law (one spec for fixed sizes)
+    readout = _device_readout(quad.readout if config.readout_init == "gaussian" else 0)
     values = []
     with jax.enable_x64(True):
         for spec_d in specs:
@@ -851,8 +849,7 @@ def sampling_free_point(config, activation: str, eta: float | None = None,
             features = _hermite_features(activation, order, FIRST_LAYERS[config.first_layer].bulk_scale(spec.n, geo.tau))
             for weight, nodes, arrays, xi_random, split in _device_rules(spec_d, teacher, quad):
                 params[8] = xi_random
-                out = _point(*nodes, *_device_readout(quad.readout if config.readout_init == "gaussian" else 0),
-                             arrays, jnp.asarray(params),
+                out = _point(*nodes, *readout, arrays, jnp.asarray(params),
                              jnp.asarray(features), activation=activation, teacher=teacher, degree=quad.degree,
                              inner=quad.inner, classification=classification, hermite=order is not None,
                              grid=_moment_grid(activation, order is not None), split=split)
@@ -1092,13 +1089,11 @@ def _directions_missing(spec, quad: MixtureQuadrature) -> tuple[str, ...]:
     and the tensor rule's directions once the weak ones are split off (:func:`_split`)."""
     worst = 0
     for spec_d in _size_rule(spec, quad.sizes)[0]:
-        geo = geometry(spec_d)
-        if geo.xi_random_norm2 > 0 and geo.s0 > 0 and quad.overlap > 1:
-            rules, alone = _overlap_rules(geo, quad.overlap)
-            count = math.prod(len(r[0]) for r in rules)
-            if count > MAX_OVERLAP_POINTS:
-                return (_overlap_message(geo, count, alone),)
-        for geo_g, _ in _overlaps(geo, quad.overlap):  # as _rules will see them
+        try:
+            overlaps = _overlaps(geometry(spec_d), quad.overlap)  # as _rules will see them
+        except ValueError as exc:  # more overlap geometries than MAX_OVERLAP_POINTS
+            return (str(exc),)
+        for geo_g, _ in overlaps:
             split_geo, split = _split(geo_g)
             worst = max(worst, split_geo.means.shape[1] - split)
     if worst <= MAX_DIRECTIONS:
